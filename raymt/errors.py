@@ -1,0 +1,37 @@
+"""User-facing errors.
+
+Every mistake a user can make in a config, a corpus or a command line is raised as a
+:class:`RaymtError` *before* any Ray work starts, so that a typo never costs cluster
+time. The CLI prints ``str(err)`` (one line: where, what, fix) and exits with code 2,
+without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class RaymtError(Exception):
+    """An error the user can fix; ``where`` names the file/field, ``fix`` says how."""
+
+    def __init__(self, message: str, *, where: str | None = None, fix: str | None = None):
+        self.message = message
+        self.where = where
+        self.fix = fix
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.fix:
+            text += f" Fix: {self.fix}"
+        return text
+
+
+class ConfigError(RaymtError):
+    """A config/search-space file is malformed or holds an impossible value."""
+
+
+class DataError(RaymtError):
+    """A corpus cannot be read or is unusable (mismatched, empty, undecodable)."""
+
+
+class ResourceError(RaymtError):
+    """A trial asks for resources no node of the cluster can ever provide."""

@@ -1,0 +1,267 @@
+"""The Pareto front of a search as an object a user asks questions of.
+
+Which model do I ship under 50 MB? Which point is the best trade-off? Did search B do
+better than search A? How much disk do K tasks cost with this method? :class:`Front`
+answers these over a trials table; the arithmetic lives in :mod:`raymt.analysis.pareto`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from raymt.analysis.pareto import (
+    DEFAULT_OBJECTIVES,
+    DEFAULT_STATUSES,
+    default_reference,
+    eligible_mask,
+    hypervolume,
+    pareto_front,
+    reference_vector,
+    validate_objectives,
+)
+from raymt.errors import ConfigError, DataError
+
+__all__ = ["Front", "FULL_METHOD"]
+
+#: The method whose artefact is a whole model (no base to share between tasks).
+FULL_METHOD = "full"
+QUALITY = "bleu"
+COST = "storage_mb"
+
+
+class Front:
+    """Pareto front of ``df`` under ``objectives`` (eligible rows only; see ``pareto.py``).
+
+    ``select`` and ``storage_for_tasks`` speak of BLEU and storage, so they need the
+    ``bleu`` and ``storage_mb`` columns; the rest works for any objectives.
+    """
+
+    def __init__(
+        self,
+        df: pd.DataFrame,
+        objectives: Mapping[str, str] = DEFAULT_OBJECTIVES,
+        *,
+        statuses: Iterable[str] | None = DEFAULT_STATUSES,
+    ):
+        self.objectives = validate_objectives(objectives, df)
+        self.statuses = tuple(statuses) if statuses is not None else None
+        self.df = df
+        self.members: pd.DataFrame = pareto_front(df, self.objectives, statuses=self.statuses)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __repr__(self) -> str:
+        return f"Front({len(self.members)} of {len(self.df)} trials, objectives={self.objectives})"
+
+    @property
+    def eligible(self) -> pd.DataFrame:
+        """The rows that competed for the front."""
+        return self.df.loc[eligible_mask(self.df, self.objectives, statuses=self.statuses).to_numpy()]
+
+    # ------------------------------------------------------------------ selection
+    def _require(self, *columns: str) -> None:
+        missing = [c for c in columns if c not in self.members.columns]
+        if missing:
+            raise ConfigError(
+                f"this needs the column(s) {missing} in the trials table",
+                where="Front",
+                fix="build the Front from a raymt trials table (see docs/architecture.md)",
+            )
+
+    def _require_nonempty(self, what: str) -> None:
+        if self.members.empty:
+            raise DataError(
+                f"cannot {what}: the front is empty (no eligible trial"
+                + (f" with status in {list(self.statuses)}" if self.statuses else "")
+                + " and finite objectives)",
+                where="trials table",
+                fix="wait for trials to complete, or look at the failures in report.md",
+            )
+
+    def select(
+        self,
+        max_storage_mb: float | None = None,
+        min_bleu: float | None = None,
+        prefer_smallest_indistinguishable: bool = False,
+        *,
+        alpha: float = 0.05,
+        n_samples: int = 1000,
+    ) -> pd.Series:
+        """The front member with the highest BLEU within the limits (ties: the smaller one).
+
+        Searching the front is enough: any eligible trial within the limits is matched or
+        beaten by a front member that is also within them.
+
+        ``prefer_smallest_indistinguishable``: then return the smallest qualifying member
+        whose BLEU is not significantly different (paired bootstrap, p >= ``alpha``) from
+        that best one; a difference of 0.2 BLEU that is noise should not cost 10x the disk.
+        Needs ``hyps_path``/``refs_path`` (see :mod:`raymt.analysis.significance`).
+        """
+        self._require(QUALITY, COST)
+        self._require_nonempty("select a trial")
+        members = self.members
+        ok = np.ones(len(members), dtype=bool)
+        if max_storage_mb is not None:
+            ok &= members[COST].to_numpy(dtype=float) <= float(max_storage_mb)
+        if min_bleu is not None:
+            ok &= members[QUALITY].to_numpy(dtype=float) >= float(min_bleu)
+        candidates = members.loc[ok]
+        if candidates.empty:
+            limits = [f"{COST} <= {max_storage_mb:g}"] if max_storage_mb is not None else []
+            limits += [f"{QUALITY} >= {min_bleu:g}"] if min_bleu is not None else []
+            smallest = members.iloc[int(np.argmin(members[COST].to_numpy(dtype=float)))]
+            best = members.iloc[int(np.argmax(members[QUALITY].to_numpy(dtype=float)))]
+            raise ConfigError(
+                "no trial on the front has " + " and ".join(limits),
+                where="select(max_storage_mb=..., min_bleu=...)",
+                fix=f"relax a limit: the smallest front member is {smallest[COST]:.4g} MB "
+                f"(bleu {smallest[QUALITY]:.2f}), the best is bleu {best[QUALITY]:.2f} "
+                f"({best[COST]:.4g} MB)",
+            )
+        ranked = candidates.sort_values([QUALITY, COST], ascending=[False, True], kind="mergesort")
+        best = ranked.iloc[0]
+        if not prefer_smallest_indistinguishable:
+            return best
+        from raymt.analysis.significance import paired_bootstrap
+
+        smaller = candidates.loc[candidates[COST] < best[COST]].sort_values(COST, kind="mergesort")
+        for _, row in smaller.iterrows():
+            p = paired_bootstrap(best, row, n_samples=n_samples)
+            if p >= alpha:
+                return row
+        return best
+
+    # ------------------------------------------------------------------ knee
+    def knee(self, *, log_objectives: Sequence[str] = ()) -> pd.Series:
+        """The knee of a 2-D front: the member farthest from the line joining its extremes.
+
+        Definition: turn both objectives into losses, normalise each to [0, 1] over the
+        front members (``log_objectives`` are taken as log10 first, which suits storage
+        spanning orders of magnitude), so the extremes sit at (0, 1) and (1, 0); the knee
+        maximises the signed distance ``(1 - x - y) / sqrt(2)`` towards the ideal (0, 0).
+        This is the "maximum distance from the extreme line" knee of Das (1999, Structural
+        Optimization 18, "On characterizing the 'knee' of the Pareto curve based on
+        normal-boundary intersection"), also used by Deb & Gupta (2011, Engineering
+        Optimization 43(11)) and, on the normalised difference curve, by Satopää et al.
+        (2011, ICDCS Workshops, "Kneedle"). Ties (and fronts of one or two points, where
+        every distance is 0) go to the member with the best second objective (the cheaper
+        one for BLEU vs storage).
+        """
+        if len(self.objectives) != 2:
+            raise ConfigError(
+                f"a knee is defined for two objectives, this front has {len(self.objectives)}",
+                where="Front.knee",
+                fix="build a Front over two objectives, e.g. bleu and storage_mb",
+            )
+        self._require_nonempty("find a knee")
+        unknown = [name for name in log_objectives if name not in self.objectives]
+        if unknown:
+            raise ConfigError(f"log_objectives {unknown} are not objectives of this front",
+                              where="Front.knee(log_objectives=)", fix=f"use names from {list(self.objectives)}")
+        losses = []
+        for name, direction in self.objectives.items():
+            col = self.members[name].to_numpy(dtype=float)
+            if name in log_objectives:
+                if (col <= 0).any():
+                    raise DataError(f"{name} has values <= 0, which have no logarithm",
+                                    where=f"Front.knee(log_objectives=[{name!r}])", fix="drop it from log_objectives")
+                col = np.log10(col)
+            col = -col if direction == "max" else col
+            span = col.max() - col.min()
+            losses.append((col - col.min()) / span if span > 0 else np.zeros_like(col))
+        x, y = losses
+        distance = (1.0 - x - y) / np.sqrt(2.0)
+        # Rank by distance, then by the second loss (lower is better).
+        order = np.lexsort((y, -np.round(distance, 12)))
+        return self.members.iloc[order[0]]
+
+    # ------------------------------------------------------------------ hypervolume
+    def hypervolume(self, reference: Mapping[str, float] | Sequence[float] | None = None) -> float:
+        """Hypervolume of the front; ``reference`` defaults to ``default_reference`` of the table."""
+        if reference is None:
+            if self.members.empty:
+                return 0.0
+            reference = default_reference(self.df, self.objectives, statuses=self.statuses)
+        return hypervolume(self.members, self.objectives, reference, statuses=self.statuses)
+
+    def compare(
+        self,
+        other: Front,
+        reference: Mapping[str, float] | Sequence[float] | None = None,
+        *,
+        names: tuple[str, str] = ("this", "other"),
+    ) -> pd.DataFrame:
+        """Hypervolume of both fronts under ONE reference point (one row per front).
+
+        With ``reference=None`` the reference is :func:`default_reference` over the union of
+        both tables, so neither front's own worst trial decides the yardstick. The frame's
+        ``attrs["reference"]`` records the point used; ``hv_ratio`` is relative to ``names[0]``.
+        """
+        if dict(other.objectives) != dict(self.objectives):
+            raise ConfigError(
+                f"cannot compare fronts over different objectives: {self.objectives} vs {other.objectives}",
+                where="Front.compare",
+                fix="build both fronts with the same objectives mapping",
+            )
+        if reference is None:
+            union = pd.concat([self.eligible, other.eligible], ignore_index=True)
+            reference = default_reference(union, self.objectives, statuses=None)
+        ref = _reference_dict(reference, self.objectives)
+        volumes = [self.hypervolume(ref), other.hypervolume(ref)]
+        table = pd.DataFrame(
+            {
+                "front": list(names),
+                "hypervolume": volumes,
+                "members": [len(self), len(other)],
+                "eligible": [len(self.eligible), len(other.eligible)],
+            }
+        )
+        table["hv_ratio"] = table["hypervolume"] / volumes[0] if volumes[0] > 0 else np.nan
+        for name, value in ref.items():
+            table[f"ref_{name}"] = value
+        table.attrs["reference"] = ref
+        return table
+
+    # ------------------------------------------------------------------ storage
+    def storage_for_tasks(self, k: int, base_mb: float) -> pd.DataFrame:
+        """Disk needed to serve ``k`` tasks with each front member's method.
+
+        A parameter-efficient artefact is stored next to ONE shared base model:
+        ``base_mb + k * storage_mb``. Full fine-tuning has no base to share; its artefact is
+        the whole model: ``k * storage_mb``. The baseline, ``k_full_models_mb``, is ``k`` full
+        models (``k * base_mb``). ``saving`` is baseline / needed.
+        """
+        self._require(COST)
+        if int(k) != k or k < 1:
+            raise ConfigError(f"k must be a positive integer, got {k}", where="storage_for_tasks(k=)",
+                              fix="pass the number of tasks, e.g. 10")
+        if not np.isfinite(base_mb) or base_mb <= 0:
+            raise ConfigError(f"base_mb must be a positive size in MB, got {base_mb}",
+                              where="storage_for_tasks(base_mb=)", fix="pass the size of the base model on disk")
+        k = int(k)
+        members = self.members
+        artefact = members[COST].to_numpy(dtype=float)
+        is_full = (
+            members["method"].astype(str).eq(FULL_METHOD).to_numpy()
+            if "method" in members.columns
+            else np.zeros(len(members), dtype=bool)
+        )
+        needed = np.where(is_full, k * artefact, base_mb + k * artefact)
+        baseline = np.full(len(members), k * float(base_mb))
+        keep = [c for c in ("trial_id", "method", QUALITY) if c in members.columns]
+        out = members[keep].reset_index(drop=True).copy()
+        out["artifact_mb"] = artefact
+        out["k"] = k
+        out["shared_base_mb"] = np.where(is_full, 0.0, float(base_mb))
+        out["needed_mb"] = needed
+        out["k_full_models_mb"] = baseline
+        out["saving"] = baseline / needed
+        return out
+
+
+def _reference_dict(reference: Mapping[str, float] | Sequence[float], objectives: Mapping[str, str]) -> dict[str, float]:
+    return {name: float(v) for name, v in zip(objectives, reference_vector(reference, objectives))}

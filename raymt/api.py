@@ -1,0 +1,35 @@
+"""The Python API behind the CLI: what a notebook calls.
+
+    import raymt
+    metrics = raymt.train("my.yaml")          # one trial
+    results_dir = raymt.search("search_spaces/default.yaml")
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from raymt.config.load import load_config
+
+
+def train(config: str | Path | None = None, *, overrides: dict[str, Any] | None = None, log=print) -> dict:
+    """Run ONE trial as a Ray Train job and return its metrics (no argument: offline default)."""
+    from raymt.runtime import init_ray
+    from raymt.train.prepare import prepare_experiment
+    from raymt.train.preflight import check_trial_fits
+    from raymt.train.trial import run_trial
+
+    t_start = time.perf_counter()
+    cfg = load_config(config, overrides)
+    prepared = prepare_experiment(cfg, log=log)
+    t_ray = time.perf_counter()
+    init_ray(log=log)
+    check_trial_fits(cfg)
+    ray_s = time.perf_counter() - t_ray
+    name = f"train-{time.strftime('%Y%m%d-%H%M%S')}"
+    metrics, checkpoint = run_trial(cfg, prepared, name=name)
+    metrics["checkpoint"] = checkpoint
+    metrics["timings"] = {**prepared.timings, "ray_init_s": ray_s, "total_s": time.perf_counter() - t_start}
+    return metrics

@@ -1,0 +1,82 @@
+"""Thin command line over :mod:`raymt.api`: parse, call, print. Errors the user can fix exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from raymt.errors import RaymtError
+
+
+def _cmd_train(args) -> int:
+    from raymt.api import train
+
+    metrics = train(args.config)
+    keys = ["bleu", "chrf", "eval_loss", "best_epoch", "epoch", "storage_mb", "trainable_params", "total_params",
+            "train_time_s", "eval_time_s", "tokens_per_s", "sacrebleu_signature", "checkpoint"]
+    print("\ntrial result:")
+    for key in keys:
+        if key in metrics:
+            value = metrics[key]
+            print(f"  {key:20s} {value:.4g}" if isinstance(value, float) else f"  {key:20s} {value}")
+    print("  timings             " + json.dumps({k: round(v, 2) for k, v in metrics.get("timings", {}).items()}))
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from raymt.config.load import load_config
+
+    for path in args.files:
+        load_config(path)
+        print(f"{path}: ok")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raymt", description="Multi-objective hyperparameter search for fine-tuning MT models on Ray.")
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("train", help="run ONE trial (no CONFIG: the offline default)")
+    p.add_argument("config", nargs="?", default=None)
+    p.set_defaults(func=_cmd_train)
+    p = sub.add_parser("validate", help="check config / search-space files without running anything")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=_cmd_validate)
+    _add_more_commands(sub)
+    return parser
+
+
+def _add_more_commands(sub) -> None:
+    """Subcommands contributed by other modules (search, report, export, ...)."""
+    import importlib
+
+    for module in ("raymt.search.cli", "raymt.export.cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name and err.name.startswith(module.rsplit(".", 1)[0]):
+                continue
+            raise
+        mod.add_commands(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        args = parser.parse_args(["search", *(argv or [])]) if "search" in parser._subparsers._group_actions[0].choices else args
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+    try:
+        return int(args.func(args) or 0)
+    except RaymtError as err:
+        print(f"raymt: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("raymt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The typed experiment config: one trial's settings, plus an optional ``search:`` section.
+
+Why one schema for both: ``raymt train X.yaml`` runs the trial the file describes; ``raymt
+search X.yaml`` runs the same trial with the values the search section varies. A search space
+is therefore "a trial config + what to vary", and everything a trial accepts is searchable.
+Every section forbids unknown keys so a typo is an error with a did-you-mean, not a silently
+ignored setting that costs a GPU-day.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from raymt.data.config import DataConfig, SyntheticData
+from raymt.model.tiny import TinyModelSpec
+
+TINY = "tiny"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    name_or_path: str = Field(TINY, description="'tiny' (built and pre-trained locally, offline), a hub id such as facebook/mbart-large-50-many-to-many-mmt, or a local folder from save_pretrained.")
+    src_lang: str = Field("en_XX", description="mBART-50 language code of the source side (e.g. de_DE).")
+    tgt_lang: str = Field("de_DE", description="mBART-50 language code of the target side; forced as the first generated token.")
+    max_length: int = Field(64, ge=8, le=4096, description="Longest source/target in tokens; longer ones are truncated.")
+    trust_remote_code: bool = Field(False, description="Run Python code shipped with a hub model. Off unless you trust its author.")
+    tiny: TinyModelSpec = Field(default_factory=TinyModelSpec, description="Size and pre-training of the tiny base (used when name_or_path is 'tiny').")
+
+
+class MethodConfig(_Section):
+    """``name`` picks a registered method; the other keys are that method's parameters."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=False)
+    name: str = Field("lora", description="Fine-tuning method: one of raymt.methods.available_methods().")
+
+    @model_validator(mode="after")
+    def _check_params(self) -> "MethodConfig":
+        from raymt.methods import available_methods, get_method
+
+        if self.name not in available_methods():
+            raise ValueError(f"unknown method {self.name!r}; choose one of {', '.join(available_methods())}")
+        get_method(self.name).params_cls(**(self.model_extra or {}))
+        return self
+
+    @property
+    def params(self):
+        """The method's own validated parameter object."""
+        from raymt.methods import get_method
+
+        return get_method(self.name).params_cls(**(self.model_extra or {}))
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(4, ge=1, le=1000, description="Passes over the training set.")
+    batch_size: int = Field(32, ge=1, le=65536, description="Sentences per optimizer step per worker (before accumulation).")
+    grad_accum: int = Field(1, ge=1, le=1024, description="Micro-batches accumulated per optimizer step.")
+    lr: float = Field(1e-3, gt=0, le=1.0, description="Peak learning rate of AdamW.")
+    weight_decay: float = Field(0.0, ge=0, le=1.0, description="AdamW decoupled weight decay.")
+    warmup_ratio: float = Field(0.1, ge=0, le=0.5, description="Share of steps spent warming the learning rate up linearly.")
+    schedule: Literal["linear", "cosine", "constant"] = Field("linear", description="Learning-rate decay after warmup.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping threshold (global L2 norm).")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward to save memory.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field("auto", description="auto = bf16 autocast on a GPU that supports it, else fp32.")
+    patience: int | None = Field(None, ge=1, description="Stop the trial after this many evaluations without BLEU improvement (None = never).")
+    seed: int = Field(0, description="Seed of data order and initialisation (each worker adds its rank).")
+
+
+class EvalConfig(_Section):
+    split: Literal["validation", "test"] = Field("validation", description="Split scored each epoch (the search optimises it).")
+    beam_size: int = Field(1, ge=1, le=16, description="Beam size of generation (1 = greedy).")
+    batch_size: int = Field(64, ge=1, description="Sentences per generation batch.")
+    max_new_tokens: int = Field(64, ge=1, le=2048, description="Longest generated target.")
+    max_samples: int | None = Field(None, ge=1, description="Score only the first N sentences of the split (None = all).")
+
+
+class ResourcesConfig(_Section):
+    num_workers: int = Field(1, ge=1, le=4096, description="Ray Train workers per trial (DDP/FSDP ranks).")
+    use_gpu: bool = Field(False, description="One GPU per worker (nccl); otherwise CPU workers with gloo.")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs reserved per worker; also its torch thread count (rounded).")
+    gpus_per_worker: float = Field(1.0, gt=0, description="GPUs per worker when use_gpu is true.")
+    trial_cpus: float = Field(0.1, gt=0, description="CPU share of each trial's driver (the Tune trial that launches the workers).")
+    strategy: Literal["ddp", "fsdp", "none"] = Field("ddp", description="Parallel wrapper: ddp (default), fsdp (full fine-tuning of big models), none.")
+    max_failures: int = Field(2, ge=0, description="Worker-group restarts from the last checkpoint before a trial fails.")
+
+
+class AugmentEntry(_Section):
+    ratio: float = Field(0.0, ge=0, le=1.0, description="Add ratio x |train| synthetic pairs made by this operator.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Operator parameters (e.g. p for word_dropout).")
+
+
+class ExperimentConfig(_Section):
+    name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="Experiment name; results go to <storage_path>/<name>/.")
+    storage_path: str = Field("./raymt_results", description="Folder or URI (s3://, gs://) for results, checkpoints and the shared data cache.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=lambda: SyntheticData(domain="medical"),
+                             description="The corpus: synthetic (offline default: the domain the tiny base was NOT pre-trained on), local files or a Hugging Face dataset.")
+    method: MethodConfig = Field(default_factory=MethodConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    augment: dict[str, AugmentEntry] = Field(default_factory=dict, description="Augmentation operators by name with their ratio (see raymt.data.augment).")
+    search: dict[str, Any] | None = Field(None, description="What to vary and how to search it (raymt search).")
+
+    @field_validator("augment")
+    @classmethod
+    def _known_operators(cls, value: dict) -> dict:
+        from raymt.data.augment import available_operators
+
+        for op in value:
+            if op not in available_operators():
+                raise ValueError(f"unknown augmentation operator {op!r}; choose from {', '.join(available_operators())}")
+        return value

@@ -1,0 +1,71 @@
+"""Adding augmented pairs to a training set at a given ratio.
+
+The ratio is what the search tunes: ``r`` adds ``round(r * |train|)`` perturbed copies of
+training pairs (source perturbed, target unchanged) to the originals, so ``r = 0`` is the
+plain corpus and ``r = 1`` doubles it. Ratios above 1 are allowed only when the caller raises
+``max_ratio``: the same pair is then perturbed several times, which mostly adds near
+duplicates, so the default refuses it as a likely config mistake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Mapping
+
+from raymt.data.augment.base import AugmentOperator, get_operator
+from raymt.data.splits import Pair
+from raymt.errors import ConfigError
+
+
+def _rng(seed: int, name: str) -> random.Random:
+    # one stream per operator: adding a second operator must not change the first one's pairs
+    digest = hashlib.sha256(f"augment:{seed}:{name}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def augmented_pairs(
+    train: list[Pair], operator: str | AugmentOperator, ratio: float, params: Mapping | None, seed: int, *, max_ratio: float = 1.0
+) -> list[Pair]:
+    """Only the ``round(ratio * len(train))`` new pairs (without the originals)."""
+    op = get_operator(operator) if isinstance(operator, str) else operator
+    if not 0.0 <= ratio <= max_ratio:
+        raise ConfigError(
+            f"ratio {ratio} is outside [0, {max_ratio}]",
+            where=f"augment.{op.name}.ratio",
+            fix=f"use a ratio between 0 and {max_ratio} (r adds r x |train| augmented pairs)",
+        )
+    op.validate_params(dict(params or {}))  # fail on bad params even when ratio is 0
+    n = round(ratio * len(train))
+    if n == 0:
+        return []
+    rng = _rng(seed, op.name)
+    chosen: list[int] = []
+    while len(chosen) < n:  # without replacement for ratio <= 1; whole permutations beyond
+        perm = list(range(len(train)))
+        rng.shuffle(perm)
+        chosen.extend(perm[: n - len(chosen)])
+    vocabulary = sorted({w for src, _ in train for w in src.split()}) if op.needs_vocabulary else None
+    new_sources = op.augment_sources([train[i][0] for i in chosen], rng, vocabulary=vocabulary, **dict(params or {}))
+    return [(src, train[i][1]) for src, i in zip(new_sources, chosen)]
+
+
+def apply_ratio(
+    train: list[Pair], operator: str | AugmentOperator, ratio: float, params: Mapping | None = None, seed: int = 0, *, max_ratio: float = 1.0
+) -> list[Pair]:
+    """The original pairs followed by ``round(ratio * len(train))`` augmented pairs."""
+    return list(train) + augmented_pairs(train, operator, ratio, params, seed, max_ratio=max_ratio)
+
+
+def apply_augmentations(
+    train: list[Pair], plan: Mapping[str, tuple[float, Mapping | None]], seed: int = 0, *, max_ratio: float = 1.0
+) -> list[Pair]:
+    """Several operators at once, each drawn from the *original* pairs (they do not compound).
+
+    ``plan`` maps operator name -> (ratio, params), e.g. the ``aug_<op>`` values of a trial.
+    """
+    out = list(train)
+    for name in sorted(plan):
+        ratio, params = plan[name]
+        out.extend(augmented_pairs(train, name, ratio, params, seed, max_ratio=max_ratio))
+    return out

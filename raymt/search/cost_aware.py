@@ -1,0 +1,333 @@
+"""raymt's default sampler: EHVI over whole configurations, cost computed, quality predicted.
+
+Why a sampler of our own. In a fine-tuning search one objective is usually a *cost that is known
+before the trial runs*: the storage of a LoRA adapter or a full checkpoint follows from the
+configuration (``FineTuneMethod.estimate_bytes``). Stock multi-objective samplers (TPE, NSGA-II,
+GPSampler) treat it as a black box and spend trials learning what a formula already says. This
+sampler models only what is unknown (BLEU), computes the rest exactly, and picks the candidate
+with the largest expected hypervolume improvement (exact in closed form for one uncertain and
+one known objective, see ``acquisition.py``). Optionally it starts from a prior learned on
+related tasks (other language pairs; see ``transfer.py``), whose Pareto-optimal configurations
+are always among the candidates, so the first trials already aim at the front.
+
+How it plugs into Optuna (and so into Ray Tune's ``OptunaSearch``) with conditional,
+define-by-run spaces: in ``before_trial`` it replays the user's space function on stand-in trials
+to draw whole candidate configurations (random ones, mutations of the current front, related
+tasks' fronts), scores them, and stores the winner; each ``sample_independent`` call then
+returns the winner's value for that parameter. Because the real trial makes the same branch
+decisions as the replay, every parameter it asks for is in the plan; anything else falls back to
+random sampling. ``infer_relative_search_space`` is empty, so Optuna's relative-sampling path
+is never used.
+
+Trial states: only COMPLETE trials with finite values train the model. FAILED and PRUNED trials
+are ignored (their configurations are also not proposed again); RUNNING/WAITING trials are
+"pending": never proposed again, and their predicted values join the front so that parallel
+trials spread out (a Kriging-believer-style fantasy, Ginsbourger, Le Riche & Carraro, 2010).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from raymt.search.acquisition import ehvi_mc, hvi_2d, log_ehvi_known_cost, parego_ei_mc
+from raymt.search.candidates import (
+    ParamCodec,
+    config_key,
+    random_proposal,
+    replay,
+    template_proposal,
+)
+from raymt.search.gp import fit_gp, predict
+from raymt.search.transfer import RelatedTrials, pareto_mask
+
+logger = logging.getLogger(__name__)
+
+SpaceFn = Callable[[Any], Any]
+KnownFn = Callable[[dict[str, Any]], float]
+
+
+class CostAwareSampler(BaseSampler):
+    """Multi-objective sampler that computes known objectives and models the rest.
+
+    Args:
+        space_fn: the define-by-run space (the same function given to ``OptunaSearch``); it is
+            replayed to draw candidate configurations, so it must be cheap and side-effect free.
+        objectives: ``{name: "max" | "min"}`` in the study's objective order.
+        known_objectives: ``{name: f(params) -> value}`` for objectives known before a trial
+            runs (e.g. storage MB from the configuration). Not modelled: computed for every
+            candidate.
+        related: trials of related tasks, a prior for the modelled objectives (see
+            :class:`~raymt.search.transfer.RelatedTrials`).
+        n_startup_trials: random trials before the model is used; default 5 without
+            ``related`` (at least 2), 0 with it.
+        n_candidates: candidate configurations scored per trial.
+        weight_related: re-weight related tasks by how well they rank this task's results
+            (from 3 results on); else a plain average.
+    """
+
+    def __init__(
+        self,
+        space_fn: SpaceFn,
+        objectives: Mapping[str, str],
+        *,
+        known_objectives: Mapping[str, KnownFn] | None = None,
+        related: RelatedTrials | None = None,
+        seed: int | None = None,
+        n_startup_trials: int | None = None,
+        n_candidates: int = 1024,
+        n_mc_samples: int = 128,
+        weight_related: bool = True,
+    ) -> None:
+        if not callable(space_fn):
+            raise TypeError("space_fn must be the define-by-run space function")
+        self._space_fn = space_fn
+        self._names = list(objectives)
+        self._modes = [objectives[n] for n in self._names]
+        bad = [m for m in self._modes if m not in ("max", "min")]
+        if bad:
+            raise ValueError(f"objective modes must be 'max' or 'min', got {bad}")
+        self._known = dict(known_objectives or {})
+        unknown_known = set(self._known) - set(self._names)
+        if unknown_known:
+            raise ValueError(f"known_objectives {sorted(unknown_known)} are not objectives {self._names}")
+        self._related = related
+        if n_startup_trials is None:
+            n_startup_trials = 0 if related is not None else 5
+        if related is None and len(self._known) < len(self._names):
+            n_startup_trials = max(n_startup_trials, 2)  # a GP needs two points to set its scale
+        self._n_startup = n_startup_trials
+        self._n_candidates = n_candidates
+        self._n_mc = n_mc_samples
+        self._weight_related = weight_related
+        self._seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._random = RandomSampler(seed=None if seed is None else seed + 1)
+        self._codec = ParamCodec()
+        self._plans: dict[int, dict[str, Any]] = {}
+        self._gp_cache: dict[str, Any] = {}
+        self._broken = False
+
+    # ------------------------------------------------------------------ Optuna sampler API
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._random.before_trial(study, trial)
+        if trial.system_attrs.get("fixed_params") or self._broken:
+            return  # an enqueued configuration (points_to_evaluate): Optuna fixes it itself
+        plan = self._plan(study, trial)
+        if plan is not None:
+            self._plans[trial._trial_id] = plan
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+        plan = self._plans.get(trial._trial_id)
+        if plan is not None and param_name in plan:
+            value = plan[param_name]
+            try:
+                if param_distribution._contains(param_distribution.to_internal_repr(value)):
+                    return value
+            except (ValueError, TypeError):
+                pass
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        self._plans.pop(trial._trial_id, None)
+        self._random.after_trial(study, trial, state, values)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_gp_cache"] = {}  # tensors of warm starts only: cheap to rebuild
+        return state
+
+    # ------------------------------------------------------------------ planning
+    def _plan(self, study: Study, trial: FrozenTrial) -> dict[str, Any] | None:
+        directions = study.directions
+        if len(directions) != len(self._names):
+            raise ValueError(
+                f"the study has {len(directions)} objective(s) but the sampler was built for {self._names}"
+            )
+        for name, mode, d in zip(self._names, self._modes, directions):
+            if (mode == "max") != (d == StudyDirection.MAXIMIZE):
+                raise ValueError(f"objective {name!r} is '{mode}' for the sampler but {d.name} in the study")
+        all_trials = study.get_trials(deepcopy=False)
+        done = [
+            t for t in all_trials
+            if t.state == TrialState.COMPLETE and t.values is not None and all(math.isfinite(v) for v in t.values)
+        ]
+        pending = [t for t in all_trials if t.state in (TrialState.RUNNING, TrialState.WAITING) and t._trial_id != trial._trial_id]
+        if len(done) < self._n_startup:
+            return None
+        for t in all_trials:
+            self._codec.extend(t.distributions)
+        exclude = {config_key(t.params) for t in all_trials if t.params and t._trial_id != trial._trial_id}
+        try:
+            cands = self._candidates(done, exclude)
+        except Exception as exc:  # the user's space cannot be replayed: stay correct, go random
+            self._broken = True
+            warnings.warn(
+                f"raymt sampler: replaying the search space failed ({type(exc).__name__}: {exc}); "
+                "falling back to random sampling for this study",
+                stacklevel=2,
+            )
+            return None
+        if not cands:
+            return None
+        return cands[self._choose(cands, done, pending)]
+
+    def _candidates(self, done: list[FrozenTrial], exclude: set) -> list[dict[str, Any]]:
+        rng = self._rng
+        pool: dict[tuple, dict[str, Any]] = {}
+
+        def add(params: dict[str, Any], dists: dict[str, BaseDistribution]) -> None:
+            key = config_key(params)
+            if key not in exclude and key not in pool:
+                pool[key] = params
+                self._codec.extend(dists)
+
+        if self._related is not None:
+            for cfg in self._related.front_configs():
+                add(*replay(self._space_fn, template_proposal(cfg, rng)))
+        n_local = self._n_candidates // 2 if done else 0
+        parents = self._parents(done)
+        for i in range(n_local):
+            parent = parents[i % len(parents)].params
+            p = 1.0 / max(1, len(parent))
+            add(*replay(self._space_fn, template_proposal(parent, rng, mutate_prob=max(p, 0.2))))
+        for _ in range(self._n_candidates - n_local):
+            add(*replay(self._space_fn, random_proposal(rng)))
+        return list(pool.values())
+
+    def _parents(self, done: list[FrozenTrial]) -> list[FrozenTrial]:
+        if not done:
+            return []
+        Y = self._min_form(np.array([t.values for t in done]))
+        front = [done[i] for i in np.flatnonzero(pareto_mask(Y))]
+        return front[:16]
+
+    def _min_form(self, Y: np.ndarray) -> np.ndarray:
+        sign = np.array([-1.0 if m == "max" else 1.0 for m in self._modes])
+        return Y * sign
+
+    def _choose(self, cands: list[dict[str, Any]], done: list[FrozenTrial], pending: list[FrozenTrial]) -> int:
+        M = len(self._names)
+        n = len(done)
+        Xc = self._codec.encode(cands)
+        Xd = self._codec.encode([t.params for t in done])
+        pend_cfgs = [t.params for t in pending if t.params]
+        Xp = self._codec.encode(pend_cfgs) if pend_cfgs else np.zeros((0, Xc.shape[1]))
+        Yd = np.array([t.values for t in done], dtype=np.float64).reshape(n, M)
+        mu = np.zeros((len(cands), M))
+        sd = np.zeros((len(cands), M))
+        mu_p = np.zeros((len(pend_cfgs), M))
+        for j, name in enumerate(self._names):
+            if name in self._known:
+                fn = self._known[name]
+                mu[:, j] = [_safe_call(fn, c) for c in cands]
+                mu_p[:, j] = [_safe_call(fn, c) for c in pend_cfgs]
+                continue
+            m_all, scale = self._prior_mean(name, j, np.vstack([Xd, Xc, Xp]), Yd[:, j])
+            a0, b0, sa2, sb2 = scale
+            md, mc, mp = (None, None, None) if m_all is None else np.split(m_all, [n, n + len(cands)])
+            fit = fit_gp(Xd, (Yd[:, j] - a0) / b0, md, sa2=sa2 if n else 0.0, sb2=sb2, init=self._gp_cache.get(name))
+            if n >= 2:
+                self._gp_cache[name] = fit.hyperparameters()
+            mean, var = predict(fit, Xc, mc)
+            mu[:, j] = a0 + b0 * mean
+            sd[:, j] = b0 * np.sqrt(var)
+            if len(pend_cfgs):
+                mu_p[:, j] = a0 + b0 * predict(fit, Xp, mp)[0]
+        ok = np.all(np.isfinite(mu), axis=1)
+        if not ok.any():
+            return int(self._rng.integers(len(cands)))
+        Ymin_d = self._min_form(Yd)
+        mu_min = self._min_form(mu)
+        observed = np.vstack([Ymin_d, self._min_form(mu_p)]) if len(pend_cfgs) else Ymin_d
+        front = observed[pareto_mask(observed)] if len(observed) else observed
+        pool = np.vstack([observed, mu_min[ok]])
+        lo, hi = pool.min(0), pool.max(0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        ref = hi + 0.1 * span
+        score = np.full(len(cands), -np.inf)
+        known_idx = [j for j, nme in enumerate(self._names) if nme in self._known]
+        if M == 2:
+            if len(known_idx) == 2:
+                with np.errstate(divide="ignore"):
+                    score[ok] = np.log(hvi_2d(mu_min[ok], front, ref))
+            elif len(known_idx) == 1:
+                k = known_idx[0]
+                o = 1 - k
+                score[ok] = log_ehvi_known_cost(mu_min[ok, k], mu_min[ok, o], sd[ok, o], front[:, [k, o]], ref[[k, o]])
+            else:
+                normals = self._rng.standard_normal((self._n_mc, 2))
+                mc = ehvi_mc(mu_min[ok], sd[ok], front, ref, normals)
+                # Far behind the front every draw improves nothing; rank those by the closed form
+                # with objective 0 at its mean so the choice is still informed.
+                backup = log_ehvi_known_cost(mu_min[ok, 0], mu_min[ok, 1], sd[ok, 1], front, ref)
+                if mc.max() > 0:
+                    with np.errstate(divide="ignore"):
+                        score[ok] = np.log(mc)
+                else:
+                    score[ok] = backup
+        else:
+            w = self._rng.dirichlet(np.ones(M))
+            normals = self._rng.standard_normal((self._n_mc, M))
+            s = parego_ei_mc(mu_min[ok], sd[ok], observed, w, lo, span, normals)
+            with np.errstate(divide="ignore"):
+                score[ok] = np.log(np.clip(s, 0, None)) if s.max() > 0 else s
+        best = np.flatnonzero(score == score.max())
+        return int(self._rng.choice(best))
+
+    def _prior_mean(self, name: str, j: int, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None, tuple[float, float, float, float]]:
+        """Prior mean at X (None without related tasks) and (a0, b0, sa2, sb2) of the scaling."""
+        rel = self._related
+        if rel is None or name not in rel.objectives:
+            if len(y) >= 2 and np.std(y) > 0:
+                return None, (float(np.mean(y)), float(np.std(y)), 1.0, 0.0)
+            return None, (float(np.mean(y)) if len(y) else 0.0, 1.0, 1.0, 0.0)
+        means = rel.task_means(name, self._codec, X)  # (tasks, N)
+        n = len(y)
+        w = np.ones(len(means))
+        if self._weight_related and n >= 3:
+            w = np.array([max(_kendall_tau(means[t, :n], y), 0.0) for t in range(len(means))])
+            if w.sum() <= 0:
+                w = np.full(len(means), 1e-3)
+        m = (w[:, None] * means).sum(0) / w.sum()
+        sp = rel.scale(name)
+        b0 = sp.b0 if sp.b0 > 0 else 1.0
+        sa2 = max((sp.sa / b0) ** 2, 0.25)
+        sb2 = max((sp.sb / b0) ** 2, 0.09)
+        return m, (sp.a0, b0, sa2, sb2)
+
+
+def _safe_call(fn: KnownFn, params: dict[str, Any]) -> float:
+    try:
+        v = float(fn(params))
+    except Exception:  # a cost that cannot be computed for this candidate: never pick it
+        return float("nan")
+    return v if math.isfinite(v) else float("nan")
+
+
+def _kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
+    da = np.sign(a[:, None] - a[None, :])
+    db = np.sign(b[:, None] - b[None, :])
+    iu = np.triu_indices(len(a), 1)
+    s = (da * db)[iu]
+    return float(s.mean()) if len(s) else 0.0
+

@@ -1,0 +1,289 @@
+"""A declarative, conditional search space compiled to an Optuna define-by-run function.
+
+Why define-by-run: the space is conditional (LoRA's rank exists only when the method is LoRA).
+With Optuna's define-by-run API (Akiba et al. 2019, KDD) a parameter is suggested only on the
+branch that is taken, so TPE models each branch separately and the results table holds NaN
+where a parameter does not apply, instead of a meaningless value.
+
+YAML shape (under ``search.space``)::
+
+    method: [full, lora, adapter]            # the branch variable (a list, or one name)
+    common:                                  # any trial-config field, as a dotted path
+      train.lr: {log_uniform: [1.0e-4, 3.0e-3]}
+      augment.word_dropout.ratio: {uniform: [0.0, 0.5]}
+    methods:                                 # per-method parameters, only on that branch
+      lora: {r: {choices: [4, 8, 16]}, alpha_over_r: {choices: [1, 2]}}
+      adapter: {size: {int: [8, 64], log: true}}
+
+A distribution is ``{choices: [...]}``, ``{uniform: [lo, hi]}``, ``{log_uniform: [lo, hi]}``
+or ``{int: [lo, hi], step: 1, log: false}``; a bare value fixes the parameter.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from raymt.errors import ConfigError
+
+LORA_ALPHA_OVER_R = "alpha_over_r"
+
+
+class Dist(BaseModel):
+    """One parameter's distribution; exactly one of the keys is set."""
+
+    model_config = ConfigDict(extra="forbid")
+    choices: list[Any] | None = Field(None, description="Categorical: one of these values.")
+    uniform: tuple[float, float] | None = Field(None, description="Float uniform in [lo, hi].")
+    log_uniform: tuple[float, float] | None = Field(None, description="Float log-uniform in [lo, hi] (lo > 0).")
+    int: tuple[int, int] | None = Field(None, description="Integer in [lo, hi].")
+    step: float | None = Field(None, gt=0, description="Step of uniform/int values.")
+    log: bool = Field(False, description="Log scale for int.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Dist":
+        kinds = [k for k in ("choices", "uniform", "log_uniform", "int") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of choices / uniform / log_uniform / int")
+        if self.choices is not None and len(self.choices) == 0:
+            raise ValueError("choices is empty: list at least one value")
+        for k in ("uniform", "log_uniform", "int"):
+            bounds = getattr(self, k)
+            if bounds is not None and bounds[0] > bounds[1]:
+                raise ValueError(f"{k} bounds are reversed: [{bounds[0]}, {bounds[1]}]")
+        if self.log_uniform is not None and self.log_uniform[0] <= 0:
+            raise ValueError("log_uniform needs a lower bound > 0")
+        return self
+
+    def extremes(self) -> list[Any]:
+        """Values that must all be valid for the parameter (used to validate before Ray)."""
+        if self.choices is not None:
+            return list(self.choices)
+        bounds = self.uniform or self.log_uniform or self.int
+        return [bounds[0], bounds[1]]
+
+    def suggest(self, trial, name: str):
+        if self.choices is not None:
+            if all(isinstance(c, (str, int, float, bool)) or c is None for c in self.choices):
+                return trial.suggest_categorical(name, self.choices)
+            # lists (e.g. target_modules) are not Optuna categoricals: choose by a readable label
+            labels = [_label(c) for c in self.choices]
+            picked = trial.suggest_categorical(name, labels)
+            return copy.deepcopy(self.choices[labels.index(picked)])
+        if self.int is not None:
+            return trial.suggest_int(name, self.int[0], self.int[1], step=int(self.step or 1), log=self.log)
+        if self.log_uniform is not None:
+            return trial.suggest_float(name, self.log_uniform[0], self.log_uniform[1], log=True)
+        return trial.suggest_float(name, self.uniform[0], self.uniform[1], step=self.step)
+
+
+def _label(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "+".join(map(str, value))
+    return str(value)
+
+
+def _as_dist(value) -> Dist | Any:
+    if isinstance(value, dict):
+        return Dist.model_validate(value)
+    return value  # fixed
+
+
+class SpaceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    method: list[str] | str = Field(default_factory=lambda: ["lora"], description="Methods to search over (the branch variable).")
+    common: dict[str, Any] = Field(default_factory=dict, description="Dotted trial-config paths -> distribution or fixed value, for every method.")
+    methods: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-method parameters -> distribution or fixed value.")
+
+    @model_validator(mode="after")
+    def _parse(self) -> "SpaceConfig":
+        self.common = {k: _as_dist(v) for k, v in self.common.items()}
+        self.methods = {m: {k: _as_dist(v) for k, v in ps.items()} for m, ps in self.methods.items()}
+        if isinstance(self.method, list) and not self.method:
+            raise ValueError("method is an empty list: name at least one method")
+        return self
+
+    @property
+    def method_list(self) -> list[str]:
+        return [self.method] if isinstance(self.method, str) else list(self.method)
+
+
+def column_name(path: str) -> str:
+    """Flat, readable result-column name of a dotted config path."""
+    parts = path.split(".")
+    if parts[0] == "train":
+        return "_".join(parts[1:])
+    if parts[0] == "augment" and len(parts) == 3 and parts[2] == "ratio":
+        return f"aug_{parts[1]}"
+    if parts[0] == "augment" and len(parts) == 4 and parts[2] == "params":
+        return f"aug_{parts[1]}_{parts[3]}"
+    return "_".join(parts)
+
+
+def method_column(method: str, param: str) -> str:
+    return f"{method}_{param}"
+
+
+def set_path(raw: dict, path: str, value) -> None:
+    node = raw
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{path!r} goes through a non-mapping field", where=f"search.space.common.{path}")
+    node[parts[-1]] = value
+
+
+def get_path(raw: dict, path: str, default=None):
+    node = raw
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+class CompiledSpace:
+    """The space as Optuna sees it (``define_by_run``) and the mapping back to trial configs."""
+
+    def __init__(self, space: SpaceConfig, base_raw: dict, *, where: str = "search.space"):
+        self.space = space
+        self.base_raw = base_raw
+        self.where = where
+
+    # --- Optuna side --------------------------------------------------------------------------
+    def define_by_run(self, trial) -> dict | None:
+        """Suggest one configuration; returns constants Tune adds to the trial's config."""
+        methods = self.space.method_list
+        method = trial.suggest_categorical("method", methods) if len(methods) > 1 else methods[0]
+        for path, dist in self.space.common.items():
+            if isinstance(dist, Dist):
+                dist.suggest(trial, column_name(path))
+        for param, dist in self.space.methods.get(method, {}).items():
+            if isinstance(dist, Dist):
+                dist.suggest(trial, method_column(method, param))
+        return {"method": method} if len(methods) == 1 else None
+
+    # --- back to a trial config -----------------------------------------------------------------
+    def to_raw_config(self, params: dict) -> dict:
+        """Tune's flat sampled params -> the raw trial config (validated later by pydantic)."""
+        raw = copy.deepcopy(self.base_raw)
+        raw.pop("search", None)
+        method = params.get("method", self.space.method_list[0])
+        params = self._decode(params, method)
+        for path, dist in self.space.common.items():
+            value = params[column_name(path)] if isinstance(dist, Dist) else dist
+            set_path(raw, path, _plain(value))
+        method_raw = {"name": method}
+        if isinstance(raw.get("method"), dict) and raw["method"].get("name") == method:
+            method_raw = {**raw["method"], "name": method}
+        for param, dist in self.space.methods.get(method, {}).items():
+            value = params[method_column(method, param)] if isinstance(dist, Dist) else dist
+            method_raw[param] = _plain(value)
+        if method == "lora" and LORA_ALPHA_OVER_R in method_raw:
+            ratio = method_raw.pop(LORA_ALPHA_OVER_R)
+            method_raw["alpha"] = float(ratio) * float(method_raw.get("r", 8))
+        raw["method"] = method_raw
+        return raw
+
+    def flat_columns(self) -> list[str]:
+        cols = ["method"] + [column_name(p) for p in self.space.common]
+        for method in self.space.method_list:
+            cols += [method_column(method, p) for p in self.space.methods.get(method, {})]
+        return cols
+
+    def max_ratios(self) -> dict[str, float]:
+        """Largest augmentation ratio per operator anywhere in the space (pool sizes)."""
+        out: dict[str, float] = {}
+        for path, dist in self.space.common.items():
+            parts = path.split(".")
+            if parts[0] == "augment" and len(parts) == 3 and parts[2] == "ratio":
+                values = dist.extremes() if isinstance(dist, Dist) else [dist]
+                out[parts[1]] = max(float(v) for v in values)
+        return out
+
+    # --- validation before Ray --------------------------------------------------------------------
+    def validate(self, validate_raw) -> None:
+        """Check every branch and every extreme value against the trial schema.
+
+        ``validate_raw(raw, where)`` validates one raw trial config (raises ConfigError). Each
+        parameter is varied over its extremes with the others at their first value, so a
+        negative rank or a learning rate of 0 is caught here, naming the space field.
+        """
+        from raymt.methods import available_methods, get_method
+
+        for i, method in enumerate(self.space.method_list):
+            if method not in available_methods():
+                close = difflib.get_close_matches(method, available_methods(), n=1)
+                raise ConfigError(f"unknown method {method!r}", where=f"{self.where}.method[{i}]",
+                                  fix=(f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(available_methods())}"))
+        for method in self.space.methods:
+            if method not in self.space.method_list:
+                raise ConfigError(f"parameters given for method {method!r}, which is not searched",
+                                  where=f"{self.where}.methods.{method}", fix=f"add {method} to search.space.method, or remove this block")
+            fields = set(get_method(method).params_cls.model_fields) | ({LORA_ALPHA_OVER_R} if method == "lora" else set())
+            for param in self.space.methods[method]:
+                if param not in fields:
+                    close = difflib.get_close_matches(param, sorted(fields), n=1, cutoff=0.5)
+                    other = [m for m in available_methods() if param in get_method(m).params_cls.model_fields]
+                    fix = (f"did you mean {close[0]!r}?" if close else
+                           f"{param!r} belongs to {', '.join(other)}: move it under search.space.methods.{other[0]}" if other else
+                           f"allowed: {', '.join(sorted(fields))}")
+                    raise ConfigError(f"method {method!r} has no parameter {param!r}", where=f"{self.where}.methods.{method}.{param}", fix=fix)
+        for path in self.space.common:
+            if path.split(".")[0] in ("method", "search", "name", "storage_path"):
+                raise ConfigError(f"{path!r} cannot be searched here", where=f"{self.where}.common.{path}",
+                                  fix="search methods with search.space.method and method parameters under search.space.methods")
+        baseline = self._baseline()
+        for method in self.space.method_list:
+            params = {**baseline, "method": method}
+            validate_raw(self.to_raw_config(params), f"{self.where} (method {method}, first values)")
+            for key, dist, label in self._dists(method):
+                for value in dist.extremes():
+                    trial_params = dict(params)
+                    trial_params[key] = _label(value) if isinstance(value, (list, tuple)) else value
+                    try:
+                        raw = self.to_raw_config(trial_params)
+                        validate_raw(raw, f"{self.where}.{label}")
+                    except ConfigError as err:
+                        raise ConfigError(f"value {value!r} is invalid: {err.message}", where=f"{self.where}.{label}",
+                                          fix=err.fix or "change the distribution's bounds/choices") from None
+
+    def _dists(self, method: str):
+        for path, dist in self.space.common.items():
+            if isinstance(dist, Dist):
+                yield column_name(path), dist, f"common.{path}"
+        for param, dist in self.space.methods.get(method, {}).items():
+            if isinstance(dist, Dist):
+                yield method_column(method, param), dist, f"methods.{method}.{param}"
+
+    def _baseline(self) -> dict:
+        params: dict = {}
+        for method in self.space.method_list:
+            for key, dist, _ in self._dists(method):
+                first = dist.extremes()[0]
+                params[key] = _label(first) if isinstance(first, (list, tuple)) else first
+        return params
+
+    def _decode(self, params: dict, method: str) -> dict:
+        """Labels of list-valued choices back to the lists (as Dist.suggest does)."""
+        out = dict(params)
+        for key, dist, _ in self._dists(method):
+            if dist.choices is not None and key in out and isinstance(out[key], str):
+                labels = [_label(c) for c in dist.choices]
+                if out[key] in labels:
+                    out[key] = copy.deepcopy(dist.choices[labels.index(out[key])])
+        return out
+
+
+def _plain(value):
+    """numpy / optuna scalars -> plain Python for YAML/JSON/pydantic."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        value = value.item()
+    if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 2**53:
+        return value
+    return value

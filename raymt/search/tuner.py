@@ -1,0 +1,163 @@
+"""The one code path from a search space to a running Ray Tune search.
+
+Real searches and the benchmarks (``benchmarks/nmt_hpo_search.py``) both go through
+:func:`make_searcher` and :func:`make_tuner`, so what the benchmarks measure is what users run.
+This module knows nothing of raymt's YAML config: it takes plain functions and values.
+
+Choices and the reasons for them:
+
+- Multi-objective metric/mode lists go on the *searcher*, not on ``TuneConfig`` (Ray 2.60 accepts
+  lists only there; see docs/field notes). ``OptunaSearch`` then tells Optuna the *last*
+  reported result of each trial; a trial without the metrics is told PRUNED, an errored one FAIL.
+- The Optuna study can live in a journal file (``optuna.storages.JournalStorage``): it survives
+  the driver, ``optuna.load_study`` and optuna-dashboard can open it while the search runs
+  (``optuna-dashboard <file>``).
+- ``OptunaSearch.save`` pickles the whole searcher (sampler and space function included) with
+  the standard ``pickle``, which cannot pickle closures or lambdas: a define-by-run space built
+  by a factory function would make every experiment checkpoint fail. :class:`RaymtOptunaSearch`
+  saves with cloudpickle instead, so :func:`restore_tuner` continues the searcher's state.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from ray import cloudpickle, tune
+from ray.tune.search.optuna import OptunaSearch
+
+from raymt.errors import ConfigError
+
+SpaceFn = Callable[[Any], Any]
+
+
+class RaymtOptunaSearch(OptunaSearch):
+    """``OptunaSearch`` whose checkpoints also hold closures and lambdas (cloudpickle)."""
+
+    def save(self, checkpoint_path: str) -> None:
+        state = self.__dict__.copy()
+        with open(checkpoint_path, "wb") as f:
+            cloudpickle.dump(state, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            state = cloudpickle.load(f)
+        self.__dict__.update(state)
+
+
+def journal_storage(path: str | os.PathLike) -> optuna.storages.JournalStorage:
+    """An Optuna journal-file storage at ``path`` (parent folders are created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+def make_searcher(
+    space_fn: SpaceFn,
+    objectives: Mapping[str, str],
+    sampler: optuna.samplers.BaseSampler | None,
+    *,
+    seed: int | None,
+    points_to_evaluate: Sequence[Mapping[str, Any]] | None = None,
+    study_name: str | None = None,
+    storage: str | os.PathLike | optuna.storages.BaseStorage | None = None,
+) -> OptunaSearch:
+    """An ``OptunaSearch`` over the define-by-run ``space_fn`` for ``objectives``.
+
+    ``objectives``: ``{metric: "max" | "min"}``; the order is the study's objective order.
+    ``sampler``: from :func:`raymt.search.samplers.make_sampler` (seeded there); ``None`` means
+    Optuna's default (TPE) seeded with ``seed``. ``points_to_evaluate``: configurations run first
+    (enqueued). ``storage``: a journal file path (or any Optuna storage) to persist the study;
+    ``study_name`` names it there (default "raymt"; an existing study of that name is continued).
+    """
+    if not objectives:
+        raise ConfigError("no objectives", where="objectives", fix='give e.g. {"bleu": "max", "storage_mb": "min"}')
+    bad = {k: v for k, v in objectives.items() if v not in ("max", "min")}
+    if bad:
+        raise ConfigError(f"objective mode(s) {bad} are not 'max'/'min'", where="objectives", fix="use max or min")
+    if not callable(space_fn):
+        raise ConfigError("the search space must be a define-by-run function", where="space", fix="pass space(trial) calling trial.suggest_*")
+    if isinstance(storage, (str, os.PathLike)):
+        storage = journal_storage(storage)
+    metric, mode = list(objectives), list(objectives.values())
+    return RaymtOptunaSearch(
+        space=space_fn,
+        metric=metric if len(metric) > 1 else metric[0],
+        mode=mode if len(mode) > 1 else mode[0],
+        sampler=sampler,
+        # OptunaSearch ignores (and warns about) seed when a sampler is given: seed it there.
+        seed=seed if sampler is None else None,
+        points_to_evaluate=[dict(p) for p in points_to_evaluate] if points_to_evaluate else None,
+        study_name=study_name or "raymt",
+        storage=storage,
+    )
+
+
+def make_tuner(
+    trainable: Callable[..., Any],
+    *,
+    searcher: OptunaSearch,
+    scheduler: Any | None = None,
+    num_samples: int,
+    max_concurrent_trials: int,
+    storage_path: str | os.PathLike,
+    name: str,
+    resources: Mapping[str, float] | None = None,
+    failure_config: tune.FailureConfig | None = None,
+    callbacks: Sequence[Any] | None = None,
+    reuse_actors: bool = False,
+    verbose: int | None = None,
+) -> tune.Tuner:
+    """A ``tune.Tuner`` running ``trainable`` (a function trainable) under ``searcher``.
+
+    ``max_concurrent_trials=1`` makes the search sequential, so the sampler sees every result
+    before proposing the next configuration. ``resources`` is the trial driver's reservation
+    (e.g. ``{"cpu": 0.1}`` when the driver only launches Ray Train workers). ``reuse_actors``
+    keeps the trial actor between trials (saves process start-up for cheap trials).
+    """
+    if num_samples < 1:
+        raise ConfigError(f"num_samples is {num_samples}", where="search.num_samples", fix="run at least 1 trial")
+    if max_concurrent_trials < 1:
+        raise ConfigError(
+            f"max_concurrent_trials is {max_concurrent_trials}",
+            where="search.max_concurrent_trials",
+            fix="use 1 (sequential: the sampler sees every result) or more",
+        )
+    fn = tune.with_resources(trainable, dict(resources)) if resources else trainable
+    return tune.Tuner(
+        fn,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=num_samples,
+            max_concurrent_trials=max_concurrent_trials,
+            reuse_actors=reuse_actors,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str(Path(storage_path).resolve()),
+            failure_config=failure_config,
+            callbacks=list(callbacks) if callbacks else None,
+            verbose=verbose,
+        ),
+    )
+
+
+def restore_tuner(
+    path: str | os.PathLike,
+    trainable: Callable[..., Any],
+    *,
+    resources: Mapping[str, float] | None = None,
+    resume_errored: bool = False,
+) -> tune.Tuner:
+    """Continue an interrupted search at ``path`` (``storage_path/name``).
+
+    Finished trials are kept, unfinished ones resumed, and the searcher (with its Optuna study
+    and sampler state) is restored from its checkpoint, so new proposals build on every result
+    so far. ``trainable`` and ``resources`` must be the ones the search started with.
+    """
+    fn = tune.with_resources(trainable, dict(resources)) if resources else trainable
+    return tune.Tuner.restore(str(path), trainable=fn, resume_unfinished=True, resume_errored=resume_errored)

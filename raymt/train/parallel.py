@@ -1,0 +1,82 @@
+"""How a model is spread over the workers of one trial: DDP, FSDP2 or nothing.
+
+DDP (the default) suits PEFT methods and small models: every rank holds the model, gradients
+are all-reduced. FSDP (Zhao et al. 2023, "PyTorch FSDP", VLDB) shards parameters, gradients
+and optimizer state: the way to fully fine-tune a model that does not fit one device. raymt
+uses FSDP2's ``fully_shard`` directly (as Ray's own FSDP2 guide does) rather than
+``prepare_model(parallel_strategy="fsdp")``, which refuses CPU: so the FSDP path runs with gloo
+on CPU in CI, and with nccl on GPUs unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def wrap(model: torch.nn.Module, strategy: str, world_size: int, device: torch.device):
+    """Return the model to train, wrapped for ``strategy`` (no wrapping for one worker)."""
+    if world_size <= 1 or strategy == "none":
+        return model.to(device)
+    if strategy == "ddp":
+        from ray.train.torch import prepare_model
+
+        # find_unused_parameters: PEFT methods leave most parameters frozen and some (e.g. a
+        # prefix encoder's unused rows) outside the graph of a given batch.
+        return prepare_model(model, parallel_strategy="ddp", parallel_strategy_kwargs={"find_unused_parameters": True})
+    if strategy == "fsdp":
+        from torch.distributed.device_mesh import init_device_mesh
+        from torch.distributed.fsdp import fully_shard
+
+        model = model.to(device)
+        mesh = init_device_mesh(device.type, (world_size,))
+        layers = [m for name, m in model.named_modules() if name.endswith(("encoder.layers", "decoder.layers"))]
+        for block in layers:
+            for layer in block:
+                fully_shard(layer, mesh=mesh)
+        fully_shard(model, mesh=mesh)
+        return model
+    raise ValueError(f"unknown parallel strategy {strategy!r}")
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The user's model under a DDP wrapper (FSDP2 modules are the model itself)."""
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
+def is_fsdp(model: torch.nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+@contextlib.contextmanager
+def full_params(model: torch.nn.Module):
+    """Gather FSDP-sharded parameters for generation or saving; a no-op otherwise.
+
+    Generation runs a different number of forward passes on each rank (sentences end at
+    different steps), which would deadlock FSDP's per-forward all-gathers: so the parameters
+    are gathered once, kept whole during generation, and resharded after.
+    """
+    if not is_fsdp(model):
+        yield unwrap(model)
+        return
+    fsdp_modules = [m for m in model.modules() if is_fsdp(m)]
+    for m in fsdp_modules:
+        m.set_reshard_after_forward(False, recurse=False)
+    for m in fsdp_modules:
+        m.unshard()
+    try:
+        yield model
+    finally:
+        for m in fsdp_modules:
+            m.reshard()
+            m.set_reshard_after_forward(True, recurse=False)
+
+
+def no_sync(model: torch.nn.Module, active: bool):
+    """Skip DDP's gradient all-reduce on micro-batches that are not the last of an accumulation."""
+    if active and isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        return model.no_sync()
+    return contextlib.nullcontext()

@@ -1,0 +1,54 @@
+"""One trial = one Ray Train ``TorchTrainer`` run.
+
+The trial driver builds the trainer from the config: N workers (``ScalingConfig``), gloo on CPU
+and nccl on GPU (``TorchConfig(backend=None)`` picks), worker restarts from the last checkpoint
+(``ray.train.FailureConfig``), and runs it. Inside a Tune search the same function runs as the
+Tune trial, and ``TuneReportCallback`` forwards rank 0's per-epoch reports to Tune.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from raymt.train.prepare import PreparedExperiment
+
+
+class TrialFailed(RuntimeError):
+    """The trial ran but could not produce a usable model (e.g. its loss diverged)."""
+
+
+def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str, callbacks=()):
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from raymt.train.worker import train_loop_per_worker
+
+    res = cfg.resources
+    per_worker = {"CPU": res.cpus_per_worker}
+    if res.use_gpu:
+        per_worker["GPU"] = res.gpus_per_worker
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=prepared.loop_config(cfg),
+        torch_config=TorchConfig(backend=None),
+        scaling_config=ScalingConfig(num_workers=res.num_workers, use_gpu=res.use_gpu, resources_per_worker=per_worker),
+        run_config=RunConfig(
+            name=name,
+            storage_path=storage_path,
+            failure_config=FailureConfig(max_failures=res.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            callbacks=list(callbacks),
+        ),
+    )
+
+
+def run_trial(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str | None = None, callbacks=()):
+    """Run one trial to the end and return its final metrics and checkpoint folder."""
+    storage = storage_path or str(Path(cfg.storage_path).expanduser().resolve() / cfg.name / "trials")
+    trainer = make_trainer(cfg, prepared, name=name, storage_path=storage, callbacks=callbacks)
+    result = trainer.fit()
+    metrics = dict(result.metrics or {})
+    if metrics.get("error"):
+        raise TrialFailed(metrics["error"])
+    checkpoint = result.checkpoint.path if result.checkpoint is not None else None
+    return metrics, checkpoint

@@ -1,0 +1,292 @@
+"""The per-worker training loop of one trial: it runs on every Ray Train worker.
+
+Reads top to bottom: set up (seed, threads, tokenizer, base model, method, parallel wrapper,
+data, optimizer), resume from the last checkpoint if Ray restarted the worker group, then one
+block per epoch: train, evaluate (generation sharded across workers, BLEU once on rank 0),
+checkpoint and report. It knows nothing of the tuner: it reports through ``ray.train.report``
+and the trial driver forwards the reports to Tune.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from raymt.config.schema import ExperimentConfig
+from raymt.methods import get_method
+from raymt.metrics.bleu import corpus_scores
+from raymt.metrics.storage import artifact_bytes
+from raymt.model.loading import forced_bos_id, load_model, load_tokenizer
+from raymt.train import parallel
+from raymt.train.data import eval_batches, make_train_loader, open_trial_data
+
+STATE_FILE = "state.json"
+TRAINER_FILE = "trainer_state.pt"
+ARTIFACT = "artifact"
+BEST = "best"
+HYPS = "hyps.txt"
+
+
+def train_loop_per_worker(loop_config: dict) -> None:
+    import ray.train
+    import ray.train.torch
+
+    cfg = ExperimentConfig.model_validate(loop_config["config"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+    t_setup = time.perf_counter()
+
+    # --- set up -----------------------------------------------------------------------------
+    torch.set_num_threads(max(1, int(round(cfg.resources.cpus_per_worker))))
+    _seed_everything(cfg.train.seed + rank)
+    tokenizer = load_tokenizer(loop_config["base_path"], cfg.model.src_lang, cfg.model.tgt_lang,
+                               trust_remote_code=cfg.model.trust_remote_code)
+    model = load_model(loop_config["base_path"], trust_remote_code=cfg.model.trust_remote_code)
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    method = get_method(cfg.method.name)
+    model = method.apply(model, cfg.method.params)
+    trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total_params = sum(p.numel() for p in model.parameters())
+
+    state = {"epoch": 0, "step": 0, "history": [], "best": None, "restarts": 0}
+    checkpoint = ray.train.get_checkpoint()
+    resume_dir = None
+    if checkpoint is not None:
+        resume_dir = Path(tempfile.mkdtemp(prefix="raymt-resume-"))
+        checkpoint.to_directory(str(resume_dir))
+        state = json.loads((resume_dir / STATE_FILE).read_text())
+        state["restarts"] = state.get("restarts", 0) + 1
+        method.load_state(model, resume_dir / ARTIFACT)
+
+    model = parallel.wrap(model, cfg.resources.strategy, world, device)
+    data = open_trial_data(loop_config, cfg)
+    loader, sampler = make_train_loader(data, tokenizer, cfg, rank, world)
+
+    steps_per_epoch = math.ceil(len(loader) / cfg.train.grad_accum)
+    total_steps = steps_per_epoch * cfg.train.epochs
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    scheduler = _make_schedule(optimizer, cfg, total_steps)
+    if resume_dir is not None and (resume_dir / TRAINER_FILE).exists():
+        saved = torch.load(resume_dir / TRAINER_FILE, map_location="cpu", weights_only=True)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+    best_local = _restore_best(resume_dir, state)
+    autocast = _autocast(cfg, device)
+    scaler = torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None
+    setup_s = time.perf_counter() - t_setup
+    first_step_at: float | None = None
+
+    # --- epochs -------------------------------------------------------------------------------
+    for epoch in range(state["epoch"], cfg.train.epochs):
+        sampler.set_epoch(epoch)
+        model.train()
+        t_train = time.perf_counter()
+        loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of loss x tokens, tokens)
+        for micro, batch in enumerate(loader):
+            batch = {k: v.to(device) for k, v in batch.items()}
+            last_micro = (micro + 1) % cfg.train.grad_accum == 0 or micro + 1 == len(loader)
+            with parallel.no_sync(model, active=not last_micro), (autocast or _null()):
+                loss, tokens = _loss(model, batch, cfg.train.label_smoothing)
+                (scaler.scale(loss) if scaler else loss).div(cfg.train.grad_accum).backward()
+            loss_sum += torch.tensor([loss.item() * tokens, tokens], dtype=torch.float64)
+            if not last_micro:
+                continue
+            if scaler:
+                scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(trainable, cfg.train.max_grad_norm)
+            (scaler.step(optimizer), scaler.update()) if scaler else optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["step"] += 1
+            if first_step_at is None:
+                first_step_at = time.perf_counter()
+        loss_sum = _all_reduce(loss_sum, world)
+        train_loss = float(loss_sum[0] / max(loss_sum[1], 1))
+        train_s = time.perf_counter() - t_train
+        tokens_per_s = float(loss_sum[1]) / train_s if train_s > 0 else 0.0
+
+        diverged = not math.isfinite(train_loss)
+        t_eval = time.perf_counter()
+        if diverged:
+            scores, eval_loss, hyps = None, float("nan"), []
+        else:
+            eval_loss = _eval_loss(model, data, tokenizer, cfg, rank, world, device, autocast)
+            hyps = _generate_sharded(model, data, tokenizer, cfg, rank, world, device)
+            scores = corpus_scores(hyps, data.references) if rank == 0 else None
+        eval_s = time.perf_counter() - t_eval
+
+        # --- decide, checkpoint, report (every rank calls report: it is a barrier) ------------
+        record = {"epoch": epoch + 1, "step": state["step"], "train_loss": train_loss, "eval_loss": eval_loss,
+                  "bleu": scores.bleu if scores else float("nan"), "chrf": scores.chrf if scores else float("nan")}
+        record = _broadcast(record, world)
+        state["history"].append(record)
+        improved = state["best"] is None or record["bleu"] > state["best"]["bleu"]
+        if improved and not diverged:
+            state["best"] = dict(record)
+        state["epoch"] = epoch + 1
+        patience_hit = (cfg.train.patience is not None and state["best"] is not None
+                        and epoch + 1 - state["best"]["epoch"] >= cfg.train.patience)
+        done = diverged or patience_hit or epoch + 1 == cfg.train.epochs
+
+        ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
+        with parallel.full_params(model) as whole:
+            if rank == 0:
+                method.save(whole, ckpt_dir / ARTIFACT)
+        metrics = {}
+        if rank == 0:
+            size = artifact_bytes(ckpt_dir / ARTIFACT)
+            if improved and not diverged:
+                best_local = _keep_best(ckpt_dir / ARTIFACT, best_local)
+            elif best_local is not None:
+                shutil.copytree(best_local, ckpt_dir / BEST)
+            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
+            (ckpt_dir / HYPS).write_text("\n".join(hyps) + ("\n" if hyps else ""), encoding="utf-8")
+            (ckpt_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
+            best = state["best"] or record
+            metrics = {
+                # the trial's result = its best evaluation so far (the "load best model at end" habit)
+                "bleu": best["bleu"], "chrf": best["chrf"], "eval_loss": best["eval_loss"], "best_epoch": best["epoch"],
+                "bleu_epoch": record["bleu"], "chrf_epoch": record["chrf"], "eval_loss_epoch": record["eval_loss"],
+                "train_loss": train_loss, "epoch": epoch + 1, "step": state["step"],
+                "storage_bytes": size, "storage_mb": size / 1e6,
+                "trainable_params": trainable_params, "total_params": total_params,
+                "train_time_s": train_s, "eval_time_s": eval_s, "setup_time_s": setup_s,
+                "first_step_s": (first_step_at - t_setup) if first_step_at else float("nan"),
+                "tokens_per_s": tokens_per_s, "world_size": world, "restarts": state["restarts"],
+                "sacrebleu_signature": scores.bleu_signature if scores else "",
+                "chrf_signature": scores.chrf_signature if scores else "",
+                "patience_stopped": bool(patience_hit and epoch + 1 < cfg.train.epochs),
+                "diverged": bool(diverged), "done": bool(done),
+                "error": (f"training loss became {train_loss} in epoch {epoch + 1} (lr {cfg.train.lr:g}): the run diverged"
+                          if diverged else ""),
+            }
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if rank == 0 else None)
+        if done:
+            break
+
+
+# --- helpers (each used once above; kept here so the loop reads as a recipe) ---------------
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _null():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _autocast(cfg: ExperimentConfig, device: torch.device):
+    if device.type != "cuda" or cfg.train.precision == "fp32":
+        return None
+    if cfg.train.precision == "fp16":
+        return torch.autocast("cuda", dtype=torch.float16)
+    if cfg.train.precision == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return None
+
+
+def _make_schedule(optimizer, cfg: ExperimentConfig, total_steps: int):
+    from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    warmup = int(round(cfg.train.warmup_ratio * total_steps))
+    if cfg.train.schedule == "constant":
+        return get_constant_schedule_with_warmup(optimizer, warmup)
+    make = get_cosine_schedule_with_warmup if cfg.train.schedule == "cosine" else get_linear_schedule_with_warmup
+    return make(optimizer, warmup, max(total_steps, 1))
+
+
+def _loss(model, batch, label_smoothing: float):
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+    tokens = int((batch["labels"] != -100).sum())
+    if label_smoothing == 0:
+        return out.loss, tokens
+    logits = out.logits.float()
+    loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), batch["labels"].view(-1),
+                                             ignore_index=-100, label_smoothing=label_smoothing)
+    return loss, tokens
+
+
+def _all_reduce(tensor: torch.Tensor, world: int) -> torch.Tensor:
+    if world > 1:
+        dist.all_reduce(tensor)
+    return tensor
+
+
+def _broadcast(obj, world: int):
+    if world <= 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+@torch.no_grad()
+def _eval_loss(model, data, tokenizer, cfg, rank, world, device, autocast) -> float:
+    model.eval()
+    acc = torch.zeros(2, dtype=torch.float64)
+    with parallel.full_params(model) as whole:
+        for batch in eval_batches(data, tokenizer, cfg, rank, world, with_labels=True):
+            batch = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "labels")}
+            with autocast or _null():
+                out = whole(**batch)
+            tokens = int((batch["labels"] != -100).sum())
+            acc += torch.tensor([out.loss.item() * tokens, tokens], dtype=torch.float64)
+    acc = _all_reduce(acc, world)
+    return float(acc[0] / max(acc[1], 1))
+
+
+@torch.no_grad()
+def _generate_sharded(model, data, tokenizer, cfg, rank, world, device) -> list[str]:
+    """Each worker translates its share (length-sorted batches); rank 0 gets all, in order."""
+    model.eval()
+    mine: list[tuple[int, str]] = []
+    with parallel.full_params(model) as whole:
+        for batch in eval_batches(data, tokenizer, cfg, rank, world, with_labels=False):
+            index = batch.pop("index")
+            out = whole.generate(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                                 num_beams=cfg.eval.beam_size, max_new_tokens=cfg.eval.max_new_tokens,
+                                 forced_bos_token_id=forced_bos_id(tokenizer, cfg.model.tgt_lang),
+                                 decoder_start_token_id=whole.config.decoder_start_token_id)
+            texts = tokenizer.batch_decode(out, skip_special_tokens=True)
+            mine += list(zip(index.tolist(), texts))
+    if world > 1:
+        gathered: list = [None] * world
+        dist.all_gather_object(gathered, mine)
+        mine = [pair for part in gathered for pair in part]
+    if rank != 0:
+        return []
+    ordered = dict(mine)
+    return [ordered[i].strip() for i in range(len(data.references))]
+
+
+def _keep_best(artifact_dir: Path, previous: Path | None) -> Path:
+    """Rank 0 keeps a local copy of the best artefact so later checkpoints can carry it."""
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+    dest = Path(tempfile.mkdtemp(prefix="raymt-best-")) / BEST
+    shutil.copytree(artifact_dir, dest)
+    return dest
+
+
+def _restore_best(resume_dir: Path | None, state: dict) -> Path | None:
+    if resume_dir is None or state.get("best") is None:
+        return None
+    source = resume_dir / BEST if (resume_dir / BEST).exists() else resume_dir / ARTIFACT
+    return _keep_best(source, None)

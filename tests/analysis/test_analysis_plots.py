@@ -1,0 +1,99 @@
+"""Plot data (what is drawn and what is left out), and that the files are written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from raymt.analysis.plots import (
+    NA_POSITION,
+    history_plot_data,
+    parallel_plot_data,
+    pareto_plot_data,
+    write_plots,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _trials():
+    return pd.DataFrame(
+        {
+            "trial_id": ["full", "lora8", "lora16", "es", "failed", "running", "dominated"],
+            "status": ["completed", "completed", "completed", "early_stopped", "failed", "running", "completed"],
+            "method": ["full", "lora", "lora", "ia3", "adapter", "lora", "lora"],
+            "lr": [1e-5, 1e-4, 3e-4, 1e-3, 2e-4, 1e-4, 5e-4],
+            "lora_r": [np.nan, 8.0, 16.0, np.nan, np.nan, 4.0, 32.0],
+            "adapter_size": [np.nan] * 7,
+            "bleu": [30.0, 25.0, 28.0, 29.0, np.nan, np.nan, 20.0],
+            "storage_mb": [2000.0, 2.0, 4.0, 0.2, np.nan, np.nan, 8.0],
+        }
+    )
+
+
+def test_pareto_data_draws_completed_and_early_stopped_and_counts_the_rest():
+    data = pareto_plot_data(_trials())
+    pts = data.points.set_index("trial_id")
+    assert set(pts.index) == {"full", "lora8", "lora16", "es", "dominated"}
+    assert data.omitted == {"failed": 1, "running": 1}
+    assert pts.loc["es", "status"] == "early_stopped"
+    assert not pts.loc["es", "on_front"]  # a truncated run never makes the front line
+    assert list(data.front_x) == [2.0, 4.0, 2000.0] and list(data.front_y) == [25.0, 28.0, 30.0]
+    assert data.drawstyle == "steps-post" and data.log_x
+    assert data.methods == ["full", "ia3", "lora"]
+
+
+def test_pareto_data_omits_non_positive_storage_on_a_log_axis():
+    df = _trials()
+    df.loc[df.trial_id == "lora8", "storage_mb"] = 0.0
+    data = pareto_plot_data(df)
+    assert "lora8" not in set(data.points["trial_id"])
+    assert data.omitted["storage_mb <= 0 (log axis)"] == 1
+    assert "lora8" in set(pareto_plot_data(df, log_x=False).points["trial_id"])
+
+
+def test_parallel_data_is_nan_safe_and_log_scales_wide_axes():
+    data = parallel_plot_data(_trials())
+    names = [a.name for a in data.axes]
+    assert names == ["method", "lr", "lora_r", "bleu", "storage_mb"]  # all-NaN adapter_size dropped
+    assert data.trial_ids == ["full", "lora8", "lora16", "dominated"]  # completed only
+    kinds = {a.name: a.kind for a in data.axes}
+    assert kinds["lr"] == "log" and kinds["storage_mb"] == "log" and kinds["lora_r"] == "linear"
+    assert kinds["method"] == "categorical"
+    col = names.index("lora_r")
+    assert data.missing[0, col] and data.values[0, col] == NA_POSITION  # full has no LoRA rank
+    finite = data.values[~data.missing]
+    assert finite.min() >= 0 and finite.max() <= 1
+    lr = data.values[:, names.index("lr")]
+    assert lr[0] == pytest.approx(0.0) and lr[3] == pytest.approx(1.0)  # 1e-5 .. 5e-4, log
+    assert dict((label, pos) for pos, label in data.axes[0].ticks) == {"full": 0.0, "lora": 1.0}
+    assert list(data.colour) == [30.0, 25.0, 28.0, 20.0]
+
+
+def test_history_data_uses_last_eval_per_epoch_and_trial_status():
+    history = pd.DataFrame(
+        {
+            "trial_id": ["a", "a", "a", "b", "b"],
+            "epoch": [1, 1, 2, 1, 2],
+            "step": [5, 10, 20, 10, 20],
+            "bleu": [5.0, 6.0, 9.0, 4.0, np.nan],
+        }
+    )
+    trials = pd.DataFrame({"trial_id": ["a", "b"], "status": ["completed", "early_stopped"], "method": ["lora", "full"]})
+    data = history_plot_data(history, trials)
+    a, b = data.lines
+    assert list(a.epochs) == [1, 2] and list(a.values) == [6.0, 9.0]
+    assert (b.status, b.method, list(b.values)) == ("early_stopped", "full", [4.0])
+    assert data.methods == ["full", "lora"]
+
+
+def test_write_plots_writes_pngs(tmp_path):
+    history = pd.DataFrame({"trial_id": ["full", "full"], "epoch": [1, 2], "bleu": [20.0, 30.0]})
+    written = write_plots(tmp_path, _trials(), history_df=history)
+    assert set(written) == {"pareto", "parallel", "bleu_over_epochs"}
+    for path in written.values():
+        assert path.read_bytes()[:8] == PNG
+    # Nothing plottable: no empty figures.
+    empty = _trials().assign(status="failed")
+    assert write_plots(tmp_path / "empty", empty) == {}

@@ -1,0 +1,50 @@
+"""Carving held-out splits, capping train, and the content hash caches key on."""
+
+from __future__ import annotations
+
+from raymt.data.splits import cap, carve, content_hash
+
+
+def _pairs(n):
+    return [(f"src {i}", f"tgt {i}") for i in range(n)]
+
+
+def test_carving_is_deterministic_disjoint_and_sized():
+    pairs = _pairs(1000)
+    rest, held, overlap = carve(pairs, {"validation": 50, "test": 30}, seed=3)
+    again = carve(pairs, {"validation": 50, "test": 30}, seed=3)
+    assert (rest, held, overlap) == again
+    assert len(held["validation"]) == 50 and len(held["test"]) == 30 and len(rest) == 920 and overlap == 0
+    sets = [set(rest), set(held["validation"]), set(held["test"])]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert sets[0] | sets[1] | sets[2] == set(pairs)
+    other = carve(pairs, {"validation": 50, "test": 30}, seed=4)[1]
+    assert other["validation"] != held["validation"]
+
+
+def test_carving_drops_train_duplicates_of_held_out_sources():
+    pairs = _pairs(200) + [("src 0", "another reference")] * 3  # duplicate sources
+    for seed in range(20):
+        rest, held, overlap = carve(pairs, {"validation": 40, "test": 40}, seed=seed)
+        held_sources = {s for split in held.values() for s, _ in split}
+        assert not held_sources & {s for s, _ in rest}
+        assert len(rest) + 80 + overlap == len(pairs)
+    assert any(carve(pairs, {"validation": 40, "test": 40}, seed=s)[2] > 0 for s in range(20))
+
+
+def test_cap_keeps_a_seeded_subset_in_corpus_order():
+    pairs = _pairs(500)
+    sub = cap(pairs, 100, seed=1)
+    assert len(sub) == 100 and sub == cap(pairs, 100, seed=1)
+    assert sub == sorted(sub, key=pairs.index)
+    assert sub != pairs[:100]  # not just the head of a possibly sorted corpus
+    assert cap(pairs, None, 1) == pairs and cap(pairs, 900, 1) == pairs
+
+
+def test_content_hash_changes_with_any_text_or_split_name():
+    splits = {"train": _pairs(5), "validation": _pairs(2), "test": _pairs(2)}
+    h = content_hash(splits)
+    assert h == content_hash({k: list(v) for k, v in splits.items()})
+    changed = dict(splits, train=_pairs(4) + [("src 4", "tgt 4!")])
+    assert content_hash(changed) != h
+    assert content_hash({"train": _pairs(5), "validation": _pairs(2), "tests": _pairs(2)}) != h

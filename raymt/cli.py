@@ -62,12 +62,9 @@ def _add_more_commands(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        args = parser.parse_args(["search", *(argv or [])]) if "search" in parser._subparsers._group_actions[0].choices else args
-        if not getattr(args, "func", None):
-            parser.print_help()
-            return 2
+    argv = sys.argv[1:] if argv is None else argv
+    # No arguments at all: the embedded default, a real offline search end to end.
+    args = parser.parse_args(argv or ["search"])
     try:
         return int(args.func(args) or 0)
     except RaymtError as err:

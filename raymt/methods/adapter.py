@@ -132,7 +132,9 @@ class AdapterMethod(FineTuneMethod):
             param.requires_grad_(False)
         for path, is_attention in _sites(model.config, params):
             block = model.get_submodule(path)
-            adapter = BottleneckAdapter(model.config.d_model, params.size, params.activation, dtype=dtype, device=base.device)
+            adapter = BottleneckAdapter(
+                model.config.d_model, params.size, params.activation, dtype=dtype, device=base.device
+            )
             block.add_module(ADAPTER_ATTR, adapter)
             block.register_forward_hook(_adapt_attention if is_attention else _adapt_output)
         model.raymt_adapter_params = params

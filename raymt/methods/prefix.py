@@ -11,15 +11,26 @@ What the current stack really does (transformers 5.24 + peft 0.21, checked in
 ``EncoderDecoderCache``, and it reaches **only the decoder self-attention**. peft deliberately
 empties the cross-attention part of that cache (``peft_model.py``: "invalidate the cross
 attention cache"), and the mBART encoder takes no cache at all, so unlike the paper there is no
-encoder or cross-attention prefix. Generation with the KV cache gives the same tokens as
-without it. Decoder positions start after the prefix (the cache length counts it), in training
-and in generation alike, so targets must leave ``num_virtual_tokens`` positions free under
-``max_position_embeddings``.
+encoder or cross-attention prefix. Decoder positions start after the prefix (the cache length
+counts it), in training and in generation alike, so targets must leave ``num_virtual_tokens``
+positions free under ``max_position_embeddings``.
+
+**Generation needs a fix that raymt installs.** peft 0.21 hands the prefix to ``generate()``
+under the old keyword ``past_key_values``, while transformers 5.24's ``generate()`` passes its
+own (empty) cache as ``cache``; mBART's forward then keeps ``cache`` and drops the prefix with
+only a FutureWarning, so a prefix-tuned model translates exactly like its base model. Models
+returned by :meth:`PrefixMethod.apply` and :meth:`PrefixMethod.load` carry a
+``prepare_inputs_for_generation`` that passes the prefix as ``cache`` on the first step (the
+test checks every generated step against the teacher-forced forward pass with the prefix).
+Loading a prefix artefact with plain ``PeftModel.from_pretrained`` outside raymt gives the bug
+back. Generation must use the KV cache (the default): with ``use_cache=False`` peft adds the
+prefix to the first step only, so raymt refuses it.
 """
 
 from __future__ import annotations
 
 import os
+import types
 from typing import Any
 
 import torch
@@ -28,6 +39,7 @@ from pydantic import Field, model_validator
 from safetensors.torch import load_file
 from torch import nn
 
+from raymt.errors import ConfigError
 from raymt.methods.base import MethodParams
 from raymt.methods.layout import require_supported
 from raymt.methods.peft_common import ADAPTER_WEIGHTS, PeftMethod
@@ -40,7 +52,9 @@ __all__ = ["PrefixMethod", "PrefixParams"]
 class PrefixParams(MethodParams):
     """The ``method:`` block of ``name: prefix``."""
 
-    num_virtual_tokens: int = Field(20, ge=1, le=1024, description="Length of the prefix (virtual key/value positions).")
+    num_virtual_tokens: int = Field(
+        20, ge=1, le=1024, description="Length of the prefix (virtual key/value positions)."
+    )
     prefix_projection: bool = Field(
         False, description="Train the prefix through a 2-layer MLP (Li & Liang's reparametrisation); "
         "more trainable parameters, same artefact size."
@@ -56,11 +70,55 @@ class PrefixParams(MethodParams):
         return self
 
 
+def _prepare_inputs_with_prefix(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """peft's ``prepare_inputs_for_generation``, with the prefix passed the way transformers 5
+    reads it (bound to a prefix-tuned PeftModel as an instance attribute)."""
+    if kwargs.get("use_cache") is False:
+        raise ConfigError(
+            "prefix tuning cannot generate with use_cache=False (peft 0.21 on transformers 5 applies "
+            "the prefix correctly to the first generated token only)",
+            where="generate(use_cache=False)",
+            fix="generate with the KV cache (use_cache=True, the default)",
+        )
+    inputs = type(self).prepare_inputs_for_generation(self, *args, **kwargs)
+    # peft adds a fresh prefix cache whenever it cannot tell the first step (it looks for
+    # `past_key_values`, which transformers 5 no longer passes); only the first step, when
+    # generate's own cache is still empty, may take it.
+    prefix = inputs.pop("past_key_values", None)
+    cache = kwargs.get("cache")
+    first_step = cache is None or cache.get_seq_length() == 0
+    if prefix is not None and first_step:
+        inputs["cache"] = prefix
+    return inputs
+
+
+def _install_generation_fix(peft_model: nn.Module) -> None:
+    peft_model.prepare_inputs_for_generation = types.MethodType(_prepare_inputs_with_prefix, peft_model)
+
+
 class PrefixMethod(PeftMethod):
     name = "prefix"
     params_cls = PrefixParams
     paper = "Li & Liang, 2021, ACL: Prefix-Tuning: Optimizing Continuous Prompts for Generation"
     peft_type = "PREFIX_TUNING"
+
+    def apply(self, model: nn.Module, params: Any = None) -> nn.Module:
+        # The check peft makes (it would raise a bare ValueError); reading the modules' flags
+        # avoids transformers' deprecated `is_gradient_checkpointing` property.
+        if any(getattr(module, "gradient_checkpointing", False) for module in model.modules()):
+            raise ConfigError(
+                "prefix tuning does not work with gradient checkpointing (peft refuses it: the prefix is a cache)",
+                where="train.gradient_checkpointing",
+                fix="turn gradient checkpointing off for prefix-tuning trials",
+            )
+        peft_model = super().apply(model, params)
+        _install_generation_fix(peft_model)
+        return peft_model
+
+    def load(self, base_model: nn.Module, artifact_dir: str | os.PathLike) -> nn.Module:
+        peft_model = super().load(base_model, artifact_dir)
+        _install_generation_fix(peft_model)
+        return peft_model
 
     def peft_config(self, model_config: Any, params: PrefixParams) -> PrefixTuningConfig:
         require_supported(model_config)
@@ -79,7 +137,8 @@ class PrefixMethod(PeftMethod):
         )
 
     def adapter_shapes(self, model_config: Any, params: PrefixParams) -> dict[str, tuple[int, ...]]:
-        return {"prompt_embeddings": (params.num_virtual_tokens, 2 * model_config.decoder_layers * model_config.d_model)}
+        flat = 2 * model_config.decoder_layers * model_config.d_model  # (key, value) per decoder layer
+        return {"prompt_embeddings": (params.num_virtual_tokens, flat)}
 
     def count_trainable(self, model_config: Any, params: Any = None) -> int:
         params = self.validate_params(params)

@@ -57,7 +57,9 @@ class PromptParams(MethodParams):
         "random", description="How the prompt starts: random vectors, embeddings of random "
         "vocabulary tokens, or embeddings of init_text."
     )
-    init_text: str | None = Field(None, min_length=1, description="Text whose token embeddings start the prompt (init: text).")
+    init_text: str | None = Field(
+        None, min_length=1, description="Text whose token embeddings start the prompt (init: text)."
+    )
     tokenizer: str | None = Field(
         None, min_length=1, description="Tokenizer (path or hub name) for init_text; defaults to the base model's own."
     )

@@ -48,8 +48,9 @@ class TinyModelSpec(BaseModel):
     max_positions: int = Field(128, ge=16, le=1024, description="Maximum sequence length in tokens.")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout of the base model.")
     pretrain_domain: str = Field("general", description="Synthetic domain the base is pre-trained on; fine-tuning uses another.")
-    pretrain_pairs: int = Field(6000, ge=100, description="Synthetic pairs used for pre-training.")
-    pretrain_epochs: int = Field(10, ge=1, le=200, description="Pre-training epochs.")
+    lexicon_size: int | None = Field(20, ge=4, description="Lemmas per word class of the synthetic corpus (small = learnable in minutes on a CPU).")
+    pretrain_pairs: int = Field(4000, ge=100, description="Synthetic pairs used for pre-training.")
+    pretrain_epochs: int = Field(6, ge=1, le=200, description="Pre-training epochs.")
     pretrain_lr: float = Field(2e-3, gt=0, description="Pre-training peak learning rate (AdamW, warmup then linear decay).")
     pretrain_batch_size: int = Field(64, ge=1, description="Pre-training batch size (sentences).")
     seed: int = Field(0, description="Seed of the corpus and of the initialisation.")
@@ -159,7 +160,8 @@ def build_tiny_base(spec: TinyModelSpec, cache_root: str | os.PathLike, *, log=p
     from transformers import MBartForConditionalGeneration
 
     t0 = time.time()
-    corpus_spec = SyntheticSpec(domain=spec.pretrain_domain, seed=spec.seed, train_size=spec.pretrain_pairs, valid_size=0, test_size=0)
+    corpus_spec = SyntheticSpec(domain=spec.pretrain_domain, seed=spec.seed, train_size=spec.pretrain_pairs, valid_size=0, test_size=0,
+                                lexicon_size=spec.lexicon_size)
     pairs = generate_splits(corpus_spec)["train"]
     # The tokenizer sees every domain (as mBART's SentencePiece saw all of CC25/CC50): new-domain
     # words are known pieces, but their embeddings are untrained until fine-tuning.
@@ -168,7 +170,8 @@ def build_tiny_base(spec: TinyModelSpec, cache_root: str | os.PathLike, *, log=p
 
     for dom in DOMAINS:
         if dom != spec.pretrain_domain:
-            other = generate_splits(SyntheticSpec(domain=dom, seed=spec.seed + 1, train_size=2000, valid_size=0, test_size=0))["train"]
+            other = generate_splits(SyntheticSpec(domain=dom, seed=spec.seed + 1, train_size=2000, valid_size=0, test_size=0,
+                                                         lexicon_size=spec.lexicon_size))["train"]
             texts += [s for s, _ in other] + [t for _, t in other]
     tokenizer = train_tokenizer(texts, spec.vocab_size)
     torch.manual_seed(spec.seed)

@@ -84,38 +84,34 @@ def log_ehvi_known_cost(cost: np.ndarray, mu: np.ndarray, sd: np.ndarray, front:
     return np.where(np.isfinite(m), out, -np.inf)
 
 
-def ehvi_mc(mu: np.ndarray, sd: np.ndarray, front: np.ndarray, ref: np.ndarray, normals: np.ndarray) -> np.ndarray:
-    """Monte-Carlo EHVI for 2 objectives; ``mu``, ``sd``: (N, 2); ``normals``: (S, 2) draws."""
-    y0 = mu[:, 0:1] + sd[:, 0:1] * normals[None, :, 0]  # (N, S)
-    y1 = mu[:, 1:2] + sd[:, 1:2] * normals[None, :, 1]
+def ehvi_mc(draws: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Monte-Carlo EHVI for 2 objectives from ``draws`` (N candidates, S samples, 2)."""
     lo, hi, u = staircase(front, ref)
-    overlap = np.clip(hi[None, None, :] - np.maximum(lo[None, None, :], y0[..., None]), 0.0, None)
-    gain = np.clip(u[None, None, :] - y1[..., None], 0.0, None)
+    overlap = np.clip(hi - np.maximum(lo, draws[..., 0:1]), 0.0, None)  # (N, S, K)
+    gain = np.clip(u - draws[..., 1:2], 0.0, None)
     return (overlap * gain).sum(-1).mean(1)
 
 
 def parego_ei_mc(
-    mu: np.ndarray,
-    sd: np.ndarray,
+    draws: np.ndarray,
     observed: np.ndarray,
     weights: np.ndarray,
     lo: np.ndarray,
     span: np.ndarray,
-    normals: np.ndarray,
     rho: float = 0.05,
 ) -> np.ndarray:
     """MC expected improvement of the augmented Chebyshev scalarisation (ParEGO).
 
-    ``mu``, ``sd``: (N, M) (sd 0 for known objectives); ``observed``: (n, M); ``normals``: (S, M).
+    ``draws``: (N, S, M) samples of each candidate's objectives (known ones repeated);
+    ``observed``: (n, M); all in minimisation form, normalised by ``lo``/``span``.
     """
 
     def scal(y: np.ndarray) -> np.ndarray:
         t = (y - lo) / span * weights
         return t.max(-1) + rho * t.sum(-1)
 
-    best = scal(observed).min() if len(observed) else np.inf
-    draws = mu[:, None, :] + sd[:, None, :] * normals[None, :, :]  # (N, S, M)
     s = scal(draws)
-    if not np.isfinite(best):
+    if not len(observed):
         return -s.mean(1)
+    best = scal(observed).min()
     return np.clip(best - s, 0.0, None).mean(1)

@@ -18,6 +18,7 @@ indicator (e.g. ``method``) carries the difference between branches, as in SMAC'
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -57,13 +58,16 @@ class ReplayTrial:
         return value
 
     def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float:
-        return self._suggest(name, FloatDistribution(low, high, log=log, step=step))
+        return self._suggest(name, _dist(FloatDistribution, low, high, log=log, step=step))
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        return self._suggest(name, IntDistribution(low, high, log=log, step=step))
+        return self._suggest(name, _dist(IntDistribution, low, high, log=log, step=step))
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        return self._suggest(name, CategoricalDistribution(choices))
+        try:
+            return self._suggest(name, _dist(CategoricalDistribution, tuple(choices)))
+        except TypeError:  # unhashable choices: no memo
+            return self._suggest(name, CategoricalDistribution(choices))
 
     # Deprecated Optuna aliases, still accepted by optuna 5.
     def suggest_uniform(self, name: str, low: float, high: float) -> float:
@@ -83,6 +87,12 @@ class ReplayTrial:
 
     def should_prune(self) -> bool:  # pragma: no cover
         return False
+
+
+@functools.lru_cache(maxsize=4096)
+def _dist(cls: type, *args: Any, **kwargs: Any) -> BaseDistribution:
+    """Distributions are immutable; building them validates arguments, so replays memoise them."""
+    return cls(*args, **kwargs)
 
 
 def _single_value(dist: BaseDistribution) -> Any:

@@ -47,7 +47,7 @@ from raymt.search.candidates import (
     replay,
     template_proposal,
 )
-from raymt.search.gp import fit_gp, predict
+from raymt.search.gp import DEFAULT_PRIOR, fit_gp, predict, single_thread
 from raymt.search.transfer import RelatedTrials, pareto_mask
 
 logger = logging.getLogger(__name__)
@@ -132,7 +132,8 @@ class CostAwareSampler(BaseSampler):
         self._random.before_trial(study, trial)
         if trial.system_attrs.get("fixed_params") or self._broken:
             return  # an enqueued configuration (points_to_evaluate): Optuna fixes it itself
-        plan = self._plan(study, trial)
+        with single_thread():
+            plan = self._plan(study, trial)
         if plan is not None:
             self._plans[trial._trial_id] = plan
 
@@ -195,23 +196,31 @@ class CostAwareSampler(BaseSampler):
         rng = self._rng
         pool: dict[tuple, dict[str, Any]] = {}
 
-        def add(params: dict[str, Any], dists: dict[str, BaseDistribution]) -> None:
+        def add(params: dict[str, Any], dists: dict[str, BaseDistribution]) -> bool:
             key = config_key(params)
-            if key not in exclude and key not in pool:
-                pool[key] = params
-                self._codec.extend(dists)
+            if key in exclude or key in pool:
+                return False
+            pool[key] = params
+            self._codec.extend(dists)
+            return True
 
         if self._related is not None:
             for cfg in self._related.front_configs():
                 add(*replay(self._space_fn, template_proposal(cfg, rng)))
         n_local = self._n_candidates // 2 if done else 0
         parents = self._parents(done)
+        misses = 0
         for i in range(n_local):
             parent = parents[i % len(parents)].params
             p = 1.0 / max(1, len(parent))
-            add(*replay(self._space_fn, template_proposal(parent, rng, mutate_prob=max(p, 0.2))))
+            misses = 0 if add(*replay(self._space_fn, template_proposal(parent, rng, mutate_prob=max(p, 0.2)))) else misses + 1
+            if misses >= 64:
+                break
+        misses = 0
         for _ in range(self._n_candidates - n_local):
-            add(*replay(self._space_fn, random_proposal(rng)))
+            misses = 0 if add(*replay(self._space_fn, random_proposal(rng))) else misses + 1
+            if misses >= 64:  # a small discrete space is exhausted: more draws only repeat
+                break
         return list(pool.values())
 
     def _parents(self, done: list[FrozenTrial]) -> list[FrozenTrial]:
@@ -225,76 +234,111 @@ class CostAwareSampler(BaseSampler):
         sign = np.array([-1.0 if m == "max" else 1.0 for m in self._modes])
         return Y * sign
 
-    def _choose(self, cands: list[dict[str, Any]], done: list[FrozenTrial], pending: list[FrozenTrial]) -> int:
-        M = len(self._names)
-        n = len(done)
+    def _use_log(self, j: int, y: np.ndarray) -> bool:
+        """Model a cost ("min", always positive) on log scale: costs differ *multiplicatively*
+        between tasks (decode time on zh-en ~270 s, on en-ja ~960 s, with the same relative
+        spread), so on log scale the related tasks' offset/scale priors and noise levels apply."""
+        if self._modes[j] != "min" or np.any(y <= 0):
+            return False
+        rel = self._related
+        return rel is None or self._names[j] not in rel.objectives or rel.all_positive(self._names[j])
+
+    def predict(
+        self, cands: list[dict[str, Any]], done: list[FrozenTrial], extra: Sequence[dict[str, Any]] = ()
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Predictive distribution of every objective at ``cands`` given the finished trials.
+
+        Returns ``mu, sd, log_scale, mu_extra``: objective j is ``N(mu, sd^2)`` on log scale
+        where ``log_scale[j]`` (else raw); known objectives are computed (sd 0, raw);
+        ``mu_extra`` is the predicted median (raw) at ``extra`` configurations.
+        """
+        M, n = len(self._names), len(done)
+        extra = list(extra)
         Xc = self._codec.encode(cands)
         Xd = self._codec.encode([t.params for t in done])
-        pend_cfgs = [t.params for t in pending if t.params]
-        Xp = self._codec.encode(pend_cfgs) if pend_cfgs else np.zeros((0, Xc.shape[1]))
+        Xp = self._codec.encode(extra) if extra else np.zeros((0, Xc.shape[1]))
         Yd = np.array([t.values for t in done], dtype=np.float64).reshape(n, M)
         mu = np.zeros((len(cands), M))
         sd = np.zeros((len(cands), M))
-        mu_p = np.zeros((len(pend_cfgs), M))
+        log_scale = np.zeros(M, dtype=bool)
+        mu_p = np.zeros((len(extra), M))
         for j, name in enumerate(self._names):
             if name in self._known:
                 fn = self._known[name]
                 mu[:, j] = [_safe_call(fn, c) for c in cands]
-                mu_p[:, j] = [_safe_call(fn, c) for c in pend_cfgs]
+                mu_p[:, j] = [_safe_call(fn, c) for c in extra]
                 continue
-            m_all, scale = self._prior_mean(name, j, np.vstack([Xd, Xc, Xp]), Yd[:, j])
-            a0, b0, sa2, sb2 = scale
+            log_scale[j] = self._use_log(j, Yd[:, j])
+            y = np.log(Yd[:, j]) if log_scale[j] else Yd[:, j]
+            m_all, (a0, b0, sa2, sb2) = self._prior_mean(name, np.vstack([Xd, Xc, Xp]), y, bool(log_scale[j]))
             md, mc, mp = (None, None, None) if m_all is None else np.split(m_all, [n, n + len(cands)])
-            fit = fit_gp(Xd, (Yd[:, j] - a0) / b0, md, sa2=sa2 if n else 0.0, sb2=sb2, init=self._gp_cache.get(name))
+            hp = self._related.hyper_prior(name, self._codec) if m_all is not None else DEFAULT_PRIOR
+            cache_key = (name, bool(log_scale[j]))
+            y_fit = _squash_bad_tail(y, self._modes[j])
+            fit = fit_gp(Xd, (y_fit - a0) / b0, md, sa2=sa2 if n else 0.0, sb2=sb2, init=self._gp_cache.get(cache_key), prior=hp)
             if n >= 2:
-                self._gp_cache[name] = fit.hyperparameters()
-            mean, var = predict(fit, Xc, mc)
+                self._gp_cache[cache_key] = fit.hyperparameters()
+            mean, var = predict(fit, Xc, mc, observed=True)
             mu[:, j] = a0 + b0 * mean
             sd[:, j] = b0 * np.sqrt(var)
-            if len(pend_cfgs):
-                mu_p[:, j] = a0 + b0 * predict(fit, Xp, mp)[0]
+            if extra:
+                mp_j = a0 + b0 * predict(fit, Xp, mp)[0]
+                mu_p[:, j] = np.exp(mp_j) if log_scale[j] else mp_j
+        return mu, sd, log_scale, mu_p
+
+    def _choose(self, cands: list[dict[str, Any]], done: list[FrozenTrial], pending: list[FrozenTrial]) -> int:
+        M, n = len(self._names), len(done)
+        pend_cfgs = [t.params for t in pending if t.params]
+        mu, sd, log_scale, mu_p = self.predict(cands, done, pend_cfgs)
         ok = np.all(np.isfinite(mu), axis=1)
         if not ok.any():
             return int(self._rng.integers(len(cands)))
-        Ymin_d = self._min_form(Yd)
-        mu_min = self._min_form(mu)
-        observed = np.vstack([Ymin_d, self._min_form(mu_p)]) if len(pend_cfgs) else Ymin_d
+        mu, sd = mu[ok], sd[ok]
+        median = np.where(log_scale, np.exp(np.clip(mu, -700, 700)), mu)
+        Yd = np.array([t.values for t in done], dtype=np.float64).reshape(n, M)
+        observed = self._min_form(np.vstack([Yd, mu_p]) if len(pend_cfgs) else Yd)
         front = observed[pareto_mask(observed)] if len(observed) else observed
-        pool = np.vstack([observed, mu_min[ok]])
+        pool = np.vstack([observed, self._min_form(median)])
         lo, hi = pool.min(0), pool.max(0)
         span = np.where(hi > lo, hi - lo, 1.0)
         ref = hi + 0.1 * span
-        score = np.full(len(cands), -np.inf)
-        known_idx = [j for j, nme in enumerate(self._names) if nme in self._known]
-        if M == 2:
-            if len(known_idx) == 2:
+        uncertain = [j for j in range(M) if sd[:, j].max() > 0 or self._names[j] not in self._known]
+        sign = np.array([-1.0 if m == "max" else 1.0 for m in self._modes])
+        normals = self._rng.standard_normal((self._n_mc, M))
+
+        def draws() -> np.ndarray:  # (N, S, M) in minimisation form
+            z = mu[:, None, :] + sd[:, None, :] * normals[None, :, :]
+            z = np.where(log_scale, np.exp(np.clip(z, -700, 700)), z)
+            return z * sign
+
+        if M == 2 and len(uncertain) == 1 and not log_scale[uncertain[0]]:
+            o = uncertain[0]
+            k = 1 - o
+            # The raymt case: one exact cost, one Gaussian quality: closed-form log-EHVI.
+            score = log_ehvi_known_cost(sign[k] * mu[:, k], sign[o] * mu[:, o], sd[:, o], front[:, [k, o]], ref[[k, o]])
+        elif M == 2 and not uncertain:
+            with np.errstate(divide="ignore"):
+                score = np.log(hvi_2d(self._min_form(mu), front, ref))
+        elif M == 2:
+            mc = ehvi_mc(draws(), front, ref)
+            if mc.max() > 0:
                 with np.errstate(divide="ignore"):
-                    score[ok] = np.log(hvi_2d(mu_min[ok], front, ref))
-            elif len(known_idx) == 1:
-                k = known_idx[0]
-                o = 1 - k
-                score[ok] = log_ehvi_known_cost(mu_min[ok, k], mu_min[ok, o], sd[ok, o], front[:, [k, o]], ref[[k, o]])
+                    score = np.log(mc)
             else:
-                normals = self._rng.standard_normal((self._n_mc, 2))
-                mc = ehvi_mc(mu_min[ok], sd[ok], front, ref, normals)
-                # Far behind the front every draw improves nothing; rank those by the closed form
-                # with objective 0 at its mean so the choice is still informed.
-                backup = log_ehvi_known_cost(mu_min[ok, 0], mu_min[ok, 1], sd[ok, 1], front, ref)
-                if mc.max() > 0:
-                    with np.errstate(divide="ignore"):
-                        score[ok] = np.log(mc)
-                else:
-                    score[ok] = backup
+                # Far behind the front no draw improves anything: rank by the closed form with
+                # objective 0 at its median so the choice is still informed.
+                score = log_ehvi_known_cost(self._min_form(median)[:, 0], self._min_form(median)[:, 1], sd[:, 1], front, ref)
         else:
             w = self._rng.dirichlet(np.ones(M))
-            normals = self._rng.standard_normal((self._n_mc, M))
-            s = parego_ei_mc(mu_min[ok], sd[ok], observed, w, lo, span, normals)
+            s = parego_ei_mc(draws(), observed, w, lo, span)
             with np.errstate(divide="ignore"):
-                score[ok] = np.log(np.clip(s, 0, None)) if s.max() > 0 else s
+                score = np.log(s) if s.max() > 0 else s
         best = np.flatnonzero(score == score.max())
-        return int(self._rng.choice(best))
+        return int(np.flatnonzero(ok)[self._rng.choice(best)])
 
-    def _prior_mean(self, name: str, j: int, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray | None, tuple[float, float, float, float]]:
+    def _prior_mean(
+        self, name: str, X: np.ndarray, y: np.ndarray, log_scale: bool
+    ) -> tuple[np.ndarray | None, tuple[float, float, float, float]]:
         """Prior mean at X (None without related tasks) and (a0, b0, sa2, sb2) of the scaling."""
         rel = self._related
         if rel is None or name not in rel.objectives:
@@ -309,11 +353,24 @@ class CostAwareSampler(BaseSampler):
             if w.sum() <= 0:
                 w = np.full(len(means), 1e-3)
         m = (w[:, None] * means).sum(0) / w.sum()
-        sp = rel.scale(name)
+        sp = rel.scale(name, log=log_scale)
         b0 = sp.b0 if sp.b0 > 0 else 1.0
         sa2 = max((sp.sa / b0) ** 2, 0.25)
         sb2 = max((sp.sb / b0) ** 2, 0.09)
         return m, (sp.a0, b0, sa2, sb2)
+
+
+def _squash_bad_tail(y: np.ndarray, mode: str) -> np.ndarray:
+    """Clip results far on the *bad* side (diverged runs: BLEU 2 among BLEU 14s) to a fence.
+
+    The front lives on the good side; a GP with Gaussian noise would otherwise bend its whole
+    fit (and its noise level) to explain a few catastrophic runs. They stay clearly bad.
+    """
+    if len(y) < 4:
+        return y
+    q25, q75 = np.quantile(y, [0.25, 0.75])
+    iqr = max(q75 - q25, 1e-12)
+    return np.maximum(y, q25 - 1.5 * iqr) if mode == "max" else np.minimum(y, q75 + 1.5 * iqr)
 
 
 def _safe_call(fn: KnownFn, params: dict[str, Any]) -> float:

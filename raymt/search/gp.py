@@ -11,14 +11,17 @@ data the prediction is the transferred one; each target observation pins the sca
 residual GP takes over.
 
 Kernel: Matern-5/2 with one lengthscale per input dimension (ARD). Hyperparameters are fitted by
-MAP with the dimension-scaled log-normal lengthscale prior of Hvarfner, Hellsten & Nardi (2024,
-ICML, "Vanilla Bayesian Optimization Performs Great in High Dimensions"), which keeps the fit sane
-with the handful of points an NMT search has.
+MAP. The lengthscale prior has its mode at 1 on [0, 1]-scaled inputs, like Optuna's GPSampler
+prior; the dimension-scaled prior of Hvarfner, Hellsten & Nardi (2024, ICML, "Vanilla Bayesian
+Optimization Performs Great in High Dimensions") centres lengthscales near 10 for 6 inputs, and
+on the NMT tables that made the GP nearly linear and badly over-confident (decode time predicted
+243 +- 9 where the truth was 201), so it was not used.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +29,18 @@ import torch
 
 _JITTER = 1e-8
 _MIN_NOISE = 1e-6
+
+
+@contextmanager
+def single_thread():
+    """Run torch on one thread: these matrices are tiny, and on a busy machine torch's default
+    thread pool made a 150x150 Cholesky ~100x slower (measured: 210 ms vs 2 ms under load)."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
 
 
 @dataclass
@@ -52,19 +67,46 @@ class GPFit:
 def matern52(X1: torch.Tensor, X2: torch.Tensor, log_ls: torch.Tensor) -> torch.Tensor:
     """Matern-5/2 correlation between the rows of X1 and X2 (unit signal variance)."""
     ls = torch.exp(log_ls)
-    d2 = torch.cdist(X1 / ls, X2 / ls).pow(2)
+    d2 = ((X1 / ls).unsqueeze(1) - (X2 / ls).unsqueeze(0)).pow(2).sum(-1)
     r = torch.sqrt(d2 + 1e-12)  # the epsilon keeps the gradient finite at r == 0
     s5r = math.sqrt(5.0) * r
     return (1.0 + s5r + 5.0 / 3.0 * d2) * torch.exp(-s5r)
 
 
-def _log_prior(log_ls: torch.Tensor, log_sf2: torch.Tensor, log_noise: torch.Tensor) -> torch.Tensor:
-    d = log_ls.numel()
-    loc = math.sqrt(2.0) + 0.5 * math.log(max(d, 1))
-    lp = -0.5 * (((log_ls - loc) / math.sqrt(3.0)) ** 2).sum()
-    lp = lp - 0.5 * ((log_sf2 - math.log(0.5)) / 1.0) ** 2
-    lp = lp - 0.5 * ((log_noise - math.log(0.02)) / 1.5) ** 2
-    return lp
+@dataclass(frozen=True)
+class HyperPrior:
+    """Independent normal priors on the log hyperparameters.
+
+    The default has its lengthscale mode at 1 on [0, 1] inputs and a small noise. With related
+    tasks, :meth:`raymt.search.transfer.RelatedTrials.hyper_prior` centres it on what the GPs of
+    the other tasks found (empirical Bayes): with a dozen results MAP cannot tell noise from
+    signal (it interpolated decode times and called the rest noise-free), the other tasks can.
+    """
+
+    ls_loc: tuple[float, ...] | float = 0.0
+    ls_scale: float = 1.0
+    sf2_loc: float = math.log(0.5)
+    sf2_scale: float = 1.0
+    noise_loc: float = math.log(0.02)
+    noise_scale: float = 1.5
+
+    def ls_locs(self, d: int) -> torch.Tensor:
+        if isinstance(self.ls_loc, tuple):
+            if len(self.ls_loc) != d:
+                return torch.zeros(d, dtype=torch.float64)
+            return torch.tensor(self.ls_loc, dtype=torch.float64)
+        return torch.full((d,), float(self.ls_loc), dtype=torch.float64)
+
+    def mode(self, d: int) -> torch.Tensor:
+        return torch.cat([self.ls_locs(d), torch.tensor([self.sf2_loc, self.noise_loc], dtype=torch.float64)])
+
+    def log_density(self, log_ls: torch.Tensor, log_sf2: torch.Tensor, log_noise: torch.Tensor) -> torch.Tensor:
+        lp = -0.5 * (((log_ls - self.ls_locs(log_ls.numel())) / self.ls_scale) ** 2).sum()
+        lp = lp - 0.5 * ((log_sf2 - self.sf2_loc) / self.sf2_scale) ** 2
+        return lp - 0.5 * ((log_noise - self.noise_loc) / self.noise_scale) ** 2
+
+
+DEFAULT_PRIOR = HyperPrior()
 
 
 def _covariance(X, m, log_ls, sf2, noise, sa2, sb2):
@@ -73,7 +115,7 @@ def _covariance(X, m, log_ls, sf2, noise, sa2, sb2):
     return K + (noise + _JITTER) * torch.eye(n, dtype=X.dtype)
 
 
-def _neg_log_posterior(theta, X, u, m, sa2, sb2):
+def _neg_log_posterior(theta, X, u, m, sa2, sb2, prior: HyperPrior):
     d = X.shape[1]
     log_ls, log_sf2, log_noise = theta[:d], theta[d], theta[d + 1]
     noise = torch.exp(log_noise) + _MIN_NOISE
@@ -84,13 +126,57 @@ def _neg_log_posterior(theta, X, u, m, sa2, sb2):
     r = (u - m).unsqueeze(-1)
     alpha = torch.cholesky_solve(r, L)
     nll = 0.5 * (r * alpha).sum() + torch.log(torch.diagonal(L)).sum()
-    return nll - _log_prior(log_ls, log_sf2, log_noise)
+    return nll - prior.log_density(log_ls, log_sf2, log_noise)
 
 
-def default_hyperparameters(d: int) -> torch.Tensor:
-    """The prior mode: where a fit starts when nothing better is known."""
-    loc = math.sqrt(2.0) + 0.5 * math.log(max(d, 1))
-    return torch.tensor([loc] * d + [math.log(0.5), math.log(0.02)], dtype=torch.float64)
+def _lbfgs(f, x0: torch.Tensor, *, max_iter: int, m: int = 8, tol: float = 1e-6) -> torch.Tensor:
+    """Minimise ``f`` (returns value, gradient) by L-BFGS with a backtracking Armijo search.
+
+    Hand-written because ``torch.optim`` imports torch._dynamo on first use (seconds, and
+    hundreds of MB) for what is a 10-dimensional problem.
+    """
+    x = x0.clone()
+    fx, g = f(x)
+    if not math.isfinite(fx):
+        return x0
+    s_hist: list[torch.Tensor] = []
+    y_hist: list[torch.Tensor] = []
+    for _ in range(max_iter):
+        q = g.clone()
+        alphas = []
+        for s_i, y_i in zip(reversed(s_hist), reversed(y_hist)):
+            a = (s_i @ q) / (y_i @ s_i)
+            alphas.append(a)
+            q = q - a * y_i
+        if y_hist:
+            q = q * ((s_hist[-1] @ y_hist[-1]) / (y_hist[-1] @ y_hist[-1]))
+        for (s_i, y_i), a in zip(zip(s_hist, y_hist), reversed(alphas)):
+            b = (y_i @ q) / (y_i @ s_i)
+            q = q + (a - b) * s_i
+        d = -q
+        if float(d @ g) >= 0:  # not a descent direction: restart from steepest descent
+            d, s_hist, y_hist = -g, [], []
+        step = 1.0 if s_hist else min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
+        while True:
+            x_new = x + step * d
+            f_new, g_new = f(x_new)
+            if math.isfinite(f_new) and f_new <= fx + 1e-4 * step * float(g @ d):
+                break
+            step *= 0.5
+            if step < 1e-10:
+                return x
+        s_k, y_k = x_new - x, g_new - g
+        if float(s_k @ y_k) > 1e-12:
+            s_hist.append(s_k)
+            y_hist.append(y_k)
+            if len(s_hist) > m:
+                s_hist.pop(0)
+                y_hist.pop(0)
+        converged = abs(fx - f_new) <= tol * max(1.0, abs(fx))
+        x, fx, g = x_new, f_new, g_new
+        if converged or float(g.abs().max()) < 1e-5:
+            break
+    return x
 
 
 def fit_gp(
@@ -102,6 +188,7 @@ def fit_gp(
     sb2: float = 0.0,
     init: torch.Tensor | None = None,
     max_iter: int = 60,
+    prior: HyperPrior = DEFAULT_PRIOR,
 ) -> GPFit:
     """Fit a GP to (X, u) by MAP. ``u`` should be in standardised units (order 1).
 
@@ -112,25 +199,19 @@ def fit_gp(
     n, d = Xt.shape
     ut = torch.as_tensor(np.asarray(u, dtype=np.float64)).reshape(n)
     mt = torch.zeros(n, dtype=torch.float64) if m is None else torch.as_tensor(np.asarray(m, dtype=np.float64)).reshape(n)
-    theta0 = default_hyperparameters(d) if init is None or init.numel() != d + 2 else init.clone()
+    theta0 = prior.mode(d) if init is None or init.numel() != d + 2 else init.clone()
     theta = theta0.clone()
     if n >= 2:
-        theta.requires_grad_(True)
-        opt = torch.optim.LBFGS([theta], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
 
-        def closure():
-            opt.zero_grad()
-            loss = _neg_log_posterior(theta, Xt, ut, mt, sa2, sb2)
+        def f(th: torch.Tensor) -> tuple[float, torch.Tensor]:
+            th = th.detach().requires_grad_(True)
+            loss = _neg_log_posterior(th, Xt, ut, mt, sa2, sb2, prior)
             if loss is None or not torch.isfinite(loss):
-                # An unstable step: a large finite loss makes the line search back off.
-                loss = (theta * 0).sum() + 1e10
-            loss.backward()
-            return loss
+                return math.inf, torch.zeros_like(th)
+            (g,) = torch.autograd.grad(loss, th)
+            return float(loss.detach()), g
 
-        try:
-            opt.step(closure)
-        except RuntimeError:  # numerical trouble: keep the starting point
-            theta = theta0.clone()
+        theta = _lbfgs(f, theta, max_iter=max_iter)
         theta = theta.detach()
         if not torch.all(torch.isfinite(theta)):
             theta = theta0.clone()
@@ -151,17 +232,21 @@ def fit_gp(
     return GPFit(Xt, mt, L, alpha, log_ls, sf2, noise, sa2, sb2)
 
 
-def predict(fit: GPFit, Xs: np.ndarray, ms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and latent (noise-free) variance at Xs; ``ms`` is the prior mean there."""
+def predict(fit: GPFit, Xs: np.ndarray, ms: np.ndarray | None = None, *, observed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and variance at Xs; ``ms`` is the prior mean there.
+
+    ``observed=True`` adds the noise variance: the spread of the value a trial would *report*,
+    which is what enters the Pareto front.
+    """
     Xst = torch.as_tensor(np.asarray(Xs, dtype=np.float64))
     N = Xst.shape[0]
     mst = torch.zeros(N, dtype=torch.float64) if ms is None else torch.as_tensor(np.asarray(ms, dtype=np.float64)).reshape(N)
     prior_var = fit.sf2 + fit.sa2 + fit.sb2 * mst**2
     if fit.X.shape[0] == 0:
-        return mst.numpy().copy(), prior_var.numpy().copy()
+        return mst.numpy().copy(), (prior_var + (fit.noise if observed else 0.0)).numpy().copy()
     with torch.no_grad():
         Ks = fit.sf2 * matern52(Xst, fit.X, fit.log_ls) + fit.sa2 + fit.sb2 * torch.outer(mst, fit.m)
         mean = mst + Ks @ fit.alpha
         v = torch.linalg.solve_triangular(fit.L, Ks.T, upper=False)
-        var = (prior_var - (v**2).sum(0)).clamp_min(1e-12)
+        var = (prior_var - (v**2).sum(0)).clamp_min(1e-12) + (fit.noise if observed else 0.0)
     return mean.numpy(), var.numpy()

@@ -167,12 +167,12 @@ class RecordingASHAScheduler(_StopRecord, AsyncHyperBandScheduler):
 def rung_milestones(grace_period: float, max_t: float, reduction_factor: float) -> list[float]:
     """ASHA's rungs ``grace_period * reduction_factor**k`` strictly below ``max_t``, ascending.
 
-    A rung at ``max_t`` itself would never decide anything (a trial there is finished), so
-    it is left out; the tolerance keeps 3**4 from being computed as 80.99999 and dropped.
+    A rung at ``max_t`` itself would never decide anything (a trial there has finished), so
+    it is left out, also when rounding puts it a hair below (0.1 * 3**3 vs max_t=2.7).
     """
     out: list[float] = []
     t = float(grace_period)
-    while t < max_t * (1 - 1e-12):
+    while t < max_t and not math.isclose(t, max_t, rel_tol=1e-9):
         out.append(t)
         t *= reduction_factor
     return out

@@ -36,22 +36,22 @@ LORA_ALPHA_OVER_R = "alpha_over_r"
 class Dist(BaseModel):
     """One parameter's distribution; exactly one of the keys is set."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     choices: list[Any] | None = Field(None, description="Categorical: one of these values.")
     uniform: tuple[float, float] | None = Field(None, description="Float uniform in [lo, hi].")
     log_uniform: tuple[float, float] | None = Field(None, description="Float log-uniform in [lo, hi] (lo > 0).")
-    int: tuple[int, int] | None = Field(None, description="Integer in [lo, hi].")
+    integer: tuple[int, int] | None = Field(None, alias="int", description="Integer in [lo, hi].")
     step: float | None = Field(None, gt=0, description="Step of uniform/int values.")
     log: bool = Field(False, description="Log scale for int.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Dist":
-        kinds = [k for k in ("choices", "uniform", "log_uniform", "int") if getattr(self, k) is not None]
+        kinds = [k for k in ("choices", "uniform", "log_uniform", "integer") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("give exactly one of choices / uniform / log_uniform / int")
         if self.choices is not None and len(self.choices) == 0:
             raise ValueError("choices is empty: list at least one value")
-        for k in ("uniform", "log_uniform", "int"):
+        for k in ("uniform", "log_uniform", "integer"):
             bounds = getattr(self, k)
             if bounds is not None and bounds[0] > bounds[1]:
                 raise ValueError(f"{k} bounds are reversed: [{bounds[0]}, {bounds[1]}]")
@@ -63,7 +63,7 @@ class Dist(BaseModel):
         """Values that must all be valid for the parameter (used to validate before Ray)."""
         if self.choices is not None:
             return list(self.choices)
-        bounds = self.uniform or self.log_uniform or self.int
+        bounds = self.uniform or self.log_uniform or self.integer
         return [bounds[0], bounds[1]]
 
     def suggest(self, trial, name: str):
@@ -74,8 +74,8 @@ class Dist(BaseModel):
             labels = [_label(c) for c in self.choices]
             picked = trial.suggest_categorical(name, labels)
             return copy.deepcopy(self.choices[labels.index(picked)])
-        if self.int is not None:
-            return trial.suggest_int(name, self.int[0], self.int[1], step=int(self.step or 1), log=self.log)
+        if self.integer is not None:
+            return trial.suggest_int(name, self.integer[0], self.integer[1], step=int(self.step or 1), log=self.log)
         if self.log_uniform is not None:
             return trial.suggest_float(name, self.log_uniform[0], self.log_uniform[1], log=True)
         return trial.suggest_float(name, self.uniform[0], self.uniform[1], step=self.step)
@@ -238,20 +238,29 @@ class CompiledSpace:
             if path.split(".")[0] in ("method", "search", "name", "storage_path"):
                 raise ConfigError(f"{path!r} cannot be searched here", where=f"{self.where}.common.{path}",
                                   fix="search methods with search.space.method and method parameters under search.space.methods")
-        baseline = self._baseline()
         for method in self.space.method_list:
-            params = {**baseline, "method": method}
-            validate_raw(self.to_raw_config(params), f"{self.where} (method {method}, first values)")
+            # each parameter alone on top of the base config, so an error names its field
             for key, dist, label in self._dists(method):
                 for value in dist.extremes():
-                    trial_params = dict(params)
-                    trial_params[key] = _label(value) if isinstance(value, (list, tuple)) else value
+                    label_value = _label(value) if isinstance(value, (list, tuple)) else value
                     try:
-                        raw = self.to_raw_config(trial_params)
-                        validate_raw(raw, f"{self.where}.{label}")
+                        validate_raw(self._raw_with(method, key, label_value), f"{self.where}.{label}")
                     except ConfigError as err:
                         raise ConfigError(f"value {value!r} is invalid: {err.message}", where=f"{self.where}.{label}",
                                           fix=err.fix or "change the distribution's bounds/choices") from None
+            validate_raw(self.to_raw_config({**self._baseline(), "method": method}), f"{self.where} (method {method}, first values)")
+
+    def _raw_with(self, method: str, key: str, value) -> dict:
+        """The base config with only ``method`` and one sampled parameter applied."""
+        saved = (self.space.common, self.space.methods)
+        common = {p: d for p, d in self.space.common.items() if not isinstance(d, Dist) or column_name(p) == key}
+        methods = {m: {p: d for p, d in ps.items() if not isinstance(d, Dist) or method_column(m, p) == key}
+                   for m, ps in self.space.methods.items()}
+        try:
+            self.space.common, self.space.methods = common, methods
+            return self.to_raw_config({"method": method, key: value})
+        finally:
+            self.space.common, self.space.methods = saved
 
     def _dists(self, method: str):
         for path, dist in self.space.common.items():

@@ -20,6 +20,7 @@ Choices and the reasons for them:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,7 +36,25 @@ SpaceFn = Callable[[Any], Any]
 
 
 class RaymtOptunaSearch(OptunaSearch):
-    """``OptunaSearch`` whose checkpoints also hold closures and lambdas (cloudpickle)."""
+    """``OptunaSearch`` with two fixes for multi-objective raymt searches.
+
+    1. Trial outcomes. Ray 2.60 builds ``[result.get(m) for m in metrics]`` for several
+       objectives, a list that is never None, so a trial that ended without reporting its
+       objectives was told COMPLETE with ``[None, None]``; Optuna refused that, Ray logged a
+       warning and the Optuna trial stayed RUNNING forever (checked here). Now such a trial is
+       told PRUNED; an errored trial, or one reporting NaN/inf, is told FAIL (an errored trial's
+       last values come from an unfinished run; raymt's trials table calls it "failed" too).
+    2. Checkpoints hold closures and lambdas (saved with cloudpickle, not pickle).
+    """
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        values = [None if result is None else result.get(m) for m in metrics]
+        if any(v is not None and not _finite(v) for v in values):
+            error = True  # NaN/inf BLEU: a broken run, not a result
+        if error or any(v is None for v in values):
+            result = None  # OptunaSearch: no result -> FAIL if error else PRUNED
+        super().on_trial_complete(trial_id, result, error)
 
     def save(self, checkpoint_path: str) -> None:
         state = self.__dict__.copy()
@@ -46,6 +65,13 @@ class RaymtOptunaSearch(OptunaSearch):
         with open(checkpoint_path, "rb") as f:
             state = cloudpickle.load(f)
         self.__dict__.update(state)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def journal_storage(path: str | os.PathLike) -> optuna.storages.JournalStorage:

@@ -35,6 +35,7 @@ TRAINER_FILE = "trainer_state.pt"
 ARTIFACT = "artifact"
 BEST = "best"
 HYPS = "hyps.txt"
+BEST_HYPS = "best_hyps.txt"
 
 
 def train_loop_per_worker(loop_config: dict) -> None:
@@ -81,9 +82,15 @@ def train_loop_per_worker(loop_config: dict) -> None:
     scheduler = _make_schedule(optimizer, cfg, total_steps)
     if resume_dir is not None and (resume_dir / TRAINER_FILE).exists():
         saved = torch.load(resume_dir / TRAINER_FILE, map_location="cpu", weights_only=True)
-        optimizer.load_state_dict(saved["optimizer"])
+        try:
+            optimizer.load_state_dict(saved["optimizer"])
+        except ValueError:
+            # prefix tuning with a projection resumes its *projected* prefix directly (the
+            # trainable tensors differ from the first run): start its AdamW moments afresh.
+            pass
         scheduler.load_state_dict(saved["scheduler"])
     best_local = _restore_best(resume_dir, state)
+    best_hyps = (resume_dir / BEST_HYPS).read_text(encoding="utf-8") if resume_dir and (resume_dir / BEST_HYPS).exists() else ""
     autocast = _autocast(cfg, device)
     scaler = torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None
     setup_s = time.perf_counter() - t_setup
@@ -148,12 +155,15 @@ def train_loop_per_worker(loop_config: dict) -> None:
         metrics = {}
         if rank == 0:
             size = artifact_bytes(ckpt_dir / ARTIFACT)
+            hyps_text = "\n".join(hyps) + ("\n" if hyps else "")
             if improved and not diverged:
                 best_local = _keep_best(ckpt_dir / ARTIFACT, best_local)
+                best_hyps = hyps_text
             elif best_local is not None:
                 shutil.copytree(best_local, ckpt_dir / BEST)
             torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
-            (ckpt_dir / HYPS).write_text("\n".join(hyps) + ("\n" if hyps else ""), encoding="utf-8")
+            (ckpt_dir / HYPS).write_text(hyps_text, encoding="utf-8")
+            (ckpt_dir / BEST_HYPS).write_text(best_hyps, encoding="utf-8")
             (ckpt_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
             best = state["best"] or record
             metrics = {

@@ -79,3 +79,20 @@ def logits(model, batch) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
         return model(**batch).logits
+
+
+def generation_vs_forward_gap(model, batch, max_new_tokens: int = 6) -> float:
+    """Largest difference between the logits ``generate()`` (KV cache) used at each step and
+    the teacher-forced forward pass over the tokens it produced: 0 when generation sees the
+    same model as training does (it would not, e.g., if a prefix were dropped in generate)."""
+    model.eval()
+    with torch.no_grad():
+        out = model.generate(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], forced_bos_token_id=LANG_ID,
+            max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, num_beams=1, do_sample=False,
+            output_logits=True, return_dict_in_generate=True,
+        )
+        step_logits = torch.stack(out.logits, dim=1)
+        forward = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                        decoder_input_ids=out.sequences[:, :-1]).logits
+    return (step_logits - forward).abs().max().item()

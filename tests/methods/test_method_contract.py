@@ -17,7 +17,16 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from method_helpers import eval_loss, logits, make_base, make_batch, tiny_config, train_steps, translate
+from method_helpers import (
+    eval_loss,
+    generation_vs_forward_gap,
+    logits,
+    make_base,
+    make_batch,
+    tiny_config,
+    train_steps,
+    translate,
+)
 from raymt.methods import available_methods, get_method
 from raymt.metrics.storage import artifact_bytes
 
@@ -68,6 +77,11 @@ class TestMethodContract:
 
     def test_training_changes_the_loss(self, trained):
         assert trained["loss_after"] < trained["loss_before"] - 1e-3
+
+    def test_generate_uses_the_trained_model(self, trained):
+        # Each step of greedy generation (with the KV cache) must see what the forward pass
+        # sees; a method whose trainable part is lost in generate() fails here.
+        assert generation_vs_forward_gap(trained["model"], trained["batch"]) < 1e-4
 
     def test_saved_bytes_match_the_estimate(self, trained):
         real = artifact_bytes(trained["dir"])

@@ -1,0 +1,115 @@
+"""From Tune's ResultGrid to raymt's flat trials table, history, artefacts and report.
+
+Tune's own dataframe has nested ``config/...`` names and no notion of early-stopped or failed
+trials in a Pareto sense; raymt's table has one readable row per trial with a ``status`` that
+the front, the report and the sampler all interpret the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from raymt.search.run import copy_artifact, trial_id_from_path
+from raymt.search.space import CompiledSpace
+
+METRIC_COLUMNS = ["bleu", "chrf", "eval_loss", "storage_mb", "trainable_params", "total_params", "best_epoch",
+                  "epoch", "train_time_s", "eval_time_s", "setup_time_s", "first_step_s", "tokens_per_s", "restarts",
+                  "patience_stopped", "sacrebleu_signature"]
+
+
+def _latest_checkpoint(train_dir: Path) -> Path | None:
+    best, best_epoch = None, -1
+    for state in train_dir.glob("checkpoint_*/state.json"):
+        try:
+            epoch = json.loads(state.read_text())["epoch"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if epoch > best_epoch:
+            best, best_epoch = state.parent, epoch
+    return best
+
+
+def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, refs_path: Path):
+    from raymt.analysis.pareto import pareto_mask
+
+    rows, history = [], []
+    for result in grid:
+        metrics = dict(result.metrics or {})
+        trial_id = str(metrics.get("trial_id") or trial_id_from_path(str(result.path)))
+        row: dict = {"trial_id": trial_id}
+        for col in compiled.flat_columns():
+            row.setdefault(col, math.nan)
+        for key, value in (result.config or {}).items():
+            row[key] = "+".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        for key in METRIC_COLUMNS:
+            row[key] = metrics.get(key, math.nan)
+        error = result.error
+        done = bool(metrics.get("done"))
+        if error is not None:
+            row["status"] = "failed"
+            row["error"] = _reason(error)
+        elif metrics.get("early_stopped") or not done:
+            row["status"] = "early_stopped"
+            row["error"] = ""
+        else:
+            row["status"] = "completed"
+            row["error"] = ""
+        row["early_stopped"] = row["status"] == "early_stopped"
+        row["epochs_done"] = metrics.get("epoch", 0)
+        row["wall_time_s"] = metrics.get("time_total_s", math.nan)
+        ckpt = _latest_checkpoint(results_dir / "trials" / f"trial_{trial_id}")
+        row["checkpoint_path"] = str(ckpt) if ckpt else ""
+        row["hyps_path"] = str(ckpt / "best_hyps.txt") if ckpt and (ckpt / "best_hyps.txt").exists() else ""
+        row["refs_path"] = str(refs_path)
+        rows.append(row)
+        frame = getattr(result, "metrics_dataframe", None)
+        if frame is not None and len(frame):
+            for _, h in frame.iterrows():
+                history.append({"trial_id": trial_id, "epoch": h.get("epoch"), "step": h.get("step"),
+                                "bleu": h.get("bleu_epoch"), "chrf": h.get("chrf_epoch"),
+                                "eval_loss": h.get("eval_loss_epoch"), "train_loss": h.get("train_loss")})
+    trials = pd.DataFrame(rows)
+    if len(trials) == 0:
+        return trials, pd.DataFrame(history)
+    trials = trials.sort_values("trial_id").reset_index(drop=True)
+    on_front = pareto_mask(trials, search.objectives)
+    trials["artifact_path"] = ""
+    for i, row in trials.iterrows():
+        keep = row["status"] == "completed" and (search.keep_artifacts == "all" or bool(on_front.iloc[i]))
+        if keep and row["checkpoint_path"]:
+            ckpt = Path(row["checkpoint_path"])
+            src = ckpt / "best" if (ckpt / "best").exists() else ckpt / "artifact"
+            dest = results_dir / "artifacts" / row["trial_id"]
+            copy_artifact(src, dest)
+            trials.at[i, "artifact_path"] = str(dest)
+    return trials, pd.DataFrame(history)
+
+
+def _reason(error) -> str:
+    text = str(error).strip()
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if "TrialFailed" in line or "Error" in line or "error" in line:
+            return line[:500]
+    return text.splitlines()[-1][:500] if text else type(error).__name__
+
+
+def finish_report(results_dir: Path, trials: pd.DataFrame, history: pd.DataFrame, search, prepared, timings: dict, *, log=print) -> None:
+    from raymt.analysis.pareto import pareto_front
+    from raymt.analysis.report import write_report
+    from raymt.analysis.results import write_results
+
+    write_results(results_dir, trials, history, objectives=search.objectives)
+    extra = {"Run": "\n".join(f"- {k}: {v:.1f} s" for k, v in timings.items() if isinstance(v, (int, float))),
+             "Data": "\n".join(f"- {k}: {v}" for k, v in prepared.sizes.items())}
+    write_report(results_dir, trials, search.objectives, history_df=history if len(history) else None, extra=extra)
+    front = pareto_front(trials, search.objectives) if len(trials) else trials
+    counts = trials["status"].value_counts().to_dict() if len(trials) else {}
+    log(f"\n{len(trials)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    cols = [c for c in ["trial_id", "method", "bleu", "chrf", "storage_mb", "lr", "lora_r", "adapter_size"] if c in front.columns]
+    log("Pareto front:\n" + (front[cols].to_string(index=False) if len(front) else "  (no completed trial)"))
+    log(f"\nresults: {results_dir}/trials.parquet, trials.csv, pareto.csv, report.md")

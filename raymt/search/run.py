@@ -1,0 +1,294 @@
+"""``raymt search``: validate, prepare once, run the Tune search, collect, report.
+
+Order matters: everything a user can get wrong (YAML, space, data files, model path,
+resources) is checked before the first trial asks Ray for resources; the shared work (tiny
+base, corpus, tokenisation, augmentation pools) is done once; then Ray Tune runs one function
+trainable per trial, each launching a Ray Train ``TorchTrainer``. The results are turned into
+a flat DataFrame, the Pareto front, artefacts and a report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from raymt.config.load import load_config, read_yaml, validate_config
+from raymt.errors import ConfigError
+from raymt.search.config import SearchConfig, parse_search
+from raymt.search.space import CompiledSpace, SpaceConfig
+
+MARKER = "raymt_experiment.json"
+CONFIG_COPY = "search_config.yaml"
+JOURNAL = "optuna_journal.log"
+DEFAULT_SPACE = "default.yaml"
+
+
+def default_space_path() -> Path:
+    """``search_spaces/default.yaml`` of the working directory, else of raymt's checkout."""
+    here = Path("search_spaces") / DEFAULT_SPACE
+    if here.exists():
+        return here
+    return Path(__file__).resolve().parents[2] / "search_spaces" / DEFAULT_SPACE
+
+
+# --- loading and checking ------------------------------------------------------------------
+
+def load_search(path: str | Path | None, overrides: dict | None = None):
+    """Config + search section + compiled space, all validated; no Ray involved."""
+    path = Path(path) if path is not None else default_space_path()
+    cfg = load_config(path, overrides)
+    raw = read_yaml(path)
+    if overrides:
+        from raymt.config.load import deep_merge
+
+        raw = deep_merge(raw, overrides)
+    search = parse_search(raw.get("search"), str(path))
+    compiled = CompiledSpace(search.space, raw, where=f"{path}: search.space")
+    compiled.validate(lambda r, where: validate_config(r, where))
+    _check_objectives(search, str(path))
+    return cfg, search, compiled, raw
+
+
+def _check_objectives(search: SearchConfig, where: str) -> None:
+    scheduler_metric = search.scheduler.get("metric", "bleu")
+    if search.scheduler.get("kind", "mo_asha") != "none" and scheduler_metric not in search.objectives:
+        raise ConfigError(f"the scheduler stops trials by {scheduler_metric!r}, which is not an objective",
+                          where=f"{where}: search.scheduler.metric", fix=f"use one of {', '.join(search.objectives)}")
+
+
+def results_dir_for(cfg) -> Path:
+    """A fresh folder for a new search: ``<storage>/<name>``, or ``<name>-2``, ... if taken."""
+    root = Path(cfg.storage_path).expanduser().resolve()
+    _check_writable(root)
+    candidate, n = root / cfg.name, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = root / f"{cfg.name}-{n}"
+    return candidate
+
+
+def _check_writable(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"cannot write to {root} ({err.strerror})", where="storage_path",
+                          fix="choose a folder you can write to (or a shared/object-store path on a cluster)") from None
+
+
+def check_experiment_dir(path: str | Path) -> Path:
+    path = Path(path).expanduser().resolve()
+    if not (path / MARKER).exists():
+        raise ConfigError(f"{path} is not a raymt experiment (no {MARKER})", where="--resume/--warm-start",
+                          fix="pass the results folder printed by an earlier `raymt search` (e.g. raymt_results/default)")
+    return path
+
+
+# --- the Tune trial ----------------------------------------------------------------------------
+
+def tune_trial(config: dict, *, base_raw: dict, space_raw: dict, prepared: dict, trials_storage: str) -> None:
+    """One Tune trial: build the trial config from the sampled parameters, run Ray Train."""
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from raymt.config.schema import ExperimentConfig
+    from raymt.train.prepare import PreparedExperiment
+    from raymt.train.trial import TrialFailed, make_trainer
+
+    compiled = CompiledSpace(SpaceConfig.model_validate(space_raw), base_raw)
+    cfg = ExperimentConfig.model_validate(compiled.to_raw_config(config))
+    trial_id = tune.get_context().get_trial_id()
+    trainer = make_trainer(cfg, PreparedExperiment(**prepared), name=f"trial_{trial_id}", storage_path=trials_storage,
+                           callbacks=[TuneReportCallback()])
+    result = trainer.fit()
+    error = (result.metrics or {}).get("error")
+    if error:
+        raise TrialFailed(error)
+
+
+# --- the search ----------------------------------------------------------------------------------
+
+def run_search(config: str | Path | None = None, *, resume: str | Path | None = None, warm_start: str | Path | None = None,
+               overrides: dict | None = None, log=print) -> Path:
+    """Run (or resume) a search and return its results folder."""
+    t0 = time.perf_counter()
+    if resume is not None:
+        results_dir = check_experiment_dir(resume)
+        config = results_dir / CONFIG_COPY
+    cfg, search, compiled, raw = load_search(config, overrides)
+    warm = check_experiment_dir(warm_start) if warm_start is not None else None
+    if resume is None:
+        results_dir = results_dir_for(cfg)
+
+    from raymt.runtime import init_ray
+    from raymt.train.preflight import check_trial_fits
+    from raymt.train.prepare import prepare_experiment
+
+    t_prep = time.perf_counter()
+    prepared = prepare_experiment(cfg, max_ratios=compiled.max_ratios(), log=log)
+    prep_s = time.perf_counter() - t_prep
+    t_ray = time.perf_counter()
+    init_ray(log=log)
+    check_trial_fits(cfg)
+    ray_s = time.perf_counter() - t_ray
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    if resume is None:
+        from raymt.io import atomic_write_text
+
+        clean_raw = {k: v for k, v in raw.items()}
+        atomic_write_text(results_dir / CONFIG_COPY, yaml.safe_dump(clean_raw, sort_keys=False))
+        atomic_write_text(results_dir / MARKER, json.dumps({"raymt": __import__("raymt").__version__, "name": cfg.name,
+                                                            "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
+    refs_path = _write_references(results_dir, prepared, cfg)
+
+    tuner, scheduler = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log)
+    t_fit = time.perf_counter()
+    grid = tuner.fit()
+    fit_s = time.perf_counter() - t_fit
+
+    from raymt.search.collect import collect_results, finish_report
+
+    trials, history = collect_results(grid, compiled, results_dir, search, refs_path)
+    timings = {"prepare_s": prep_s, "ray_init_s": ray_s, "tune_fit_s": fit_s, "total_s": time.perf_counter() - t0,
+               **{f"prepare_{k}": v for k, v in prepared.timings.items()}}
+    finish_report(results_dir, trials, history, search, prepared, timings, log=log)
+    return results_dir
+
+
+def _write_references(results_dir: Path, prepared, cfg) -> Path:
+    from raymt.data.cache import load_tokenized
+    from raymt.io import atomic_write_text
+
+    split = load_tokenized(prepared.data_path)[cfg.eval.split]
+    refs = list(split["tgt_text"])
+    if cfg.eval.max_samples is not None:
+        refs = refs[: cfg.eval.max_samples]
+    path = results_dir / "references.txt"
+    atomic_write_text(path, "\n".join(refs) + "\n")
+    return path
+
+
+def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, prepared, results_dir: Path,
+                 resuming: bool, warm: Path | None, log):
+    from dataclasses import asdict
+
+    from ray import tune
+
+    from raymt.runtime import cluster_capacity
+    from raymt.search.samplers import make_sampler
+    from raymt.search.schedulers import EarlyStopMarker, parse_scheduler_config, scheduler_from_config
+    from raymt.search.tuner import make_searcher, make_tuner, restore_tuner
+
+    base_raw = {k: v for k, v in raw.items() if k != "search"}
+    trainable = tune.with_parameters(tune_trial, base_raw=base_raw, space_raw=search.space.model_dump(mode="python"),
+                                     prepared=asdict(prepared), trials_storage=str(results_dir / "trials"))
+    resources = {"cpu": cfg.resources.trial_cpus}
+    tune_dir = results_dir / "tune"
+    if resuming and tune_dir.exists():
+        log(f"resuming the search in {results_dir}")
+        return restore_tuner(tune_dir, trainable, resources=resources), None
+
+    known = {"storage_mb": storage_estimator(cfg, compiled, prepared)} if "storage_mb" in search.objectives else {}
+    sampler = make_sampler(search.sampler, objectives=search.objectives, space_fn=compiled.define_by_run,
+                           known_objectives=known)
+    journal = results_dir / JOURNAL
+    if warm is not None:
+        seed_study_from(warm, journal, cfg.name, compiled, search)
+    searcher = make_searcher(compiled.define_by_run, search.objectives, sampler, seed=search.sampler.seed,
+                             points_to_evaluate=search.points_to_evaluate or None, study_name=cfg.name, storage=journal)
+    scheduler = scheduler_from_config(parse_scheduler_config(search.scheduler, where="search.scheduler"), max_t=cfg.train.epochs)
+    per_trial_cpu = cfg.resources.num_workers * cfg.resources.cpus_per_worker + cfg.resources.trial_cpus
+    concurrent = search.max_concurrent_trials or max(1, int(cluster_capacity()["total_CPU"] // per_trial_cpu))
+    tuner = make_tuner(trainable, searcher=searcher, scheduler=scheduler, num_samples=search.num_samples,
+                       max_concurrent_trials=concurrent, storage_path=results_dir, name="tune", resources=resources,
+                       callbacks=[EarlyStopMarker(scheduler)])
+    return tuner, scheduler
+
+
+def storage_estimator(cfg, compiled: CompiledSpace, prepared):
+    """Storage MB of a sampled configuration, computed before it runs (the sampler uses it)."""
+    from transformers import AutoConfig
+
+    from raymt.config.schema import ExperimentConfig
+    from raymt.methods import get_method
+
+    model_config = AutoConfig.from_pretrained(prepared.base_path, trust_remote_code=cfg.model.trust_remote_code)
+    cache: dict[str, float] = {}
+
+    def estimate(params: dict) -> float:
+        trial_cfg = ExperimentConfig.model_validate(compiled.to_raw_config(params))
+        key = json.dumps(trial_cfg.method.model_dump(mode="json"), sort_keys=True)
+        if key not in cache:
+            method = get_method(trial_cfg.method.name)
+            cache[key] = method.estimate_bytes(model_config, trial_cfg.method.params) / 1e6
+        return cache[key]
+
+    return estimate
+
+
+def seed_study_from(old_dir: Path, journal: Path, study_name: str, compiled: CompiledSpace, search: SearchConfig) -> int:
+    """Warm start: tell a new study the old search's finished trials (no re-running).
+
+    Old trials whose parameters do not fit the new space are skipped: their distributions would
+    contradict the sampler's model of the new space.
+    """
+    import math
+
+    import optuna
+    import pandas as pd
+
+    from raymt.search.candidates import ReplayTrial
+    from raymt.search.tuner import journal_storage
+
+    old = pd.read_parquet(old_dir / "trials.parquet")
+    old = old[old["status"] == "completed"]
+    directions = ["maximize" if m == "max" else "minimize" for m in search.objectives.values()]
+    study = optuna.create_study(study_name=study_name, storage=journal_storage(journal), directions=directions, load_if_exists=True)
+    added = 0
+    for _, row in old.iterrows():
+        values = [row.get(k) for k in search.objectives]
+        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
+            continue
+
+        def propose(name, dist, row=row):
+            value = row.get(name)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                raise KeyError(name)
+            return value.item() if hasattr(value, "item") else value
+
+        replay = ReplayTrial(propose)
+        try:
+            compiled.define_by_run(replay)
+            for name, dist in replay.distributions.items():
+                dist.to_internal_repr(replay.params[name])  # raises if outside the new space
+            study.add_trial(optuna.trial.create_trial(params=replay.params, distributions=replay.distributions,
+                                                      values=[float(v) for v in values],
+                                                      user_attrs={"warm_start_from": str(old_dir), "old_trial_id": str(row["trial_id"])}))
+            added += 1
+        except (KeyError, ValueError):
+            continue
+    return added
+
+
+def trial_id_from_path(path: str) -> str:
+    match = re.search(r"([0-9a-f]{5}_\d{5})", os.path.basename(path.rstrip("/")))
+    return match.group(1) if match else os.path.basename(path)
+
+
+def copy_artifact(src: Path, dest: Path) -> None:
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    os.replace(tmp, dest)

@@ -1,0 +1,88 @@
+"""The conditional search space: branch parameters exist only on their branch, and every
+value a space can produce is validated against the trial schema before Ray starts."""
+
+import math
+
+import optuna
+import pytest
+import yaml
+
+from raymt.config.load import validate_config
+from raymt.errors import ConfigError
+from raymt.search.space import CompiledSpace, SpaceConfig
+
+SPACE = {
+    "method": ["full", "lora", "adapter"],
+    "common": {"train.lr": {"log_uniform": [1e-4, 1e-2]}, "train.warmup_ratio": {"uniform": [0.0, 0.2]}},
+    "methods": {
+        "lora": {"r": {"choices": [2, 8]}, "alpha_over_r": {"choices": [1, 2]},
+                 "target_modules": {"choices": [["q_proj", "v_proj"], "all-linear"]}},
+        "adapter": {"size": {"int": [8, 64], "log": True}},
+    },
+}
+
+
+def compiled(space=SPACE, base=None):
+    return CompiledSpace(SpaceConfig.model_validate(space), base or {})
+
+
+def test_define_by_run_is_conditional():
+    space = compiled()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        space.define_by_run(trial)
+        method = trial.params["method"]
+        seen.add(method)
+        keys = set(trial.params)
+        assert ("lora_r" in keys) == (method == "lora")
+        assert ("adapter_size" in keys) == (method == "adapter")
+        assert "lr" in keys and "warmup_ratio" in keys
+        raw = space.to_raw_config(trial.params)
+        cfg = validate_config(raw, "test")
+        assert cfg.method.name == method
+        assert cfg.train.lr == pytest.approx(trial.params["lr"])
+        if method == "lora":
+            assert cfg.method.params.alpha == trial.params["lora_r"] * trial.params["lora_alpha_over_r"]
+        study.tell(trial, 0.0)
+    assert seen == {"full", "lora", "adapter"}
+
+
+def test_list_choices_round_trip():
+    space = compiled()
+    raw = space.to_raw_config({"method": "lora", "lr": 1e-3, "warmup_ratio": 0.1, "lora_r": 2,
+                               "lora_alpha_over_r": 1, "lora_target_modules": "q_proj+v_proj"})
+    assert raw["method"]["target_modules"] == ["q_proj", "v_proj"]
+
+
+@pytest.mark.parametrize(
+    "patch, where, words",
+    [
+        ({"methods": {"lora": {"dropuot": {"choices": [0.1]}}}}, "methods.lora.dropuot", "did you mean 'dropout'"),
+        ({"methods": {"lora": {"size": {"choices": [2]}}}}, "methods.lora.size", "adapter"),
+        ({"methods": {"lora": {"r": {"choices": [-1, 4]}}}}, "methods.lora.r", "invalid"),
+        ({"common": {"train.lr": {"log_uniform": [0.0, 1e-3]}}}, "", "lower bound > 0"),
+        ({"method": ["lora", "lorax"]}, "method[1]", "did you mean 'lora'"),
+        ({"common": {"train.epochs": {"choices": [0, 2]}}}, "common.train.epochs", "invalid"),
+        ({"common": {"augment.word_dropout.ratio": {"uniform": [0.0, 1.5]}}}, "augment.word_dropout.ratio", "invalid"),
+    ],
+)
+def test_space_errors_name_the_field(patch, where, words):
+    space = {**SPACE, **{k: v for k, v in patch.items() if k != "methods"}}
+    if "methods" in patch:
+        space = {**space, "methods": {**SPACE["methods"], **patch["methods"]}}
+    with pytest.raises((ConfigError, ValueError)) as err:
+        compiled(space).validate(lambda raw, w: validate_config(raw, w))
+    assert where in str(err.value)
+    assert words in str(err.value)
+
+
+def test_empty_choices_refused():
+    with pytest.raises(ValueError, match="choices is empty"):
+        SpaceConfig.model_validate({"method": "lora", "methods": {"lora": {"r": {"choices": []}}}})
+
+
+def test_max_ratios_for_shared_pools():
+    space = compiled({**SPACE, "common": {**SPACE["common"], "augment.word_dropout.ratio": {"uniform": [0.0, 0.4]}}})
+    assert space.max_ratios() == {"word_dropout": 0.4}

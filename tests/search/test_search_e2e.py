@@ -1,0 +1,128 @@
+"""A real search through Ray Tune + Ray Train on the tiny model, its files, resume and warm start."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from raymt.analysis.pareto import pareto_mask
+from raymt.search.run import run_search
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+POINTS = [
+    {"method": "full", "lr": 1e-3, "warmup_ratio": 0.1},
+    {"method": "lora", "lr": 2e-3, "warmup_ratio": 0.1, "lora_r": 8, "lora_alpha_over_r": 2, "lora_target_modules": "all-linear"},
+    {"method": "adapter", "lr": 2e-3, "warmup_ratio": 0.1, "adapter_size": 32},
+]
+
+
+def small_space(tmp_path, cache_root, num_samples=6, name="e2e", **search):
+    raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
+    raw["name"] = name
+    raw["storage_path"] = str(tmp_path)
+    raw["data"].update(train_size=400, valid_size=40, test_size=40)
+    raw["eval"]["max_samples"] = 40
+    raw["train"]["epochs"] = 2
+    raw["search"]["num_samples"] = num_samples
+    raw["search"]["points_to_evaluate"] = POINTS
+    raw["search"].update(search)
+    cache = tmp_path / ".cache"
+    if not cache.exists():
+        cache.symlink_to(cache_root, target_is_directory=True)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_search_writes_results_front_and_artifacts(tmp_path, cache_root, tiny_base, ray_local):
+    results = run_search(small_space(tmp_path, cache_root), log=lambda m: None)
+    df = pd.read_parquet(results / "trials.parquet")
+    assert len(df) == 6
+    assert set(df["method"]) == {"full", "lora", "adapter"}
+    assert (results / "trials.csv").exists() and (results / "pareto.csv").exists()
+    assert (results / "report.md").exists() and (results / "pareto.png").exists()
+    assert (results / "optuna_journal.log").exists()
+    # conditional parameters are NaN where they do not apply
+    assert df.loc[df["method"] != "lora", "lora_r"].isna().all()
+    assert df.loc[df["method"] == "lora", "lora_r"].notna().all()
+    assert df.loc[df["method"] != "adapter", "adapter_size"].isna().all()
+    done = df[df["status"] == "completed"]
+    assert len(done) >= 3
+    assert (done["storage_mb"] > 0).all() and done["bleu"].notna().all()
+    # the full model costs far more storage than any PEFT artefact
+    full = done[done["method"] == "full"]["storage_mb"]
+    peft = done[done["method"] != "full"]["storage_mb"]
+    if len(full) and len(peft):
+        assert full.min() > 10 * peft.max()
+    # every completed trial's artefact is kept
+    for path in done["artifact_path"]:
+        assert Path(path).is_dir() and any(Path(path).iterdir())
+    front = pd.read_csv(results / "pareto.csv")
+    mask = pareto_mask(df, {"bleu": "max", "storage_mb": "min"})
+    assert set(front["trial_id"]) == set(df.loc[mask, "trial_id"])
+    assert set(front["trial_id"]) <= set(done["trial_id"])  # early-stopped/failed never on the front
+
+
+def _wait_for_trials(results: Path, n: int, timeout: float) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        finished = 0
+        for result_json in (results / "tune").glob("*/result.json"):
+            lines = [json.loads(l) for l in result_json.read_text().splitlines() if l.strip()]
+            finished += any(l.get("done") for l in lines)
+        if finished >= n:
+            return
+        time.sleep(2)
+    raise AssertionError(f"fewer than {n} trials finished in {timeout}s")
+
+
+def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base):
+    space = small_space(tmp_path, cache_root, num_samples=4, name="resume", scheduler={"kind": "none"})
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "raymt.cli", "search", str(space)], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    results = tmp_path / "resume"
+    try:
+        _wait_for_trials(results, 1, timeout=600)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its local Ray die together
+        proc.wait()
+    first = {}
+    for result_json in (results / "tune").glob("*/result.json"):
+        lines = [json.loads(l) for l in result_json.read_text().splitlines() if l.strip()]
+        if any(l.get("done") for l in lines):
+            first[lines[-1]["trial_id"]] = lines[-1]["bleu"]
+    assert first
+    out = subprocess.run([sys.executable, "-m", "raymt.cli", "search", "--resume", str(results)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    df = pd.read_parquet(results / "trials.parquet")
+    assert len(df) == 4 and df["trial_id"].is_unique
+    for trial_id, bleu in first.items():  # finished trials kept with their original metrics, not rerun
+        row = df[df["trial_id"] == trial_id]
+        assert len(row) == 1 and math.isclose(row["bleu"].iloc[0], bleu)
+
+    # warm start: a new search seeded with the old trials (told to the sampler, not rerun)
+    import optuna
+
+    space2 = small_space(tmp_path, cache_root, num_samples=1, name="warm", scheduler={"kind": "none"}, points_to_evaluate=[])
+    out = subprocess.run([sys.executable, "-m", "raymt.cli", "search", str(space2), "--warm-start", str(results)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    from raymt.search.tuner import journal_storage
+
+    study = optuna.load_study(study_name="warm", storage=journal_storage(tmp_path / "warm" / "optuna_journal.log"))
+    seeded = [t for t in study.trials if "warm_start_from" in t.user_attrs]
+    completed_old = (df["status"] == "completed").sum()
+    assert len(seeded) == completed_old
+    assert len(pd.read_parquet(tmp_path / "warm" / "trials.parquet")) == 1

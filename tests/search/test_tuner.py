@@ -1,0 +1,199 @@
+"""raymt's search path: OptunaSearch set up for several objectives, a durable study, resuming.
+
+The first tests drive the searcher directly (no Ray); the slow ones run real ``tune.Tuner``
+searches on a small local Ray cluster.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from raymt.errors import ConfigError
+from raymt.search.samplers import SamplerConfig, make_sampler
+from raymt.search.tuner import RaymtOptunaSearch, journal_storage, make_searcher, make_tuner, restore_tuner
+
+OBJECTIVES = {"bleu": "max", "storage_mb": "min"}
+
+
+def space(trial) -> None:
+    method = trial.suggest_categorical("method", ["full", "lora"])
+    if method == "lora":
+        trial.suggest_int("lora_r", 1, 64, log=True)
+
+
+def metrics(config: dict) -> dict:
+    r = config.get("lora_r", 0)
+    return {"bleu": 20.0 + (5.0 if config["method"] == "full" else math.log2(r + 1)), "storage_mb": 300.0 if config["method"] == "full" else 0.1 * r}
+
+
+# --------------------------------------------------------------------------- no Ray needed
+def test_metric_and_mode_lists_go_on_the_searcher():
+    searcher = make_searcher(space, OBJECTIVES, None, seed=0)
+    assert searcher.metric == ["bleu", "storage_mb"] and searcher.mode == ["max", "min"]
+    assert searcher._ot_study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+
+
+def test_a_given_sampler_is_used_as_is():
+    sampler = make_sampler(SamplerConfig(kind="random", seed=3), objectives=OBJECTIVES)
+    searcher = make_searcher(space, OBJECTIVES, sampler, seed=3)
+    assert searcher._ot_study.sampler is sampler
+
+
+def test_bad_objectives_are_config_errors():
+    with pytest.raises(ConfigError, match="max"):
+        make_searcher(space, {"bleu": "maximise"}, None, seed=0)
+    with pytest.raises(ConfigError, match="no objectives"):
+        make_searcher(space, {}, None, seed=0)
+
+
+def test_trials_without_objectives_are_pruned_and_broken_ones_failed():
+    """Ray 2.60's OptunaSearch left such trials RUNNING forever with several objectives."""
+    searcher = make_searcher(space, OBJECTIVES, None, seed=0)
+    outcomes = [
+        ({"bleu": 21.0, "storage_mb": 0.4}, False, TrialState.COMPLETE),
+        ({"bleu": 21.0}, False, TrialState.PRUNED),  # stopped before evaluating storage
+        (None, False, TrialState.PRUNED),
+        (None, True, TrialState.FAIL),
+        ({"bleu": 21.0, "storage_mb": 0.4}, True, TrialState.FAIL),  # crashed after a report
+        ({"bleu": float("nan"), "storage_mb": 0.4}, False, TrialState.FAIL),
+    ]
+    for i, (result, error, _) in enumerate(outcomes):
+        searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(f"t{i}", result, error=error)
+    assert [t.state for t in searcher._ot_study.trials] == [o[2] for o in outcomes]
+
+
+def test_searcher_checkpoint_holds_a_closure_space(tmp_path):
+    """Factories that build the space as a closure are the norm; plain pickle refuses them."""
+    low = 2
+
+    def closure_space(trial):
+        trial.suggest_int("x", low, 9)
+
+    searcher = make_searcher(closure_space, {"y": "max"}, None, seed=0)
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", {"y": 1.0})
+    searcher.save(str(tmp_path / "ckpt.pkl"))
+    fresh = RaymtOptunaSearch()
+    fresh.restore(str(tmp_path / "ckpt.pkl"))
+    assert len(fresh._ot_study.trials) == 1
+    assert 2 <= fresh.suggest("b")["x"] <= 9
+
+
+def test_journal_path_makes_a_study_that_load_study_reads(tmp_path):
+    path = tmp_path / "sub" / "study.log"
+    searcher = make_searcher(space, OBJECTIVES, None, seed=0, study_name="exp", storage=path)
+    config = searcher.suggest("t0")
+    searcher.on_trial_complete("t0", metrics(config))
+    study = optuna.load_study(study_name="exp", storage=journal_storage(path))
+    assert [t.values for t in study.trials] == [[metrics(config)["bleu"], metrics(config)["storage_mb"]]]
+
+
+def test_tuner_refuses_zero_concurrency(tmp_path):
+    searcher = make_searcher(space, OBJECTIVES, None, seed=0)
+    with pytest.raises(ConfigError, match="max_concurrent_trials"):
+        make_tuner(lambda c: None, searcher=searcher, num_samples=2, max_concurrent_trials=0, storage_path=tmp_path, name="x")
+
+
+# --------------------------------------------------------------------------- through Ray Tune
+@pytest.fixture(scope="module")
+def ray_cluster():
+    import ray
+    from ray import cloudpickle
+
+    # Trial actors cannot import this test module: ship its functions by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+    cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.mark.slow
+def test_tuner_search_is_persisted_in_a_journal_optuna_can_load(ray_cluster, tmp_path):
+    from ray import tune
+
+    def trainable(config):
+        tune.report(metrics(config))
+
+    journal = tmp_path / "optuna.journal"
+    sampler = make_sampler(SamplerConfig(seed=0, raymt={"n_startup_trials": 2, "n_candidates": 64}), objectives=OBJECTIVES, space_fn=space,
+                           known_objectives={"storage_mb": lambda p: metrics(p)["storage_mb"]})
+    searcher = make_searcher(space, OBJECTIVES, sampler, seed=0, study_name="nmt", storage=journal)
+    tuner = make_tuner(trainable, searcher=searcher, num_samples=4, max_concurrent_trials=1, storage_path=tmp_path / "runs",
+                       name="journal", resources={"cpu": 0.1}, reuse_actors=True, verbose=0)
+    grid = tuner.fit()
+    assert not grid.errors
+    study = optuna.load_study(study_name="nmt", storage=journal_storage(journal))
+    assert len(study.trials) == 4 and all(t.state == TrialState.COMPLETE for t in study.trials)
+    told = sorted((t.values[0], t.values[1]) for t in study.trials)
+    reported = sorted((r.metrics["bleu"], r.metrics["storage_mb"]) for r in grid)
+    assert told == reported
+    for t in study.trials:  # conditional: LoRA rank only where the method is LoRA
+        assert ("lora_r" in t.params) == (t.params["method"] == "lora")
+
+
+class _DriverCrash(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_restored_tuner_continues_the_searcher_state(ray_cluster, tmp_path):
+    """The driver dies after 2 of 5 trials; the restored search still holds the first run's
+    trials (same Optuna study, numbering continues) and runs only the 3 missing ones."""
+    from ray import tune
+
+    marker = tmp_path / "crashed"
+
+    class CrashAfterTwo(tune.Callback):
+        """Raises out of the controller loop once (Tune swallows errors in on_trial_complete;
+        the restored run gets this callback back from the checkpoint, hence the marker)."""
+
+        def on_step_end(self, iteration, trials, **info):
+            if not marker.exists() and sum(t.status == "TERMINATED" for t in trials) >= 2:
+                marker.touch()
+                raise _DriverCrash("driver killed")
+
+    def trainable(config):
+        tune.report(metrics(config))
+
+    low = 1
+
+    def closure_space(trial):  # a closure: the searcher checkpoint must still work
+        method = trial.suggest_categorical("method", ["full", "lora"])
+        if method == "lora":
+            trial.suggest_int("lora_r", low, 64, log=True)
+
+    points = [{"method": "full"}, {"method": "lora", "lora_r": 4}]
+    sampler = make_sampler(SamplerConfig(seed=1, raymt={"n_startup_trials": 1, "n_candidates": 64}), objectives=OBJECTIVES,
+                           space_fn=closure_space, known_objectives={"storage_mb": lambda p: metrics(p)["storage_mb"]})
+    searcher = make_searcher(closure_space, OBJECTIVES, sampler, seed=1, points_to_evaluate=points)
+    tuner = make_tuner(trainable, searcher=searcher, num_samples=5, max_concurrent_trials=1, storage_path=tmp_path / "runs",
+                       name="resume", resources={"cpu": 0.1}, callbacks=[CrashAfterTwo()], verbose=0)
+    with pytest.raises(Exception, match="driver killed"):
+        tuner.fit()
+
+    grid = restore_tuner(tmp_path / "runs" / "resume", trainable, resources={"cpu": 0.1}).fit()
+    assert len(grid) == 5 and not grid.errors
+
+    restored = RaymtOptunaSearch()
+    restored.restore_from_dir(str(tmp_path / "runs" / "resume"))
+    trials = restored._ot_study.trials
+    assert [t.number for t in trials] == [0, 1, 2, 3, 4]
+    assert [t.params for t in trials[:2]] == points
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 5, "the raymt sampler never repeats a configuration"
+
+
+def test_storage_path_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    searcher = make_searcher(space, OBJECTIVES, None, seed=0)
+    tuner = make_tuner(lambda c: None, searcher=searcher, num_samples=1, max_concurrent_trials=1, storage_path="rel", name="n")
+    run_config = tuner._local_tuner.get_run_config()
+    assert Path(run_config.storage_path) == tmp_path / "rel"

@@ -36,22 +36,29 @@ Setup, and the reasons:
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-import optuna
-import pandas as pd
+# Before torch is imported (by the samplers): one BLAS/OpenMP thread. The GP samplers work on
+# tiny matrices and, on a shared machine, thread pools fighting over cores made them ~100x
+# slower (Optuna's GPSampler docs give the same advice).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from raymt.search.samplers import SamplerConfig, make_sampler
-from raymt.search.transfer import RelatedTrials
+import argparse  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from raymt.search.samplers import SamplerConfig, make_sampler  # noqa: E402
+from raymt.search.transfer import RelatedTrials  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("RAYMT_NMT_HPO_DIR", "/work/shared/data/nmt-hpo/datasets"))
 OUT_CSV = Path(__file__).resolve().parent / "out" / "nmt_hpo_search.csv"

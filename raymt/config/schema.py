@@ -98,8 +98,8 @@ class ExperimentConfig(_Section):
     name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="Experiment name; results go to <storage_path>/<name>/.")
     storage_path: str = Field("./raymt_results", description="Folder or URI (s3://, gs://) for results, checkpoints and the shared data cache.")
     model: ModelConfig = Field(default_factory=ModelConfig)
-    data: DataConfig = Field(default_factory=lambda: SyntheticData(domain="medical"),
-                             description="The corpus: synthetic (offline default: the domain the tiny base was NOT pre-trained on), local files or a Hugging Face dataset.")
+    data: DataConfig = Field(default_factory=lambda: SyntheticData(domain="medical", train_size=2000, valid_size=200, test_size=200, lexicon_size=20),
+                             description="The corpus: synthetic (offline default: the domain the tiny base saw least of, with the base's 20-lemma lexicon), local files or a Hugging Face dataset.")
     method: MethodConfig = Field(default_factory=MethodConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)

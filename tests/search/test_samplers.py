@@ -247,9 +247,11 @@ def test_raymt_sampler_beats_random_when_the_cost_is_known():
     seeds = range(4)
     ours = [run_search("raymt", s, 15) for s in seeds]
     rand = [run_search("random", s, 15) for s in seeds]
-    # Measured here: raymt ~0.9x, random ~0.6x of the true front's hypervolume after 15 trials.
-    assert np.mean(ours) >= np.mean(rand) + 0.1, (ours, rand)
-    assert min(ours) > np.median(rand), (ours, rand)
+    # Measured: raymt leaves ~1% of the true front's hypervolume unfound after 15 trials,
+    # random ~8%. Demand at most half of random's shortfall, and on every seed.
+    shortfall_ours, shortfall_rand = 1 - np.array(ours), 1 - np.array(rand)
+    assert shortfall_ours.mean() <= 0.5 * shortfall_rand.mean(), (ours, rand)
+    assert shortfall_ours.max() < np.median(shortfall_rand), (ours, rand)
 
 
 # --------------------------------------------------------------------------- related tasks

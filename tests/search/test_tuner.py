@@ -62,6 +62,9 @@ def test_trials_without_objectives_are_pruned_and_broken_ones_failed():
         (None, True, TrialState.FAIL),
         ({"bleu": 21.0, "storage_mb": 0.4}, True, TrialState.FAIL),  # crashed after a report
         ({"bleu": float("nan"), "storage_mb": 0.4}, False, TrialState.FAIL),
+        # stopped by the scheduler after 1 of 3 epochs: a truncated BLEU must not look finished
+        ({"bleu": 5.0, "storage_mb": 0.01, "done": False}, False, TrialState.PRUNED),
+        ({"bleu": 25.0, "storage_mb": 0.4, "done": True}, False, TrialState.COMPLETE),
     ]
     for i, (result, error, _) in enumerate(outcomes):
         searcher.suggest(f"t{i}")

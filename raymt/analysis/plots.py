@@ -208,7 +208,8 @@ def _numeric_axis(name: str, col: pd.Series) -> tuple[ParallelAxis, np.ndarray]:
 
 def _categorical_axis(name: str, col: pd.Series) -> tuple[ParallelAxis, np.ndarray]:
     present = col.notna().to_numpy()
-    labels = col.astype(object).where(col.notna(), None).map(lambda v: None if v is None else str(v))
+    # a plain list: pandas 3 turns None back into NaN inside an object Series
+    labels = [str(v) if ok else None for v, ok in zip(col.tolist(), present)]
     cats = sorted({v for v in labels if v is not None})
     pos = {c: (i / (len(cats) - 1) if len(cats) > 1 else 0.5) for i, c in enumerate(cats)}
     norm = np.array([pos[v] if ok else np.nan for v, ok in zip(labels, present)], dtype=float)

@@ -43,7 +43,8 @@ RESULT_COLUMNS = (
     "trial_id", "status", "bleu", "chrf", "eval_loss", "storage_mb", "storage_mb_estimate",
     "trainable_params", "total_params", "epochs_done", "best_epoch", "train_time_s",
     "eval_time_s", "wall_time_s", "early_stopped", "error", "artifact_path", "hyps_path",
-    "refs_path", "sacrebleu_signature",
+    "refs_path", "sacrebleu_signature", "chrf_signature", "checkpoint_path", "epoch", "step", "train_loss",
+    "storage_bytes", "setup_time_s", "first_step_s", "tokens_per_s", "restarts", "patience_stopped",
 )  # fmt: skip
 
 HISTORY_COLUMNS = ("trial_id", "epoch", "step", "bleu", "chrf", "eval_loss", "train_loss")

@@ -17,7 +17,7 @@ from raymt.search.run import copy_artifact, trial_id_from_path
 from raymt.search.space import CompiledSpace
 
 METRIC_COLUMNS = ["bleu", "chrf", "eval_loss", "storage_mb", "trainable_params", "total_params", "best_epoch",
-                  "epoch", "train_time_s", "eval_time_s", "setup_time_s", "first_step_s", "tokens_per_s", "restarts",
+                  "train_time_s", "eval_time_s", "setup_time_s", "first_step_s", "tokens_per_s", "restarts",
                   "patience_stopped", "sacrebleu_signature"]
 
 

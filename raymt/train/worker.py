@@ -134,6 +134,8 @@ def train_loop_per_worker(loop_config: dict) -> None:
             hyps = _generate_sharded(model, data, tokenizer, cfg, rank, world, device)
             scores = corpus_scores(hyps, data.references) if rank == 0 else None
         eval_s = time.perf_counter() - t_eval
+        state["train_time_s"] = state.get("train_time_s", 0.0) + train_s  # totals survive restarts
+        state["eval_time_s"] = state.get("eval_time_s", 0.0) + eval_s
 
         # --- decide, checkpoint, report (every rank calls report: it is a barrier) ------------
         record = {"epoch": epoch + 1, "step": state["step"], "train_loss": train_loss, "eval_loss": eval_loss,
@@ -173,7 +175,8 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 "train_loss": train_loss, "epoch": epoch + 1, "step": state["step"],
                 "storage_bytes": size, "storage_mb": size / 1e6,
                 "trainable_params": trainable_params, "total_params": total_params,
-                "train_time_s": train_s, "eval_time_s": eval_s, "setup_time_s": setup_s,
+                "train_time_s": state["train_time_s"], "eval_time_s": state["eval_time_s"],
+                "epoch_train_time_s": train_s, "epoch_eval_time_s": eval_s, "setup_time_s": setup_s,
                 "first_step_s": (first_step_at - t_setup) if first_step_at else float("nan"),
                 "tokens_per_s": tokens_per_s, "world_size": world, "restarts": state["restarts"],
                 "sacrebleu_signature": scores.bleu_signature if scores else "",

@@ -71,6 +71,17 @@ def test_parallel_data_is_nan_safe_and_log_scales_wide_axes():
     assert list(data.colour) == [30.0, 25.0, 28.0, 20.0]
 
 
+def test_parallel_data_handles_a_text_parameter_missing_for_other_methods():
+    """LoRA target modules are text, NaN for full/adapter trials (a real search's table)."""
+    df = _trials()
+    df["lora_target_modules"] = [np.nan, "q_proj+v_proj", "all-linear", np.nan, np.nan, "all-linear", "all-linear"]
+    data = parallel_plot_data(df)
+    axis = next(a for a in data.axes if a.name == "lora_target_modules")
+    assert axis.kind == "categorical" and {label for _, label in axis.ticks} == {"all-linear", "q_proj+v_proj"}
+    col = [a.name for a in data.axes].index("lora_target_modules")
+    assert data.missing[0, col] and not data.missing[1, col]
+
+
 def test_history_data_uses_last_eval_per_epoch_and_trial_status():
     history = pd.DataFrame(
         {

@@ -122,18 +122,17 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         init_ray(num_cpus=2, log=lambda m: None)
         ray_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        fit_unix = time.time()
         metrics, _ = run_trial(cfg, prepared, name=f"bench-{int(time.time())}")
-        fit_s = time.perf_counter() - t0
-    # worker-side first step = setup inside the worker + time to the first optimizer step
-    worker_first = metrics["setup_time_s"] + metrics["first_step_s"]
+    group_s = metrics["worker_started_unix"] - fit_unix          # fit() -> the worker function's first line
+    to_step_s = metrics["first_step_unix"] - fit_unix            # fit() -> first optimizer step
     rows = {
-        "prepare (base + corpus + tokenise, cached after first run) s": prepare_s,
+        "prepare: base + corpus + tokenise (cached after the first run) s": prepare_s,
         "ray.init s": ray_s,
-        "worker group start (fit() -> worker's first line) s": max(0.0, fit_s - metrics["train_time_s"] * metrics["epoch"]
-                                                                   - metrics["eval_time_s"] * metrics["epoch"] - worker_first),
-        "worker setup (tokenizer, model, method, data) s": metrics["setup_time_s"],
-        "raymt train start -> first optimizer step s (excl. prepare)": ray_s + (fit_s - (metrics["train_time_s"] + metrics["eval_time_s"]) * metrics["epoch"]) ,
+        "worker group start: fit() -> worker function's first line s": group_s,
+        "worker setup: tokenizer, model, method, wrapper, data s": metrics["setup_time_s"],
+        "first step itself (setup end -> first optimizer step) s": metrics["first_step_s"] - metrics["setup_time_s"],
+        "raymt train start -> first optimizer step s (prepare cached)": ray_s + to_step_s,
         "plain loop tokens/s": plain,
         "Ray Train worker tokens/s (last epoch)": metrics["tokens_per_s"],
         "throughput ratio (Ray/plain)": metrics["tokens_per_s"] / plain,

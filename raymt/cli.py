@@ -25,10 +25,15 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from raymt.config.load import load_config
+    from raymt.config.load import load_config, read_yaml
 
     for path in args.files:
-        load_config(path)
+        if isinstance(read_yaml(path), dict) and "search" in read_yaml(path):
+            from raymt.search.run import load_search
+
+            load_search(path)  # the experiment, the search section and every branch of the space
+        else:
+            load_config(path)
         print(f"{path}: ok")
     return 0
 

@@ -208,3 +208,22 @@ def atomic_savefig(fig: Figure, path: str | os.PathLike[str], **kwargs: Any) -> 
     with atomic_write(target) as tmp:
         fig.savefig(tmp, **kwargs)
     return target
+
+
+def ensure_writable(root: Path, where: str = "storage_path") -> Path:
+    """Create ``root`` and prove it is writable, or stop with an error naming the field.
+
+    Checked before any Ray work: a search that only finds out at its first checkpoint has
+    already spent the compute of a whole trial.
+    """
+    from raymt.errors import ConfigError
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"cannot write to {root} ({err.strerror or err})", where=where,
+                          fix="choose a folder you can write to (on a multi-node cluster: shared storage)") from None
+    return root

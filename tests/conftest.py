@@ -24,9 +24,11 @@ def tiny_base(cache_root) -> Path:
     return build_tiny_base(TinyModelSpec(), cache_root, log=lambda m: None)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def ray_local():
-    """One local Ray for the tests that need it (2 CPUs, dashboard on 127.0.0.1 only)."""
+    """A local Ray for one test (2 CPUs, dashboard on 127.0.0.1 only), shut down after it, so
+    tests that start Ray themselves (a `raymt search` subprocess, a `ray start` head) never
+    meet a leftover one."""
     import ray
 
     from raymt.runtime import init_ray

@@ -9,9 +9,11 @@ ignored setting that costs a GPU-day.
 
 from __future__ import annotations
 
+import difflib
+
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from raymt.data.config import DataConfig, SyntheticData
 from raymt.model.tiny import TinyModelSpec
@@ -44,7 +46,19 @@ class MethodConfig(_Section):
 
         if self.name not in available_methods():
             raise ValueError(f"unknown method {self.name!r}; choose one of {', '.join(available_methods())}")
-        get_method(self.name).params_cls(**(self.model_extra or {}))
+        params_cls = get_method(self.name).params_cls
+        try:
+            params_cls(**(self.model_extra or {}))
+        except ValidationError as err:
+            # name the method: "unknown key r" alone does not say that r belongs to LoRA
+            first = err.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            allowed = sorted(params_cls.model_fields)
+            if first["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}?" if close else f"its parameters are: {', '.join(allowed) or '(none)'}"
+                raise ValueError(f"{key!r} is not a parameter of method {self.name!r}; {hint}") from None
+            raise ValueError(f"method {self.name!r}, parameter {key!r}: {first['msg']}") from None
         return self
 
     @property
@@ -96,7 +110,7 @@ class AugmentEntry(_Section):
 
 class ExperimentConfig(_Section):
     name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="Experiment name; results go to <storage_path>/<name>/.")
-    storage_path: str = Field("./raymt_results", description="Folder or URI (s3://, gs://) for results, checkpoints and the shared data cache.")
+    storage_path: str = Field("./raymt_results", description="Folder for results, checkpoints and the shared data cache; on a multi-node cluster a shared filesystem (NFS/EFS) mounted at the same path on every node.")
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=lambda: SyntheticData(domain="medical", train_size=2000, valid_size=200, test_size=200, lexicon_size=20),
                              description="The corpus: synthetic (offline default: the domain the tiny base saw least of, with the base's 20-lemma lexicon), local files or a Hugging Face dataset.")
@@ -106,6 +120,14 @@ class ExperimentConfig(_Section):
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     augment: dict[str, AugmentEntry] = Field(default_factory=dict, description="Augmentation operators by name with their ratio (see raymt.data.augment).")
     search: dict[str, Any] | None = Field(None, description="What to vary and how to search it (raymt search).")
+
+    @field_validator("storage_path")
+    @classmethod
+    def _local_or_shared_folder(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError(f"{value!r} is an object-store URI; raymt writes its results and data cache through the "
+                             "filesystem, so use a folder (on a cluster: a shared NFS/EFS mount, e.g. /mnt/efs/raymt)")
+        return value
 
     @field_validator("augment")
     @classmethod

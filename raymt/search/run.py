@@ -21,6 +21,7 @@ import yaml
 
 from raymt.config.load import load_config, read_yaml, validate_config
 from raymt.errors import ConfigError
+from raymt.io import ensure_writable
 from raymt.search.config import SearchConfig, parse_search
 from raymt.search.space import CompiledSpace, SpaceConfig
 
@@ -66,23 +67,12 @@ def _check_objectives(search: SearchConfig, where: str) -> None:
 def results_dir_for(cfg) -> Path:
     """A fresh folder for a new search: ``<storage>/<name>``, or ``<name>-2``, ... if taken."""
     root = Path(cfg.storage_path).expanduser().resolve()
-    _check_writable(root)
+    ensure_writable(root)
     candidate, n = root / cfg.name, 1
     while candidate.exists() and any(candidate.iterdir()):
         n += 1
         candidate = root / f"{cfg.name}-{n}"
     return candidate
-
-
-def _check_writable(root: Path) -> None:
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(f"cannot write to {root} ({err.strerror})", where="storage_path",
-                          fix="choose a folder you can write to (or a shared/object-store path on a cluster)") from None
 
 
 def check_experiment_dir(path: str | Path) -> Path:

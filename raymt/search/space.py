@@ -93,6 +93,17 @@ def _as_dist(value) -> Dist | Any:
     return value  # fixed
 
 
+def _named_dist(name: str, value) -> Dist | Any:
+    """Parse one parameter's distribution; an error names the parameter it belongs to."""
+    from pydantic import ValidationError
+
+    try:
+        return _as_dist(value)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ValueError(f"parameter {name!r}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
 class SpaceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     method: list[str] | str = Field(default_factory=lambda: ["lora"], description="Methods to search over (the branch variable).")
@@ -101,8 +112,8 @@ class SpaceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _parse(self) -> "SpaceConfig":
-        self.common = {k: _as_dist(v) for k, v in self.common.items()}
-        self.methods = {m: {k: _as_dist(v) for k, v in ps.items()} for m, ps in self.methods.items()}
+        self.common = {k: _named_dist(k, v) for k, v in self.common.items()}
+        self.methods = {m: {k: _named_dist(f"{m}.{k}", v) for k, v in ps.items()} for m, ps in self.methods.items()}
         if isinstance(self.method, list) and not self.method:
             raise ValueError("method is an empty list: name at least one method")
         return self

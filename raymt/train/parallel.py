@@ -75,6 +75,18 @@ def full_params(model: torch.nn.Module):
             m.set_reshard_after_forward(True, recurse=False)
 
 
+def full_state_dict(model: torch.nn.Module) -> dict:
+    """The whole (unsharded) state dict of an FSDP2 model, on CPU, on rank 0 ({} elsewhere).
+
+    A collective: every rank must call it. Saving needs it because an FSDP2 module's
+    ``state_dict()`` holds sharded DTensors even while unsharded for generation, and
+    ``save_pretrained`` cannot flatten a tensor sharded unevenly (a vocabulary of odd size).
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
 def no_sync(model: torch.nn.Module, active: bool):
     """Skip DDP's gradient all-reduce on micro-batches that are not the last of an accumulation."""
     if active and isinstance(model, torch.nn.parallel.DistributedDataParallel):

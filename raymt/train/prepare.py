@@ -34,7 +34,9 @@ class PreparedExperiment:
 
 
 def cache_root(cfg) -> Path:
-    return Path(cfg.storage_path).expanduser().resolve() / ".cache"
+    from raymt.io import ensure_writable
+
+    return ensure_writable(Path(cfg.storage_path).expanduser().resolve() / ".cache")
 
 
 def prepare_experiment(cfg, *, max_ratios: dict[str, float] | None = None, log=print) -> PreparedExperiment:

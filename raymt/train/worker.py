@@ -29,6 +29,7 @@ from raymt.metrics.storage import artifact_bytes
 from raymt.model.loading import forced_bos_id, load_model, load_tokenizer
 from raymt.train import parallel
 from raymt.train.data import eval_batches, make_train_loader, open_trial_data
+from raymt.train.selection import BestEpoch
 
 STATE_FILE = "state.json"
 TRAINER_FILE = "trainer_state.pt"
@@ -47,6 +48,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
     t_setup = time.perf_counter()
+    started_unix = time.time()  # wall clock: lets the driver split its time-to-first-step
 
     # --- set up -----------------------------------------------------------------------------
     torch.set_num_threads(max(1, int(round(cfg.resources.cpus_per_worker))))
@@ -95,6 +97,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
     scaler = torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None
     setup_s = time.perf_counter() - t_setup
     first_step_at: float | None = None
+    first_step_unix = float("nan")
 
     # --- epochs -------------------------------------------------------------------------------
     for epoch in range(state["epoch"], cfg.train.epochs):
@@ -120,6 +123,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
             state["step"] += 1
             if first_step_at is None:
                 first_step_at = time.perf_counter()
+                first_step_unix = time.time()
         loss_sum = _all_reduce(loss_sum, world)
         train_loss = float(loss_sum[0] / max(loss_sum[1], 1))
         train_s = time.perf_counter() - t_train
@@ -142,18 +146,15 @@ def train_loop_per_worker(loop_config: dict) -> None:
                   "bleu": scores.bleu if scores else float("nan"), "chrf": scores.chrf if scores else float("nan")}
         record = _broadcast(record, world)
         state["history"].append(record)
-        improved = state["best"] is None or record["bleu"] > state["best"]["bleu"]
-        if improved and not diverged:
-            state["best"] = dict(record)
+        selector = BestEpoch(cfg.train.patience, state["best"])
+        improved = not diverged and selector.observe(record)
+        state["best"] = selector.best
         state["epoch"] = epoch + 1
-        patience_hit = (cfg.train.patience is not None and state["best"] is not None
-                        and epoch + 1 - state["best"]["epoch"] >= cfg.train.patience)
+        patience_hit = selector.exhausted(epoch + 1)
         done = diverged or patience_hit or epoch + 1 == cfg.train.epochs
 
         ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
-        with parallel.full_params(model) as whole:
-            if rank == 0:
-                method.save(whole, ckpt_dir / ARTIFACT)
+        _save_artifact(model, method, cfg, loop_config["base_path"], rank, ckpt_dir / ARTIFACT)
         metrics = {}
         if rank == 0:
             size = artifact_bytes(ckpt_dir / ARTIFACT)
@@ -178,6 +179,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 "train_time_s": state["train_time_s"], "eval_time_s": state["eval_time_s"],
                 "epoch_train_time_s": train_s, "epoch_eval_time_s": eval_s, "setup_time_s": setup_s,
                 "first_step_s": (first_step_at - t_setup) if first_step_at else float("nan"),
+                "worker_started_unix": started_unix, "first_step_unix": first_step_unix if first_step_at else float("nan"),
                 "tokens_per_s": tokens_per_s, "world_size": world, "restarts": state["restarts"],
                 "sacrebleu_signature": scores.bleu_signature if scores else "",
                 "chrf_signature": scores.chrf_signature if scores else "",
@@ -287,6 +289,20 @@ def _generate_sharded(model, data, tokenizer, cfg, rank, world, device) -> list[
         return []
     ordered = dict(mine)
     return [ordered[i].strip() for i in range(len(data.references))]
+
+
+def _save_artifact(model, method, cfg, base_path: str, rank: int, dest: Path) -> None:
+    """Rank 0 writes what a user keeps. Under FSDP the shards are first gathered into a plain
+    copy of the model (every rank takes part in the gather)."""
+    if not parallel.is_fsdp(model):
+        if rank == 0:
+            method.save(parallel.unwrap(model), dest)
+        return
+    state = parallel.full_state_dict(model)
+    if rank == 0:
+        whole = method.apply(load_model(base_path, trust_remote_code=cfg.model.trust_remote_code), cfg.method.params)
+        whole.load_state_dict(state)
+        method.save(whole, dest)
 
 
 def _keep_best(artifact_dir: Path, previous: Path | None) -> Path:

@@ -342,7 +342,7 @@ def test_recording_asha_does_not_record_completion_at_max_t():
 
 
 @pytest.mark.slow
-def test_real_tuner_stops_trials_and_marks_them_in_results(tmp_path):
+def test_real_tuner_stops_trials_and_marks_them_in_results(tmp_path, ray_local):
     import ray
     from ray import tune
 
@@ -359,7 +359,6 @@ def test_real_tuner_stops_trials_and_marks_them_in_results(tmp_path):
     configs = [{"quality": 27.0 - i, "storage_mb": 100.0} for i in range(8)]
     configs += [{"quality": 5.0, "storage_mb": 0.8}, {"quality": 4.0, "storage_mb": 0.8}]
     scheduler = make_scheduler("mo_asha", max_t=9, grace_period=1, reduction_factor=3)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         grid = tune.Tuner(
             tune.with_resources(toy, {"cpu": 0.1}),

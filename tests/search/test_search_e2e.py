@@ -59,11 +59,11 @@ def test_search_writes_results_front_and_artifacts(tmp_path, cache_root, tiny_ba
     done = df[df["status"] == "completed"]
     assert len(done) >= 3
     assert (done["storage_mb"] > 0).all() and done["bleu"].notna().all()
-    # the full model costs far more storage than any PEFT artefact
+    # the full model costs more storage than any PEFT artefact (even LoRA r=32 on all linears)
     full = done[done["method"] == "full"]["storage_mb"]
     peft = done[done["method"] != "full"]["storage_mb"]
     if len(full) and len(peft):
-        assert full.min() > 10 * peft.max()
+        assert full.min() > peft.max() and full.min() > 10 * peft.min()
     # every completed trial's artefact is kept
     for path in done["artifact_path"]:
         assert Path(path).is_dir() and any(Path(path).iterdir())

@@ -39,34 +39,48 @@ def shared_cache(tmp_path, cache_root, tiny_base):
     return tmp_path
 
 
-def bleu_of_base(cfg, prepared):
+def bleu_of_base(cfg, prepared, model=None):
     from raymt.data.cache import load_tokenized
     from raymt.metrics.bleu import corpus_scores
     from raymt.model.loading import forced_bos_id, load_model, load_tokenizer
 
     split = load_tokenized(prepared.data_path)["validation"]
     tok = load_tokenizer(prepared.base_path, "en_XX", "de_DE")
-    model = load_model(prepared.base_path).eval()
+    model = (model if model is not None else load_model(prepared.base_path)).eval()
     with torch.no_grad():
         out = model.generate(**tok(list(split["src_text"]), return_tensors="pt", padding=True),
                              forced_bos_token_id=forced_bos_id(tok, "de_DE"), max_new_tokens=48)
     return corpus_scores(tok.batch_decode(out, skip_special_tokens=True), list(split["tgt_text"])).bleu
 
 
-def test_two_worker_ddp_trial_improves_bleu(shared_cache, cache_root, ray_local):
-    cfg = trial_config(shared_cache, cache_root)
+def test_two_worker_ddp_trial_improves_bleu_and_keeps_the_best_epoch(shared_cache, cache_root, ray_local):
+    cfg = trial_config(shared_cache, cache_root, method={"name": "full"},
+                       data={"train_size": 1000}, train={"epochs": 3, "batch_size": 16, "lr": 1e-3})
     prepared = prepare_experiment(cfg, log=lambda m: None)
     before = bleu_of_base(cfg, prepared)
     metrics, checkpoint = run_trial(cfg, prepared, name="ddp")
     assert metrics["world_size"] == 2
     assert metrics["bleu"] > before + 5, (before, metrics["bleu"])
     assert metrics["sacrebleu_signature"].startswith("nrefs:1")
-    # the storage reported is the bytes of the LoRA artefact, in peft's own format
+    # the storage reported is the bytes of what a user keeps: the model's safetensors + config
     artifact = Path(checkpoint) / "artifact"
-    assert (artifact / "adapter_model.safetensors").exists()
+    assert (artifact / "model.safetensors").exists()
     assert metrics["storage_bytes"] == sum(f.stat().st_size for f in artifact.rglob("*") if f.is_file())
     state = json.loads((Path(checkpoint) / "state.json").read_text())
-    assert [h["epoch"] for h in state["history"]] == [1, 2]
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3]
+    # the trial's result is its best evaluation, and the kept artefact reproduces it
+    peak = max(state["history"], key=lambda h: h["bleu"])
+    assert metrics["bleu"] == peak["bleu"] and metrics["best_epoch"] == peak["epoch"]
+    best_dir = Path(checkpoint) / ("best" if (Path(checkpoint) / "best").exists() else "artifact")
+    assert abs(bleu_of_artifact(cfg, prepared, best_dir) - peak["bleu"]) < 1.0
+
+
+def bleu_of_artifact(cfg, prepared, artifact_dir):
+    from raymt.methods import get_method
+    from raymt.model.loading import load_model
+
+    model = get_method(cfg.method.name).load(load_model(prepared.base_path), artifact_dir)
+    return bleu_of_base(cfg, prepared, model=model)
 
 
 def test_fsdp_full_fine_tuning_on_cpu(shared_cache, cache_root, ray_local):

@@ -1,0 +1,62 @@
+"""The configuration reference (docs/configuration.md), rendered from the typed schema itself.
+
+Why generated: a hand-written reference drifts from the schema; error messages point users to
+this file, so it must say exactly what the validator accepts. Regenerate with
+
+    python -m raymt.config.reference > docs/configuration.md
+
+(a test fails when the committed file is stale).
+"""
+
+from __future__ import annotations
+
+import typing
+
+from pydantic import BaseModel
+
+
+def _type_name(annotation) -> str:
+    text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else None
+    return text or str(annotation).replace("typing.", "")
+
+
+def _section(title: str, model: type[BaseModel], lines: list[str], nested: list) -> None:
+    lines += [f"## {title}", "", (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "", "",
+              "| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        default = "(required)" if field.is_required() else (
+            "(see below)" if sub is not None or field.default_factory is not None else repr(field.default))
+        desc = (field.description or "").replace("|", "\\|")
+        kind = _type_name(ann).replace("|", "\\|")
+        lines.append(f"| `{name}` | `{kind}` | {default} | {desc} |")
+        if sub is not None:
+            nested.append((f"{title}.{name}" if title != "top level" else name, sub))
+    lines.append("")
+
+
+def render_reference() -> str:
+    from raymt.config.schema import ExperimentConfig
+    from raymt.data.config import HFData, LocalData, SyntheticData
+    from raymt.methods import available_methods, get_method
+    from raymt.search.config import SearchConfig
+
+    lines = ["# Configuration reference", "",
+             "Generated from raymt's schema by `python -m raymt.config.reference`; every key below is",
+             "validated before any Ray work starts. An experiment YAML has the top-level keys; a search",
+             "space adds `search`.", ""]
+    queue: list = [("top level", ExperimentConfig)]
+    while queue:
+        title, model = queue.pop(0)
+        _section(title, model, lines, queue)
+    for source, model in (("synthetic", SyntheticData), ("local", LocalData), ("hf", HFData)):
+        _section(f"data (source: {source})", model, lines, [])
+    for name in available_methods():
+        _section(f"method: {name}", get_method(name).params_cls, lines, [])
+    _section("search", SearchConfig, lines, [])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render_reference(), end="")

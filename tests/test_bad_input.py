@@ -1,0 +1,145 @@
+"""Bad input, table-driven, through the real CLI: one clear message naming the file/field and
+the fix, exit code 2, no traceback, and no Ray started.
+
+Each case is a YAML file (or a folder of data files) and the command a user would run on it.
+`raymt validate` checks configs and search spaces; `raymt train` reaches the data and model
+checks, which all run before Ray starts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from raymt.cli import main
+
+SEARCH = """
+search:
+  objectives: {bleu: max, storage_mb: min}
+  space:
+    method: [full, lora]
+    common:
+      train.lr: {log_uniform: [1.0e-4, 1.0e-2]}
+    methods:
+      lora:
+        r: {choices: [4, 8]}
+"""
+
+# (case id, YAML text, words the message must contain)
+CONFIG_CASES = [
+    ("yaml_syntax", "train:\n  epochs: [3\n", ["line"]),
+    ("unknown_top_key", "trian: {epochs: 3}\n", ["trian", "did you mean", "train"]),
+    ("unknown_nested_key", "train: {epoch: 3}\n", ["train.epoch", "epochs"]),
+    ("wrong_type", "train: {epochs: three}\n", ["train.epochs"]),
+    ("zero_epochs", "train: {epochs: 0}\n", ["train.epochs"]),
+    ("lr_not_positive", "train: {lr: 0}\n", ["train.lr"]),
+    ("negative_batch", "train: {batch_size: -8}\n", ["train.batch_size"]),
+    ("negative_rank", "method: {name: lora, r: -4}\n", ["r"]),
+    ("unknown_method", "method: {name: lorra}\n", ["lorra", "lora"]),
+    ("key_of_another_method", "method: {name: adapter, r: 8}\n", ["r", "adapter"]),
+    ("ratio_above_one", "augment: {word_dropout: {ratio: 1.5}}\n", ["augment.word_dropout.ratio"]),
+    ("unknown_augment_op", "augment: {word_dropot: {ratio: 0.2}}\n", ["word_dropot"]),
+    ("negative_data_size", "data: {source: synthetic, train_size: -5}\n", ["train_size"]),
+    ("unknown_data_source", "data: {source: ftp, path: x}\n", ["data"]),
+    ("unknown_strategy", "resources: {strategy: zero3}\n", ["resources.strategy"]),
+    ("object_store_uri", "storage_path: s3://bucket/raymt\n", ["storage_path", "nfs"]),
+    ("zero_workers", "resources: {num_workers: 0}\n", ["resources.num_workers"]),
+    ("bad_precision", "train: {precision: fp8}\n", ["train.precision"]),
+    ("empty_choices", SEARCH.replace("{choices: [4, 8]}", "{choices: []}"), ["choices"]),
+    ("unknown_sampler", SEARCH + "  sampler: {kind: cmaes2}\n", ["sampler"]),
+    ("unknown_scheduler", SEARCH + "  scheduler: {kind: pbt2}\n", ["scheduler"]),
+    ("space_key_under_wrong_branch", SEARCH.replace("      lora:\n        r:", "      full:\n        r:"), ["full"]),
+    ("space_unknown_method", SEARCH.replace("[full, lora]", "[full, qlora]"), ["qlora"]),
+    ("objective_bad_mode", SEARCH.replace("bleu: max", "bleu: maximise"), ["bleu"]),
+    ("log_uniform_not_positive", SEARCH.replace("[1.0e-4, 1.0e-2]", "[0.0, 1.0e-2]"), ["train.lr", "lower bound"]),
+    ("space_value_out_of_range", SEARCH.replace("{choices: [4, 8]}", "{choices: [4, -8]}"), ["r"]),
+]
+
+
+def run_cli(argv, capsys):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.err
+
+
+def assert_clean_refusal(code, err, words):
+    import ray
+
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert err.startswith("raymt: error:")
+    low = err.lower()
+    for word in words:
+        assert word.lower() in low, (word, err)
+    assert "fix:" in low or "did you mean" in low, err
+    assert not ray.is_initialized()
+
+
+@pytest.mark.parametrize("case, text, words", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_bad_config_is_refused_with_the_field_and_a_fix(tmp_path, capsys, case, text, words):
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    code, err = run_cli(["validate", str(path)], capsys)
+    assert_clean_refusal(code, err, words + [path.name])
+
+
+# --- data and model: reached by `raymt train`, still before Ray ------------------------------------
+
+def _train_yaml(tmp_path, tiny_base, data: dict | None = None, **over) -> Path:
+    raw = {"name": "bad", "storage_path": str(tmp_path / "results"), "model": {"name_or_path": str(tiny_base)}}
+    if data is not None:
+        raw["data"] = data
+    raw.update(over)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _moses(folder: Path, src_lines, tgt_lines, *, raw_bytes: bytes | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train.de").write_text("".join(l + "\n" for l in src_lines), encoding="utf-8")
+    if raw_bytes is not None:
+        (folder / "train.en").write_bytes(raw_bytes)
+    else:
+        (folder / "train.en").write_text("".join(l + "\n" for l in tgt_lines), encoding="utf-8")
+    return folder
+
+
+def _local(folder):
+    return {"source": "local", "path": str(folder), "format": "moses", "src": "de", "tgt": "en", "valid_size": 1, "test_size": 1}
+
+
+DATA_CASES = [
+    ("missing_model_folder", lambda tmp, base: _train_yaml(tmp, base, model={"name_or_path": str(tmp / "no-such-model")}),
+     ["model.name_or_path", "no-such-model"]),
+    ("unknown_language_code", lambda tmp, base: _train_yaml(tmp, base, model={"name_or_path": str(base), "tgt_lang": "xx_YY"}),
+     ["model.tgt_lang", "xx_YY"]),
+    ("missing_data_folder", lambda tmp, base: _train_yaml(tmp, base, _local(tmp / "nowhere")), ["nowhere"]),
+    ("mismatched_parallel_files", lambda tmp, base: _train_yaml(tmp, base, _local(_moses(tmp / "d", ["a b", "c d", "e f"], ["x y", "z w"]))),
+     ["train"]),
+    ("empty_corpus", lambda tmp, base: _train_yaml(tmp, base, _local(_moses(tmp / "d", [], []))), ["train"]),
+    ("non_utf8_text", lambda tmp, base: _train_yaml(tmp, base, _local(_moses(tmp / "d", ["a b"] * 5, None, raw_bytes=b"ok\n\xff\xfe bad\n" * 2 + b"x\n"))),
+     ["train.en:2", "utf-8"]),
+    ("storage_not_writable", lambda tmp, base: _train_yaml(tmp, base, storage_path="/proc/raymt-results"), ["storage_path"]),
+]
+
+
+@pytest.mark.parametrize("case, make, words", DATA_CASES, ids=[c[0] for c in DATA_CASES])
+def test_bad_data_or_model_is_refused_before_ray(tmp_path, capsys, tiny_base, case, make, words):
+    path = make(tmp_path, tiny_base)
+    code, err = run_cli(["train", str(path)], capsys)
+    assert_clean_refusal(code, err, words)
+
+
+def test_resume_of_a_folder_that_is_not_an_experiment(tmp_path, capsys):
+    code, err = run_cli(["search", "--resume", str(tmp_path)], capsys)
+    assert_clean_refusal(code, err, ["not a raymt experiment", "--resume"])
+
+
+def test_missing_config_file(tmp_path, capsys):
+    code, err = run_cli(["train", str(tmp_path / "nope.yaml")], capsys)
+    assert_clean_refusal(code, err, ["nope.yaml"])

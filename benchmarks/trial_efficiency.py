@@ -7,7 +7,8 @@ Side by side in one run, on the same tiny model and the same tokenised batches:
   2. one `raymt train` trial as a Ray Train TorchTrainer.
 Throughput is target tokens per second of training (evaluation excluded). Peak memory is the
 largest total RSS of every process on the machine that belongs to this run (this process, its
-children and the Ray processes), sampled every 0.2 s.
+children and the Ray processes), sampled every second (a busier sampler would itself steal CPU from the
+loops it measures on a 2-core machine).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class PeakRSS:
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
             self.peak = max(self.peak, total)
-            time.sleep(0.2)
+            time.sleep(1.0)
 
     def __enter__(self):
         self._thread.start()

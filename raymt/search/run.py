@@ -140,6 +140,11 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
         atomic_write_text(results_dir / MARKER, json.dumps({"raymt": __import__("raymt").__version__, "name": cfg.name,
                                                             "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
     refs_path = _write_references(results_dir, prepared, cfg)
+    from dataclasses import asdict
+
+    from raymt.io import atomic_write_text as _write
+
+    _write(results_dir / "prepared.json", json.dumps(asdict(prepared), indent=1))  # export finds the base here
 
     tuner, scheduler = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log)
     t_fit = time.perf_counter()
@@ -151,6 +156,9 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     trials, history = collect_results(grid, compiled, results_dir, search, refs_path)
     timings = {"prepare_s": prep_s, "ray_init_s": ray_s, "tune_fit_s": fit_s, "total_s": time.perf_counter() - t0,
                **{f"prepare_{k}": v for k, v in prepared.timings.items()}}
+    from raymt.io import atomic_write_text
+
+    atomic_write_text(results_dir / "timings.json", json.dumps(timings, indent=1))
     finish_report(results_dir, trials, history, search, prepared, timings, log=log)
     return results_dir
 
@@ -165,6 +173,9 @@ def _write_references(results_dir: Path, prepared, cfg) -> Path:
         refs = refs[: cfg.eval.max_samples]
     path = results_dir / "references.txt"
     atomic_write_text(path, "\n".join(refs) + "\n")
+    # the matching sources: `raymt evaluate EXPORT --src sources.txt --ref references.txt`
+    # reproduces a trial's score from its exported model
+    atomic_write_text(results_dir / "sources.txt", "\n".join(list(split["src_text"])[: len(refs)]) + "\n")
     return path
 
 

@@ -71,6 +71,37 @@ def test_search_writes_results_front_and_artifacts(tmp_path, cache_root, tiny_ba
     mask = pareto_mask(df, {"bleu": "max", "storage_mb": "min"})
     assert set(front["trial_id"]) == set(df.loc[mask, "trial_id"])
     assert set(front["trial_id"]) <= set(done["trial_id"])  # early-stopped/failed never on the front
+    check_export_reproduces_the_trials(results, done, tmp_path)
+
+
+def check_export_reproduces_the_trials(results, done, tmp_path):
+    """Export each method's best trial; its translations score what the trial scored."""
+    from raymt.cli import main
+    from raymt.export import evaluate, load_exported, translate
+
+    src = (results / "sources.txt").read_text().splitlines()
+    ref = (results / "references.txt").read_text().splitlines()
+    for method, rows in done.groupby("method"):
+        row = rows.sort_values("bleu").iloc[-1]
+        out = tmp_path / f"export-{method}"
+        assert main(["export", str(results), "--trial", row["trial_id"], "--to", str(out)]) == 0
+        assert (out / "README.md").exists() and (out / "raymt_export.json").exists()
+        scores, hyps = evaluate(out, src, ref, batch_size=64)
+        assert abs(scores.bleu - row["bleu"]) < 1.0, (method, scores.bleu, row["bleu"])
+        if method == "lora":
+            from peft import PeftModel
+            from transformers import MBartForConditionalGeneration
+
+            base = json.loads((out / "raymt_export.json").read_text())["base"]
+            PeftModel.from_pretrained(MBartForConditionalGeneration.from_pretrained(base), str(out))  # peft's own format
+            merged = tmp_path / "export-lora-merged"
+            assert main(["export", str(results), "--trial", row["trial_id"], "--to", str(merged), "--merge"]) == 0
+            assert translate(merged, src[:20]) == translate(out, src[:20])
+    # choose by budget: the best front member within the smallest PEFT artefact's size
+    budget = float(done["storage_mb"].min())
+    out = tmp_path / "export-budget"
+    assert main(["export", str(results), "--best-under-mb", str(budget), "--to", str(out)]) == 0
+    assert load_exported(out)[2]["metrics"]["storage_mb"] <= budget
 
 
 def _wait_for_trials(results: Path, n: int, timeout: float) -> None:

@@ -1,0 +1,111 @@
+"""Faults survived, through Ray: a killed Train worker, a trial that raises inside a search."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from raymt.config.load import validate_config
+from raymt.search.run import run_search
+from raymt.train.prepare import prepare_experiment
+from raymt.train.trial import run_trial
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _link_cache(tmp_path, cache_root):
+    link = tmp_path / ".cache"
+    if not link.exists():
+        link.symlink_to(cache_root, target_is_directory=True)
+
+
+def _train_worker_pids() -> list[int]:
+    from ray.util.state import list_actors
+
+    actors = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
+    return [a.pid for a in actors if a.pid]
+
+
+def _registered_checkpoints(trial_dir: Path) -> int:
+    """Checkpoints Ray Train's controller has recorded (a folder on disk alone may not be yet)."""
+    snapshot = trial_dir / "checkpoint_manager_snapshot.json"
+    try:
+        return len(json.loads(snapshot.read_text())["checkpoint_results"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path, cache_root, tiny_base, ray_local):
+    _link_cache(tmp_path, cache_root)
+    cfg = validate_config({
+        "name": "kill", "storage_path": str(tmp_path),
+        "data": {"source": "synthetic", "domain": "medical", "train_size": 3000, "valid_size": 40, "test_size": 40, "lexicon_size": 20},
+        "train": {"epochs": 4, "batch_size": 16}, "eval": {"max_samples": 40},
+        "method": {"name": "lora"}, "resources": {"num_workers": 2, "cpus_per_worker": 0.9, "max_failures": 2},
+    }, "test")
+    prepared = prepare_experiment(cfg, log=lambda m: None)
+    box: dict = {}
+    runner = threading.Thread(target=lambda: box.update(result=run_trial(cfg, prepared, name="kill")), daemon=True)
+    runner.start()
+    trial_dir = tmp_path / "kill" / "trials" / "kill"
+    deadline = time.time() + 300
+    while time.time() < deadline and not _registered_checkpoints(trial_dir):
+        time.sleep(0.2)
+    assert _registered_checkpoints(trial_dir), "no first checkpoint"
+    victim = _train_worker_pids()[0]
+    t_kill = time.time()
+    os.kill(victim, signal.SIGKILL)           # in the middle of epoch 2
+    runner.join(timeout=600)
+    assert "result" in box, "the trial did not finish after the worker was killed"
+    metrics, checkpoint = box["result"]
+    assert metrics["restarts"] >= 1 and metrics["epoch"] == 4
+    state = json.loads((Path(checkpoint) / "state.json").read_text())
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]   # no epoch counted twice
+    print(f"recovered and finished {time.time() - t_kill:.1f}s after the kill")
+
+
+def test_a_raising_trial_is_recorded_and_the_search_goes_on(tmp_path, cache_root, tiny_base, ray_local):
+    """A bad combination (a prompt longer than the model's position table) fails inside its
+    worker; the search records why, frees its resources and finishes the other trials."""
+    _link_cache(tmp_path, cache_root)
+    raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
+    raw.update(name="faults", storage_path=str(tmp_path))
+    raw["data"].update(train_size=300, valid_size=30, test_size=30)
+    raw["eval"]["max_samples"] = 30
+    raw["train"]["epochs"] = 1
+    raw["resources"]["max_failures"] = 0
+    raw["search"].update(num_samples=4, scheduler={"kind": "none"}, points_to_evaluate=[
+        {"method": "prompt", "lr": 1e-2, "warmup_ratio": 0.1, "prompt_num_virtual_tokens": 200},
+        {"method": "lora", "lr": 2e-3, "warmup_ratio": 0.1, "lora_r": 4},
+    ])
+    raw["search"]["space"] = {"method": ["lora", "prompt"],
+                              "common": {"train.lr": {"log_uniform": [1e-3, 1e-2]}, "train.warmup_ratio": 0.1},
+                              "methods": {"lora": {"r": {"choices": [2, 4]}},
+                                          "prompt": {"num_virtual_tokens": {"choices": [10, 200]}}}}
+    space = tmp_path / "faults.yaml"
+    space.write_text(yaml.safe_dump(raw))
+    results = run_search(space, log=lambda m: None)
+    df = pd.read_parquet(results / "trials.parquet")
+    assert len(df) == 4 and df["trial_id"].is_unique
+    failed = df[df["status"] == "failed"]
+    assert len(failed) >= 1
+    assert failed["error"].str.contains("num_virtual_tokens").all()
+    assert (df["status"] == "completed").sum() >= 1                      # the search went on
+    assert set(pd.read_csv(results / "pareto.csv")["trial_id"]) <= set(df.loc[df["status"] == "completed", "trial_id"])
+    # the sampler was told FAIL for the broken trial and kept proposing
+    import optuna
+
+    from raymt.search.tuner import journal_storage
+
+    study = optuna.load_study(study_name="faults", storage=journal_storage(results / "optuna_journal.log"))
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.FAIL in states and len(study.trials) == 4

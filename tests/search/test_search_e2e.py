@@ -35,6 +35,8 @@ def small_space(tmp_path, cache_root, num_samples=6, name="e2e", **search):
     raw["train"]["epochs"] = 2
     raw["search"]["num_samples"] = num_samples
     raw["search"]["points_to_evaluate"] = POINTS
+    # augmentation as a search dimension: the pool is built once for the largest ratio
+    raw["search"]["space"]["common"]["augment.word_dropout.ratio"] = {"choices": [0.0, 0.5]}
     raw["search"].update(search)
     cache = tmp_path / ".cache"
     if not cache.exists():
@@ -56,6 +58,12 @@ def test_search_writes_results_front_and_artifacts(tmp_path, cache_root, tiny_ba
     assert df.loc[df["method"] != "lora", "lora_r"].isna().all()
     assert df.loc[df["method"] == "lora", "lora_r"].notna().all()
     assert df.loc[df["method"] != "adapter", "adapter_size"].isna().all()
+    assert set(df["aug_word_dropout"].dropna()) <= {0.0, 0.5} and df["aug_word_dropout"].notna().all()
+    from raymt.data.cache import load_tokenized
+
+    pools = json.loads((results / "prepared.json").read_text())["augment_pools"]
+    assert list(pools) == ["word_dropout"]  # ONE pool for the search, built for the largest ratio
+    assert len(load_tokenized(pools["word_dropout"])["train"]) == 200  # 0.5 x 400 training pairs
     done = df[df["status"] == "completed"]
     assert len(done) >= 3
     assert (done["storage_mb"] > 0).all() and done["bleu"].notna().all()

@@ -60,7 +60,7 @@ import pandas as pd  # noqa: E402
 from raymt.search.samplers import SamplerConfig, make_sampler  # noqa: E402
 from raymt.search.transfer import RelatedTrials  # noqa: E402
 
-DATA_DIR = Path(os.environ.get("RAYMT_NMT_HPO_DIR", "/work/shared/data/nmt-hpo/datasets"))
+DATA_DIR = Path(os.environ.get("RAYMT_NMT_HPO_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nmt-hpo" / "datasets"))
 OUT_CSV = Path(__file__).resolve().parent / "out" / "nmt_hpo_search.csv"
 PAIRS = ("zh-en", "ru-en", "ja-en", "en-ja")
 HYPS = ("bpe", "layers", "d_model", "ffn", "heads", "lr")
@@ -206,7 +206,9 @@ def run_tune(table: Table, sampler: optuna.samplers.BaseSampler, n_evals: int, s
         verbose=0,
     )
     df = tuner.fit().get_dataframe()
-    df = df.assign(_n=df["trial_id"].str.rsplit("_", n=1).str[-1].astype(int)).sort_values("_n")
+    # trials ran one at a time: the order of their (only) report is the evaluation order
+    # (Ray 2.60 trial ids are random hex, with no sequence number to sort on)
+    df = df.sort_values(["timestamp", "time_total_s"], kind="mergesort")
     return [int(r) for r in df["row"]]
 
 

@@ -126,6 +126,7 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     t_prep = time.perf_counter()
     prepared = prepare_experiment(cfg, max_ratios=compiled.max_ratios(), log=log)
     prep_s = time.perf_counter() - t_prep
+    check_space_fits_model(compiled, prepared.base_path, cfg)
     t_ray = time.perf_counter()
     init_ray(log=log)
     check_trial_fits(cfg)
@@ -214,6 +215,26 @@ def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, 
                        max_concurrent_trials=concurrent, storage_path=results_dir, name="tune", resources=resources,
                        callbacks=[EarlyStopMarker(scheduler)])
     return tuner, scheduler
+
+
+def check_space_fits_model(compiled: CompiledSpace, base_path: str, cfg) -> None:
+    """Every branch's extreme values against the real base model, before Ray starts.
+
+    The schema alone cannot know that 200 virtual tokens do not fit a model with 128
+    positions; the method's own storage estimate checks that against the model's config. A
+    trial that can only fail would otherwise be re-proposed by samplers that ignore failures.
+    """
+    from transformers import AutoConfig
+
+    from raymt.methods import get_method
+
+    model_config = AutoConfig.from_pretrained(base_path, trust_remote_code=cfg.model.trust_remote_code)
+
+    def check(raw: dict, where: str) -> None:
+        trial = validate_config(raw, where)
+        get_method(trial.method.name).estimate_bytes(model_config, trial.method.params)
+
+    compiled.validate(check)
 
 
 def storage_estimator(cfg, compiled: CompiledSpace, prepared):

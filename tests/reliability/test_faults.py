@@ -74,8 +74,9 @@ def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path, cache_root, ti
 
 
 def test_a_raising_trial_is_recorded_and_the_search_goes_on(tmp_path, cache_root, tiny_base, ray_local):
-    """A bad combination (a prompt longer than the model's position table) fails inside its
-    worker; the search records why, frees its resources and finishes the other trials."""
+    """A bad combination only the data reveals (110 virtual tokens leave 18 of the model's 128
+    positions, and some sources are longer) fails inside its workers; the search records why,
+    frees its resources and finishes the other trials."""
     _link_cache(tmp_path, cache_root)
     raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
     raw.update(name="faults", storage_path=str(tmp_path))
@@ -84,13 +85,13 @@ def test_a_raising_trial_is_recorded_and_the_search_goes_on(tmp_path, cache_root
     raw["train"]["epochs"] = 1
     raw["resources"]["max_failures"] = 0
     raw["search"].update(num_samples=4, scheduler={"kind": "none"}, points_to_evaluate=[
-        {"method": "prompt", "lr": 1e-2, "warmup_ratio": 0.1, "prompt_num_virtual_tokens": 200},
+        {"method": "prompt", "lr": 1e-2, "warmup_ratio": 0.1, "prompt_num_virtual_tokens": 110},
         {"method": "lora", "lr": 2e-3, "warmup_ratio": 0.1, "lora_r": 4},
     ])
     raw["search"]["space"] = {"method": ["lora", "prompt"],
                               "common": {"train.lr": {"log_uniform": [1e-3, 1e-2]}, "train.warmup_ratio": 0.1},
                               "methods": {"lora": {"r": {"choices": [2, 4]}},
-                                          "prompt": {"num_virtual_tokens": {"choices": [10, 200]}}}}
+                                          "prompt": {"num_virtual_tokens": {"choices": [10, 110]}}}}
     space = tmp_path / "faults.yaml"
     space.write_text(yaml.safe_dump(raw))
     results = run_search(space, log=lambda m: None)
@@ -98,7 +99,8 @@ def test_a_raising_trial_is_recorded_and_the_search_goes_on(tmp_path, cache_root
     assert len(df) == 4 and df["trial_id"].is_unique
     failed = df[df["status"] == "failed"]
     assert len(failed) >= 1
-    assert failed["error"].str.contains("num_virtual_tokens").all()
+    assert (failed["method"] == "prompt").all() and (failed["prompt_num_virtual_tokens"] == 110).all()
+    assert failed["error"].str.contains("index out of range").all(), failed["error"].tolist()
     assert (df["status"] == "completed").sum() >= 1                      # the search went on
     assert set(pd.read_csv(results / "pareto.csv")["trial_id"]) <= set(df.loc[df["status"] == "completed", "trial_id"])
     # the sampler was told FAIL for the broken trial and kept proposing
@@ -109,3 +111,22 @@ def test_a_raising_trial_is_recorded_and_the_search_goes_on(tmp_path, cache_root
     study = optuna.load_study(study_name="faults", storage=journal_storage(results / "optuna_journal.log"))
     states = [t.state for t in study.trials]
     assert optuna.trial.TrialState.FAIL in states and len(study.trials) == 4
+
+
+def test_a_space_that_cannot_fit_the_model_is_refused_before_ray(tmp_path, cache_root, tiny_base):
+    """200 virtual tokens can never fit 128 positions: refused up front, naming the field."""
+    import ray
+
+    from raymt.errors import ConfigError
+
+    _link_cache(tmp_path, cache_root)
+    raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
+    raw.update(name="nofit", storage_path=str(tmp_path))
+    raw["search"]["points_to_evaluate"] = []
+    raw["search"]["space"] = {"method": ["prompt"], "methods": {"prompt": {"num_virtual_tokens": {"choices": [10, 200]}}}}
+    space = tmp_path / "nofit.yaml"
+    space.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as err:
+        run_search(space, log=lambda m: None)
+    assert "search.space.methods.prompt.num_virtual_tokens" in str(err.value) and "128" in str(err.value)
+    assert not ray.is_initialized()

@@ -56,7 +56,10 @@ def hf_search(n_trials: int, out: Path) -> tuple[pd.DataFrame, float, list[str]]
     bos = forced_bos_id(tok, cfg.model.tgt_lang)
     storage: dict[int, float] = {}
 
+    current: dict = {}
+
     def hp_space(trial):
+        current["trial"] = trial.number
         method = trial.suggest_categorical("method", ["full", "lora", "adapter"])
         params = {"learning_rate": trial.suggest_float("learning_rate", 3e-4, 3e-3, log=True),
                   "warmup_ratio": trial.suggest_float("warmup_ratio", 0.0, 0.2)}
@@ -86,7 +89,7 @@ def hf_search(n_trials: int, out: Path) -> tuple[pd.DataFrame, float, list[str]]
         if "method" not in trial.params:
             # transformers 5.24 calls model_init BEFORE hp_space: sample the space here (Optuna
             # returns the same values when hp_space suggests them again)
-            hp_space_tracking(trial)
+            hp_space(trial)
         name, params = method_of(trial)
         method = get_method(name)
         storage[trial.number] = method.estimate_bytes(model_config, method.validate_params(params)) / 1e6
@@ -99,8 +102,6 @@ def hf_search(n_trials: int, out: Path) -> tuple[pd.DataFrame, float, list[str]]
         hyps = [h.strip() for h in tok.batch_decode(ids, skip_special_tokens=True)]
         return {"bleu": corpus_scores(hyps, refs).bleu}
 
-    current: dict = {}
-
     def compute_objective(metrics):
         return [metrics["eval_bleu"], storage[current["trial"]]]
 
@@ -112,15 +113,9 @@ def hf_search(n_trials: int, out: Path) -> tuple[pd.DataFrame, float, list[str]]
     trainer = Seq2SeqTrainer(model_init=model_init, args=args, train_dataset=train, eval_dataset=valid,
                              data_collator=DataCollatorForSeq2Seq(tok, label_pad_token_id=-100),
                              compute_metrics=compute_metrics)
-    original_hp_space = hp_space
-
-    def hp_space_tracking(trial):
-        current["trial"] = trial.number
-        return original_hp_space(trial)
-
     study_storage = optuna.storages.InMemoryStorage()
     t0 = time.perf_counter()
-    best = trainer.hyperparameter_search(hp_space=hp_space_tracking, compute_objective=compute_objective, n_trials=n_trials,
+    best = trainer.hyperparameter_search(hp_space=hp_space, compute_objective=compute_objective, n_trials=n_trials,
                                          direction=["maximize", "minimize"], backend="optuna",
                                          sampler=optuna.samplers.TPESampler(seed=0), storage=study_storage,
                                          study_name="peer")

@@ -28,7 +28,8 @@ def _cmd_validate(args) -> int:
     from raymt.config.load import load_config, read_yaml
 
     for path in args.files:
-        if isinstance(read_yaml(path), dict) and "search" in read_yaml(path):
+        raw = read_yaml(path)
+        if isinstance(raw, dict) and "search" in raw:
             from raymt.search.run import load_search
 
             load_search(path)  # the experiment, the search section and every branch of the space

@@ -66,9 +66,9 @@ def _trial_config(results_dir: Path, row: pd.Series) -> dict:
 
 
 def _artifact_dir(row: pd.Series) -> Path:
-    for key in ("artifact_path",):
-        if isinstance(row.get(key), str) and row[key] and Path(row[key]).is_dir():
-            return Path(row[key])
+    kept = row.get("artifact_path")
+    if isinstance(kept, str) and kept and Path(kept).is_dir():
+        return Path(kept)
     ckpt = Path(str(row.get("checkpoint_path") or ""))
     for sub in ("best", "artifact"):
         if (ckpt / sub).is_dir():
@@ -113,7 +113,9 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
             "config": cfg.model_dump(mode="json"), "metrics": metrics, "results_dir": str(results_dir.resolve())}
     atomic_write_text(tmp / META, json.dumps(meta, indent=1))
     atomic_write_text(tmp / CARD, _model_card(meta))
-    tmp.replace(out) if not out.exists() else (shutil.rmtree(out), tmp.replace(out))
+    if out.exists():  # an empty folder the user made for it
+        out.rmdir()
+    tmp.replace(out)
     return out
 
 

@@ -166,19 +166,18 @@ def build_tiny_base(spec: TinyModelSpec, cache_root: str | os.PathLike, *, log=p
     pairs = generate_splits(corpus_spec)["train"]
     from raymt.data.synthetic import DOMAINS
 
+    # The tokenizer sees every domain in full (as mBART's SentencePiece saw all of CC25/CC50); the
+    # model sees the other domains only through a small share of its pre-training pairs.
     n_other = int(round(spec.pretrain_other_share * spec.pretrain_pairs))
-    for dom in DOMAINS:
-        if dom != spec.pretrain_domain and n_other:
+    tokenizer_extra: list[str] = []
+    for dom in (d for d in DOMAINS if d != spec.pretrain_domain):
+        if n_other:
             pairs += generate_splits(SyntheticSpec(domain=dom, seed=spec.seed + 7919, train_size=n_other, valid_size=0, test_size=0,
                                                    lexicon_size=spec.lexicon_size))["train"]
-    # The tokenizer sees every domain in full (as mBART's SentencePiece saw all of CC25/CC50); the
-    # model sees the other domains only through the small share above.
-    texts = [s for s, _ in pairs] + [t for _, t in pairs]
-    for dom in DOMAINS:
-        if dom != spec.pretrain_domain:
-            other = generate_splits(SyntheticSpec(domain=dom, seed=spec.seed + 1, train_size=2000, valid_size=0, test_size=0,
-                                                         lexicon_size=spec.lexicon_size))["train"]
-            texts += [s for s, _ in other] + [t for _, t in other]
+        other = generate_splits(SyntheticSpec(domain=dom, seed=spec.seed + 1, train_size=2000, valid_size=0, test_size=0,
+                                              lexicon_size=spec.lexicon_size))["train"]
+        tokenizer_extra += [s for s, _ in other] + [t for _, t in other]
+    texts = [s for s, _ in pairs] + [t for _, t in pairs] + tokenizer_extra
     tokenizer = train_tokenizer(texts, spec.vocab_size)
     torch.manual_seed(spec.seed)
     model = MBartForConditionalGeneration(tiny_config(spec, tokenizer))

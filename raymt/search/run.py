@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import yaml
 
 from raymt.config.load import load_config, read_yaml, validate_config
 from raymt.errors import ConfigError
-from raymt.io import ensure_writable
+from raymt.io import atomic_write_text, ensure_writable
 from raymt.search.config import SearchConfig, parse_search
 from raymt.search.space import CompiledSpace, SpaceConfig
 
@@ -134,18 +135,12 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
 
     results_dir.mkdir(parents=True, exist_ok=True)
     if resume is None:
-        from raymt.io import atomic_write_text
-
         clean_raw = {k: v for k, v in raw.items()}
         atomic_write_text(results_dir / CONFIG_COPY, yaml.safe_dump(clean_raw, sort_keys=False))
         atomic_write_text(results_dir / MARKER, json.dumps({"raymt": __import__("raymt").__version__, "name": cfg.name,
                                                             "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
     refs_path = _write_references(results_dir, prepared, cfg)
-    from dataclasses import asdict
-
-    from raymt.io import atomic_write_text as _write
-
-    _write(results_dir / "prepared.json", json.dumps(asdict(prepared), indent=1))  # export finds the base here
+    atomic_write_text(results_dir / "prepared.json", json.dumps(asdict(prepared), indent=1))  # export finds the base here
 
     tuner, scheduler = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log)
     t_fit = time.perf_counter()
@@ -157,8 +152,6 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     trials, history = collect_results(grid, compiled, results_dir, search, refs_path)
     timings = {"prepare_s": prep_s, "ray_init_s": ray_s, "tune_fit_s": fit_s, "total_s": time.perf_counter() - t0,
                **{f"prepare_{k}": v for k, v in prepared.timings.items()}}
-    from raymt.io import atomic_write_text
-
     atomic_write_text(results_dir / "timings.json", json.dumps(timings, indent=1))
     finish_report(results_dir, trials, history, search, prepared, timings, log=log)
     return results_dir
@@ -166,7 +159,6 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
 
 def _write_references(results_dir: Path, prepared, cfg) -> Path:
     from raymt.data.cache import load_tokenized
-    from raymt.io import atomic_write_text
 
     split = load_tokenized(prepared.data_path)[cfg.eval.split]
     refs = list(split["tgt_text"])
@@ -182,8 +174,6 @@ def _write_references(results_dir: Path, prepared, cfg) -> Path:
 
 def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, prepared, results_dir: Path,
                  resuming: bool, warm: Path | None, log):
-    from dataclasses import asdict
-
     from ray import tune
 
     from raymt.runtime import cluster_capacity

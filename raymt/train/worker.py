@@ -97,7 +97,6 @@ def train_loop_per_worker(loop_config: dict) -> None:
     scaler = torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None
     setup_s = time.perf_counter() - t_setup
     first_step_at: float | None = None
-    first_step_unix = float("nan")
 
     # --- epochs -------------------------------------------------------------------------------
     for epoch in range(state["epoch"], cfg.train.epochs):
@@ -123,7 +122,6 @@ def train_loop_per_worker(loop_config: dict) -> None:
             state["step"] += 1
             if first_step_at is None:
                 first_step_at = time.perf_counter()
-                first_step_unix = time.time()
         loss_sum = _all_reduce(loss_sum, world)
         train_loss = float(loss_sum[0] / max(loss_sum[1], 1))
         train_s = time.perf_counter() - t_train
@@ -169,6 +167,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
             (ckpt_dir / BEST_HYPS).write_text(best_hyps, encoding="utf-8")
             (ckpt_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
             best = state["best"] or record
+            first_step_s = (first_step_at - t_setup) if first_step_at else float("nan")
             metrics = {
                 # the trial's result = its best evaluation so far (the "load best model at end" habit)
                 "bleu": best["bleu"], "chrf": best["chrf"], "eval_loss": best["eval_loss"], "best_epoch": best["epoch"],
@@ -178,8 +177,8 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 "trainable_params": trainable_params, "total_params": total_params,
                 "train_time_s": state["train_time_s"], "eval_time_s": state["eval_time_s"],
                 "epoch_train_time_s": train_s, "epoch_eval_time_s": eval_s, "setup_time_s": setup_s,
-                "first_step_s": (first_step_at - t_setup) if first_step_at else float("nan"),
-                "worker_started_unix": started_unix, "first_step_unix": first_step_unix if first_step_at else float("nan"),
+                "first_step_s": first_step_s,
+                "worker_started_unix": started_unix, "first_step_unix": started_unix + first_step_s,
                 "tokens_per_s": tokens_per_s, "world_size": world, "restarts": state["restarts"],
                 "sacrebleu_signature": scores.bleu_signature if scores else "",
                 "chrf_signature": scores.chrf_signature if scores else "",

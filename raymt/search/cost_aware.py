@@ -19,8 +19,13 @@ decisions as the replay, every parameter it asks for is in the plan; anything el
 random sampling. ``infer_relative_search_space`` is empty, so Optuna's relative-sampling path
 is never used.
 
-Trial states: only COMPLETE trials with finite values train the model. FAILED and PRUNED trials
-are ignored (their configurations are also not proposed again); RUNNING/WAITING trials are
+Trial states: COMPLETE trials with finite values train the model. A FAILED trial (it raised, or
+its loss became NaN/inf) trains the model too, with the worst quality seen so far imputed for it:
+SMAC's "crash cost" (Hutter, Hoos & Leyton-Brown, 2011). Optuna's own samplers drop FAIL trials,
+so a region that crashes (too many virtual tokens for the model's positions, an lr that diverges)
+keeps being proposed; with the imputed value the model learns that the region is bad and the
+sampler steers away. Failed trials never join the front. PRUNED trials are ignored (their
+configurations are not proposed again: a scheduler stopped them on purpose); RUNNING/WAITING trials are
 "pending": never proposed again, and their predicted values join the front so that parallel
 trials spread out (a Kriging-believer-style fantasy, Ginsbourger, Le Riche & Carraro, 2010).
 """
@@ -73,6 +78,8 @@ class CostAwareSampler(BaseSampler):
         n_candidates: candidate configurations scored per trial.
         weight_related: re-weight related tasks by how well they rank this task's results
             (from 3 results on); else a plain average.
+        learn_from_failures: train the quality model on FAILED trials with the worst quality
+            seen so far (see the module docstring); False ignores them as Optuna's samplers do.
     """
 
     def __init__(
@@ -87,6 +94,7 @@ class CostAwareSampler(BaseSampler):
         n_candidates: int = 1024,
         n_mc_samples: int = 128,
         weight_related: bool = True,
+        learn_from_failures: bool = True,
     ) -> None:
         if not callable(space_fn):
             raise TypeError("space_fn must be the define-by-run space function")
@@ -109,6 +117,7 @@ class CostAwareSampler(BaseSampler):
         self._n_candidates = n_candidates
         self._n_mc = n_mc_samples
         self._weight_related = weight_related
+        self._learn_from_failures = learn_from_failures
         self._seed = seed
         self._rng = np.random.default_rng(seed)
         self._random = RandomSampler(seed=None if seed is None else seed + 1)
@@ -173,6 +182,7 @@ class CostAwareSampler(BaseSampler):
             if t.state == TrialState.COMPLETE and t.values is not None and all(math.isfinite(v) for v in t.values)
         ]
         pending = [t for t in all_trials if t.state in (TrialState.RUNNING, TrialState.WAITING) and t._trial_id != trial._trial_id]
+        failed = [t for t in all_trials if t.state == TrialState.FAIL and t.params] if self._learn_from_failures else []
         if len(done) < self._n_startup:
             return None
         for t in all_trials:
@@ -190,7 +200,7 @@ class CostAwareSampler(BaseSampler):
             return None
         if not cands:
             return None
-        return cands[self._choose(cands, done, pending)]
+        return cands[self._choose(cands, done, pending, failed)]
 
     def _candidates(self, done: list[FrozenTrial], exclude: set) -> list[dict[str, Any]]:
         rng = self._rng
@@ -244,18 +254,25 @@ class CostAwareSampler(BaseSampler):
         return rel is None or self._names[j] not in rel.objectives or rel.all_positive(self._names[j])
 
     def predict(
-        self, cands: list[dict[str, Any]], done: list[FrozenTrial], extra: Sequence[dict[str, Any]] = ()
+        self,
+        cands: list[dict[str, Any]],
+        done: list[FrozenTrial],
+        extra: Sequence[dict[str, Any]] = (),
+        failed: Sequence[FrozenTrial] = (),
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Predictive distribution of every objective at ``cands`` given the finished trials.
 
         Returns ``mu, sd, log_scale, mu_extra``: objective j is ``N(mu, sd^2)`` on log scale
         where ``log_scale[j]`` (else raw); known objectives are computed (sd 0, raw);
-        ``mu_extra`` is the predicted median (raw) at ``extra`` configurations.
+        ``mu_extra`` is the predicted median (raw) at ``extra`` configurations. ``failed``
+        trials train each modelled objective with its worst value among ``done``.
         """
         M, n = len(self._names), len(done)
         extra = list(extra)
+        failed = list(failed) if n else []  # nothing to impute before the first result
+        nf = len(failed)
         Xc = self._codec.encode(cands)
-        Xd = self._codec.encode([t.params for t in done])
+        Xd = self._codec.encode([t.params for t in done] + [t.params for t in failed])
         Xp = self._codec.encode(extra) if extra else np.zeros((0, Xc.shape[1]))
         Yd = np.array([t.values for t in done], dtype=np.float64).reshape(n, M)
         mu = np.zeros((len(cands), M))
@@ -271,10 +288,13 @@ class CostAwareSampler(BaseSampler):
             log_scale[j] = self._use_log(j, Yd[:, j])
             y = np.log(Yd[:, j]) if log_scale[j] else Yd[:, j]
             m_all, (a0, b0, sa2, sb2) = self._prior_mean(name, np.vstack([Xd, Xc, Xp]), y, bool(log_scale[j]))
-            md, mc, mp = (None, None, None) if m_all is None else np.split(m_all, [n, n + len(cands)])
+            md, mc, mp = (None, None, None) if m_all is None else np.split(m_all, [n + nf, n + nf + len(cands)])
             hp = self._related.hyper_prior(name, self._codec) if m_all is not None else DEFAULT_PRIOR
             cache_key = (name, bool(log_scale[j]))
             y_fit = _squash_bad_tail(y, self._modes[j])
+            if nf:
+                worst = y_fit.min() if self._modes[j] == "max" else y_fit.max()
+                y_fit = np.concatenate([y_fit, np.full(nf, worst)])
             fit = fit_gp(Xd, (y_fit - a0) / b0, md, sa2=sa2 if n else 0.0, sb2=sb2, init=self._gp_cache.get(cache_key), prior=hp)
             if n >= 2:
                 self._gp_cache[cache_key] = fit.hyperparameters()
@@ -286,10 +306,12 @@ class CostAwareSampler(BaseSampler):
                 mu_p[:, j] = np.exp(mp_j) if log_scale[j] else mp_j
         return mu, sd, log_scale, mu_p
 
-    def _choose(self, cands: list[dict[str, Any]], done: list[FrozenTrial], pending: list[FrozenTrial]) -> int:
+    def _choose(
+        self, cands: list[dict[str, Any]], done: list[FrozenTrial], pending: list[FrozenTrial], failed: Sequence[FrozenTrial] = ()
+    ) -> int:
         M, n = len(self._names), len(done)
         pend_cfgs = [t.params for t in pending if t.params]
-        mu, sd, log_scale, mu_p = self.predict(cands, done, pend_cfgs)
+        mu, sd, log_scale, mu_p = self.predict(cands, done, pend_cfgs, failed)
         ok = np.all(np.isfinite(mu), axis=1)
         if not ok.any():
             return int(self._rng.integers(len(cands)))

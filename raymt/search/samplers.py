@@ -66,6 +66,12 @@ class RaymtSamplerOptions(BaseModel):
         description="Re-weight related tasks by how well they rank this search's results "
         "(from 3 finished trials on); false = plain average.",
     )
+    learn_from_failures: bool = Field(
+        True,
+        description="Failed trials (an exception, a NaN/inf loss) teach the quality model the worst "
+        "BLEU seen so far, so the sampler steers away from regions that crash (SMAC's crash cost); "
+        "false = ignore them, as Optuna's samplers do.",
+    )
 
 
 class TPEOptions(BaseModel):
@@ -233,6 +239,7 @@ def _build_raymt(cfg: SamplerConfig, ctx: SamplerContext) -> optuna.samplers.Bas
         n_startup_trials=opts.n_startup_trials,
         n_candidates=opts.n_candidates,
         weight_related=opts.weight_related,
+        learn_from_failures=opts.learn_from_failures,
     )
 
 

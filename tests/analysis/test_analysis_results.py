@@ -73,3 +73,53 @@ def test_missing_history_is_an_empty_long_table(tmp_path):
 def test_hyperparameter_columns_are_everything_but_results():
     cols = hyperparameter_columns(_trials().assign(prefix_len=np.nan))
     assert cols == ["method", "lr", "lora_r", "lora_targets", "adapter_size", "prefix_len"]
+
+
+@pytest.mark.parametrize("killed_in", ["to_parquet", "to_csv"])
+def test_a_crash_while_rewriting_the_results_leaves_every_file_readable(tmp_path, killed_in):
+    """A search rewrites its tables after every trial; a driver killed in the middle of that must
+    not leave a truncated trials table or front. The writer is SIGKILLed after half a file."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    write_results(tmp_path, _trials())
+    before = {name: (tmp_path / name).read_bytes() for name in ("trials.parquet", "trials.csv", "pareto.csv")}
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        import pandas as pd
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_analysis_results import _trials
+        from raymt.analysis.results import write_results
+
+        def half_then_die(self, path, *args, **kwargs):
+            with open(path, "wb") as fh:
+                fh.write(b"PAR1 half a table")
+                fh.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        setattr(pd.DataFrame, {killed_in!r}, half_then_die)
+        df = _trials()
+        df.loc[0, "bleu"] = 99.0  # a new version that must not half-appear
+        write_results({str(tmp_path)!r}, df)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == -signal.SIGKILL
+    new = _trials()
+    new.loc[0, "bleu"] = 99.0
+    loaded = load(tmp_path)  # readable: one whole version or the other, never half of one
+    if killed_in == "to_parquet":  # killed on the first file: nothing changed at all
+        pd.testing.assert_frame_equal(loaded, _trials(), check_dtype=False)
+        assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    else:  # the parquet table was replaced whole; the csv files are still the previous ones
+        pd.testing.assert_frame_equal(loaded, new, check_dtype=False)
+        assert (tmp_path / "trials.csv").read_bytes() == before["trials.csv"]
+    assert pd.read_csv(tmp_path / "pareto.csv")["trial_id"].tolist() == ["t1", "t0"]
+    litter = [f.name for f in tmp_path.iterdir() if f.name not in before]
+    assert len(litter) == 1 and litter[0].startswith(".") and litter[0].endswith(".tmp"), litter
+    write_results(tmp_path, _trials())  # the next write sweeps the dead writer's temp file
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted(before)

@@ -1,4 +1,4 @@
-"""Faults survived, through Ray: a killed Train worker, a trial that raises inside a search."""
+"""Faults survived, through Ray: a killed Train worker, trials that raise or diverge inside a search."""
 
 from __future__ import annotations
 
@@ -73,19 +73,27 @@ def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path, cache_root, ti
     print(f"recovered and finished {time.time() - t_kill:.1f}s after the kill")
 
 
-def test_a_raising_trial_is_recorded_and_the_search_goes_on(tmp_path, cache_root, tiny_base, ray_local):
-    """A bad combination only the data reveals (110 virtual tokens leave 18 of the model's 128
-    positions, and some sources are longer) fails inside its workers; the search records why,
-    frees its resources and finishes the other trials."""
+def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_path, cache_root, tiny_base, monkeypatch):
+    """Two ways a trial breaks, in one search. (1) A bad combination only the data reveals (110
+    virtual tokens leave 18 of the model's 128 positions, and some sources are longer) raises
+    inside its workers. (2) A learning rate that makes the loss NaN (injected for real in the
+    Train workers by diverge_site/sitecustomize.py: AdamW writes NaN weights when the peak lr is
+    >= 9e-3). Both are recorded as failed with their reason, their resources are freed, the other
+    trials finish, and the sampler has them as FAIL and keeps proposing."""
+    import ray
+
     _link_cache(tmp_path, cache_root)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent / "diverge_site"), str(ROOT)]))
+    monkeypatch.setenv("RAYMT_TEST_DIVERGE_AT_LR", "9e-3")
     raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
     raw.update(name="faults", storage_path=str(tmp_path))
     raw["data"].update(train_size=300, valid_size=30, test_size=30)
     raw["eval"]["max_samples"] = 30
     raw["train"]["epochs"] = 1
     raw["resources"]["max_failures"] = 0
-    raw["search"].update(num_samples=4, scheduler={"kind": "none"}, points_to_evaluate=[
-        {"method": "prompt", "lr": 1e-2, "warmup_ratio": 0.1, "prompt_num_virtual_tokens": 110},
+    raw["search"].update(num_samples=5, scheduler={"kind": "none"}, points_to_evaluate=[
+        {"method": "prompt", "lr": 1e-2 * 0.5, "warmup_ratio": 0.1, "prompt_num_virtual_tokens": 110},
+        {"method": "lora", "lr": 9.5e-3, "warmup_ratio": 0.1, "lora_r": 2},
         {"method": "lora", "lr": 2e-3, "warmup_ratio": 0.1, "lora_r": 4},
     ])
     raw["search"]["space"] = {"method": ["lora", "prompt"],
@@ -94,23 +102,29 @@ def test_a_raising_trial_is_recorded_and_the_search_goes_on(tmp_path, cache_root
                                           "prompt": {"num_virtual_tokens": {"choices": [10, 110]}}}}
     space = tmp_path / "faults.yaml"
     space.write_text(yaml.safe_dump(raw))
-    results = run_search(space, log=lambda m: None)
+    try:
+        results = run_search(space, log=lambda m: None)
+    finally:
+        ray.shutdown()
     df = pd.read_parquet(results / "trials.parquet")
-    assert len(df) == 4 and df["trial_id"].is_unique
+    assert len(df) == 5 and df["trial_id"].is_unique
     failed = df[df["status"] == "failed"]
-    assert len(failed) >= 1
-    assert (failed["method"] == "prompt").all() and (failed["prompt_num_virtual_tokens"] == 110).all()
-    assert failed["error"].str.contains("index out of range").all(), failed["error"].tolist()
+    crashed = failed[failed["error"].str.contains("index out of range")]
+    diverged = failed[failed["error"].str.contains("diverged")]
+    assert len(crashed) + len(diverged) == len(failed), failed["error"].tolist()
+    assert ((crashed["method"] == "prompt") & (crashed["prompt_num_virtual_tokens"] == 110)).all()
+    assert (diverged["lr"] >= 9e-3).all() and diverged["error"].str.contains("nan").all(), diverged["error"].tolist()
+    assert len(crashed) >= 1 and len(diverged) >= 1                    # both enqueued points broke
+    assert (df.loc[df["status"] == "completed", "lr"] < 9e-3).all()    # no NaN run passed as a result
     assert (df["status"] == "completed").sum() >= 1                      # the search went on
     assert set(pd.read_csv(results / "pareto.csv")["trial_id"]) <= set(df.loc[df["status"] == "completed", "trial_id"])
-    # the sampler was told FAIL for the broken trial and kept proposing
     import optuna
 
     from raymt.search.tuner import journal_storage
 
     study = optuna.load_study(study_name="faults", storage=journal_storage(results / "optuna_journal.log"))
     states = [t.state for t in study.trials]
-    assert optuna.trial.TrialState.FAIL in states and len(study.trials) == 4
+    assert states.count(optuna.trial.TrialState.FAIL) == len(failed) and len(study.trials) == 5
 
 
 def test_a_space_that_cannot_fit_the_model_is_refused_before_ray(tmp_path, cache_root, tiny_base):

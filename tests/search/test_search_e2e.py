@@ -127,7 +127,7 @@ def _wait_for_trials(results: Path, n: int, timeout: float) -> None:
 
 def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base):
     space = small_space(tmp_path, cache_root, num_samples=4, name="resume", scheduler={"kind": "none"})
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **SECRETS}  # a user's credentials are in the environment
     proc = subprocess.Popen([sys.executable, "-m", "raymt.cli", "search", str(space)], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     results = tmp_path / "resume"
@@ -165,3 +165,24 @@ def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base
     completed_old = (df["status"] == "completed").sum()
     assert len(seeded) == completed_old
     assert len(pd.read_parquet(tmp_path / "warm" / "trials.parquet")) == 1
+
+    # credentials are read from the environment and never written: not in any file of either
+    # experiment (configs, tables, reports, Tune/Train state, logs), not in what raymt printed
+    assert_no_secret_in(tmp_path, out.stdout + out.stderr)
+
+
+SECRETS = {"HF_TOKEN": "hf_raymtTestSecret0001", "AWS_SECRET_ACCESS_KEY": "raymtTestSecret0002",
+           "GOOGLE_APPLICATION_CREDENTIALS_JSON": "raymtTestSecret0003"}
+
+
+def assert_no_secret_in(folder: Path, printed: str) -> None:
+    checked = 0
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink() and ".cache" not in path.parts:
+            data = path.read_bytes()
+            checked += 1
+            for name, secret in SECRETS.items():
+                assert secret.encode() not in data, f"{name} written to {path}"
+    assert checked > 20
+    for name, secret in SECRETS.items():
+        assert secret not in printed, f"{name} printed"

@@ -152,7 +152,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 def validate_config(raw: dict[str, Any], where: str):
     from raymt.config.schema import ExperimentConfig
+    from raymt.data.multi_pair import check_exclusive_sections
 
+    check_exclusive_sections(raw, where)
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as err:

@@ -134,7 +134,7 @@ def _front_section(front: Front, objectives: Mapping[str, str]) -> str:
     table["hyperparameters"] = [_params_text(row, params) for _, row in members.iterrows()]
     if "artifact_path" in members.columns:
         table["artifact_path"] = members["artifact_path"].to_numpy()
-    text = f"{title}\n\n{rule}\n\n{markdown_table(table, _formats(objectives))}"
+    text = f"{title}\n\n{rule}\n\n{markdown_table(table, {**_formats(objectives), **dict.fromkeys(pair_bleu, '.2f')})}"
     if len(objectives) == 2:
         log = [COST] if COST in objectives else []
         knee = front.knee(log_objectives=log)
@@ -294,11 +294,9 @@ def _storage_section(front: Front, df: pd.DataFrame, base_mb: float | None, ks: 
     baseline = ", ".join(f"K={k}: {_mb(k * base_mb)} MB" for k in ks)
     joint = ""
     if n_pairs > 1:
-        # one multi-pair artefact already serves every pair: what one task needs (base + 1 artefact)
-        out[f"K={n_pairs} as trained (1 artefact): MB"] = [_mb(n) for n in front.storage_for_tasks(1, base_mb)["needed_mb"]]
-        joint = (f" This run trained K={n_pairs} language pairs jointly: each artefact below already serves all "
-                 f"{n_pairs} (last column, base + 1 artefact); the K={n_pairs} column is what {n_pairs} separately "
-                 "fine-tuned single-pair artefacts of the same size would need.")
+        joint = (f" This run trained its {n_pairs} language pairs jointly: each artefact below already serves all "
+                 f"{n_pairs}, so as trained it needs the K=1 column (base + 1 artefact); the K={n_pairs} column is "
+                 f"what {n_pairs} separately fine-tuned single-pair artefacts of the same size would need.")
     return (
         f"{title}\n\n"
         f"One shared base model ({base_mb:.4g} MB; {how}) plus K artefacts, against K full models "
@@ -353,8 +351,8 @@ def build_report(
         sections.append(_significance_section(trials_df, objectives, front, statuses=statuses,
                                               alpha=alpha, n_samples=n_samples))
     n_pairs = len(pairs_in(trials_df.columns))
-    if n_pairs > 1:  # K follows the number of pairs of a multi-pair run
-        task_counts = sorted({n_pairs, *task_counts})
+    if n_pairs > 1:  # K follows the number of pairs of a multi-pair run (K=1: the joint artefact as trained)
+        task_counts = sorted({1, n_pairs, *task_counts})
     sections.append(_storage_section(front, trials_df, base_mb, task_counts, n_pairs))
     sections.append(_plots_section(plots or {}))
     for section_title, body in (extra or {}).items():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from raymt.data.config import DataConfig
 from raymt.errors import ConfigError
@@ -52,15 +52,16 @@ class MultiPairConfig(BaseModel):
     temperature: float = Field(5.0, gt=0, description="Sampling temperature T, p_i ~ n_i^(1/T): 1 = proportional to corpus size, 5 = the usual compromise (Arivazhagan et al. 2019), large = uniform over pairs.")
     pairs: list[PairConfig] = Field(min_length=2, description="The directions, each with src_lang, tgt_lang, data (and optionally reverse). Scores are reported per pair as bleu_<src>-<tgt>; bleu is their unweighted mean.")
 
-    @model_validator(mode="after")
-    def _distinct(self) -> MultiPairConfig:
+    @field_validator("pairs")
+    @classmethod
+    def _distinct(cls, pairs: list[PairConfig]) -> list[PairConfig]:
         seen: dict[str, int] = {}
-        for i, pair in enumerate(self.pairs):
+        for i, pair in enumerate(pairs):
             if pair.key in seen:
                 raise ValueError(f"pairs[{i}] repeats the direction {pair.key} of pairs[{seen[pair.key]}]; "
                                  "merge their corpora into one pair")
             seen[pair.key] = i
-        return self
+        return pairs
 
     @property
     def keys(self) -> list[str]:

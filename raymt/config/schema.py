@@ -136,8 +136,7 @@ class ExperimentConfig(_Section):
         # what reads the codes of "the" pair (tokenizer set-up, export) sees the first pair's
         if self.multi_pair is not None:
             first = self.multi_pair.pairs[0]
-            if (self.model.src_lang, self.model.tgt_lang) != (first.src_lang, first.tgt_lang):
-                self.model.src_lang, self.model.tgt_lang = first.src_lang, first.tgt_lang
+            self.model.src_lang, self.model.tgt_lang = first.src_lang, first.tgt_lang
         return self
 
     @field_validator("augment")

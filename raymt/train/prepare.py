@@ -23,10 +23,10 @@ class PreparedExperiment:
     base_path: str
     data_path: str
     augment_pools: dict[str, str] = field(default_factory=dict)
-    pair_data: dict[str, str] = field(default_factory=dict)  # multi-pair: pair key -> tokenised cache
     cleaning: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
+    pair_data: dict[str, str] = field(default_factory=dict)  # multi-pair: pair key -> tokenised cache
 
     def loop_config(self, cfg) -> dict:
         """What each Train worker receives (plain data: it crosses process boundaries)."""

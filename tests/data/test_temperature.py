@@ -45,8 +45,8 @@ def test_an_epoch_draws_each_pair_by_its_quota(temperature):
         assert abs(counts[pair] - p * total) <= 1, (pair, counts[pair], p * total)
 
 
-def test_fixed_seed_counts():
-    """Regression values for seed 0: what a user re-running the same config gets."""
+def test_fixed_quotas_and_seeded_order():
+    """Regression values: what a user re-running the same config gets."""
     assert epoch_quotas(SIZES, 1.0) == [8000, 1000, 200]
     assert epoch_quotas(SIZES, 5.0) == [4303, 2839, 2058]
     assert epoch_quotas(SIZES, 1e6) == [3067, 3067, 3066]

@@ -27,6 +27,7 @@ from raymt.analysis.pareto import DEFAULT_OBJECTIVES, DEFAULT_STATUSES, default_
 from raymt.analysis.results import STATUSES, hyperparameter_columns
 from raymt.errors import RaymtError
 from raymt.io import atomic_write_text
+from raymt.metrics.per_pair import pair_metric, pairs_in
 
 __all__ = ["REPORT_FILE", "build_report", "infer_base_mb", "markdown_table", "write_report"]
 
@@ -125,12 +126,15 @@ def _front_section(front: Front, objectives: Mapping[str, str]) -> str:
         return f"{title}\n\n{rule}\n\nNo eligible trial yet."
     params = hyperparameter_columns(members)
     cols = [c for c in ("trial_id", "method") if c in members.columns] + list(objectives)
-    cols += [c for c in ("chrf", "epochs_done") if c in members.columns and c not in cols]
+    pair_bleu = [pair_metric("bleu", pair) for pair in pairs_in(members.columns)]
+    cols += pair_bleu + [c for c in ("chrf", "epochs_done") if c in members.columns and c not in cols]
+    if pair_bleu:
+        rule += f" Multi-pair run: bleu is the unweighted mean of the {len(pair_bleu)} per-pair BLEU columns."
     table = members[cols].copy()
     table["hyperparameters"] = [_params_text(row, params) for _, row in members.iterrows()]
     if "artifact_path" in members.columns:
         table["artifact_path"] = members["artifact_path"].to_numpy()
-    text = f"{title}\n\n{rule}\n\n{markdown_table(table, _formats(objectives))}"
+    text = f"{title}\n\n{rule}\n\n{markdown_table(table, {**_formats(objectives), **dict.fromkeys(pair_bleu, '.2f')})}"
     if len(objectives) == 2:
         log = [COST] if COST in objectives else []
         knee = front.knee(log_objectives=log)
@@ -274,7 +278,7 @@ def _mb(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def _storage_section(front: Front, df: pd.DataFrame, base_mb: float | None, ks: Sequence[int]) -> str:
+def _storage_section(front: Front, df: pd.DataFrame, base_mb: float | None, ks: Sequence[int], n_pairs: int = 1) -> str:
     title = "## Storage for K tasks"
     if front.members.empty or COST not in front.objectives:
         return f"{title}\n\nNot computed: " + ("the front is empty." if front.members.empty else f"needs {COST}.")
@@ -288,10 +292,15 @@ def _storage_section(front: Front, df: pd.DataFrame, base_mb: float | None, ks: 
     for k, table in zip(ks, tables):
         out[f"K={k}: MB (saving)"] = [f"{_mb(n)} ({s:.3g}x)" for n, s in zip(table["needed_mb"], table["saving"])]
     baseline = ", ".join(f"K={k}: {_mb(k * base_mb)} MB" for k in ks)
+    joint = ""
+    if n_pairs > 1:
+        joint = (f" This run trained its {n_pairs} language pairs jointly: each artefact below already serves all "
+                 f"{n_pairs}, so as trained it needs the K=1 column (base + 1 artefact); the K={n_pairs} column is "
+                 f"what {n_pairs} separately fine-tuned single-pair artefacts of the same size would need.")
     return (
         f"{title}\n\n"
         f"One shared base model ({base_mb:.4g} MB; {how}) plus K artefacts, against K full models "
-        f"({baseline}). Full fine-tuning shares nothing: it needs K x its artefact.\n\n"
+        f"({baseline}). Full fine-tuning shares nothing: it needs K x its artefact.{joint}\n\n"
         + markdown_table(out, {"artifact_mb": ".4g"})
     )
 
@@ -341,7 +350,10 @@ def build_report(
     if significance:
         sections.append(_significance_section(trials_df, objectives, front, statuses=statuses,
                                               alpha=alpha, n_samples=n_samples))
-    sections.append(_storage_section(front, trials_df, base_mb, task_counts))
+    n_pairs = len(pairs_in(trials_df.columns))
+    if n_pairs > 1:  # K follows the number of pairs of a multi-pair run (K=1: the joint artefact as trained)
+        task_counts = sorted({1, n_pairs, *task_counts})
+    sections.append(_storage_section(front, trials_df, base_mb, task_counts, n_pairs))
     sections.append(_plots_section(plots or {}))
     for section_title, body in (extra or {}).items():
         sections.append(f"## {section_title}\n\n{body.strip()}")

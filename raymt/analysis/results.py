@@ -17,6 +17,7 @@ import pandas as pd
 
 from raymt.analysis.pareto import DEFAULT_OBJECTIVES, DEFAULT_STATUSES, pareto_front, validate_objectives
 from raymt.errors import DataError
+from raymt.metrics.per_pair import is_pair_metric
 from raymt.io import atomic_to_csv, atomic_to_parquet
 
 __all__ = [
@@ -37,7 +38,8 @@ HISTORY_FILE = "history.parquet"
 STATUSES = ("completed", "early_stopped", "failed", "running")
 
 #: Columns of the trials table that are NOT hyperparameters: identity, outcome, cost and
-#: bookkeeping. Everything else in the table is a searched parameter (so a new method's
+#: bookkeeping, as are a multi-pair run's per-pair scores (``bleu_<src>-<tgt>``, ``chrf_...``,
+#: see :mod:`raymt.metrics.per_pair`). Everything else in the table is a searched parameter (so a new method's
 #: parameter column, e.g. ``prefix_len``, shows up in plots without touching this list).
 RESULT_COLUMNS = (
     "trial_id", "status", "bleu", "chrf", "eval_loss", "storage_mb", "storage_mb_estimate",
@@ -53,7 +55,7 @@ _REQUIRED = ("trial_id", "status")
 
 def hyperparameter_columns(df: pd.DataFrame) -> list[str]:
     """The searched-parameter columns of a trials table, in table order (``method`` first)."""
-    cols = [c for c in df.columns if c not in RESULT_COLUMNS]
+    cols = [c for c in df.columns if c not in RESULT_COLUMNS and not is_pair_metric(c)]
     return sorted(cols, key=lambda c: c != "method")
 
 

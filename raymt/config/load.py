@@ -95,7 +95,8 @@ def format_validation_error(err: ValidationError, root: type[BaseModel], where: 
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     got = first.get("input")
-    got_text = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+    # a whole mapping or a long list (e.g. multi_pair.pairs) would swamp the one line
+    got_text = "" if isinstance(got, dict) or got is None or len(repr(got)) > 80 else f" (got {got!r})"
     if kind == "missing":
         return ConfigError("required field is missing", where=f"{where}: {field}", fix="add it (see the shipped examples in search_spaces/)")
     return ConfigError(f"{msg}{got_text}", where=f"{where}: {field}" if field else where,
@@ -152,7 +153,9 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 def validate_config(raw: dict[str, Any], where: str):
     from raymt.config.schema import ExperimentConfig
+    from raymt.data.multi_pair import check_exclusive_sections
 
+    check_exclusive_sections(raw, where)
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as err:

@@ -39,6 +39,7 @@ def _section(title: str, model: type[BaseModel], lines: list[str], nested: list)
 def render_reference() -> str:
     from raymt.config.schema import ExperimentConfig
     from raymt.data.config import HFData, LocalData, SyntheticData
+    from raymt.data.multi_pair import MultiPairConfig, PairConfig
     from raymt.methods import available_methods, get_method
     from raymt.search.config import SearchConfig
 
@@ -52,6 +53,8 @@ def render_reference() -> str:
         _section(title, model, lines, queue)
     for source, model in (("synthetic", SyntheticData), ("local", LocalData), ("hf", HFData)):
         _section(f"data (source: {source})", model, lines, [])
+    _section("multi_pair", MultiPairConfig, lines, [])  # optional, so not reached through the queue
+    _section("multi_pair.pairs[]", PairConfig, lines, [])
     for name in available_methods():
         _section(f"method: {name}", get_method(name).params_cls, lines, [])
     _section("search", SearchConfig, lines, [])

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from raymt.data.config import DataConfig, SyntheticData
+from raymt.data.multi_pair import MultiPairConfig
 from raymt.model.tiny import TinyModelSpec
 
 TINY = "tiny"
@@ -27,8 +28,8 @@ class _Section(BaseModel):
 
 class ModelConfig(_Section):
     name_or_path: str = Field(TINY, description="'tiny' (built and pre-trained locally, offline), a hub id such as facebook/mbart-large-50-many-to-many-mmt, or a local folder from save_pretrained.")
-    src_lang: str = Field("en_XX", description="mBART-50 language code of the source side (e.g. de_DE).")
-    tgt_lang: str = Field("de_DE", description="mBART-50 language code of the target side; forced as the first generated token.")
+    src_lang: str = Field("en_XX", description="mBART-50 language code of the source side (e.g. de_DE). With multi_pair: not given; set to the first pair's code.")
+    tgt_lang: str = Field("de_DE", description="mBART-50 language code of the target side; forced as the first generated token. With multi_pair: not given; set to the first pair's code.")
     max_length: int = Field(64, ge=8, le=4096, description="Longest source/target in tokens; longer ones are truncated.")
     trust_remote_code: bool = Field(False, description="Run Python code shipped with a hub model. Off unless you trust its author.")
     tiny: TinyModelSpec = Field(default_factory=TinyModelSpec, description="Size and pre-training of the tiny base (used when name_or_path is 'tiny').")
@@ -118,6 +119,7 @@ class ExperimentConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    multi_pair: MultiPairConfig | None = Field(None, description="Several language pairs in one run (multi-task), each with its own data and mBART codes, sampled with a temperature; replaces data: and model.src_lang/tgt_lang. null = one pair.")
     augment: dict[str, AugmentEntry] = Field(default_factory=dict, description="Augmentation operators by name with their ratio (see raymt.data.augment).")
     search: dict[str, Any] | None = Field(None, description="What to vary and how to search it (raymt search).")
 
@@ -128,6 +130,14 @@ class ExperimentConfig(_Section):
             raise ValueError(f"{value!r} is an object-store URI; raymt writes its results and data cache through the "
                              "filesystem, so use a folder (on a cluster: a shared NFS/EFS mount, e.g. /mnt/efs/raymt)")
         return value
+
+    @model_validator(mode="after")
+    def _first_pair_codes(self) -> "ExperimentConfig":
+        # what reads the codes of "the" pair (tokenizer set-up, export) sees the first pair's
+        if self.multi_pair is not None:
+            first = self.multi_pair.pairs[0]
+            self.model.src_lang, self.model.tgt_lang = first.src_lang, first.tgt_lang
+        return self
 
     @field_validator("augment")
     @classmethod

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from raymt.metrics.per_pair import pair_metric_columns
 from raymt.search.run import copy_artifact, trial_id_from_path
 from raymt.search.space import CompiledSpace
 
@@ -45,7 +46,7 @@ def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, re
             row.setdefault(col, math.nan)
         for key, value in (result.config or {}).items():
             row[key] = "+".join(map(str, value)) if isinstance(value, (list, tuple)) else value
-        for key in METRIC_COLUMNS:
+        for key in METRIC_COLUMNS + pair_metric_columns(metrics):  # multi-pair: bleu_<src>-<tgt>, ...
             row[key] = metrics.get(key, math.nan)
         error = result.error
         done = bool(metrics.get("done"))

@@ -160,15 +160,18 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
 def _write_references(results_dir: Path, prepared, cfg) -> Path:
     from raymt.data.cache import load_tokenized
 
-    split = load_tokenized(prepared.data_path)[cfg.eval.split]
-    refs = list(split["tgt_text"])
-    if cfg.eval.max_samples is not None:
-        refs = refs[: cfg.eval.max_samples]
+    refs, srcs = [], []
+    # multi-pair: every pair's set in config order, as the worker writes its hypotheses
+    for data_path in (prepared.pair_data or {"": prepared.data_path}).values():
+        split = load_tokenized(data_path)[cfg.eval.split]
+        n = len(split) if cfg.eval.max_samples is None else min(cfg.eval.max_samples, len(split))
+        refs += list(split["tgt_text"])[:n]
+        srcs += list(split["src_text"])[:n]
     path = results_dir / "references.txt"
     atomic_write_text(path, "\n".join(refs) + "\n")
     # the matching sources: `raymt evaluate EXPORT --src sources.txt --ref references.txt`
     # reproduces a trial's score from its exported model
-    atomic_write_text(results_dir / "sources.txt", "\n".join(list(split["src_text"])[: len(refs)]) + "\n")
+    atomic_write_text(results_dir / "sources.txt", "\n".join(srcs) + "\n")
     return path
 
 

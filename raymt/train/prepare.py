@@ -26,11 +26,12 @@ class PreparedExperiment:
     cleaning: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
+    pair_data: dict[str, str] = field(default_factory=dict)  # multi-pair: pair key -> tokenised cache
 
     def loop_config(self, cfg) -> dict:
         """What each Train worker receives (plain data: it crosses process boundaries)."""
         return {"config": cfg.model_dump(mode="json"), "base_path": self.base_path, "data_path": self.data_path,
-                "augment_pools": dict(self.augment_pools)}
+                "augment_pools": dict(self.augment_pools), "pair_data": dict(self.pair_data)}
 
 
 def cache_root(cfg) -> Path:
@@ -53,6 +54,9 @@ def prepare_experiment(cfg, *, max_ratios: dict[str, float] | None = None, log=p
     else:
         check_model_source(cfg.model.name_or_path, "model.name_or_path")
         base = cfg.model.name_or_path
+    if cfg.multi_pair is not None:  # one tokenizer per pair, each with its own codes
+        timings["model_s"] = time.perf_counter() - t0
+        return _prepare_pairs(cfg, base, root, timings, log)
     tokenizer = load_tokenizer(base, cfg.model.src_lang, cfg.model.tgt_lang, trust_remote_code=cfg.model.trust_remote_code)
     timings["model_s"] = time.perf_counter() - t0
 
@@ -75,6 +79,17 @@ def prepare_experiment(cfg, *, max_ratios: dict[str, float] | None = None, log=p
     sizes = {k: len(v) for k, v in splits.items()}
     return PreparedExperiment(base_path=base, data_path=str(data_path), augment_pools=pools,
                               cleaning=_as_dict(cleaning), timings=timings, sizes=sizes)
+
+
+def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -> PreparedExperiment:
+    """Multi-pair: one tokenised cache per pair (no augmentation pools: refused by the config)."""
+    from raymt.train.pairs import tokenize_pairs
+
+    t0 = time.perf_counter()
+    pairs = tokenize_pairs(cfg, base, root / "data", log=log)
+    timings["tokenize_s"] = time.perf_counter() - t0
+    return PreparedExperiment(base_path=base, data_path=next(iter(pairs.paths.values())), pair_data=pairs.paths,
+                              cleaning=pairs.cleaning, timings=timings, sizes=pairs.sizes)
 
 
 def build_augment_pool(name: str, cfg, splits, ratio: float, tokenizer, root: Path, *, log=print) -> Path:

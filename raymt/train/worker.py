@@ -24,7 +24,8 @@ import torch.distributed as dist
 
 from raymt.config.schema import ExperimentConfig
 from raymt.methods import get_method
-from raymt.metrics.bleu import corpus_scores
+from raymt.metrics.bleu import Scores, corpus_scores
+from raymt.metrics.per_pair import PAIR_METRICS, mean_over_pairs, pair_metric, pair_metric_columns
 from raymt.metrics.storage import artifact_bytes
 from raymt.model.loading import forced_bos_id, load_model, load_tokenizer
 from raymt.train import parallel
@@ -130,18 +131,17 @@ def train_loop_per_worker(loop_config: dict) -> None:
         diverged = not math.isfinite(train_loss)
         t_eval = time.perf_counter()
         if diverged:
-            scores, eval_loss, hyps = None, float("nan"), []
+            scores, eval_loss, hyps, pair_scores = None, float("nan"), [], {}
         else:
-            eval_loss = _eval_loss(model, data, tokenizer, cfg, rank, world, device, autocast)
-            hyps = _generate_sharded(model, data, tokenizer, cfg, rank, world, device)
-            scores = corpus_scores(hyps, data.references) if rank == 0 else None
+            eval_loss, hyps, scores, pair_scores = _evaluate(model, data, tokenizer, cfg, rank, world, device, autocast)
         eval_s = time.perf_counter() - t_eval
         state["train_time_s"] = state.get("train_time_s", 0.0) + train_s  # totals survive restarts
         state["eval_time_s"] = state.get("eval_time_s", 0.0) + eval_s
 
         # --- decide, checkpoint, report (every rank calls report: it is a barrier) ------------
         record = {"epoch": epoch + 1, "step": state["step"], "train_loss": train_loss, "eval_loss": eval_loss,
-                  "bleu": scores.bleu if scores else float("nan"), "chrf": scores.chrf if scores else float("nan")}
+                  "bleu": scores.bleu if scores else float("nan"), "chrf": scores.chrf if scores else float("nan"),
+                  **pair_scores}
         record = _broadcast(record, world)
         state["history"].append(record)
         selector = BestEpoch(cfg.train.patience, state["best"])
@@ -171,6 +171,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
             metrics = {
                 # the trial's result = its best evaluation so far (the "load best model at end" habit)
                 "bleu": best["bleu"], "chrf": best["chrf"], "eval_loss": best["eval_loss"], "best_epoch": best["epoch"],
+                **{key: best.get(key, float("nan")) for key in pair_metric_columns(record)},
                 "bleu_epoch": record["bleu"], "chrf_epoch": record["chrf"], "eval_loss_epoch": record["eval_loss"],
                 "train_loss": train_loss, "epoch": epoch + 1, "step": state["step"],
                 "storage_bytes": size, "storage_mb": size / 1e6,
@@ -266,8 +267,34 @@ def _eval_loss(model, data, tokenizer, cfg, rank, world, device, autocast) -> fl
     return float(acc[0] / max(acc[1], 1))
 
 
+def _evaluate(model, data, tokenizer, cfg, rank, world, device, autocast):
+    """Eval loss, hypotheses (in eval-set order, rank 0) and scores, pair by pair.
+
+    Each pair generates with its own forced target code. With several pairs, ``bleu`` /
+    ``chrf`` / the loss are the unweighted means over pairs and the per-pair scores come back
+    as ``bleu_<src>-<tgt>`` / ``chrf_<src>-<tgt>``; a single pair returns no per-pair keys.
+    """
+    losses, hyps, by_pair = [], [], {}
+    for part in data.parts:
+        losses.append(_eval_loss(model, part, tokenizer, cfg, rank, world, device, autocast))
+        part_hyps = _generate_sharded(model, part, tokenizer, cfg, rank, world, device, part.tgt_lang)
+        hyps += part_hyps
+        by_pair[part.pair] = corpus_scores(part_hyps, part.references) if rank == 0 else None
+    if len(data.parts) == 1:
+        return losses[0], hyps, by_pair[data.parts[0].pair], {}
+    loss = sum(losses) / len(losses)
+    if rank != 0:
+        return loss, hyps, None, {}
+    per_pair = {pair_metric(m, pair): getattr(s, m) for pair, s in by_pair.items() for m in PAIR_METRICS}
+    first = next(iter(by_pair.values()))
+    scores = Scores(bleu=mean_over_pairs({p: s.bleu for p, s in by_pair.items()}),
+                    chrf=mean_over_pairs({p: s.chrf for p, s in by_pair.items()}),
+                    bleu_signature=first.bleu_signature, chrf_signature=first.chrf_signature)
+    return loss, hyps, scores, per_pair
+
+
 @torch.no_grad()
-def _generate_sharded(model, data, tokenizer, cfg, rank, world, device) -> list[str]:
+def _generate_sharded(model, data, tokenizer, cfg, rank, world, device, tgt_lang: str) -> list[str]:
     """Each worker translates its share (length-sorted batches); rank 0 gets all, in order."""
     model.eval()
     mine: list[tuple[int, str]] = []
@@ -276,7 +303,7 @@ def _generate_sharded(model, data, tokenizer, cfg, rank, world, device) -> list[
             index = batch.pop("index")
             out = whole.generate(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
                                  num_beams=cfg.eval.beam_size, max_new_tokens=cfg.eval.max_new_tokens,
-                                 forced_bos_token_id=forced_bos_id(tokenizer, cfg.model.tgt_lang),
+                                 forced_bos_token_id=forced_bos_id(tokenizer, tgt_lang),
                                  decoder_start_token_id=whole.config.decoder_start_token_id)
             texts = tokenizer.batch_decode(out, skip_special_tokens=True)
             mine += list(zip(index.tolist(), texts))

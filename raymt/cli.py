@@ -76,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     except RaymtError as err:
         print(f"raymt: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # a trial that ran and failed (e.g. diverged): its reason, not a traceback
+        if type(err).__name__ != "TrialFailed":
+            raise
+        print(f"raymt: the trial failed: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("raymt: interrupted", file=sys.stderr)
         return 130

@@ -1,8 +1,10 @@
 """The Python API behind the CLI: what a notebook calls.
 
-    import raymt
-    metrics = raymt.train("my.yaml")          # one trial
-    results_dir = raymt.search("search_spaces/default.yaml")
+    from raymt import api
+    metrics = api.train("my.yaml")          # one trial
+    results_dir = api.search("search_spaces/default.yaml")
+
+(``raymt.train`` and ``raymt.search`` are the subpackages that do the work, hence ``api``.)
 """
 
 from __future__ import annotations
@@ -33,3 +35,14 @@ def train(config: str | Path | None = None, *, overrides: dict[str, Any] | None 
     metrics["checkpoint"] = checkpoint
     metrics["timings"] = {**prepared.timings, "ray_init_s": ray_s, "total_s": time.perf_counter() - t_start}
     return metrics
+
+
+def search(config: str | Path | None = None, *, resume: str | Path | None = None, warm_start: str | Path | None = None,
+           overrides: dict[str, Any] | None = None, log=print) -> Path:
+    """Run (or ``resume``) a search and return its results folder (no argument: offline default).
+
+    ``warm_start``: results folder of an earlier search whose trials seed the sampler.
+    """
+    from raymt.search.run import run_search
+
+    return run_search(config, resume=resume, warm_start=warm_start, overrides=overrides, log=log)

@@ -132,9 +132,15 @@ class ExperimentConfig(_Section):
     @field_validator("augment")
     @classmethod
     def _known_operators(cls, value: dict) -> dict:
-        from raymt.data.augment import available_operators
+        from raymt.data.augment import available_operators, get_operator
+        from raymt.errors import ConfigError
 
-        for op in value:
+        for op, entry in value.items():
             if op not in available_operators():
                 raise ValueError(f"unknown augmentation operator {op!r}; choose from {', '.join(available_operators())}")
+            try:  # a bad operator parameter fails here, with the file name, not in a trial
+                get_operator(op).validate_params(entry.params)
+            except ConfigError as err:
+                field = (err.where or "").removeprefix(f"augment.{op}").lstrip(".")
+                raise ValueError(f"{op}.params.{field}: {err.message}; {err.fix}") from None
         return value

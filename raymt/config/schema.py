@@ -104,6 +104,8 @@ class ResourcesConfig(_Section):
 
 
 class AugmentEntry(_Section):
+    """One operator under `augment:`, e.g. `augment: {back_translation: {ratio: 0.5, params: {top_k: 10}}}`; a search varies `augment.<operator>.ratio`."""
+
     ratio: float = Field(0.0, ge=0, le=1.0, description="Add ratio x |train| synthetic pairs made by this operator.")
     params: dict[str, Any] = Field(default_factory=dict, description="Operator parameters (e.g. p for word_dropout).")
 

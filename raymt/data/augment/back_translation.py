@@ -45,6 +45,8 @@ BUILD_LOG = "builds.jsonl"
 
 
 class BackTranslationParams(BaseModel):
+    """Back-translation (Sennrich et al., 2016) with sampling (Edunov et al., 2018): the model, its sampling, and how generation is spread over Ray."""
+
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(TINY, min_length=1, description="The target->source model: 'tiny' (offline default: raymt trains a reverse tiny model on the training pairs; needs model.name_or_path: tiny), a hub id or a local Hugging Face folder (e.g. facebook/mbart-large-50-many-to-many-mmt, which translates both ways).")

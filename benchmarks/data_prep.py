@@ -11,8 +11,8 @@ data pays ("after sharing"; within a search the trials pay nothing: they memory-
 The tiny base itself is reused from the cache in both (it is shared by construction).
 
 Part 2 generates a back-translation pool of ``--bt-sentences`` sentences with the reverse model
-on a Ray actor pool of 1 and 2 actors (1 CPU each), plus the same chunks in this process, and
-reports sentences/s of the generation itself and the actors' start-up.
+on a Ray actor pool of 1 and 2 actors (1 CPU each), plus the same chunks in this process (1 and
+2 torch threads), and reports sentences/s of the generation itself and the start-up.
 
 Raw results: benchmarks/out/data_prep.json and data_prep.csv; the table is printed last.
 """
@@ -82,7 +82,7 @@ def fresh_root(work: Path, name: str, shared_models: Path) -> Path:
     return root
 
 
-def throughput(cfg, root: Path, n: int, actors: list[int], work: Path) -> list[dict]:
+def throughput(cfg, root: Path, n: int, actors: list[int], local_threads: list[int], work: Path) -> list[dict]:
     from raymt.data.augment import get_operator
     from raymt.data.augment.back_translation import BackTranslationParams, _sampling
     from raymt.data.augment.generation import Translator, translate_local
@@ -111,14 +111,16 @@ def throughput(cfg, root: Path, n: int, actors: list[int], work: Path) -> list[d
     from raymt.data.augment.ratio import chosen_pairs
 
     chosen, _ = chosen_pairs(train, "back_translation", round(ratio * len(train)), 0)
-    t0 = time.perf_counter()
-    translator = Translator(str(model), input_lang=cfg.model.tgt_lang, output_lang=cfg.model.src_lang, threads=2, **_sampling(p))
-    startup = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    translate_local(translator, [t for _, t in chosen], seed=0, batch_size=p.batch_size)
-    gen = time.perf_counter() - t0
-    rows.append({"where": f"this process, {torch.get_num_threads()} torch threads (no Ray)", "sentences": len(chosen), "startup_s": startup,
-                 "generate_s": gen, "sentences_per_s": len(chosen) / gen, "wall_sentences_per_s": len(chosen) / (gen + startup)})
+    for threads in local_threads:
+        t0 = time.perf_counter()
+        translator = Translator(str(model), input_lang=cfg.model.tgt_lang, output_lang=cfg.model.src_lang, threads=threads, **_sampling(p))
+        startup = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        translate_local(translator, [t for _, t in chosen], seed=0, batch_size=p.batch_size)
+        gen = time.perf_counter() - t0
+        rows.append({"where": f"this process, {torch.get_num_threads()} torch thread(s), no Ray", "sentences": len(chosen),
+                     "startup_s": startup, "generate_s": gen, "sentences_per_s": len(chosen) / gen,
+                     "wall_sentences_per_s": len(chosen) / (gen + startup)})
     return rows
 
 
@@ -129,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ratio", type=float, default=0.5, help="pool ratio of both operators")
     parser.add_argument("--bt-sentences", type=int, default=512, help="sentences back-translated per throughput run")
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--local-threads", type=int, nargs="+", default=[1, 2], help="torch threads of the in-process baseline runs")
     parser.add_argument("--models", type=Path, default=Path(os.environ.get("RAYMT_TEST_CACHE", "raymt_results/.cache")) / "models",
                         help="a cache models/ folder holding the tiny base (built there if absent)")
     parser.add_argument("--out", type=Path, default=OUT)
@@ -148,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         print("preparing again on the warm cache (a later experiment on the same data) ...", flush=True)
         warm = prepare_stages(cfg, cold_root)
         print(f"back-translation throughput, {args.bt_sentences} sentences ...", flush=True)
-        bt_rows = throughput(cfg, cold_root, args.bt_sentences, args.actors, work)
+        bt_rows = throughput(cfg, cold_root, args.bt_sentences, args.actors, args.local_threads, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

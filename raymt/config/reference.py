@@ -37,7 +37,8 @@ def _section(title: str, model: type[BaseModel], lines: list[str], nested: list)
 
 
 def render_reference() -> str:
-    from raymt.config.schema import ExperimentConfig
+    from raymt.config.schema import AugmentEntry, ExperimentConfig
+    from raymt.data.augment import available_operators, get_operator
     from raymt.data.config import HFData, LocalData, SyntheticData
     from raymt.data.multi_pair import MultiPairConfig, PairConfig
     from raymt.methods import available_methods, get_method
@@ -57,6 +58,9 @@ def render_reference() -> str:
     _section("multi_pair.pairs[]", PairConfig, lines, [])
     for name in available_methods():
         _section(f"method: {name}", get_method(name).params_cls, lines, [])
+    _section("augment.<operator>", AugmentEntry, lines, [])
+    for name in available_operators():
+        _section(f"augment.{name}.params", get_operator(name).params_cls, lines, [])
     _section("search", SearchConfig, lines, [])
     return "\n".join(lines).rstrip() + "\n"
 

@@ -105,6 +105,8 @@ class ResourcesConfig(_Section):
 
 
 class AugmentEntry(_Section):
+    """One operator under `augment:`, e.g. `augment: {back_translation: {ratio: 0.5, params: {top_k: 10}}}`; a search varies `augment.<operator>.ratio`."""
+
     ratio: float = Field(0.0, ge=0, le=1.0, description="Add ratio x |train| synthetic pairs made by this operator.")
     params: dict[str, Any] = Field(default_factory=dict, description="Operator parameters (e.g. p for word_dropout).")
 
@@ -142,9 +144,15 @@ class ExperimentConfig(_Section):
     @field_validator("augment")
     @classmethod
     def _known_operators(cls, value: dict) -> dict:
-        from raymt.data.augment import available_operators
+        from raymt.data.augment import available_operators, get_operator
+        from raymt.errors import ConfigError
 
-        for op in value:
+        for op, entry in value.items():
             if op not in available_operators():
                 raise ValueError(f"unknown augmentation operator {op!r}; choose from {', '.join(available_operators())}")
+            try:  # a bad operator parameter fails here, with the file name, not in a trial
+                get_operator(op).validate_params(entry.params)
+            except ConfigError as err:
+                field = (err.where or "").removeprefix(f"augment.{op}").lstrip(".")
+                raise ValueError(f"{op}.params.{field}: {err.message}; {err.fix}") from None
         return value

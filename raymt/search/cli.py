@@ -11,6 +11,8 @@ def _cmd_search(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    import json
+
     from raymt.analysis.report import write_report
     from raymt.analysis.results import load, load_history
     from raymt.search.config import parse_search
@@ -21,7 +23,13 @@ def _cmd_report(args) -> int:
     search = parse_search(read_yaml(path / CONFIG_COPY).get("search"), str(path / CONFIG_COPY))
     trials = load(path)
     history = load_history(path)
-    write_report(path, trials, search.objectives, history_df=history if len(history) else None)
+    extra = {}
+    costs = json.loads((path / "prepared.json").read_text()).get("augment_costs") if (path / "prepared.json").exists() else None
+    if costs:
+        from raymt.analysis.augment_costs import augment_cost_section
+
+        extra["Shared augmentation cost"] = augment_cost_section(costs, trials)
+    write_report(path, trials, search.objectives, history_df=history if len(history) else None, extra=extra or None)
     print(f"rebuilt {path}/report.md")
     return 0
 

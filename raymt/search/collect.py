@@ -112,6 +112,10 @@ def finish_report(results_dir: Path, trials: pd.DataFrame, history: pd.DataFrame
     write_results(results_dir, trials, history, objectives=search.objectives)
     extra = {"Run": "\n".join(f"- {k}: {v:.1f} s" for k, v in timings.items() if isinstance(v, (int, float))),
              "Data": "\n".join(f"- {k}: {v}" for k, v in prepared.sizes.items())}
+    if prepared.augment_costs:
+        from raymt.analysis.augment_costs import augment_cost_section
+
+        extra["Shared augmentation cost"] = augment_cost_section(prepared.augment_costs, trials)
     write_report(results_dir, trials, search.objectives, history_df=history if len(history) else None, extra=extra)
     front = pareto_front(trials, search.objectives) if len(trials) else trials
     counts = trials["status"].value_counts().to_dict() if len(trials) else {}

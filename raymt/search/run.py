@@ -152,6 +152,8 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     trials, history = collect_results(grid, compiled, results_dir, search, refs_path)
     timings = {"prepare_s": prep_s, "ray_init_s": ray_s, "tune_fit_s": fit_s, "total_s": time.perf_counter() - t0,
                **{f"prepare_{k}": v for k, v in prepared.timings.items()}}
+    if prepared.augment_costs:  # paid once, shared by the trials (seconds, sentences, sentences/s)
+        timings["augment_costs"] = prepared.augment_costs
     atomic_write_text(results_dir / "timings.json", json.dumps(timings, indent=1))
     finish_report(results_dir, trials, history, search, prepared, timings, log=log)
     return results_dir

@@ -26,6 +26,8 @@ class PreparedExperiment:
     cleaning: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
+    #: what building an expensive pool cost (back-translation), once for the whole search
+    augment_costs: dict[str, dict] = field(default_factory=dict)
     pair_data: dict[str, str] = field(default_factory=dict)  # multi-pair: pair key -> tokenised cache
 
     def loop_config(self, cfg) -> dict:
@@ -68,17 +70,18 @@ def prepare_experiment(cfg, *, max_ratios: dict[str, float] | None = None, log=p
     timings["tokenize_s"] = time.perf_counter() - t0
 
     pools: dict[str, str] = {}
+    costs: dict[str, dict] = {}
     ratios = dict(max_ratios or {})
     for name, entry in cfg.augment.items():
         ratios[name] = max(ratios.get(name, 0.0), entry.ratio)
     t0 = time.perf_counter()
     for name, ratio in sorted(ratios.items()):
         if ratio > 0:
-            pools[name] = str(build_augment_pool(name, cfg, splits, ratio, tokenizer, root, log=log))
+            pools[name] = str(build_augment_pool(name, cfg, splits, ratio, tokenizer, root, log=log, costs=costs))
     timings["augment_s"] = time.perf_counter() - t0
     sizes = {k: len(v) for k, v in splits.items()}
     return PreparedExperiment(base_path=base, data_path=str(data_path), augment_pools=pools,
-                              cleaning=_as_dict(cleaning), timings=timings, sizes=sizes)
+                              cleaning=_as_dict(cleaning), timings=timings, sizes=sizes, augment_costs=costs)
 
 
 def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -> PreparedExperiment:
@@ -92,16 +95,21 @@ def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -
                               cleaning=pairs.cleaning, timings=timings, sizes=pairs.sizes)
 
 
-def build_augment_pool(name: str, cfg, splits, ratio: float, tokenizer, root: Path, *, log=print) -> Path:
-    """Synthetic pairs for the largest ratio, generated and tokenised once; trials take a prefix."""
+def build_augment_pool(name: str, cfg, splits, ratio: float, tokenizer, root: Path, *, log=print, costs: dict | None = None) -> Path:
+    """Synthetic pairs for the largest ratio, generated and tokenised once; trials take a prefix.
+
+    An operator that does expensive work for its pool (back-translation) reports what it cost
+    in ``operator.cost``; it lands in ``costs[name]`` so the report shows it once."""
     from raymt.data.augment import get_operator
     from raymt.data.cache import build_tokenized
 
     operator = get_operator(name)
     entry = cfg.augment.get(name)
     params = entry.params if entry is not None else {}
-    pool_pairs = operator.build_pool(splits["train"], ratio, params, seed=cfg.train.seed, cfg=cfg, tokenizer=tokenizer, log=log) \
+    pool_pairs = operator.build_pool(splits["train"], ratio, params, seed=cfg.train.seed, cfg=cfg, tokenizer=tokenizer, root=root, log=log) \
         if hasattr(operator, "build_pool") else _apply_pool(operator, splits["train"], ratio, params, cfg.train.seed)
+    if costs is not None and operator.cost is not None:
+        costs[name] = dict(operator.cost)
     return build_tokenized({"train": pool_pairs}, tokenizer, cfg.model.max_length, root / "data")
 
 

@@ -4,8 +4,8 @@ Importing this package registers the built-in operators; a new operator is one m
 a ``@register_operator`` class, imported here.
 """
 
-from raymt.data.augment import random_insertion, word_dropout, word_shuffle  # noqa: F401  (registers)
-from raymt.data.augment.base import AugmentOperator, available_operators, get_operator, register_operator
+from raymt.data.augment import back_translation, random_insertion, word_dropout, word_shuffle  # noqa: F401  (registers)
+from raymt.data.augment.base import AugmentOperator, WordOperator, available_operators, get_operator, register_operator
 from raymt.data.augment.ratio import apply_augmentations, apply_ratio, augmented_pairs
 
 __all__ = [
@@ -16,4 +16,5 @@ __all__ = [
     "available_operators",
     "get_operator",
     "register_operator",
+    "WordOperator",
 ]

@@ -1,10 +1,12 @@
 """The interface every augmentation operator implements, and the operator registry.
 
-An operator perturbs *source* sentences only; the target stays the reference translation,
-so the model learns to translate noisy or varied input into clean output (the setting of
-the denoising / noise-robustness literature, e.g. Lample et al., 2018; Wei & Zou, 2019).
-Operators are stateless and draw all randomness from the ``rng`` they are given, so a seed
-fixes their output exactly.
+An operator makes a new *source* for a training pair; the target stays the reference
+translation, so the model learns to translate noisy or varied input into clean output (the
+setting of the denoising / noise-robustness literature, e.g. Lample et al., 2018; Wei & Zou,
+2019). Most operators perturb the source word by word (:class:`WordOperator`); others write a
+whole new source from the target (back-translation, Sennrich et al., 2016), so the common
+interface works on pairs. Operators draw all randomness from the ``rng`` they are given, so a
+seed fixes their output exactly.
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ _REGISTRY: dict[str, type[AugmentOperator]] = {}
 
 
 class AugmentOperator(ABC):
-    """One way of perturbing a source sentence, with validated parameters."""
+    """One way of making a new source for a training pair, with validated parameters."""
 
     name: ClassVar[str]
     params_cls: ClassVar[type[BaseModel]]
     needs_vocabulary: ClassVar[bool] = False  # True: perturb() draws words from the training vocabulary
+    #: What building this operator's experiment-wide pool cost (seconds, sentences, ...), set by
+    #: an operator whose ``build_pool`` does expensive work, so the report can show it once.
+    cost: dict | None = None
 
     def validate_params(self, params: dict) -> BaseModel:
         """Parameters as the operator's pydantic model; mistakes become one-line ConfigErrors."""
@@ -43,6 +48,22 @@ class AugmentOperator(ABC):
                 where=f"augment.{self.name}" + (f".{field}" if field else ""),
                 fix=f"valid parameters: {', '.join(self.params_cls.model_fields)}",
             ) from None
+
+    @abstractmethod
+    def augment_pairs(
+        self, pairs: Sequence[tuple[str, str]], rng: random.Random, *, vocabulary: Sequence[str] | None = None, **params
+    ) -> list[tuple[str, str]]:
+        """One new pair per input pair, in order: a new source, the same target."""
+
+
+class WordOperator(AugmentOperator):
+    """An operator that perturbs each source sentence word by word, independently of its target."""
+
+    def augment_pairs(
+        self, pairs: Sequence[tuple[str, str]], rng: random.Random, *, vocabulary: Sequence[str] | None = None, **params
+    ) -> list[tuple[str, str]]:
+        sources = self.augment_sources([s for s, _ in pairs], rng, vocabulary=vocabulary, **params)
+        return [(src, tgt) for src, (_, tgt) in zip(sources, pairs)]
 
     def augment_sources(
         self, sources: Sequence[str], rng: random.Random, *, vocabulary: Sequence[str] | None = None, **params

@@ -14,7 +14,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from raymt.data.augment.base import AugmentOperator, register_operator
+from raymt.data.augment.base import WordOperator, register_operator
 
 
 class RandomInsertionParams(BaseModel):
@@ -24,7 +24,7 @@ class RandomInsertionParams(BaseModel):
 
 
 @register_operator
-class RandomInsertion(AugmentOperator):
+class RandomInsertion(WordOperator):
     name = "random_insertion"
     params_cls = RandomInsertionParams
     needs_vocabulary = True

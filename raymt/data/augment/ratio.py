@@ -36,18 +36,27 @@ def augmented_pairs(
             fix=f"use a ratio between 0 and {max_ratio} (r adds r x |train| augmented pairs)",
         )
     op.validate_params(dict(params or {}))  # fail on bad params even when ratio is 0
-    n = round(ratio * len(train))
-    if n == 0:
+    chosen, rng = chosen_pairs(train, op.name, round(ratio * len(train)), seed)
+    if not chosen:
         return []
-    rng = _rng(seed, op.name)
+    vocabulary = sorted({w for src, _ in train for w in src.split()}) if op.needs_vocabulary else None
+    return op.augment_pairs(chosen, rng, vocabulary=vocabulary, **dict(params or {}))
+
+
+def chosen_pairs(train: list[Pair], name: str, n: int, seed: int) -> tuple[list[Pair], random.Random]:
+    """The ``n`` training pairs an operator augments, in random order, and the operator's rng
+    (advanced past the choice) for the augmentation itself.
+
+    Random order makes any prefix a random sample too: a pool built for the largest ratio
+    serves every smaller ratio by taking fewer pairs.
+    """
+    rng = _rng(seed, name)
     chosen: list[int] = []
     while len(chosen) < n:  # without replacement for ratio <= 1; whole permutations beyond
         perm = list(range(len(train)))
         rng.shuffle(perm)
         chosen.extend(perm[: n - len(chosen)])
-    vocabulary = sorted({w for src, _ in train for w in src.split()}) if op.needs_vocabulary else None
-    new_sources = op.augment_sources([train[i][0] for i in chosen], rng, vocabulary=vocabulary, **dict(params or {}))
-    return [(src, train[i][1]) for src, i in zip(new_sources, chosen)]
+    return [train[i] for i in chosen], rng
 
 
 def apply_ratio(

@@ -11,7 +11,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from raymt.data.augment.base import AugmentOperator, register_operator
+from raymt.data.augment.base import WordOperator, register_operator
 
 
 class WordDropoutParams(BaseModel):
@@ -21,7 +21,7 @@ class WordDropoutParams(BaseModel):
 
 
 @register_operator
-class WordDropout(AugmentOperator):
+class WordDropout(WordOperator):
     name = "word_dropout"
     params_cls = WordDropoutParams
 

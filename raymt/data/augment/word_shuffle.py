@@ -13,7 +13,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from raymt.data.augment.base import AugmentOperator, register_operator
+from raymt.data.augment.base import WordOperator, register_operator
 
 
 class WordShuffleParams(BaseModel):
@@ -23,7 +23,7 @@ class WordShuffleParams(BaseModel):
 
 
 @register_operator
-class WordShuffle(AugmentOperator):
+class WordShuffle(WordOperator):
     name = "word_shuffle"
     params_cls = WordShuffleParams
 

@@ -1,0 +1,71 @@
+"""The offline back-translation model: the tiny base trained in the reverse direction.
+
+Back-translation needs a target->source model (Sennrich et al., 2016). Offline there is none to
+download, so raymt makes one the way it makes its base (:mod:`raymt.model.tiny`): it starts
+from the tiny pre-trained base (whose tokenizer already covers both languages and all mBART-50
+language codes) and trains it on the experiment's *training* pairs with source and target
+swapped. Only the training split is used, so no validation/test sentence leaks into the
+synthetic sources.
+
+The folder is cached under ``<cache>/models/`` keyed by the base spec, the training text, the
+languages and the recipe, so every experiment on the same corpus reuses it; it is built in
+a temporary folder renamed into place, like the base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from raymt.model.tiny import TinyModelSpec
+
+REVERSE_MARKER = "raymt_reverse.json"
+
+
+def reverse_key(spec: TinyModelSpec, train: Sequence[tuple[str, str]], *, src_lang: str, tgt_lang: str, epochs: int) -> str:
+    """Cache key: a change to the base, the corpus, the languages or the recipe retrains."""
+    h = hashlib.sha256(json.dumps({"base": spec.cache_key(), "langs": [src_lang, tgt_lang], "epochs": epochs}).encode())
+    for src, tgt in train:
+        h.update(b"\x01" + src.encode() + b"\x02" + tgt.encode())
+    return "tiny-reverse-" + h.hexdigest()[:16]
+
+
+def build_reverse_tiny(base_path: str | os.PathLike, spec: TinyModelSpec, train: Sequence[tuple[str, str]], cache_root: str | os.PathLike,
+                       *, src_lang: str, tgt_lang: str, epochs: int, log=print) -> Path:
+    """The folder of a tgt->src model fine-tuned from the tiny base on ``train`` reversed.
+
+    ``src_lang``/``tgt_lang`` are the *experiment's* languages; the reverse model reads
+    ``tgt_lang`` and writes ``src_lang``.
+    """
+    out = Path(cache_root) / "models" / reverse_key(spec, train, src_lang=src_lang, tgt_lang=tgt_lang, epochs=epochs)
+    if (out / REVERSE_MARKER).exists():
+        return out
+    from transformers import MBartForConditionalGeneration
+
+    from raymt.model.loading import load_tokenizer
+    from raymt.model.tiny import _pretrain
+
+    t0 = time.time()
+    tokenizer = load_tokenizer(str(base_path), tgt_lang, src_lang)  # reads the target language, writes the source
+    model = MBartForConditionalGeneration.from_pretrained(str(base_path))
+    recipe = spec.model_copy(update={"pretrain_epochs": epochs})
+    _pretrain(model, tokenizer, [(tgt, src) for src, tgt in train], recipe, log=lambda m: log(m.replace("tiny base pre-training", "reverse model")))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    meta = {"base": str(base_path), "reads": tgt_lang, "writes": src_lang, "pairs": len(train), "epochs": epochs,
+            "build_s": round(time.time() - t0, 1)}
+    (tmp / REVERSE_MARKER).write_text(json.dumps(meta, indent=2))
+    try:
+        os.replace(tmp, out)
+    except OSError:  # another process won the race: use its folder
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(f"reverse (back-translation) model built in {time.time() - t0:.1f}s -> {out}")
+    return out

@@ -26,6 +26,7 @@ class PreparedExperiment:
     cleaning: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
+    init_text: str = ""  # monolingual text of the init.stage=denoise warm start (raymt.train.init_stage)
 
     def loop_config(self, cfg) -> dict:
         """What each Train worker receives (plain data: it crosses process boundaries)."""
@@ -73,8 +74,11 @@ def prepare_experiment(cfg, *, max_ratios: dict[str, float] | None = None, log=p
             pools[name] = str(build_augment_pool(name, cfg, splits, ratio, tokenizer, root, log=log))
     timings["augment_s"] = time.perf_counter() - t0
     sizes = {k: len(v) for k, v in splits.items()}
+    from raymt.train.init_stage import prepare_init_text
+
     return PreparedExperiment(base_path=base, data_path=str(data_path), augment_pools=pools,
-                              cleaning=_as_dict(cleaning), timings=timings, sizes=sizes)
+                              cleaning=_as_dict(cleaning), timings=timings, sizes=sizes,
+                              init_text=prepare_init_text(cfg, splits, root))
 
 
 def build_augment_pool(name: str, cfg, splits, ratio: float, tokenizer, root: Path, *, log=print) -> Path:

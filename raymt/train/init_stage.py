@@ -155,9 +155,13 @@ def _run_build(fn, cfg_json: dict, *args):
 
     if not ray.is_initialized():
         return fn(cfg_json, *args)
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
     res = cfg_json["resources"]
     task = ray.remote(num_cpus=res["cpus_per_worker"], num_gpus=res["gpus_per_worker"] if res["use_gpu"] else 0, max_retries=0)(fn)
-    return ray.get(task.remote(cfg_json, *args))
+    # outside the Tune trial's placement group (it holds only the driver's small CPU share)
+    outside = PlacementGroupSchedulingStrategy(placement_group=None)
+    return ray.get(task.options(scheduling_strategy=outside).remote(cfg_json, *args))
 
 
 def outcome_metrics(outcome: dict) -> dict:

@@ -12,7 +12,7 @@ from raymt.config.load import validate_config
 from raymt.errors import ConfigError
 from raymt.methods import available_methods, get_method
 from raymt.model.loading import load_model
-from raymt.train.init_stage import build_stage, ensure_init_stage, prepare_init_text
+from raymt.train.init_stage import ensure_init_stage, prepare_init_text
 from raymt.train.prepare import prepare_experiment
 
 DATA = {"source": "synthetic", "domain": "medical", "train_size": 200, "valid_size": 40, "test_size": 40, "lexicon_size": 20}
@@ -131,3 +131,43 @@ def test_missing_text_file_is_refused_before_ray(storage):
     cfg = config(storage, init={"stage": "denoise", "denoise": {"text": str(storage / "nope.txt")}})
     with pytest.raises(ConfigError, match=r"init\.denoise\.text.*does not exist"):
         prepare_experiment(cfg, log=lambda m: None)
+
+
+def _ask_for_stage(cfg_json: dict, base_path: str, text_path: str, log_path: str, out) -> None:
+    """One trial driver process asking for the stage; its builder notes each build in a file."""
+    import os
+    import time
+    from types import SimpleNamespace
+
+    from raymt.config.schema import ExperimentConfig
+
+    def noting_build(fn, cfg_json, base_path, text_path, dest):
+        with open(log_path, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(2.0)  # long enough for the other process to arrive while this one builds
+        return fn(cfg_json, base_path, text_path, dest)
+
+    cfg = ExperimentConfig.model_validate(cfg_json)
+    outcome = ensure_init_stage(cfg, SimpleNamespace(base_path=base_path, init_text=text_path), run_build=noting_build,
+                                log=lambda m: None)
+    out.put((outcome.key, outcome.built, outcome.artifact))
+
+
+def test_two_processes_needing_the_same_stage_build_it_once(storage, tmp_path):
+    import multiprocessing as mp
+
+    cfg = config(storage)
+    prepared = prepare_experiment(cfg, log=lambda m: None)
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    log_path = tmp_path / "builds.txt"
+    procs = [ctx.Process(target=_ask_for_stage, args=(cfg.model_dump(mode="json"), prepared.base_path, prepared.init_text, str(log_path), out))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert len(log_path.read_text().splitlines()) == 1
+    assert sorted(built for _, built, _ in results) == [False, True]
+    assert len({(key, artifact) for key, _, artifact in results}) == 1 and Path(results[0][2]).is_dir()

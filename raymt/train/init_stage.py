@@ -10,8 +10,8 @@ own artefact format. A file lock makes the first trial that needs a key build it
 other trial needing the same key waits and then reuses it (also across experiments, and across
 nodes when storage_path is a shared filesystem with working locks).
 
-The stage runs in the trial driver, before the trial's workers start; inside Ray it runs as a
-task with one worker's resources (so a GPU trial's stage gets a GPU), outside Ray in-process.
+The stage runs in the trial driver, before the trial's workers start (a GPU trial's stage runs
+as a Ray task holding one worker's GPU: the driver has none).
 """
 
 from __future__ import annotations
@@ -104,8 +104,8 @@ def stage_key(cfg, base_path: str, text_path: str) -> str:
 def ensure_init_stage(cfg, prepared, *, run_build=None, log=print) -> StageOutcome:
     """The trial's starting point: built on first use, then reused by every trial with the key.
 
-    ``run_build(fn, *args)`` runs the build (default: a Ray task with one worker's resources
-    when Ray is up, else in-process). Only the process holding the lock builds; the others
+    ``run_build(fn, *args)`` runs the build (default :func:`_run_build`: in this process, or
+    a GPU task for GPU trials). Only the process holding the lock builds; the others
     wait for it and read the finished artefact.
     """
     from filelock import FileLock
@@ -151,15 +151,22 @@ def build_stage(cfg_json: dict, base_path: str, text_path: str, dest: str) -> fl
 
 
 def _run_build(fn, cfg_json: dict, *args):
+    """CPU trials build in this process (the trial driver, before its workers exist); GPU
+    trials in a Ray task that holds one worker's GPU, outside the Tune trial's placement group
+    (which holds only the driver's CPU share).
+
+    Why not always a task: a CPU task queues with no timeout until Ray has freed the previous
+    trial's worker placement group, and that cleanup is asynchronous; on the 2-core machine a
+    stage task once waited 15 minutes behind one. The driver needs nothing new from the scheduler.
+    """
     import ray
 
-    if not ray.is_initialized():
+    res = cfg_json["resources"]
+    if not (res["use_gpu"] and ray.is_initialized()):
         return fn(cfg_json, *args)
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    res = cfg_json["resources"]
-    task = ray.remote(num_cpus=res["cpus_per_worker"], num_gpus=res["gpus_per_worker"] if res["use_gpu"] else 0, max_retries=0)(fn)
-    # outside the Tune trial's placement group (it holds only the driver's small CPU share)
+    task = ray.remote(num_cpus=0, num_gpus=res["gpus_per_worker"], max_retries=0)(fn)
     outside = PlacementGroupSchedulingStrategy(placement_group=None)
     return ray.get(task.options(scheduling_strategy=outside).remote(cfg_json, *args))
 

@@ -17,6 +17,8 @@ import torch
 
 from raymt.data.noise import text_infilling
 
+MAX_GRAD_NORM = 1.0
+
 
 def noised_pairs(texts: list[str], *, mask_ratio: float, poisson_lambda: float, mask_token: str, seed: int):
     """(noised, original) pairs, one fresh noise per sentence, reproducible from the seed."""
@@ -42,7 +44,9 @@ def train_denoise(cfg, base_path: str, texts: list[str], dest: Path, *, log=None
     method = get_method(cfg.method.name)
     model = method.apply(load_model(base_path, trust_remote_code=cfg.model.trust_remote_code), cfg.method.params).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=dn.lr, weight_decay=cfg.train.weight_decay)
+    # nothing from cfg.train: the stage is shared by trials whose MT settings differ (its cache key
+    # holds the stage settings only), so it must not depend on them
+    optimizer = torch.optim.AdamW(trainable, lr=dn.lr, weight_decay=0.0)
     schedule = get_linear_schedule_with_warmup(optimizer, int(0.1 * dn.steps), dn.steps)
     order = np.random.default_rng(dn.seed + 1)
     model.train()
@@ -63,7 +67,7 @@ def train_denoise(cfg, base_path: str, texts: list[str], dest: Path, *, log=None
             labels = enc["labels"].masked_fill(enc["labels"] == tokenizer.pad_token_id, -100)
             out = model(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device), labels=labels.to(device))
             out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, cfg.train.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
             optimizer.step()
             schedule.step()
             optimizer.zero_grad(set_to_none=True)

@@ -156,8 +156,8 @@ def _run_build(fn, cfg_json: dict, *args):
     (which holds only the driver's CPU share).
 
     Why not always a task: a CPU task queues with no timeout until Ray has freed the previous
-    trial's worker placement group, and that cleanup is asynchronous; on the 2-core machine a
-    stage task once waited 15 minutes behind one. The driver needs nothing new from the scheduler.
+    trial's worker placement group, and that cleanup is asynchronous (when it failed, see
+    raymt/runtime.py, a stage task waited 15 minutes). The driver needs nothing new from the scheduler.
     """
     import ray
 

@@ -305,6 +305,36 @@ def _storage_section(front: Front, df: pd.DataFrame, base_mb: float | None, ks: 
     )
 
 
+def _init_stage_section(df: pd.DataFrame, objectives: Mapping[str, str]) -> str:
+    """The warm-start stage's cost, counted once per stage artefact (key), not once per
+    trial: trials with the same method settings share one artefact (raymt.train.init_stage)."""
+    if "init_key" not in df.columns:
+        return ""
+    keys = df["init_key"].fillna("").astype(str)
+    used = df[keys != ""]
+    if used.empty:
+        return ""
+    used = used.assign(**{c: used[c] if c in used.columns else "" for c in ("init_stage", "method")})
+    per_key = used.groupby("init_key").agg(
+        stage=("init_stage", "first"), method=("method", "first"), trials=("trial_id", "size"),
+        build_s=("init_build_s", "max"),
+    ).reset_index()
+    per_key["init_key"] = per_key["init_key"].str[:12]
+    total = float(per_key["build_s"].sum())
+    lines = ["## Init stage (denoising warm start)", "",
+             f"{len(per_key)} stage artefact(s) served {len(used)} trial(s); built once each, "
+             f"{total:.1f} s in all (a trial that reused one only waited for the cache: init_wait_s).", "",
+             markdown_table(per_key, {"build_s": ".1f"})]
+    quality = next((m for m, d in objectives.items() if d == "max"), None)
+    if "init_stage" in df.columns and quality in df.columns:
+        done = df[df["status"] == "completed"] if "status" in df.columns else df
+        if len(done):
+            by_stage = done.groupby(done["init_stage"].fillna("none"))[quality].agg(["size", "max", "median"]).reset_index()
+            by_stage.columns = ["init_stage", "completed", f"best {quality}", f"median {quality}"]
+            lines += ["", markdown_table(by_stage, {f"best {quality}": ".2f", f"median {quality}": ".2f"})]
+    return "\n".join(lines)
+
+
 def _plots_section(plots: Mapping[str, Path | str]) -> str:
     if not plots:
         return ""
@@ -354,6 +384,7 @@ def build_report(
     if n_pairs > 1:  # K follows the number of pairs of a multi-pair run (K=1: the joint artefact as trained)
         task_counts = sorted({1, n_pairs, *task_counts})
     sections.append(_storage_section(front, trials_df, base_mb, task_counts, n_pairs))
+    sections.append(_init_stage_section(trials_df, objectives))
     sections.append(_plots_section(plots or {}))
     for section_title, body in (extra or {}).items():
         sections.append(f"## {section_title}\n\n{body.strip()}")

@@ -47,6 +47,7 @@ RESULT_COLUMNS = (
     "eval_time_s", "wall_time_s", "early_stopped", "error", "artifact_path", "hyps_path",
     "refs_path", "sacrebleu_signature", "chrf_signature", "checkpoint_path", "epoch", "step", "train_loss",
     "storage_bytes", "setup_time_s", "first_step_s", "tokens_per_s", "restarts", "patience_stopped",
+    "init_key", "init_build_s", "init_wait_s", "init_built",
 )  # fmt: skip
 
 HISTORY_COLUMNS = ("trial_id", "epoch", "step", "bleu", "chrf", "eval_loss", "train_loss")

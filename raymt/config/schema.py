@@ -111,6 +111,26 @@ class AugmentEntry(_Section):
     params: dict[str, Any] = Field(default_factory=dict, description="Operator parameters (e.g. p for word_dropout).")
 
 
+class DenoiseConfig(_Section):
+    """mBART text infilling on monolingual target-language text, run before MT fine-tuning."""
+
+    steps: int = Field(200, ge=1, le=1_000_000, description="Optimizer steps of the denoising stage (its budget), independent of train.epochs.")
+    batch_size: int = Field(32, ge=1, le=65536, description="Sentences per denoising step.")
+    lr: float = Field(1e-3, gt=0, le=1.0, description="Peak AdamW learning rate of the stage (linear warmup over 10% of the steps, then linear decay).")
+    mask_ratio: float = Field(0.35, gt=0, lt=1, description="Share of words hidden in each sentence (mBART: 0.35).")
+    poisson_lambda: float = Field(3.5, gt=0, le=64, description="Mean span length in words; span lengths are Poisson(lambda), each span becomes ONE <mask> (mBART: 3.5).")
+    text: str | None = Field(None, description="Monolingual target-language text, one sentence per line (read before Ray starts); null = the target side of the training split.")
+    max_sentences: int = Field(50000, ge=1, description="Use at most this many sentences of that text (the first ones).")
+    seed: int = Field(0, description="Seed of the noise and of the data order of the stage.")
+
+
+class InitConfig(_Section):
+    """Where MT fine-tuning starts: the base model as is, or after a denoising stage."""
+
+    stage: Literal["none", "denoise"] = Field("none", description="none = fine-tune the base directly; denoise = first train the same module (PEFT module or full model) with mBART's text-infilling objective, cached and shared by every trial with the same settings.")
+    denoise: DenoiseConfig = Field(default_factory=DenoiseConfig, description="Settings of the denoising stage (used when stage is denoise).")
+
+
 class ExperimentConfig(_Section):
     name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="Experiment name; results go to <storage_path>/<name>/.")
     storage_path: str = Field("./raymt_results", description="Folder for results, checkpoints and the shared data cache; on a multi-node cluster a shared filesystem (NFS/EFS) mounted at the same path on every node.")
@@ -122,6 +142,7 @@ class ExperimentConfig(_Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     multi_pair: MultiPairConfig | None = Field(None, description="Several language pairs in one run (multi-task), each with its own data and mBART codes, sampled with a temperature; replaces data: and model.src_lang/tgt_lang. null = one pair.")
+    init: InitConfig = Field(default_factory=InitConfig, description="Optional first stage before MT fine-tuning (searchable as init.stage).")
     augment: dict[str, AugmentEntry] = Field(default_factory=dict, description="Augmentation operators by name with their ratio (see raymt.data.augment).")
     search: dict[str, Any] | None = Field(None, description="What to vary and how to search it (raymt search).")
 

@@ -87,3 +87,8 @@ def check_exclusive_sections(raw: dict[str, Any], where: str) -> None:
     if raw.get("augment"):
         raise ConfigError("augment: is not supported with multi_pair: yet (its pools are built from one corpus)",
                           where=f"{where}: augment", fix="remove augment:, or run the pairs as single-pair experiments")
+    init = raw.get("init") or {}
+    common = (((raw.get("search") or {}).get("space") or {}).get("common") or {}) if isinstance(raw.get("search"), dict) else {}
+    if (isinstance(init, dict) and init.get("stage", "none") != "none") or any(str(k).startswith("init.") for k in common):
+        raise ConfigError("init.stage (the denoising warm start) is not supported with multi_pair: yet (its text comes from one corpus)",
+                          where=f"{where}: init", fix="remove init.stage (and init.* from the search space), or run the pairs as single-pair experiments")

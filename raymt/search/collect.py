@@ -19,7 +19,7 @@ from raymt.search.space import CompiledSpace
 
 METRIC_COLUMNS = ["bleu", "chrf", "eval_loss", "storage_mb", "trainable_params", "total_params", "best_epoch",
                   "train_time_s", "eval_time_s", "setup_time_s", "first_step_s", "tokens_per_s", "restarts",
-                  "patience_stopped", "sacrebleu_signature"]
+                  "patience_stopped", "sacrebleu_signature", "init_key", "init_build_s", "init_wait_s", "init_built"]
 
 
 def _latest_checkpoint(train_dir: Path) -> Path | None:
@@ -48,6 +48,8 @@ def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, re
             row[key] = "+".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         for key in METRIC_COLUMNS + pair_metric_columns(metrics):  # multi-pair: bleu_<src>-<tgt>, ...
             row[key] = metrics.get(key, math.nan)
+        if "init_stage" not in row and metrics.get("init_stage", "none") != "none":
+            row["init_stage"] = metrics["init_stage"]  # a fixed (not searched) warm start still shows
         error = result.error
         done = bool(metrics.get("done"))
         if error is not None:

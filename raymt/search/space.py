@@ -11,6 +11,7 @@ YAML shape (under ``search.space``)::
     common:                                  # any trial-config field, as a dotted path
       train.lr: {log_uniform: [1.0e-4, 3.0e-3]}
       augment.word_dropout.ratio: {uniform: [0.0, 0.5]}
+      init.stage: {choices: [none, denoise]}  # warm start or not; init.denoise.* only on its branch
     methods:                                 # per-method parameters, only on that branch
       lora: {r: {choices: [4, 8, 16]}, alpha_over_r: {choices: [1, 2]}}
       adapter: {size: {int: [8, 64], log: true}}
@@ -31,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from raymt.errors import ConfigError
 
 LORA_ALPHA_OVER_R = "alpha_over_r"
+STAGE_PATH = "init.stage"  # the warm-start branch variable (raymt.train.init_stage)
+STAGE_SETTINGS = "init.denoise."
 
 
 class Dist(BaseModel):
@@ -171,9 +174,10 @@ class CompiledSpace:
         """Suggest one configuration; returns constants Tune adds to the trial's config."""
         methods = self.space.method_list
         method = trial.suggest_categorical("method", methods) if len(methods) > 1 else methods[0]
-        for path, dist in self.space.common.items():
-            if isinstance(dist, Dist):
-                dist.suggest(trial, column_name(path))
+        sampled: dict = {}
+        for path, dist in self._common_in_order():
+            if isinstance(dist, Dist) and self._active(path, sampled):
+                sampled[column_name(path)] = dist.suggest(trial, column_name(path))
         for param, dist in self.space.methods.get(method, {}).items():
             if isinstance(dist, Dist):
                 dist.suggest(trial, method_column(method, param))
@@ -186,7 +190,9 @@ class CompiledSpace:
         raw.pop("search", None)
         method = params.get("method", self.space.method_list[0])
         params = self._decode(params, method)
-        for path, dist in self.space.common.items():
+        for path, dist in self._common_in_order():
+            if not self._active(path, params):
+                continue
             value = params[column_name(path)] if isinstance(dist, Dist) else dist
             set_path(raw, path, _plain(value))
         method_raw = {"name": method}
@@ -265,6 +271,8 @@ class CompiledSpace:
         """The base config with only ``method`` and one sampled parameter applied."""
         saved = (self.space.common, self.space.methods)
         common = {p: d for p, d in self.space.common.items() if not isinstance(d, Dist) or column_name(p) == key}
+        if any(column_name(p) == key and p.startswith(STAGE_SETTINGS) for p in common):
+            common = {STAGE_PATH: "denoise", **common}  # check a stage setting where it applies
         methods = {m: {p: d for p, d in ps.items() if not isinstance(d, Dist) or method_column(m, p) == key}
                    for m, ps in self.space.methods.items()}
         try:
@@ -272,6 +280,21 @@ class CompiledSpace:
             return self.to_raw_config({"method": method, key: value})
         finally:
             self.space.common, self.space.methods = saved
+
+    def _common_in_order(self):
+        """Common parameters with ``init.stage`` first: the stage's settings depend on it."""
+        items = list(self.space.common.items())
+        return sorted(items, key=lambda item: item[0] != STAGE_PATH)
+
+    def _active(self, path: str, params: dict) -> bool:
+        """``init.denoise.*`` applies only on the denoise branch of ``init.stage`` (a
+        conditional parameter like a method's own: NaN in the results where it does not apply)."""
+        if not path.startswith(STAGE_SETTINGS):
+            return True
+        stage = self.space.common.get(STAGE_PATH, get_path(self.base_raw, STAGE_PATH, "none"))
+        if isinstance(stage, Dist):
+            stage = params.get(column_name(STAGE_PATH), stage.extremes()[0])
+        return stage != "none"
 
     def _dists(self, method: str):
         for path, dist in self.space.common.items():

@@ -29,6 +29,7 @@ class PreparedExperiment:
     #: what building an expensive pool cost (back-translation), once for the whole search
     augment_costs: dict[str, dict] = field(default_factory=dict)
     pair_data: dict[str, str] = field(default_factory=dict)  # multi-pair: pair key -> tokenised cache
+    init_text: str = ""  # monolingual text of the init.stage=denoise warm start (raymt.train.init_stage)
 
     def loop_config(self, cfg) -> dict:
         """What each Train worker receives (plain data: it crosses process boundaries)."""
@@ -80,8 +81,11 @@ def prepare_experiment(cfg, *, max_ratios: dict[str, float] | None = None, log=p
             pools[name] = str(build_augment_pool(name, cfg, splits, ratio, tokenizer, root, log=log, costs=costs))
     timings["augment_s"] = time.perf_counter() - t0
     sizes = {k: len(v) for k, v in splits.items()}
+    from raymt.train.init_stage import prepare_init_text
+
     return PreparedExperiment(base_path=base, data_path=str(data_path), augment_pools=pools,
-                              cleaning=_as_dict(cleaning), timings=timings, sizes=sizes, augment_costs=costs)
+                              cleaning=_as_dict(cleaning), timings=timings, sizes=sizes, augment_costs=costs,
+                              init_text=prepare_init_text(cfg, splits, root))
 
 
 def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -> PreparedExperiment:

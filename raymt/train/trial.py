@@ -18,9 +18,12 @@ class TrialFailed(RuntimeError):
 
 
 def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str, callbacks=()):
+    """The trial's TorchTrainer. Its init stage (if any) is built or reused here, in the
+    driver, before the workers start: they only load the finished artefact."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    from raymt.train.init_stage import as_loop_config, ensure_init_stage
     from raymt.train.worker import train_loop_per_worker
 
     res = cfg.resources
@@ -29,7 +32,7 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
         per_worker["GPU"] = res.gpus_per_worker
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config=prepared.loop_config(cfg),
+        train_loop_config={**prepared.loop_config(cfg), "init": as_loop_config(ensure_init_stage(cfg, prepared))},
         torch_config=TorchConfig(backend=None),
         scaling_config=ScalingConfig(num_workers=res.num_workers, use_gpu=res.use_gpu, resources_per_worker=per_worker),
         run_config=RunConfig(

@@ -30,6 +30,7 @@ from raymt.metrics.storage import artifact_bytes
 from raymt.model.loading import forced_bos_id, load_model, load_tokenizer
 from raymt.train import parallel
 from raymt.train.data import eval_batches, make_train_loader, open_trial_data
+from raymt.train.init_stage import outcome_metrics
 from raymt.train.selection import BestEpoch
 
 STATE_FILE = "state.json"
@@ -61,6 +62,9 @@ def train_loop_per_worker(loop_config: dict) -> None:
         model.gradient_checkpointing_enable()
     method = get_method(cfg.method.name)
     model = method.apply(model, cfg.method.params)
+    init = loop_config.get("init") or {}
+    if init.get("artifact"):  # the warm start: the same module after the init stage (init_stage.py)
+        method.load_state(model, init["artifact"])
     trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total_params = sum(p.numel() for p in model.parameters())
 
@@ -184,7 +188,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 "sacrebleu_signature": scores.bleu_signature if scores else "",
                 "chrf_signature": scores.chrf_signature if scores else "",
                 "patience_stopped": bool(patience_hit and epoch + 1 < cfg.train.epochs),
-                "diverged": bool(diverged), "done": bool(done),
+                "diverged": bool(diverged), "done": bool(done), **outcome_metrics(init),
                 "error": (f"training loss became {train_loss} in epoch {epoch + 1} (lr {cfg.train.lr:g}): the run diverged"
                           if diverged else ""),
             }

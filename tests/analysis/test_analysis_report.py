@@ -117,3 +117,23 @@ def test_markdown_table_escapes_cells_and_base_mb_fallback():
     mb, how = infer_base_mb(no_full)
     assert mb == pytest.approx(500.0) and "estimate" in how
     assert infer_base_mb(no_full.drop(columns="total_params"))[0] is None
+
+
+def test_init_stage_cost_is_counted_once_per_stage_artifact():
+    from raymt.analysis.report import build_report
+
+    df = pd.DataFrame([
+        {"trial_id": "a", "status": "completed", "method": "lora", "bleu": 30.0, "storage_mb": 0.1,
+         "init_stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 12.5, "init_built": True},
+        {"trial_id": "b", "status": "completed", "method": "lora", "bleu": 31.0, "storage_mb": 0.1,
+         "init_stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 0.1, "init_built": False},
+        {"trial_id": "c", "status": "completed", "method": "full", "bleu": 33.0, "storage_mb": 3.0,
+         "init_stage": "denoise", "init_key": "k2", "init_build_s": 20.0, "init_wait_s": 20.2, "init_built": True},
+        {"trial_id": "d", "status": "completed", "method": "lora", "bleu": 29.0, "storage_mb": 0.1,
+         "init_stage": "none", "init_key": "", "init_build_s": 0.0, "init_wait_s": 0.0, "init_built": False},
+    ])
+    text = build_report(df, significance=False)
+    section = text.split("## Init stage (denoising warm start)")[1]
+    assert "2 stage artefact(s) served 3 trial(s)" in section and "32.0 s in all" in section  # 12 + 20, not 12 + 12 + 20
+    assert "| denoise | 3 | 33.00 |" in section and "| none | 1 | 29.00 |" in section
+    assert "## Init stage" not in build_report(df.drop(columns=["init_key"]), significance=False)

@@ -63,6 +63,7 @@ CASES = [
     ("data_and_pairs", raw(data=SYNTH), ["both data: and multi_pair:", "mp.yaml: data"]),
     ("model_codes_and_pairs", raw(model={"src_lang": "en_XX"}), ["model.src_lang", "multi_pair.pairs[]"]),
     ("augment_and_pairs", raw(augment={"word_dropout": {"ratio": 0.1}}), ["augment", "not supported with multi_pair"]),
+    ("init_stage_and_pairs", raw(init={"stage": "denoise"}), ["init.stage", "not supported with multi_pair"]),
 ]
 
 

@@ -86,3 +86,33 @@ def test_empty_choices_refused():
 def test_max_ratios_for_shared_pools():
     space = compiled({**SPACE, "common": {**SPACE["common"], "augment.word_dropout.ratio": {"uniform": [0.0, 0.4]}}})
     assert space.max_ratios() == {"word_dropout": 0.4}
+
+
+def test_init_stage_is_a_branch_and_its_settings_exist_only_on_it():
+    space = compiled({"method": "lora", "common": {"init.denoise.steps": {"choices": [50, 100]},
+                                                   "init.stage": {"choices": ["none", "denoise"]}}})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(20):
+        trial = study.ask()
+        space.define_by_run(trial)
+        stage = trial.params["init_stage"]
+        seen.add(stage)
+        assert ("init_denoise_steps" in trial.params) == (stage == "denoise")
+        cfg = validate_config(space.to_raw_config(trial.params), "test")
+        assert cfg.init.stage == stage
+        assert cfg.init.denoise.steps == trial.params.get("init_denoise_steps", 200)
+        study.tell(trial, 0.0)
+    assert seen == {"none", "denoise"}
+    assert {"init_stage", "init_denoise_steps"} <= set(space.flat_columns())
+
+
+@pytest.mark.parametrize("common, where", [
+    ({"init.stage": {"choices": ["none", "denoising"]}}, "common.init.stage"),
+    # a stage setting is checked on the branch where it applies, even if the base config has no stage
+    ({"init.stage": {"choices": ["none", "denoise"]}, "init.denoise.mask_ratio": {"uniform": [0.2, 1.5]}}, "common.init.denoise.mask_ratio"),
+    ({"init.denoise.mask_ratio": {"uniform": [0.2, 1.5]}}, "common.init.denoise.mask_ratio"),
+])
+def test_bad_init_values_in_a_space_are_refused_before_ray(common, where):
+    with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
+        compiled({"method": "lora", "common": common}).validate(lambda raw, w: validate_config(raw, w))

@@ -97,6 +97,8 @@ class BackTranslation(AugmentOperator):
         from raymt.data.augment.ratio import chosen_pairs
 
         p = self.validate_params(params)
+        if round(ratio * len(train)) == 0:
+            return []
         input_lang = p.input_lang or cfg.model.tgt_lang
         output_lang = p.output_lang or cfg.model.src_lang
         t0 = time.perf_counter()

@@ -57,6 +57,8 @@ CONFIG_CASES = [
     ("objective_bad_mode", SEARCH.replace("bleu: max", "bleu: maximise"), ["bleu"]),
     ("log_uniform_not_positive", SEARCH.replace("[1.0e-4, 1.0e-2]", "[0.0, 1.0e-2]"), ["train.lr", "lower bound"]),
     ("space_value_out_of_range", SEARCH.replace("{choices: [4, 8]}", "{choices: [4, -8]}"), ["r"]),
+    ("searched_augment_params", SEARCH.replace("    common:\n", "    common:\n      augment.word_dropout.params.p: {uniform: [0.05, 0.3]}\n"),
+     ["augment.word_dropout.params.p", "cannot be searched", "augment.word_dropout.ratio"]),
 ]
 
 

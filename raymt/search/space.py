@@ -116,6 +116,14 @@ class SpaceConfig(BaseModel):
     @model_validator(mode="after")
     def _parse(self) -> "SpaceConfig":
         self.common = {k: _named_dist(k, v) for k, v in self.common.items()}
+        for path, dist in self.common.items():
+            parts = path.split(".")
+            if parts[0] == "augment" and len(parts) > 3 and parts[2] == "params" and isinstance(dist, Dist):
+                # One pool per operator is built before the trials, with the config's params: a
+                # trial's own sampled params would be silently ignored.
+                raise ValueError(f"parameter {path!r}: augmentation params cannot be searched (each operator's pool is "
+                                 f"built once per experiment); fix them under augment.{parts[1]}.params and search "
+                                 f"augment.{parts[1]}.ratio")
         self.methods = {m: {k: _named_dist(f"{m}.{k}", v) for k, v in ps.items()} for m, ps in self.methods.items()}
         if isinstance(self.method, list) and not self.method:
             raise ValueError("method is an empty list: name at least one method")

@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,23 +47,15 @@ def build_reverse_tiny(base_path: str | os.PathLike, spec: TinyModelSpec, train:
     from transformers import MBartForConditionalGeneration
 
     from raymt.model.loading import load_tokenizer
-    from raymt.model.tiny import _pretrain
+    from raymt.model.tiny import _pretrain, publish_model_folder
 
     t0 = time.time()
     tokenizer = load_tokenizer(str(base_path), tgt_lang, src_lang)  # reads the target language, writes the source
     model = MBartForConditionalGeneration.from_pretrained(str(base_path))
     recipe = spec.model_copy(update={"pretrain_epochs": epochs})
     _pretrain(model, tokenizer, [(tgt, src) for src, tgt in train], recipe, log=lambda m: log(m.replace("tiny base pre-training", "reverse model")))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
     meta = {"base": str(base_path), "reads": tgt_lang, "writes": src_lang, "pairs": len(train), "epochs": epochs,
             "build_s": round(time.time() - t0, 1)}
-    (tmp / REVERSE_MARKER).write_text(json.dumps(meta, indent=2))
-    try:
-        os.replace(tmp, out)
-    except OSError:  # another process won the race: use its folder
-        shutil.rmtree(tmp, ignore_errors=True)
+    publish_model_folder(model, tokenizer, out, REVERSE_MARKER, meta)
     log(f"reverse (back-translation) model built in {time.time() - t0:.1f}s -> {out}")
     return out

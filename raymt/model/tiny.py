@@ -182,14 +182,22 @@ def build_tiny_base(spec: TinyModelSpec, cache_root: str | os.PathLike, *, log=p
     torch.manual_seed(spec.seed)
     model = MBartForConditionalGeneration(tiny_config(spec, tokenizer))
     _pretrain(model, tokenizer, pairs, spec, log)
+    publish_model_folder(model, tokenizer, out, TINY_MARKER, {"spec": spec.model_dump(), "build_s": round(time.time() - t0, 1)})
+    log(f"tiny base built in {time.time() - t0:.1f}s -> {out}")
+    return out
+
+
+def publish_model_folder(model, tokenizer, out: Path, marker: str, meta: dict) -> Path:
+    """Save a model folder (safetensors + tokenizer + ``marker`` JSON) under a temporary name and
+    rename it into place, so two processes racing to build the same cached model never leave a
+    half-written folder behind; the loser keeps the winner's."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    (tmp / TINY_MARKER).write_text(json.dumps({"spec": spec.model_dump(), "build_s": round(time.time() - t0, 1)}, indent=2))
+    (tmp / marker).write_text(json.dumps(meta, indent=2))
     try:
         os.replace(tmp, out)
     except OSError:  # another process won the race: use its folder
         shutil.rmtree(tmp, ignore_errors=True)
-    log(f"tiny base built in {time.time() - t0:.1f}s -> {out}")
     return out

@@ -1,0 +1,61 @@
+"""Starting a local Ray next to another one on the same machine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_local_ray_finds_itself_when_another_ray_runs_on_the_machine(tmp_path):
+    """Ray Train's placement-group cleaner asks the State API about the trial's controller from
+    inside the cluster; with two Ray instances on one machine that lookup raised "Found multiple
+    active Ray instances" and finished trials kept their CPUs, so the next trial never started.
+    The workers of raymt's local Ray must reach their own cluster's State API."""
+    import ray
+
+    from raymt.runtime import init_ray
+
+    other = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(
+            """
+            import time, ray
+            ray.init(num_cpus=1, include_dashboard=False)
+            print("up", flush=True)
+            time.sleep(600)
+            """
+        )],
+        stdout=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, "RAY_ADDRESS": ""},
+    )
+    try:
+        assert other.stdout.readline().strip() == "up"
+        init_ray(num_cpus=1, log=lambda m: None)
+        try:
+            @ray.remote(num_cpus=0)
+            class Marker:
+                def ping(self):
+                    return True
+
+            marker = Marker.options(name="raymt-runtime-marker").remote()
+            ray.get(marker.ping.remote())
+
+            @ray.remote(num_cpus=0)
+            def state_api_view():
+                from ray.util.state import list_actors
+
+                return [a.name for a in list_actors()]
+
+            names = ray.get(state_api_view.remote())  # raised ConnectionError before the fix
+            assert "raymt-runtime-marker" in names      # ...and it is this cluster's state
+            assert "RAY_ADDRESS" not in os.environ       # the driver's environment is as it was
+        finally:
+            ray.shutdown()
+    finally:
+        os.killpg(other.pid, signal.SIGTERM)
+        other.wait(timeout=60)

@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -124,8 +123,3 @@ def stop_head(temp_dir: str) -> None:
         psutil.wait_procs(victims, timeout=10)
         time.sleep(0.5)
     shutil.rmtree(temp_dir, ignore_errors=True)  # its session logs: several MB per run
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0

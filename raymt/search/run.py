@@ -89,7 +89,6 @@ def check_experiment_dir(path: str | Path) -> Path:
 def tune_trial(config: dict, *, base_raw: dict, space_raw: dict, prepared: dict, trials_storage: str) -> None:
     """One Tune trial: build the trial config from the sampled parameters, run Ray Train."""
     from ray import tune
-    from ray.tune.integration.ray_train import TuneReportCallback
 
     from raymt.config.schema import ExperimentConfig
     from raymt.train.prepare import PreparedExperiment
@@ -99,11 +98,31 @@ def tune_trial(config: dict, *, base_raw: dict, space_raw: dict, prepared: dict,
     cfg = ExperimentConfig.model_validate(compiled.to_raw_config(config))
     trial_id = tune.get_context().get_trial_id()
     trainer = make_trainer(cfg, PreparedExperiment(**prepared), name=f"trial_{trial_id}", storage_path=trials_storage,
-                           callbacks=[TuneReportCallback()])
+                           callbacks=[report_to_tune()])
     result = trainer.fit()
     error = (result.metrics or {}).get("error")
     if error:
         raise TrialFailed(error)
+
+
+def report_to_tune():
+    """``TuneReportCallback`` that keeps the worker's ``done`` flag from Tune.
+
+    Tune stops a trial's actor as soon as a result says ``done: True``, while ``fit()`` is still
+    shutting the Train run down; the Train controller then dies with it before it withdraws its
+    resource request from Ray's autoscaling coordinator, and on an autoscaling cluster the
+    request keeps idle nodes alive until it expires (180 s; seen with Ray's fake multi-node
+    provider). Forwarded as ``train_done``, the trial ends when ``fit()`` returns and Tune marks
+    that last result ``done`` itself.
+    """
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    class _ReportToTune(TuneReportCallback):
+        def after_report(self, run_context, metrics, checkpoint):
+            metrics = [{("train_done" if k == "done" else k): v for k, v in m.items()} for m in metrics]
+            super().after_report(run_context, metrics, checkpoint)
+
+    return _ReportToTune()
 
 
 # --- the search ----------------------------------------------------------------------------------

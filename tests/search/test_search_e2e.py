@@ -112,13 +112,19 @@ def check_export_reproduces_the_trials(results, done, tmp_path):
     assert load_exported(out)[2]["metrics"]["storage_mb"] <= budget
 
 
+def _finished(report: dict) -> bool:
+    """A trial's last report: the worker's done flag reaches Tune as ``train_done`` (Tune itself
+    marks the trial done only when the trial function returns, which result.json never shows)."""
+    return bool(report.get("done") or report.get("train_done"))
+
+
 def _wait_for_trials(results: Path, n: int, timeout: float) -> None:
     end = time.time() + timeout
     while time.time() < end:
         finished = 0
         for result_json in (results / "tune").glob("*/result.json"):
             lines = [json.loads(l) for l in result_json.read_text().splitlines() if l.strip()]
-            finished += any(l.get("done") for l in lines)
+            finished += any(_finished(l) for l in lines)
         if finished >= n:
             return
         time.sleep(2)
@@ -139,7 +145,7 @@ def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base
     first = {}
     for result_json in (results / "tune").glob("*/result.json"):
         lines = [json.loads(l) for l in result_json.read_text().splitlines() if l.strip()]
-        if any(l.get("done") for l in lines):
+        if any(_finished(l) for l in lines):
             first[lines[-1]["trial_id"]] = lines[-1]["bleu"]
     assert first
     out = subprocess.run([sys.executable, "-m", "raymt.cli", "search", "--resume", str(results)], cwd=tmp_path, env=env,

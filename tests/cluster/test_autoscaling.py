@@ -31,11 +31,14 @@ WORKER_TYPE = "cpu2"
 
 def cluster_nodes(env: dict) -> list[dict]:
     """Every node the cluster has ever had (dead ones stay listed), from a separate client."""
-    code = "import json, ray; ray.init(address='auto', logging_level='ERROR'); print(json.dumps(ray.nodes()))"
+    # log_to_driver=False: the autoscaler's event lines ("Removing 1 nodes ...") would otherwise
+    # land on this client's stdout next to the JSON
+    code = ("import json, ray; ray.init(address='auto', logging_level='ERROR', log_to_driver=False); "
+            "print('NODES=' + json.dumps(ray.nodes()))")
     out = subprocess.run([sys.executable, "-c", code], env={**env, "RAY_ADDRESS": f"{node_ip()}:{PORTS.gcs}"},
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("NODES="))[len("NODES="):])
 
 
 def ray_status(env: dict) -> str:

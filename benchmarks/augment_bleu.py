@@ -9,7 +9,9 @@ training text, trained from scratch (``method: full``) on a ``--pairs`` subset o
 training pairs, scored each epoch on ``--eval`` sentences of the official validation set
 (greedy, sacreBLEU); the table reports the best epoch's BLEU, as raymt does for a trial. Each
 run is ``raymt.api.train`` with the same config except ``augment: {op: {ratio: R}}`` (R x |train|
-perturbed copies of training pairs added, source side only). Every run uses the same seed; the
+perturbed copies of training pairs added, source side only). Back-translation uses an en->de model
+trained the same way (same base, pairs and epochs, directions swapped). A run whose config is
+unchanged is not repeated: its result is kept next to its YAML in ``--work``. Every run uses the same seed; the
 gap between runs should be read against the spread of ``--seeds`` repeats of the baseline.
 There is no pre-trained model for real German here (no hub), so the numbers say what each
 operator does for a small model that learns the language pair from these pairs alone.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -73,6 +76,31 @@ def run_config(out: Path, base: Path, op: str | None, ratio: float, args, seed: 
     return raw
 
 
+def reverse_model(work: Path, base: Path, args) -> Path:
+    """An en->de model for back-translation, trained exactly like the forward baseline (same
+    base, pairs, epochs) with the directions swapped; its best epoch plus the base's tokenizer."""
+    from raymt import api
+
+    folder = work / f"multi30k-reverse-p{args.pairs}-e{args.epochs}"
+    if (folder / "config.json").exists():
+        return folder
+    raw = run_config(work, base, None, 0.0, args, 0)
+    raw["name"] = folder.name + "-run"
+    raw["model"].update(src_lang="en_XX", tgt_lang="de_DE")
+    raw["data"].update(src="en", tgt="de")
+    path = work / f"{raw['name']}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    m = api.train(path, log=lambda msg: None)
+    ckpt = Path(m["checkpoint"])
+    best = ckpt / "best" if (ckpt / "best").exists() else ckpt / "artifact"
+    shutil.copytree(best, folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "sentencepiece.bpe.model"):
+        if (base / name).exists():
+            shutil.copy2(base / name, folder / name)
+    (folder / "reverse_run.json").write_text(json.dumps({"bleu_en_de": m["bleu"], "best_epoch": m["best_epoch"]}))
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     from raymt.data.augment import available_operators
 
@@ -101,13 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for op, ratio, seed in runs:
         raw = run_config(args.work, base, op, ratio, args, seed)
+        if op == "back_translation":  # no hub here: back-translate with our own en->de model
+            raw["augment"][op]["params"] = {"model": str(reverse_model(args.work, base, args))}
         path = args.work / f"{raw['name']}.yaml"
-        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        text = yaml.safe_dump(raw, sort_keys=False)
+        done = args.work / f"{raw['name']}.result.json"
+        if done.exists() and path.exists() and path.read_text() == text:  # same config already measured
+            rows.append(json.loads(done.read_text()))
+            print(json.dumps(rows[-1]), flush=True)
+            continue
+        path.write_text(text)
         t0 = time.perf_counter()
         m = api.train(path, log=lambda msg: None)
         rows.append({"augment": op or "none", "ratio": ratio, "seed": seed, "bleu": m["bleu"], "chrf": m["chrf"],
                      "best_epoch": m["best_epoch"], "train_time_s": m["train_time_s"], "wall_s": time.perf_counter() - t0,
                      "augment_prep_s": m["timings"].get("augment_s", 0.0)})
+        done.write_text(json.dumps(rows[-1]))
         print(json.dumps(rows[-1]), flush=True)
     df = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from raymt.errors import RaymtError
+from raymt.errors import RaymtError, TrialFailed
 
 
 def _cmd_train(args) -> int:
@@ -76,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except RaymtError as err:
         print(f"raymt: error: {err}", file=sys.stderr)
         return 2
-    except Exception as err:  # a trial that ran and failed (e.g. diverged): its reason, not a traceback
-        if type(err).__name__ != "TrialFailed":
-            raise
+    except TrialFailed as err:  # a trial that ran and failed (e.g. diverged): its reason, not a traceback
         print(f"raymt: the trial failed: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -35,3 +35,10 @@ class DataError(RaymtError):
 
 class ResourceError(RaymtError):
     """A trial asks for resources no node of the cluster can ever provide."""
+
+
+class TrialFailed(RuntimeError):
+    """The trial ran but could not produce a usable model (e.g. its loss diverged).
+
+    Not a RaymtError: the input was valid and cluster time was spent; the CLI prints the reason
+    and exits with 1, not 2. Defined here so the CLI can catch it without importing torch."""

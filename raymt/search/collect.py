@@ -55,11 +55,6 @@ def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, re
         if error is not None:
             row["status"] = "failed"
             row["error"] = _reason(error)
-        elif metrics.get("error"):
-            # The worker reported its own failure (a diverged loss) with `done: True`; Tune ends a
-            # trial on `done` before the trainable can raise, so Tune itself saw no error.
-            row["status"] = "failed"
-            row["error"] = f"TrialFailed: {metrics['error']}"[:500]
         elif metrics.get("early_stopped") or not done:
             row["status"] = "early_stopped"
             row["error"] = ""

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from raymt.errors import TrialFailed
 from raymt.train.prepare import PreparedExperiment
-
-
-class TrialFailed(RuntimeError):
-    """The trial ran but could not produce a usable model (e.g. its loss diverged)."""
 
 
 def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str, callbacks=()):

@@ -46,7 +46,7 @@ CONFIG_CASES = [
     ("negative_data_size", "data: {source: synthetic, train_size: -5}\n", ["train_size"]),
     ("unknown_data_source", "data: {source: ftp, path: x}\n", ["data"]),
     ("unknown_strategy", "resources: {strategy: zero3}\n", ["resources.strategy"]),
-    ("object_store_uri", "storage_path: s3://bucket/raymt\n", ["storage_path", "nfs"]),
+    ("unknown_storage_scheme", "storage_path: ftp://host/raymt\n", ["storage_path", "s3://"]),
     ("zero_workers", "resources: {num_workers: 0}\n", ["resources.num_workers"]),
     ("bad_precision", "train: {precision: fp8}\n", ["train.precision"]),
     ("empty_choices", SEARCH.replace("{choices: [4, 8]}", "{choices: []}"), ["choices"]),

@@ -36,6 +36,7 @@ import pandas as pd
 
 from raymt.analysis.pareto import DEFAULT_OBJECTIVES, DEFAULT_STATUSES, pareto_front, validate_objectives
 from raymt.errors import ConfigError, DataError
+from raymt.object_store import localize
 
 __all__ = [
     "bleu_from_signature",
@@ -98,10 +99,11 @@ def _read_lines(path: Any, *, where: str, cache: dict[str, list[str]] | None = N
             fix="the trial must write its dev hypotheses/references (one sentence a line) and "
             "record their paths in hyps_path/refs_path",
         )
-    key = str(Path(path).resolve())
-    if cache is not None and key in cache:
-        return cache[key]
     try:
+        path = localize(path)  # a results folder on an object store: this machine's copy
+        key = str(Path(path).resolve())
+        if cache is not None and key in cache:
+            return cache[key]
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise DataError(f"cannot read {path}: {err.strerror or err}", where=where,

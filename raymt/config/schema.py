@@ -133,7 +133,7 @@ class InitConfig(_Section):
 
 class ExperimentConfig(_Section):
     name: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="Experiment name; results go to <storage_path>/<name>/.")
-    storage_path: str = Field("./raymt_results", description="Folder for results, checkpoints and the shared data cache; on a multi-node cluster a shared filesystem (NFS/EFS) mounted at the same path on every node.")
+    storage_path: str = Field("./raymt_results", description="Where results, checkpoints and the shared data cache go: a folder (on a multi-node cluster a shared filesystem mounted at the same path on every node) or an object store URI (s3://bucket/prefix, gs://bucket/prefix; each node then works in a local staging copy, see docs/cluster.md).")
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=lambda: SyntheticData(domain="medical", train_size=2000, valid_size=200, test_size=200, lexicon_size=20),
                              description="The corpus: synthetic (offline default: the domain the tiny base saw least of, with the base's 20-lemma lexicon), local files or a Hugging Face dataset.")
@@ -148,10 +148,18 @@ class ExperimentConfig(_Section):
 
     @field_validator("storage_path")
     @classmethod
-    def _local_or_shared_folder(cls, value: str) -> str:
+    def _folder_or_object_store(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        from raymt.object_store import OBJECT_STORE_SCHEMES
+
         if "://" in value:
-            raise ValueError(f"{value!r} is an object-store URI; raymt writes its results and data cache through the "
-                             "filesystem, so use a folder (on a cluster: a shared NFS/EFS mount, e.g. /mnt/efs/raymt)")
+            scheme = urlsplit(value).scheme.lower()
+            if scheme != "file" and scheme not in OBJECT_STORE_SCHEMES:
+                raise ValueError(f"{value!r}: unknown storage scheme {scheme!r}; use a folder (on a cluster: a shared "
+                                 f"NFS/EFS mount) or an object store: {', '.join(s + '://' for s in OBJECT_STORE_SCHEMES)}")
+            if scheme != "file" and not urlsplit(value).netloc:
+                raise ValueError(f"{value!r} names no bucket; write {scheme}://BUCKET/PREFIX")
         return value
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ signature) and a model card.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -19,6 +20,7 @@ import pandas as pd
 
 from raymt.errors import ConfigError, DataError
 from raymt.io import atomic_write_text
+from raymt.object_store import join, localize
 
 META = "raymt_export.json"
 CARD = "README.md"
@@ -66,13 +68,20 @@ def _trial_config(results_dir: Path, row: pd.Series) -> dict:
 
 
 def _artifact_dir(row: pd.Series) -> Path:
+    # paths of an object-store experiment are URIs: fetched to this machine's staging copy
     kept = row.get("artifact_path")
-    if isinstance(kept, str) and kept and Path(kept).is_dir():
-        return Path(kept)
-    ckpt = Path(str(row.get("checkpoint_path") or ""))
+    if isinstance(kept, str) and kept:
+        with contextlib.suppress(FileNotFoundError):
+            if Path(localize(kept)).is_dir():
+                return Path(localize(kept))
+    ckpt = str(row.get("checkpoint_path") or "")
     for sub in ("best", "artifact"):
-        if (ckpt / sub).is_dir():
-            return ckpt / sub
+        if not ckpt:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            local = Path(localize(join(ckpt, sub)))
+            if local.is_dir():
+                return local
     raise DataError(f"the artefact of trial {row['trial_id']} is gone", where="artifact_path / checkpoint_path",
                     fix="export a trial of the front (kept by default) or run the search with keep_artifacts: all")
 
@@ -84,6 +93,7 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
 
     results_dir, out = Path(results_dir), Path(out_dir)
     prepared = json.loads((results_dir / "prepared.json").read_text())
+    base = localize(prepared["base_path"])  # an object-store experiment records its cache by URI
     raw = _trial_config(results_dir, row)
     cfg = ExperimentConfig.model_validate(raw)
     method = cfg.method.name
@@ -98,13 +108,13 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
     if merge:
         from raymt.methods import get_method
 
-        model = get_method("lora").load(load_model(prepared["base_path"]), src).merge_and_unload()
+        model = get_method("lora").load(load_model(base), src).merge_and_unload()
         model.save_pretrained(tmp, safe_serialization=True)
         kind = "merged"
     else:
         shutil.copytree(src, tmp)
         kind = "full" if method == "full" else "adapter"
-    tokenizer = load_tokenizer(prepared["base_path"], cfg.model.src_lang, cfg.model.tgt_lang)
+    tokenizer = load_tokenizer(base, cfg.model.src_lang, cfg.model.tgt_lang)
     tokenizer.save_pretrained(tmp)
     metrics = {k: _plain(row.get(k)) for k in ("bleu", "chrf", "eval_loss", "storage_mb", "trainable_params",
                                                 "total_params", "best_epoch", "train_time_s", "sacrebleu_signature")}
@@ -179,5 +189,5 @@ def load_exported(out_dir: str | Path):
     if meta["kind"] in ("full", "merged"):
         model = load_model(str(out))
     else:
-        model = get_method(meta["method"]).load(load_model(meta["base"]), out)
+        model = get_method(meta["method"]).load(load_model(localize(meta["base"])), out)  # a URI base: fetched once
     return model.eval(), tokenizer, meta

@@ -31,6 +31,11 @@ def _cmd_report(args) -> int:
         extra["Shared augmentation cost"] = augment_cost_section(costs, trials)
     write_report(path, trials, search.objectives, history_df=history if len(history) else None, extra=extra or None)
     print(f"rebuilt {path}/report.md")
+    from raymt.search.run import experiment_uri, sync_results
+
+    if experiment_uri(path):  # an object-store experiment: the store keeps the new report too
+        sync_results(path, experiment_uri(path))
+        print(f"uploaded to {experiment_uri(path)}")
     return 0
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from raymt.metrics.per_pair import pair_metric_columns
 from raymt.search.run import copy_artifact, trial_id_from_path
 from raymt.search.space import CompiledSpace
+from raymt.object_store import download, exists, filesystem, join
 
 METRIC_COLUMNS = ["bleu", "chrf", "eval_loss", "storage_mb", "trainable_params", "total_params", "best_epoch",
                   "train_time_s", "eval_time_s", "setup_time_s", "first_step_s", "tokens_per_s", "restarts",
@@ -34,7 +35,41 @@ def _latest_checkpoint(train_dir: Path) -> Path | None:
     return best
 
 
-def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, refs_path: Path):
+def _latest_checkpoint_uri(train_uri: str) -> str | None:
+    """:func:`_latest_checkpoint` for a Train run on an object store."""
+    from pyarrow import fs as pafs
+
+    fs, root = filesystem(train_uri)
+    best, best_epoch = None, -1
+    for entry in fs.get_file_info(pafs.FileSelector(root, allow_not_found=True)):
+        name = entry.path.rsplit("/", 1)[-1]
+        if entry.type != pafs.FileType.Directory or not name.startswith("checkpoint_"):
+            continue
+        try:
+            with fs.open_input_stream(f"{entry.path}/state.json") as f:
+                epoch = json.loads(f.read())["epoch"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if epoch > best_epoch:
+            best, best_epoch = join(train_uri, name), epoch
+    return best
+
+
+def _fetch_hyps(ckpt_uri: str, results_dir: Path, exp_uri: str, trial_id: str) -> str:
+    """Copy a trial's dev hypotheses next to the results (the significance tests read them)
+    and return their URI in the experiment; "" when the trial wrote none."""
+    rel = ("hyps", f"{trial_id}.txt")
+    try:
+        download(join(ckpt_uri, "best_hyps.txt"), results_dir.joinpath(*rel))
+    except FileNotFoundError:
+        return ""
+    return join(exp_uri, *rel)
+
+
+def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, refs_path: Path | str, *,
+                    exp_uri: str | None = None):
+    """``exp_uri``: the experiment's object-store URI (``results_dir`` is then its staging
+    copy); paths in the table are then URIs, which any machine can fetch."""
     from raymt.analysis.pareto import pareto_mask
 
     rows, history = [], []
@@ -64,9 +99,14 @@ def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, re
         row["early_stopped"] = row["status"] == "early_stopped"
         row["epochs_done"] = metrics.get("epoch", 0)
         row["wall_time_s"] = metrics.get("time_total_s", math.nan)
-        ckpt = _latest_checkpoint(results_dir / "trials" / f"trial_{trial_id}")
-        row["checkpoint_path"] = str(ckpt) if ckpt else ""
-        row["hyps_path"] = str(ckpt / "best_hyps.txt") if ckpt and (ckpt / "best_hyps.txt").exists() else ""
+        if exp_uri:
+            ckpt = _latest_checkpoint_uri(join(exp_uri, "trials", f"trial_{trial_id}"))
+            row["checkpoint_path"] = ckpt or ""
+            row["hyps_path"] = _fetch_hyps(ckpt, results_dir, exp_uri, trial_id) if ckpt else ""
+        else:
+            ckpt = _latest_checkpoint(results_dir / "trials" / f"trial_{trial_id}")
+            row["checkpoint_path"] = str(ckpt) if ckpt else ""
+            row["hyps_path"] = str(ckpt / "best_hyps.txt") if ckpt and (ckpt / "best_hyps.txt").exists() else ""
         row["refs_path"] = str(refs_path)
         rows.append(row)
         frame = getattr(result, "metrics_dataframe", None)
@@ -84,11 +124,12 @@ def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, re
     for i, row in trials.iterrows():
         keep = row["status"] == "completed" and (search.keep_artifacts == "all" or bool(on_front.iloc[i]))
         if keep and row["checkpoint_path"]:
-            ckpt = Path(row["checkpoint_path"])
-            src = ckpt / "best" if (ckpt / "best").exists() else ckpt / "artifact"
+            ckpt = row["checkpoint_path"]
+            src = join(ckpt, "best") if (exists(join(ckpt, "best")) if exp_uri else Path(ckpt, "best").exists()) \
+                else join(ckpt, "artifact")
             dest = results_dir / "artifacts" / row["trial_id"]
             copy_artifact(src, dest)
-            trials.at[i, "artifact_path"] = str(dest)
+            trials.at[i, "artifact_path"] = join(exp_uri, "artifacts", row["trial_id"]) if exp_uri else str(dest)
     return trials, pd.DataFrame(history)
 
 

@@ -25,11 +25,14 @@ from raymt.errors import ConfigError
 from raymt.io import atomic_write_text, ensure_writable
 from raymt.search.config import SearchConfig, parse_search
 from raymt.search.space import CompiledSpace, SpaceConfig
+from raymt.object_store import check_writable, exists, filesystem, is_uri, join, local_form, localize, pull_tree, push_tree, staging_path, to_uri
 
 MARKER = "raymt_experiment.json"
 CONFIG_COPY = "search_config.yaml"
 JOURNAL = "optuna_journal.log"
 DEFAULT_SPACE = "default.yaml"
+#: written by Ray straight to the store; never mirrored
+REMOTE_ONLY = ("tune", "trials")
 
 
 def default_space_path() -> Path:
@@ -66,8 +69,20 @@ def _check_objectives(search: SearchConfig, where: str) -> None:
 
 
 def results_dir_for(cfg) -> Path:
-    """A fresh folder for a new search: ``<storage>/<name>``, or ``<name>-2``, ... if taken."""
-    root = Path(cfg.storage_path).expanduser().resolve()
+    """A fresh folder for a new search: ``<storage>/<name>``, or ``<name>-2``, ... if taken.
+
+    For an object store the name is checked there (the store is the truth) and the returned
+    folder is this machine's staging copy of it (raymt.object_store)."""
+    if is_uri(cfg.storage_path):
+        check_writable(cfg.storage_path)
+        name, n = cfg.name, 1
+        while not _empty_uri(join(cfg.storage_path, name)):
+            n += 1
+            name = f"{cfg.name}-{n}"
+        local = staging_path(join(cfg.storage_path, name))
+        shutil.rmtree(local, ignore_errors=True)  # a stale copy of an experiment deleted from the store
+        return local
+    root = Path(local_form(cfg.storage_path)).expanduser().resolve()
     ensure_writable(root)
     candidate, n = root / cfg.name, 1
     while candidate.exists() and any(candidate.iterdir()):
@@ -76,12 +91,46 @@ def results_dir_for(cfg) -> Path:
     return candidate
 
 
+def _empty_uri(uri: str) -> bool:
+    from pyarrow import fs as pafs
+
+    fs, path = filesystem(uri)
+    return not fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
+
+
 def check_experiment_dir(path: str | Path) -> Path:
-    path = Path(path).expanduser().resolve()
+    """The results folder of an earlier search, as a local folder.
+
+    An object-store URI is mirrored into this machine's staging copy first (result files, the
+    Optuna journal, configs; not Tune's state, checkpoints or artefacts, which are read from
+    the store where they are needed)."""
+    if is_uri(path):
+        uri, path = str(path).rstrip("/"), staging_path(str(path))
+        try:
+            pull_tree(uri, path, skip=REMOTE_ONLY + ("artifacts",))
+        except OSError as err:
+            raise ConfigError(f"cannot read {uri} ({str(err).strip().splitlines()[0] if str(err).strip() else err})",
+                              where="--resume/--warm-start/results folder",
+                              fix="check the URI and your credentials (AWS_* / GOOGLE_APPLICATION_CREDENTIALS)") from None
+    path = Path(local_form(path)).expanduser().resolve()
     if not (path / MARKER).exists():
         raise ConfigError(f"{path} is not a raymt experiment (no {MARKER})", where="--resume/--warm-start",
                           fix="pass the results folder printed by an earlier `raymt search` (e.g. raymt_results/default)")
     return path
+
+
+def experiment_uri(results_dir: Path) -> str | None:
+    """The object-store URI an experiment's staging folder mirrors (recorded in its marker)."""
+    try:
+        return json.loads((results_dir / MARKER).read_text()).get("storage_uri")
+    except (OSError, ValueError):
+        return None
+
+
+def sync_results(results_dir: Path, uri: str | None) -> None:
+    """Upload raymt's own result files to the store (Tune and Train write theirs directly)."""
+    if uri:
+        push_tree(results_dir, uri, skip=REMOTE_ONLY)
 
 
 # --- the Tune trial ----------------------------------------------------------------------------
@@ -138,6 +187,11 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     warm = check_experiment_dir(warm_start) if warm_start is not None else None
     if resume is None:
         results_dir = results_dir_for(cfg)
+    # object-store storage: results_dir is this machine's staging copy of exp_uri
+    exp_uri = None
+    if is_uri(cfg.storage_path):
+        exp_uri = (experiment_uri(results_dir) or str(resume).rstrip("/")) if resume is not None \
+            else join(cfg.storage_path, results_dir.name)
 
     from raymt.runtime import init_ray
     from raymt.train.preflight import check_trial_fits
@@ -146,7 +200,7 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     t_prep = time.perf_counter()
     prepared = prepare_experiment(cfg, max_ratios=compiled.max_ratios(), log=log)
     prep_s = time.perf_counter() - t_prep
-    check_space_fits_model(compiled, prepared.base_path, cfg)
+    check_space_fits_model(compiled, localize(prepared.base_path), cfg)
     t_ray = time.perf_counter()
     init_ray(log=log)
     check_trial_fits(cfg)
@@ -156,25 +210,32 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     if resume is None:
         clean_raw = {k: v for k, v in raw.items()}
         atomic_write_text(results_dir / CONFIG_COPY, yaml.safe_dump(clean_raw, sort_keys=False))
-        atomic_write_text(results_dir / MARKER, json.dumps({"raymt": __import__("raymt").__version__, "name": cfg.name,
-                                                            "created": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
+        marker = {"raymt": __import__("raymt").__version__, "name": cfg.name, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if exp_uri:
+            marker["storage_uri"] = exp_uri
+        atomic_write_text(results_dir / MARKER, json.dumps(marker, indent=1))
     refs_path = _write_references(results_dir, prepared, cfg)
     atomic_write_text(results_dir / "prepared.json", json.dumps(asdict(prepared), indent=1))  # export finds the base here
+    sync_results(results_dir, exp_uri)
 
-    tuner, scheduler = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log)
+    tuner, scheduler = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log, exp_uri)
     t_fit = time.perf_counter()
     grid = tuner.fit()
     fit_s = time.perf_counter() - t_fit
 
     from raymt.search.collect import collect_results, finish_report
 
-    trials, history = collect_results(grid, compiled, results_dir, search, refs_path)
+    refs = to_uri(refs_path, results_dir, exp_uri) if exp_uri else refs_path
+    trials, history = collect_results(grid, compiled, results_dir, search, refs, exp_uri=exp_uri)
     timings = {"prepare_s": prep_s, "ray_init_s": ray_s, "tune_fit_s": fit_s, "total_s": time.perf_counter() - t0,
                **{f"prepare_{k}": v for k, v in prepared.timings.items()}}
     if prepared.augment_costs:  # paid once, shared by the trials (seconds, sentences, sentences/s)
         timings["augment_costs"] = prepared.augment_costs
     atomic_write_text(results_dir / "timings.json", json.dumps(timings, indent=1))
     finish_report(results_dir, trials, history, search, prepared, timings, log=log)
+    if exp_uri:
+        sync_results(results_dir, exp_uri)
+        log(f"results uploaded to {exp_uri} (local copy: {results_dir})")
     return results_dir
 
 
@@ -184,7 +245,7 @@ def _write_references(results_dir: Path, prepared, cfg) -> Path:
     refs, srcs = [], []
     # multi-pair: every pair's set in config order, as the worker writes its hypotheses
     for data_path in (prepared.pair_data or {"": prepared.data_path}).values():
-        split = load_tokenized(data_path)[cfg.eval.split]
+        split = load_tokenized(localize(data_path))[cfg.eval.split]
         n = len(split) if cfg.eval.max_samples is None else min(cfg.eval.max_samples, len(split))
         refs += list(split["tgt_text"])[:n]
         srcs += list(split["src_text"])[:n]
@@ -197,7 +258,7 @@ def _write_references(results_dir: Path, prepared, cfg) -> Path:
 
 
 def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, prepared, results_dir: Path,
-                 resuming: bool, warm: Path | None, log):
+                 resuming: bool, warm: Path | None, log, exp_uri: str | None = None):
     from ray import tune
 
     from raymt.runtime import cluster_capacity
@@ -207,10 +268,11 @@ def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, 
 
     base_raw = {k: v for k, v in raw.items() if k != "search"}
     trainable = tune.with_parameters(tune_trial, base_raw=base_raw, space_raw=search.space.model_dump(mode="python"),
-                                     prepared=asdict(prepared), trials_storage=str(results_dir / "trials"))
+                                     prepared=asdict(prepared),
+                                     trials_storage=join(exp_uri, "trials") if exp_uri else str(results_dir / "trials"))
     resources = {"cpu": cfg.resources.trial_cpus}
-    tune_dir = results_dir / "tune"
-    if resuming and tune_dir.exists():
+    tune_dir = join(exp_uri, "tune") if exp_uri else results_dir / "tune"
+    if resuming and (exists(tune_dir) if exp_uri else tune_dir.exists()):
         log(f"resuming the search in {results_dir}")
         return restore_tuner(tune_dir, trainable, resources=resources), None
 
@@ -225,9 +287,12 @@ def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, 
     scheduler = scheduler_from_config(parse_scheduler_config(search.scheduler, where="search.scheduler"), max_t=cfg.train.epochs)
     per_trial_cpu = cfg.resources.num_workers * cfg.resources.cpus_per_worker + cfg.resources.trial_cpus
     concurrent = search.max_concurrent_trials or max(1, int(cluster_capacity()["total_CPU"] // per_trial_cpu))
+    callbacks = [EarlyStopMarker(scheduler)]
+    if exp_uri:
+        callbacks.append(make_upload_journal(results_dir / JOURNAL, join(exp_uri, JOURNAL)))
     tuner = make_tuner(trainable, searcher=searcher, scheduler=scheduler, num_samples=search.num_samples,
-                       max_concurrent_trials=concurrent, storage_path=results_dir, name="tune", resources=resources,
-                       callbacks=[EarlyStopMarker(scheduler)])
+                       max_concurrent_trials=concurrent, storage_path=exp_uri or results_dir, name="tune", resources=resources,
+                       callbacks=callbacks)
     return tuner, scheduler
 
 
@@ -258,7 +323,7 @@ def storage_estimator(cfg, compiled: CompiledSpace, prepared):
     from raymt.config.schema import ExperimentConfig
     from raymt.methods import get_method
 
-    model_config = AutoConfig.from_pretrained(prepared.base_path, trust_remote_code=cfg.model.trust_remote_code)
+    model_config = AutoConfig.from_pretrained(localize(prepared.base_path), trust_remote_code=cfg.model.trust_remote_code)
     cache: dict[str, float] = {}
 
     def estimate(params: dict) -> float:
@@ -321,10 +386,40 @@ def trial_id_from_path(path: str) -> str:
     return match.group(1) if match else os.path.basename(path)
 
 
-def copy_artifact(src: Path, dest: Path) -> None:
+def copy_artifact(src: Path | str, dest: Path) -> None:
+    """A trial's artefact folder (local, or a URI on an object store) to ``dest``, atomically."""
+    from raymt.object_store import download
+
     if dest.exists():
         shutil.rmtree(dest)
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
+    if is_uri(src):
+        download(str(src), tmp)
+    else:
+        shutil.copytree(src, tmp)
     os.replace(tmp, dest)
+
+
+def make_upload_journal(local: Path, uri: str):
+    """A Tune callback that uploads the Optuna journal whenever a trial ends, so a search
+    resumed on another machine continues from the sampler's full history."""
+    from ray.tune import Callback
+
+    from raymt.object_store import upload
+
+    class UploadJournal(Callback):
+        def _push(self):
+            if local.exists():
+                upload(local, uri)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self._push()
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._push()
+
+        def on_experiment_end(self, trials, **info):
+            self._push()
+
+    return UploadJournal()

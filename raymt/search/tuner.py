@@ -31,6 +31,7 @@ from ray import cloudpickle, tune
 from ray.tune.search.optuna import OptunaSearch
 
 from raymt.errors import ConfigError
+from raymt.object_store import is_uri
 
 SpaceFn = Callable[[Any], Any]
 
@@ -169,7 +170,8 @@ def make_tuner(
         ),
         run_config=tune.RunConfig(
             name=name,
-            storage_path=str(Path(storage_path).resolve()),
+            # a URI (s3://, gs://) goes to Ray as is: Tune writes its state there through pyarrow
+            storage_path=str(storage_path) if is_uri(storage_path) else str(Path(storage_path).resolve()),
             failure_config=failure_config,
             callbacks=list(callbacks) if callbacks else None,
             verbose=verbose,

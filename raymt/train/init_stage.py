@@ -26,6 +26,7 @@ from pathlib import Path
 
 from raymt.errors import ConfigError
 from raymt.io import atomic_write_text
+from raymt.object_store import exists, is_uri, join, localize, parent_uri, upload
 
 INIT_DIR = "init"
 ARTIFACT = "artifact"
@@ -117,25 +118,35 @@ def ensure_init_stage(cfg, prepared, *, run_build=None, log=print) -> StageOutco
                           fix="prepare the experiment with raymt.train.prepare.prepare_experiment")
     t0 = time.perf_counter()
     key = stage_key(cfg, prepared.base_path, prepared.init_text)
-    folder = Path(prepared.init_text).parent / key
+    # object-store storage: build in this node's staging copy, fetch what another node built,
+    # publish what this one built; the lock below is per node, so two nodes may both build
+    # the same key (same content: the last upload wins)
+    remote = join(parent_uri(prepared.init_text), key) if is_uri(prepared.init_text) else None
+    folder = Path(localize(prepared.init_text)).parent / key
     meta_path = folder / META
     built = False
     with FileLock(str(folder) + ".lock"):
+        if remote and not meta_path.exists() and exists(join(remote, META)):
+            localize(remote)
         if not meta_path.exists():
             log(f"init stage {cfg.init.stage}: building {folder}")
             tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
             try:
                 run = run_build or _run_build
-                seconds = run(build_stage, cfg.model_dump(mode="json"), prepared.base_path, prepared.init_text, str(tmp / ARTIFACT))
+                seconds = run(build_stage, cfg.model_dump(mode="json"), localize(prepared.base_path), localize(prepared.init_text), str(tmp / ARTIFACT))
                 atomic_write_text(tmp / META, json.dumps({"key": key, "build_s": seconds, "stage": cfg.init.stage,
                                                           "method": cfg.method.name}, indent=1))
                 shutil.rmtree(folder, ignore_errors=True)  # a half-written folder of a killed builder
                 tmp.rename(folder)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
+            if remote:  # the artefact first, the meta file last: a reader trusts the meta file
+                upload(folder / ARTIFACT, join(remote, ARTIFACT))
+                upload(meta_path, join(remote, META))
             built = True
     meta = json.loads(meta_path.read_text())
-    return StageOutcome(stage=cfg.init.stage, key=key, artifact=str(folder / ARTIFACT), build_s=float(meta["build_s"]),
+    artifact = join(remote, ARTIFACT) if remote else str(folder / ARTIFACT)
+    return StageOutcome(stage=cfg.init.stage, key=key, artifact=artifact, build_s=float(meta["build_s"]),
                         wait_s=time.perf_counter() - t0, built=built)
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from raymt.model.loading import check_model_source, load_tokenizer
 from raymt.model.tiny import build_tiny_base
+from raymt.object_store import to_uri
 
 TINY = "tiny"
+CACHE_DIR = ".cache"
 
 
 @dataclass
@@ -31,26 +33,76 @@ class PreparedExperiment:
     pair_data: dict[str, str] = field(default_factory=dict)  # multi-pair: pair key -> tokenised cache
     init_text: str = ""  # monolingual text of the init.stage=denoise warm start (raymt.train.init_stage)
 
+    def with_paths(self, fn) -> "PreparedExperiment":
+        """A copy whose cache paths went through ``fn`` (local staging path -> URI)."""
+        from dataclasses import replace
+
+        return replace(self, base_path=fn(self.base_path), data_path=fn(self.data_path),
+                       augment_pools={k: fn(v) for k, v in self.augment_pools.items()},
+                       pair_data={k: fn(v) for k, v in self.pair_data.items()},
+                       init_text=fn(self.init_text) if self.init_text else "")
+
     def loop_config(self, cfg) -> dict:
         """What each Train worker receives (plain data: it crosses process boundaries)."""
         return {"config": cfg.model_dump(mode="json"), "base_path": self.base_path, "data_path": self.data_path,
                 "augment_pools": dict(self.augment_pools), "pair_data": dict(self.pair_data)}
 
 
-def cache_root(cfg) -> Path:
-    from raymt.io import ensure_writable
+def local_loop_config(loop_config: dict) -> dict:
+    """The worker's view of :meth:`PreparedExperiment.loop_config`: every cache entry recorded
+    by URI (object-store storage) replaced by this node's copy, fetched on first use."""
+    from raymt.object_store import localize
 
-    return ensure_writable(Path(cfg.storage_path).expanduser().resolve() / ".cache")
+    out = dict(loop_config)
+    for key in ("base_path", "data_path"):
+        out[key] = localize(out[key])
+    for key in ("augment_pools", "pair_data"):
+        out[key] = {k: localize(v) for k, v in (out.get(key) or {}).items()}
+    if (out.get("init") or {}).get("artifact"):
+        out["init"] = {**out["init"], "artifact": localize(out["init"]["artifact"])}
+    return out
+
+
+def cache_root(cfg) -> Path:
+    """The local folder the cache is built in: ``<storage_path>/.cache``, or for an object
+    store this node's staging copy of it (raymt.object_store)."""
+    from raymt.io import ensure_writable
+    from raymt.object_store import check_writable, is_uri, join, local_form, staging_path
+
+    if is_uri(cfg.storage_path):
+        check_writable(cfg.storage_path)  # before any work: a wrong bucket or missing credentials
+        return ensure_writable(staging_path(join(cfg.storage_path, CACHE_DIR)))
+    return ensure_writable(Path(local_form(cfg.storage_path)).expanduser().resolve() / CACHE_DIR)
 
 
 def prepare_experiment(cfg, *, max_ratios: dict[str, float] | None = None, log=print) -> PreparedExperiment:
     """Build (or reuse) everything the trials share. ``max_ratios``: largest ratio per
-    augmentation operator anywhere in the search space, so one pool serves every trial."""
+    augmentation operator anywhere in the search space, so one pool serves every trial.
+
+    With an object-store ``storage_path`` the cache is built in this node's staging copy:
+    first brought up to date from the store (what another machine built is reused, not
+    rebuilt), then what is new is uploaded, and the experiment records the entries by URI so
+    that a trial on any node can fetch them (raymt.object_store.localize)."""
+    from raymt.object_store import is_uri, join, pull_tree, push_tree
+
+    root = cache_root(cfg)
+    if not is_uri(cfg.storage_path):
+        return _prepare(cfg, root, max_ratios, log)
+    remote = join(cfg.storage_path, CACHE_DIR)
+    t0 = time.perf_counter()
+    pulled = pull_tree(remote, root)
+    prepared = _prepare(cfg, root, max_ratios, log)
+    pushed = push_tree(root, remote)
+    prepared.timings["storage_sync_s"] = time.perf_counter() - t0 - sum(prepared.timings.values())
+    log(f"data cache: {pulled} files fetched from {remote}, {pushed} uploaded")
+    return prepared.with_paths(lambda p: to_uri(p, root, remote))
+
+
+def _prepare(cfg, root: Path, max_ratios, log) -> PreparedExperiment:
     from raymt.data.cache import build_tokenized
     from raymt.data.sources import load_corpus
 
     timings: dict[str, float] = {}
-    root = cache_root(cfg)
     t0 = time.perf_counter()
     if cfg.model.name_or_path == TINY:
         base = str(build_tiny_base(cfg.model.tiny, root, log=log))

@@ -44,7 +44,12 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
 
 def run_trial(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str | None = None, callbacks=()):
     """Run one trial to the end and return its final metrics and checkpoint folder."""
-    storage = storage_path or str(Path(cfg.storage_path).expanduser().resolve() / cfg.name / "trials")
+    from raymt.object_store import is_uri, join, local_form
+
+    if storage_path is None:  # an object store goes to Ray Train as a URI (it writes there itself)
+        storage_path = join(cfg.storage_path, cfg.name, "trials") if is_uri(cfg.storage_path) \
+            else str(Path(local_form(cfg.storage_path)).expanduser().resolve() / cfg.name / "trials")
+    storage = storage_path
     trainer = make_trainer(cfg, prepared, name=name, storage_path=storage, callbacks=callbacks)
     result = trainer.fit()
     metrics = dict(result.metrics or {})

@@ -31,6 +31,7 @@ from raymt.model.loading import forced_bos_id, load_model, load_tokenizer
 from raymt.train import parallel
 from raymt.train.data import eval_batches, make_train_loader, open_trial_data
 from raymt.train.init_stage import outcome_metrics
+from raymt.train.prepare import local_loop_config
 from raymt.train.selection import BestEpoch
 
 STATE_FILE = "state.json"
@@ -46,6 +47,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
     import ray.train.torch
 
     cfg = ExperimentConfig.model_validate(loop_config["config"])
+    loop_config = local_loop_config(loop_config)  # object-store storage: this node's copies (raymt.object_store)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()

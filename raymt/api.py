@@ -18,6 +18,7 @@ from raymt.config.load import load_config
 
 def train(config: str | Path | None = None, *, overrides: dict[str, Any] | None = None, log=print) -> dict:
     """Run ONE trial as a Ray Train job and return its metrics (no argument: offline default)."""
+    from raymt.cluster_limits import find_cluster_limits
     from raymt.runtime import init_ray
     from raymt.train.prepare import prepare_experiment
     from raymt.train.preflight import check_trial_fits
@@ -25,10 +26,14 @@ def train(config: str | Path | None = None, *, overrides: dict[str, Any] | None 
 
     t_start = time.perf_counter()
     cfg = load_config(config, overrides)
+    limits = find_cluster_limits(log=log)  # an autoscaler config: the trial is checked before any data or Ray work
+    if limits is not None:
+        check_trial_fits(cfg, limits=limits)
     prepared = prepare_experiment(cfg, log=log)
     t_ray = time.perf_counter()
     init_ray(log=log)
-    check_trial_fits(cfg)
+    if limits is None:
+        check_trial_fits(cfg, limits=None)
     ray_s = time.perf_counter() - t_ray
     name = f"train-{time.strftime('%Y%m%d-%H%M%S')}"
     metrics, checkpoint = run_trial(cfg, prepared, name=name)

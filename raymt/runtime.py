@@ -1,12 +1,13 @@
 """Starting or attaching to Ray, the way Ray users expect.
 
 Under ``ray job submit`` (or with ``RAY_ADDRESS`` set) raymt attaches to that cluster and never
-starts a second one. On a laptop it starts a local Ray whose dashboard listens on 127.0.0.1
+starts a second one; the cluster's workers are told its GCS address (:func:`attach_runtime_env`). On a laptop it starts a local Ray whose dashboard listens on 127.0.0.1
 only: the dashboard can submit jobs, so it must never face the network.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 
@@ -17,12 +18,42 @@ def init_ray(*, num_cpus: int | None = None, log=print) -> None:
         return
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
-        log(f"attached to the Ray cluster at {os.environ['RAY_ADDRESS']}")
+        address = os.environ["RAY_ADDRESS"]
+        runtime_env = attach_runtime_env(address, os.environ)
+        ray.init(address=address, log_to_driver=True, **({"runtime_env": runtime_env} if runtime_env else {}))
+        log(f"attached to the Ray cluster at {address}")
         return
     address = _start_local_ray(num_cpus)
     log(f"started a local Ray at {address} with {int(ray.cluster_resources().get('CPU', 0))} CPUs "
         "(dashboard on 127.0.0.1 only)")
+
+
+def attach_runtime_env(address: str, environ) -> dict | None:
+    """The runtime env that tells the attached cluster's workers its GCS address, or None.
+
+    Why: a head started with ``ray start`` (``ray up`` does so too) gives its raylet, and so
+    every worker, no RAY_ADDRESS; Ray Train's placement-group cleaner then finds "its" cluster
+    through /tmp/ray/ray_current_cluster or a scan for GCS processes, which on a machine with a
+    second Ray raised "Found multiple active Ray instances" (see :func:`_start_local_ray`).
+    The driver's ``ray.init(runtime_env=...)`` becomes the job's runtime env; under ``ray job
+    submit`` Ray 2.60 merges it with the submitted one (``ray._private.worker.init`` ->
+    ``_merge_runtime_env``): other fields (working_dir, pip, ...) are kept as submitted and
+    env_vars are merged key by key, failing only when both set the same key. So:
+
+    - ``address`` must be the GCS ``host:port`` every node can reach, as ``ray job submit``
+      gives its driver. ``auto``, ``ray://`` (Ray Client) or ``http://`` addresses and loopback
+      hosts (wrong on every other node) are left alone: None.
+    - if the submitted runtime env already sets RAY_ADDRESS, the job's value stands: None.
+    """
+    host, sep, port = address.rpartition(":")
+    if "://" in address or not sep or not port.isdigit() or host in ("", "localhost") or host.startswith("127."):
+        return None
+    job_config = environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if job_config:
+        job_env_vars = ((json.loads(job_config).get("runtime_env") or {}).get("env_vars") or {})
+        if "RAY_ADDRESS" in job_env_vars:
+            return None
+    return {"env_vars": {"RAY_ADDRESS": address}}
 
 
 def _start_local_ray(num_cpus: int | None) -> str:

@@ -145,3 +145,24 @@ def test_resume_of_a_folder_that_is_not_an_experiment(tmp_path, capsys):
 def test_missing_config_file(tmp_path, capsys):
     code, err = run_cli(["train", str(tmp_path / "nope.yaml")], capsys)
     assert_clean_refusal(code, err, ["nope.yaml"])
+
+
+# --- resources against an autoscaling cluster's config: refused before data or Ray -----------------
+
+def test_a_worker_no_node_type_can_hold_is_refused_before_ray(tmp_path, capsys, monkeypatch):
+    """With the autoscaler's cluster config known, a worker bigger than every node type would wait
+    forever for a node that is never added: `raymt search` refuses it up front."""
+    cluster = tmp_path / "fake-cluster.yaml"
+    cluster.write_text(yaml.safe_dump({
+        "max_workers": 2, "head_node_type": "ray.head.default",
+        "available_node_types": {"ray.head.default": {"resources": {"CPU": 1}, "max_workers": 0},
+                                 "cpu2": {"resources": {"CPU": 2}, "min_workers": 0, "max_workers": 2}}}))
+    monkeypatch.setenv("RAYMT_AUTOSCALER_CONFIG", str(cluster))
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "search_spaces" / "default.yaml").read_text())
+    raw.update(storage_path=str(tmp_path / "results"), resources={"num_workers": 1, "cpus_per_worker": 4})
+    path = tmp_path / "big_worker.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    code, err = run_cli(["search", str(path)], capsys)
+    assert_clean_refusal(code, err, ["resources.cpus_per_worker", "4 CPUs", "cpu2 (2 CPU)", str(cluster), "at most 2"])
+    results = tmp_path / "results"
+    assert not results.exists() or not any(results.iterdir())  # no data cache, no experiment folder

@@ -1,7 +1,8 @@
-"""Starting a local Ray next to another one on the same machine."""
+"""Starting a local Ray next to another one on the same machine, and what an attached driver passes on."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,9 +11,8 @@ import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_a_local_ray_finds_itself_when_another_ray_runs_on_the_machine(tmp_path):
     """Ray Train's placement-group cleaner asks the State API about the trial's controller from
     inside the cluster; with two Ray instances on one machine that lookup raised "Found multiple
@@ -59,3 +59,22 @@ def test_a_local_ray_finds_itself_when_another_ray_runs_on_the_machine(tmp_path)
     finally:
         os.killpg(other.pid, signal.SIGTERM)
         other.wait(timeout=60)
+
+
+# --- what an attached driver passes to the cluster's workers (no Ray) -----------------------------
+
+@pytest.mark.parametrize("address, environ, expected", [
+    ("10.0.0.5:6379", {}, {"env_vars": {"RAY_ADDRESS": "10.0.0.5:6379"}}),       # `ray job submit` gives the driver this
+    ("10.0.0.5:6379", {"RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps({"runtime_env": {"env_vars": {"X": "1"}, "working_dir": "gcs://x.zip"}})},
+     {"env_vars": {"RAY_ADDRESS": "10.0.0.5:6379"}}),                              # merged by Ray with the job's own env
+    ("10.0.0.5:6379", {"RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps({"runtime_env": {"env_vars": {"RAY_ADDRESS": "10.0.0.9:6379"}}})},
+     None),                                                                        # the job's own RAY_ADDRESS stands (no merge conflict)
+    ("auto", {}, None),
+    ("ray://head:10001", {}, None),                                                # Ray Client: not a GCS address
+    ("127.0.0.1:6379", {}, None),                                                  # loopback: wrong on every other node
+    ("localhost:6379", {}, None),
+])
+def test_attach_passes_the_gcs_address_only_when_it_is_safe(address, environ, expected):
+    from raymt.runtime import attach_runtime_env
+
+    assert attach_runtime_env(address, environ) == expected

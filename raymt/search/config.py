@@ -19,7 +19,7 @@ class SearchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     num_samples: int = Field(8, ge=1, le=100000, description="Trials to run in total.")
-    max_concurrent_trials: int | None = Field(None, ge=1, description="Trials running at once (None: as many as the cluster fits, at least 1).")
+    max_concurrent_trials: int | None = Field(None, ge=1, description="Trials running at once (None: as many as the cluster holds now, or as its largest size holds when the autoscaler config is known (docs/cluster.md); at least 1).")
     objectives: dict[str, Literal["max", "min"]] = Field(default_factory=lambda: {"bleu": "max", "storage_mb": "min"},
                                                         description="Metric -> max|min; the Pareto front is taken over these.")
     sampler: SamplerConfig = Field(default_factory=SamplerConfig, description="How configurations are proposed.")

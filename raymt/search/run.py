@@ -193,17 +193,22 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
         exp_uri = (experiment_uri(results_dir) or str(resume).rstrip("/")) if resume is not None \
             else join(cfg.storage_path, results_dir.name)
 
+    from raymt.cluster_limits import find_cluster_limits
     from raymt.runtime import init_ray
     from raymt.train.preflight import check_trial_fits
     from raymt.train.prepare import prepare_experiment
 
+    limits = find_cluster_limits(log=log)  # an autoscaler config: the trial is checked before any data or Ray work
+    if limits is not None:
+        check_trial_fits(cfg, limits=limits)
     t_prep = time.perf_counter()
     prepared = prepare_experiment(cfg, max_ratios=compiled.max_ratios(), log=log)
     prep_s = time.perf_counter() - t_prep
     check_space_fits_model(compiled, localize(prepared.base_path), cfg)
     t_ray = time.perf_counter()
     init_ray(log=log)
-    check_trial_fits(cfg)
+    if limits is None:
+        check_trial_fits(cfg, limits=None)
     ray_s = time.perf_counter() - t_ray
 
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +223,8 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     atomic_write_text(results_dir / "prepared.json", json.dumps(asdict(prepared), indent=1))  # export finds the base here
     sync_results(results_dir, exp_uri)
 
-    tuner, scheduler = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log, exp_uri)
+    tuner, scheduler = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log,
+                                    exp_uri=exp_uri, limits=limits)
     t_fit = time.perf_counter()
     grid = tuner.fit()
     fit_s = time.perf_counter() - t_fit
@@ -258,10 +264,9 @@ def _write_references(results_dir: Path, prepared, cfg) -> Path:
 
 
 def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, prepared, results_dir: Path,
-                 resuming: bool, warm: Path | None, log, exp_uri: str | None = None):
+                 resuming: bool, warm: Path | None, log, *, exp_uri: str | None = None, limits=None):
     from ray import tune
 
-    from raymt.runtime import cluster_capacity
     from raymt.search.samplers import make_sampler
     from raymt.search.schedulers import EarlyStopMarker, parse_scheduler_config, scheduler_from_config
     from raymt.search.tuner import make_searcher, make_tuner, restore_tuner
@@ -285,8 +290,10 @@ def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, 
     searcher = make_searcher(compiled.define_by_run, search.objectives, sampler, seed=search.sampler.seed,
                              points_to_evaluate=search.points_to_evaluate or None, study_name=cfg.name, storage=journal)
     scheduler = scheduler_from_config(parse_scheduler_config(search.scheduler, where="search.scheduler"), max_t=cfg.train.epochs)
-    per_trial_cpu = cfg.resources.num_workers * cfg.resources.cpus_per_worker + cfg.resources.trial_cpus
-    concurrent = search.max_concurrent_trials or max(1, int(cluster_capacity()["total_CPU"] // per_trial_cpu))
+    from raymt.train.preflight import trial_concurrency
+
+    concurrent, rule = trial_concurrency(cfg, search.max_concurrent_trials, limits=limits)
+    log(f"up to {concurrent} trial(s) at once: {rule}")
     callbacks = [EarlyStopMarker(scheduler)]
     if exp_uri:
         callbacks.append(make_upload_journal(results_dir / JOURNAL, join(exp_uri, JOURNAL)))

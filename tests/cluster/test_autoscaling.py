@@ -4,7 +4,10 @@ Ray's fake multi-node provider (`RAY_FAKE_CLUSTER=1`, `provider.type: fake_multi
 worker nodes as real raylets on this machine when there is unmet demand, and removes them when
 they have been idle for `idle_timeout_minutes`. The head has 1 CPU; every trial's Train worker
 asks for 1.2 CPUs, so no trial can run until the autoscaler has added a 2-CPU node. The search
-is submitted as a job, with RAYMT_AUTOSCALING=1 in its runtime env as docs/cluster.md says.
+is submitted as a job without `search.max_concurrent_trials`, with RAYMT_AUTOSCALER_CONFIG in its
+runtime env naming the head's `--autoscaling-config` file (docs/cluster.md): raymt sizes the
+search to the largest cluster that config allows (2 trials: one 1.2-CPU worker per 2-CPU node),
+not to the 1-CPU head it sees at the start.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def search_yaml(tmp_path: Path, cache_root: Path) -> Path:
     raw["train"]["epochs"] = 1
     # one worker that does not fit on the 1-CPU head: every trial needs an added node
     raw["resources"] = {"num_workers": 1, "cpus_per_worker": 1.2, "trial_cpus": 0.1}
-    raw["search"].update(num_samples=2, max_concurrent_trials=2, points_to_evaluate=[], scheduler={"kind": "none"},
+    raw["search"].pop("max_concurrent_trials", None)  # raymt derives it from the autoscaler config
+    raw["search"].update(num_samples=2, points_to_evaluate=[], scheduler={"kind": "none"},
                          space={"method": ["lora"], "common": {"train.lr": {"log_uniform": [1e-3, 3e-3]}}})
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / ".cache").symlink_to(cache_root, target_is_directory=True)
@@ -82,13 +86,17 @@ def test_search_adds_nodes_then_idle_nodes_go_away(tmp_path, fake_cluster, cache
     env = fake_cluster
     assert [n["Resources"]["CPU"] for n in cluster_nodes(env)] == [1.0]  # the head alone: no trial fits
     config = search_yaml(tmp_path, cache_root)
-    runtime_env = {"env_vars": {"RAYMT_AUTOSCALING": "1", "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "300"}}
+    autoscaler_config = tmp_path / "home" / "autoscaling.yaml"  # the head's --autoscaling-config (ray_head.start_head)
+    runtime_env = {"env_vars": {"RAYMT_AUTOSCALER_CONFIG": str(autoscaler_config), "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "300"}}
     out = subprocess.run([RAY, "job", "submit", "--address", PORTS.dashboard_url, "--runtime-env-json", json.dumps(runtime_env),
                           "--", sys.executable, "-m", "raymt.cli", "search", str(config)],
                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]
     assert "attached to the Ray cluster" in text
+    assert f"autoscaler limits: head ray.head.default (1 CPU) + up to 2 x {WORKER_TYPE} (2 CPU)" in text
+    # the head holds no trial, yet raymt runs both at once: the cluster can grow to 2 x 2-CPU nodes
+    assert "up to 2 trial(s) at once: the largest cluster" in text and "2 worker slots / 1 per trial" in text, text[-4000:]
 
     trials = pd.read_parquet(tmp_path / "results" / "autoscale" / "trials.parquet")
     assert len(trials) == 2 and (trials["status"] == "completed").all(), trials[["trial_id", "status"]]
@@ -96,6 +104,8 @@ def test_search_adds_nodes_then_idle_nodes_go_away(tmp_path, fake_cluster, cache
 
     added = [n for n in cluster_nodes(env) if n["NodeID"] != FAKE_HEAD_NODE_ID]
     assert added, "the autoscaler added no node, yet the trials (which cannot fit on the head) ran"
+    # both trials asked for their worker at once, so the autoscaler added a node for each
+    assert len(added) == 2, f"{len(added)} node(s) added for 2 concurrent trials\n{ray_status(env)}"
     # idle nodes are removed after idle_timeout_minutes (plus the autoscaler's update interval)
     deadline = time.time() + IDLE_MINUTES * 60 + 90
     while time.time() < deadline:

@@ -38,6 +38,10 @@ def ray_local():
     ray.shutdown()
 
 
+#: the local S3 server accepts any key; this one is distinctive so tests can look for leaks
+S3_TEST_SECRET = "raymt-test-secret-5b1e0c9d"
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory):
     """A local S3 server (moto) for the object-store tests: nothing leaves the machine."""
@@ -79,7 +83,7 @@ def s3_bucket(s3_endpoint, monkeypatch, tmp_path):
 
     import boto3
 
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": S3_TEST_SECRET, "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ENDPOINT_URL": s3_endpoint, "RAYMT_STAGING_DIR": str(tmp_path / "staging")}
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -59,6 +59,10 @@ CONFIG_CASES = [
     ("space_value_out_of_range", SEARCH.replace("{choices: [4, 8]}", "{choices: [4, -8]}"), ["r"]),
     ("searched_augment_params", SEARCH.replace("    common:\n", "    common:\n      augment.word_dropout.params.p: {uniform: [0.05, 0.3]}\n"),
      ["augment.word_dropout.params.p", "cannot be searched", "augment.word_dropout.ratio"]),
+    ("point_value_outside_space", SEARCH + "  points_to_evaluate: [{method: lora, lr: 1.0e-3, lora_r: 16}]\n",
+     ["points_to_evaluate[0].lora_r", "16", "[4, 8]"]),
+    ("point_parameter_of_another_branch", SEARCH + "  points_to_evaluate: [{method: full, lr: 1.0e-3, lora_r: 4}]\n",
+     ["points_to_evaluate[0]", "lora_r", "not a parameter"]),
 ]
 
 

@@ -58,7 +58,38 @@ def load_search(path: str | Path | None, overrides: dict | None = None):
     compiled = CompiledSpace(search.space, raw, where=f"{path}: search.space")
     compiled.validate(lambda r, where: validate_config(r, where))
     _check_objectives(search, str(path))
+    check_points(compiled, search.points_to_evaluate, where=f"{path}: search.points_to_evaluate")
     return cfg, search, compiled, raw
+
+
+def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> None:
+    """Every ``points_to_evaluate`` entry must name parameters of its own branch, with values
+    inside their ranges. Optuna finds out only when the searcher asks for the point, inside
+    Tune: the search then dies with a traceback after Ray has started."""
+    from raymt.search.candidates import ReplayTrial
+
+    for i, point in enumerate(points):
+        def propose(name, dist, point=point, i=i):
+            if name not in point:  # left to the sampler: any value of the branch will do here
+                return dist.to_external_repr(dist.low if hasattr(dist, "low") else 0)
+            value = point[name]
+            try:
+                ok = dist._contains(dist.to_internal_repr(value))
+            except (ValueError, TypeError):
+                ok = False
+            if not ok:
+                span = f"choices {list(dist.choices)}" if hasattr(dist, "choices") else f"range [{dist.low:g}, {dist.high:g}]"
+                raise ConfigError(f"point {i + 1} sets {name}: {value!r}, outside its {span}", where=f"{where}[{i}].{name}",
+                                  fix="use a value inside the space, or widen search.space")
+            return value
+
+        replay = ReplayTrial(propose)
+        compiled.define_by_run(replay)
+        unknown = sorted(set(point) - set(replay.params))
+        if unknown:
+            raise ConfigError(f"point {i + 1} sets {', '.join(unknown)}, which {'is' if len(unknown) == 1 else 'are'} not "
+                              f"a parameter of its branch ({', '.join(sorted(replay.params))})", where=f"{where}[{i}]",
+                              fix="use the flat parameter names of the results table (e.g. lora_r, adapter_size, lr) of the branch the point's method selects")
 
 
 def _check_objectives(search: SearchConfig, where: str) -> None:

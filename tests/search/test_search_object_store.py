@@ -93,3 +93,10 @@ def test_search_on_an_object_store_can_be_reported_exported_and_resumed_from_a_f
     resumed = pd.read_parquet(root, filesystem=fs)
     assert list(resumed["trial_id"]) == list(trials["trial_id"])
     assert resumed["bleu"].tolist() == pytest.approx(trials["bleu"].tolist())
+
+    # the credentials reached Ray's processes through the environment, and no file holds them
+    secret = os.environ["AWS_SECRET_ACCESS_KEY"].encode()
+    bucket_fs, bucket = storage.filesystem(f"s3://{s3_bucket}")
+    leaks = [path for path in _files(f"s3://{s3_bucket}") if secret in bucket_fs.open_input_stream(f"{bucket}/{path}").read()]
+    leaks += [str(p) for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink() and secret in p.read_bytes()]
+    assert not leaks

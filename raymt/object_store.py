@@ -36,8 +36,8 @@ OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 MTIME_SLACK_S = 2.0
 
 __all__ = [
-    "OBJECT_STORE_SCHEMES", "check_writable", "download", "exists", "filesystem", "is_uri", "join", "local_form", "localize",
-    "parent_uri", "pull_tree",
+    "NOT_MIRRORED", "OBJECT_STORE_SCHEMES", "check_writable", "download", "exists", "filesystem", "is_uri", "join", "local_form", "localize",
+    "mirror_experiment", "parent_uri", "pull_tree",
     "push_tree", "staging_path", "staging_root", "to_uri", "upload",
 ]
 
@@ -252,6 +252,20 @@ def localize(path: str | os.PathLike) -> str:
         if not local.exists():
             download(uri, local)
     return str(local)
+
+
+#: an experiment's folders that Ray writes straight to the store (never mirrored) and the kept
+#: artefacts (fetched one by one, when exported)
+NOT_MIRRORED = ("tune", "trials", "artifacts")
+
+
+def mirror_experiment(uri: str) -> Path:
+    """This machine's copy of an experiment's result files on a store (tables, report, configs,
+    Optuna journal, hypotheses), brought up to date; returns the local folder."""
+    uri = uri.rstrip("/")
+    local = staging_path(uri)
+    pull_tree(uri, local, skip=NOT_MIRRORED)
+    return local
 
 
 def check_writable(uri: str, where: str = "storage_path") -> None:

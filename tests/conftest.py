@@ -45,34 +45,12 @@ S3_TEST_SECRET = "raymt-test-secret-5b1e0c9d"
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory):
     """A local S3 server (moto) for the object-store tests: nothing leaves the machine."""
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
     pytest.importorskip("moto", reason="the object-store tests need moto[server] (pip install -e '.[test]')")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("moto") / "server.log"
-    with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                  stdout=out, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=2)
-            break
-        except OSError:
-            if time.time() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError(f"moto server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.3)
+    from s3_server import start_s3_server, stop_s3_server
+
+    endpoint, server = start_s3_server(tmp_path_factory.mktemp("moto") / "server.log")
     yield endpoint
-    server.terminate()
-    server.wait(timeout=30)
+    stop_s3_server(server)
 
 
 @pytest.fixture()

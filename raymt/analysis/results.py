@@ -79,6 +79,10 @@ def _check_trials(df: pd.DataFrame, where: str) -> None:
 
 
 def _results_dir(results_dir: str | os.PathLike[str]) -> Path:
+    from raymt.object_store import is_uri, mirror_experiment
+
+    if is_uri(results_dir):  # s3://.../NAME: read this machine's up-to-date copy
+        return mirror_experiment(str(results_dir))
     folder = Path(results_dir)
     if not folder.is_dir():
         raise DataError(

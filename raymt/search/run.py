@@ -25,7 +25,8 @@ from raymt.errors import ConfigError
 from raymt.io import atomic_write_text, ensure_writable
 from raymt.search.config import SearchConfig, parse_search
 from raymt.search.space import CompiledSpace, SpaceConfig
-from raymt.object_store import check_writable, exists, filesystem, is_uri, join, local_form, localize, pull_tree, push_tree, staging_path, to_uri
+from raymt.object_store import (check_writable, exists, filesystem, is_uri, join, local_form, localize, mirror_experiment, push_tree,
+                                staging_path, to_uri)
 
 MARKER = "raymt_experiment.json"
 CONFIG_COPY = "search_config.yaml"
@@ -136,9 +137,9 @@ def check_experiment_dir(path: str | Path) -> Path:
     Optuna journal, configs; not Tune's state, checkpoints or artefacts, which are read from
     the store where they are needed)."""
     if is_uri(path):
-        uri, path = str(path).rstrip("/"), staging_path(str(path))
+        uri = str(path)
         try:
-            pull_tree(uri, path, skip=REMOTE_ONLY + ("artifacts",))
+            path = mirror_experiment(uri)
         except OSError as err:
             raise ConfigError(f"cannot read {uri} ({str(err).strip().splitlines()[0] if str(err).strip() else err})",
                               where="--resume/--warm-start/results folder",

@@ -56,4 +56,6 @@ def run_trial(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str
     if metrics.get("error"):
         raise TrialFailed(metrics["error"])
     checkpoint = result.checkpoint.path if result.checkpoint is not None else None
+    if checkpoint is not None and is_uri(storage):  # pyarrow's path has no scheme: give the URI back
+        checkpoint = f"{storage.split('://', 1)[0]}://{checkpoint}"
     return metrics, checkpoint

@@ -89,6 +89,11 @@ def test_search_on_an_object_store_can_be_reported_exported_and_resumed_from_a_f
     _raymt("export", exp, "--trial", trial_id, "--to", str(tmp_path / "exported"), env=fresh, cwd=tmp_path)
     assert (tmp_path / "exported" / "raymt_export.json").exists() or any((tmp_path / "exported").iterdir())
 
+    from raymt import analysis
+
+    os.environ["RAYMT_STAGING_DIR"] = fresh["RAYMT_STAGING_DIR"]  # monkeypatched by s3_bucket: restored after
+    assert analysis.load(exp)["trial_id"].tolist() == trials["trial_id"].tolist()  # a notebook reads the URI
+
     out = _raymt("search", "--resume", exp, env=fresh, cwd=tmp_path)
     resumed = pd.read_parquet(root, filesystem=fs)
     assert list(resumed["trial_id"]) == list(trials["trial_id"])

@@ -171,3 +171,30 @@ def test_two_processes_needing_the_same_stage_build_it_once(storage, tmp_path):
     assert len(log_path.read_text().splitlines()) == 1
     assert sorted(built for _, built, _ in results) == [False, True]
     assert len({(key, artifact) for key, _, artifact in results}) == 1 and Path(results[0][2]).is_dir()
+
+
+def test_on_an_object_store_the_stage_built_on_one_node_is_fetched_by_another(s3_bucket, tmp_path, monkeypatch, cache_root, tiny_base):
+    from raymt import object_store
+
+    uri = f"s3://{s3_bucket}/runs"
+    staged = object_store.staging_path(object_store.join(uri, ".cache"))
+    staged.mkdir(parents=True)
+    (staged / "models").symlink_to(cache_root / "models", target_is_directory=True)
+    cfg = config(uri)
+    prepared = prepare_experiment(cfg, log=lambda m: None)
+    assert prepared.init_text.startswith(f"{uri}/.cache/init/")
+    builds = []
+
+    def counting(fn, *args):
+        builds.append(1)
+        return fn(*args)
+
+    first = ensure_init_stage(cfg, prepared, run_build=counting, log=lambda m: None)
+    assert first.built and first.artifact.startswith(f"{uri}/.cache/init/{first.key}")
+    assert object_store.exists(first.artifact)  # published for the other nodes
+
+    monkeypatch.setenv("RAYMT_STAGING_DIR", str(tmp_path / "node2"))  # another node: empty staging
+    second = ensure_init_stage(cfg, prepared, run_build=counting, log=lambda m: None)
+    assert len(builds) == 1 and not second.built and second.artifact == first.artifact
+    local = Path(object_store.localize(second.artifact))  # what that node's Train worker loads
+    assert str(tmp_path / "node2") in str(local) and any(local.iterdir())

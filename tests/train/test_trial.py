@@ -92,3 +92,30 @@ def test_fsdp_full_fine_tuning_on_cpu(shared_cache, cache_root, ray_local):
     assert metrics["trainable_params"] == metrics["total_params"]
     assert (Path(checkpoint) / "artifact" / "model.safetensors").exists()
     assert metrics["bleu"] > 0
+
+
+def test_raymt_train_on_an_object_store_keeps_its_checkpoint_there(s3_bucket, tmp_path, cache_root, tiny_base):
+    """`raymt train` with `storage_path: s3://...`: Ray Train writes the checkpoints to the
+    bucket and the command reports the checkpoint's URI."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from raymt import object_store
+
+    uri = f"s3://{s3_bucket}/runs"
+    staged = object_store.staging_path(object_store.join(uri, ".cache"))
+    staged.mkdir(parents=True)
+    (staged / "models").symlink_to(cache_root / "models", target_is_directory=True)
+    raw = trial_config(tmp_path, cache_root, train={"epochs": 1}, resources={"num_workers": 1, "cpus_per_worker": 1}).model_dump(mode="json")
+    raw.update(storage_path=uri, search=None)
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({k: v for k, v in raw.items() if v is not None}))
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-m", "raymt.cli", "train", str(tmp_path / "t.yaml")], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(root)}, cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr[-4000:]
+    line = next(line for line in out.stdout.splitlines() if line.strip().startswith("checkpoint "))
+    checkpoint = line.split()[-1]
+    assert checkpoint.startswith(f"s3://{s3_bucket}/runs/t/trials/") and object_store.exists(checkpoint + "/state.json")

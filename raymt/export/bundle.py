@@ -140,8 +140,8 @@ def _plain(value):
 def _model_card(meta: dict) -> str:
     m = meta["metrics"]
     how = {
-        "full": f"MBartForConditionalGeneration.from_pretrained('{{this folder}}')",
-        "merged": f"MBartForConditionalGeneration.from_pretrained('{{this folder}}')  # LoRA merged into the base",
+        "full": "MBartForConditionalGeneration.from_pretrained('{this folder}')",
+        "merged": "MBartForConditionalGeneration.from_pretrained('{this folder}')  # LoRA merged into the base",
         "adapter": f"raymt.export.load_exported('{{this folder}}')  # base: {meta['base']}",
     }[meta["kind"]]
     if meta["kind"] == "adapter" and meta["method"] in ("lora", "ia3", "prompt", "prefix"):

@@ -16,7 +16,7 @@ def _cmd_report(args) -> int:
     from raymt.analysis.report import write_report
     from raymt.analysis.results import load, load_history
     from raymt.search.config import parse_search
-    from raymt.search.run import CONFIG_COPY, check_experiment_dir
+    from raymt.search.results_dir import CONFIG_COPY, check_experiment_dir
     from raymt.config.load import read_yaml
 
     path = check_experiment_dir(args.results_dir)
@@ -31,7 +31,7 @@ def _cmd_report(args) -> int:
         extra["Shared augmentation cost"] = augment_cost_section(costs, trials)
     write_report(path, trials, search.objectives, history_df=history if len(history) else None, extra=extra or None)
     print(f"rebuilt {path}/report.md")
-    from raymt.search.run import experiment_uri, sync_results
+    from raymt.search.results_dir import experiment_uri, sync_results
 
     if experiment_uri(path):  # an object-store experiment: the store keeps the new report too
         sync_results(path, experiment_uri(path))

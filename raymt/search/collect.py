@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from raymt.metrics.per_pair import pair_metric_columns
-from raymt.search.run import copy_artifact, trial_id_from_path
+from raymt.search.results_dir import copy_artifact
+from raymt.search.run import trial_id_from_path
 from raymt.search.space import CompiledSpace
 from raymt.object_store import download, exists, filesystem, join
 

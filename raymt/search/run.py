@@ -12,28 +12,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from raymt.config.load import load_config, read_yaml, validate_config
 from raymt.errors import ConfigError
-from raymt.io import atomic_write_text, ensure_writable
+from raymt.io import atomic_write_text
 from raymt.search.config import SearchConfig, parse_search
 from raymt.search.space import CompiledSpace, SpaceConfig
-from raymt.object_store import (check_writable, exists, filesystem, is_uri, join, local_form, localize, mirror_experiment, push_tree,
-                                staging_path, to_uri)
+from raymt.object_store import exists, is_uri, join, localize, to_uri
+from raymt.search.results_dir import (CONFIG_COPY, JOURNAL, MARKER, check_experiment_dir, experiment_uri,  # noqa: F401 (re-exported)
+                                      make_upload_journal, results_dir_for, sync_results)
 
-MARKER = "raymt_experiment.json"
-CONFIG_COPY = "search_config.yaml"
-JOURNAL = "optuna_journal.log"
 DEFAULT_SPACE = "default.yaml"
-#: written by Ray straight to the store; never mirrored
-REMOTE_ONLY = ("tune", "trials")
 
 
 def default_space_path() -> Path:
@@ -98,71 +92,6 @@ def _check_objectives(search: SearchConfig, where: str) -> None:
     if search.scheduler.get("kind", "mo_asha") != "none" and scheduler_metric not in search.objectives:
         raise ConfigError(f"the scheduler stops trials by {scheduler_metric!r}, which is not an objective",
                           where=f"{where}: search.scheduler.metric", fix=f"use one of {', '.join(search.objectives)}")
-
-
-def results_dir_for(cfg) -> Path:
-    """A fresh folder for a new search: ``<storage>/<name>``, or ``<name>-2``, ... if taken.
-
-    For an object store the name is checked there (the store is the truth) and the returned
-    folder is this machine's staging copy of it (raymt.object_store)."""
-    if is_uri(cfg.storage_path):
-        check_writable(cfg.storage_path)
-        name, n = cfg.name, 1
-        while not _empty_uri(join(cfg.storage_path, name)):
-            n += 1
-            name = f"{cfg.name}-{n}"
-        local = staging_path(join(cfg.storage_path, name))
-        shutil.rmtree(local, ignore_errors=True)  # a stale copy of an experiment deleted from the store
-        return local
-    root = Path(local_form(cfg.storage_path)).expanduser().resolve()
-    ensure_writable(root)
-    candidate, n = root / cfg.name, 1
-    while candidate.exists() and any(candidate.iterdir()):
-        n += 1
-        candidate = root / f"{cfg.name}-{n}"
-    return candidate
-
-
-def _empty_uri(uri: str) -> bool:
-    from pyarrow import fs as pafs
-
-    fs, path = filesystem(uri)
-    return not fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
-
-
-def check_experiment_dir(path: str | Path) -> Path:
-    """The results folder of an earlier search, as a local folder.
-
-    An object-store URI is mirrored into this machine's staging copy first (result files, the
-    Optuna journal, configs; not Tune's state, checkpoints or artefacts, which are read from
-    the store where they are needed)."""
-    if is_uri(path):
-        uri = str(path)
-        try:
-            path = mirror_experiment(uri)
-        except OSError as err:
-            raise ConfigError(f"cannot read {uri} ({str(err).strip().splitlines()[0] if str(err).strip() else err})",
-                              where="--resume/--warm-start/results folder",
-                              fix="check the URI and your credentials (AWS_* / GOOGLE_APPLICATION_CREDENTIALS)") from None
-    path = Path(local_form(path)).expanduser().resolve()
-    if not (path / MARKER).exists():
-        raise ConfigError(f"{path} is not a raymt experiment (no {MARKER})", where="--resume/--warm-start",
-                          fix="pass the results folder printed by an earlier `raymt search` (e.g. raymt_results/default)")
-    return path
-
-
-def experiment_uri(results_dir: Path) -> str | None:
-    """The object-store URI an experiment's staging folder mirrors (recorded in its marker)."""
-    try:
-        return json.loads((results_dir / MARKER).read_text()).get("storage_uri")
-    except (OSError, ValueError):
-        return None
-
-
-def sync_results(results_dir: Path, uri: str | None) -> None:
-    """Upload raymt's own result files to the store (Tune and Train write theirs directly)."""
-    if uri:
-        push_tree(results_dir, uri, skip=REMOTE_ONLY)
 
 
 # --- the Tune trial ----------------------------------------------------------------------------
@@ -423,42 +352,3 @@ def seed_study_from(old_dir: Path, journal: Path, study_name: str, compiled: Com
 def trial_id_from_path(path: str) -> str:
     match = re.search(r"([0-9a-f]{5}_\d{5})", os.path.basename(path.rstrip("/")))
     return match.group(1) if match else os.path.basename(path)
-
-
-def copy_artifact(src: Path | str, dest: Path) -> None:
-    """A trial's artefact folder (local, or a URI on an object store) to ``dest``, atomically."""
-    from raymt.object_store import download
-
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    if is_uri(src):
-        download(str(src), tmp)
-    else:
-        shutil.copytree(src, tmp)
-    os.replace(tmp, dest)
-
-
-def make_upload_journal(local: Path, uri: str):
-    """A Tune callback that uploads the Optuna journal whenever a trial ends, so a search
-    resumed on another machine continues from the sampler's full history."""
-    from ray.tune import Callback
-
-    from raymt.object_store import upload
-
-    class UploadJournal(Callback):
-        def _push(self):
-            if local.exists():
-                upload(local, uri)
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            self._push()
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            self._push()
-
-        def on_experiment_end(self, trials, **info):
-            self._push()
-
-    return UploadJournal()

@@ -63,6 +63,7 @@ def bucket_size(uri: str) -> tuple[int, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=4)
+    ap.add_argument("--cache", type=Path, default=None, help="a folder holding a built tiny base (models/tiny-*): not rebuilt")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="raymt-objstore-"))
@@ -72,11 +73,17 @@ def main() -> None:
 
         env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, "RAYMT_STAGING_DIR": str(work / "staging")}
+        os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})  # this process reads the bucket too
         boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
                      region_name="us-east-1").create_bucket(Bucket="bench")
         # one tiny base for both runs, built once (not part of either figure)
         cache = work / "local" / ".cache"
         cache.parent.mkdir(parents=True)
+        if args.cache is not None:
+            for model in args.cache.glob("models/tiny-*"):
+                if not model.name.startswith("tiny-reverse"):
+                    (cache / "models").mkdir(parents=True, exist_ok=True)
+                    (cache / "models" / model.name).symlink_to(model.resolve(), target_is_directory=True)
         subprocess.run([sys.executable, "-c", "from raymt.model.tiny import TinyModelSpec, build_tiny_base; "
                         f"build_tiny_base(TinyModelSpec(), {str(cache)!r}, log=print)"], env=env, check=True)
         uri = "s3://bench/runs"

@@ -87,7 +87,9 @@ def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, re
         if "init_stage" not in row and metrics.get("init_stage", "none") != "none":
             row["init_stage"] = metrics["init_stage"]  # a fixed (not searched) warm start still shows
         error = result.error
-        done = bool(metrics.get("done"))
+        # the worker's own flag (forwarded as train_done) survives a resume; Tune's `done` is
+        # missing from the last result of trials restored by Tuner.restore
+        done = bool(metrics.get("done")) or bool(metrics.get("train_done"))
         if error is not None:
             row["status"] = "failed"
             row["error"] = _reason(error)

@@ -156,6 +156,7 @@ def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base
     for trial_id, bleu in first.items():  # finished trials kept with their original metrics, not rerun
         row = df[df["trial_id"] == trial_id]
         assert len(row) == 1 and math.isclose(row["bleu"].iloc[0], bleu)
+        assert row["status"].iloc[0] == "completed"  # not demoted to early_stopped by the restore
 
     # warm start: a new search seeded with the old trials (told to the sampler, not rerun)
     import optuna

@@ -98,6 +98,7 @@ def test_search_on_an_object_store_can_be_reported_exported_and_resumed_from_a_f
     resumed = pd.read_parquet(root, filesystem=fs)
     assert list(resumed["trial_id"]) == list(trials["trial_id"])
     assert resumed["bleu"].tolist() == pytest.approx(trials["bleu"].tolist())
+    assert resumed["status"].tolist() == trials["status"].tolist()  # finished trials stay completed
 
     # the credentials reached Ray's processes through the environment, and no file holds them
     secret = os.environ["AWS_SECRET_ACCESS_KEY"].encode()

@@ -152,7 +152,7 @@ def make_tuner(
     search leaves it off: a trial that a scheduler stops is still inside Ray Train's ``fit()``,
     which only ends when its actor is killed; Tune 2.60 caches that actor anyway, waits 2 s
     for the function to return (``reset_config``), then fails the *next* trial with
-    "Could not re-use actor".
+    "Could not re-use actor" (ray/tune/execution/tune_controller.py ``_on_trial_reset``).
     """
     if num_samples < 1:
         raise ConfigError(f"num_samples is {num_samples}", where="search.num_samples", fix="run at least 1 trial")

@@ -123,7 +123,10 @@ class PrefixMethod(PeftMethod):
         return peft_model
 
     def peft_config(self, model_config: Any, params: PrefixParams) -> PrefixTuningConfig:
-        from peft import PrefixTuningConfig, TaskType  # lazily: see raymt.methods.peft_common
+        from peft import (  # lazily: see raymt.methods.peft_common
+            PrefixTuningConfig,
+            TaskType,
+        )
 
         require_supported(model_config)
         check_virtual_tokens(model_config, params.num_virtual_tokens)

@@ -82,7 +82,11 @@ class PromptMethod(PeftMethod):
     peft_type = "PROMPT_TUNING"
 
     def peft_config(self, model_config: Any, params: PromptParams) -> PromptTuningConfig:
-        from peft import PromptTuningConfig, PromptTuningInit, TaskType  # lazily: see raymt.methods.peft_common
+        from peft import (  # lazily: see raymt.methods.peft_common
+            PromptTuningConfig,
+            PromptTuningInit,
+            TaskType,
+        )
 
         require_supported(model_config)
         check_virtual_tokens(model_config, params.num_virtual_tokens)

@@ -30,7 +30,7 @@ def test_a_trial_driver_builds_its_trainer_without_importing_the_training_loop(t
                            "loop": fn.__module__ + "." + fn.__qualname__}}))
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["heavy"] == []

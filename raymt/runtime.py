@@ -56,6 +56,22 @@ def attach_runtime_env(address: str, environ) -> dict | None:
     return {"env_vars": {"RAY_ADDRESS": address}}
 
 
+#: Ray Train settings for the local Ray raymt starts, each trimming a fixed cost every trial pays
+#: (measured on 2 cores: ``python -m benchmarks.trial_efficiency``, BENCHMARKS.md):
+#:
+#: - ``RAY_TRAIN_ENABLE_PREEMPTION_WATCHER=0``: Ray Train otherwise starts one more actor
+#:   process per run to watch for node preemption (a cloud node drained by its autoscaler); a
+#:   local Ray has no such nodes, and on 2 cores that process start competes with the workers'
+#:   own start-up.
+#: - ``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S=0.5`` (Ray's default 2 s): the controller notices a
+#:   started worker group, each report, and the run's end only when it polls, so every trial
+#:   waited up to 2 s at each of those points. A poll is one small call per worker.
+LOCAL_TRAIN_ENV = {
+    "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
+    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5",
+}
+
+
 def _start_local_ray(num_cpus: int | None) -> str:
     """Start a local Ray whose own processes know its address.
 
@@ -70,6 +86,9 @@ def _start_local_ray(num_cpus: int | None) -> str:
     worker it spawns, inherit it. ``address="local"`` makes ray.init start a cluster even though
     RAY_ADDRESS is set; the driver's own environment is restored afterwards, so a later
     ``init_ray`` in this process starts (or attaches) afresh.
+
+    The same inherited environment carries :data:`LOCAL_TRAIN_ENV` (a value the user has set
+    wins): Ray Train's controller and workers read these switches in their own processes.
     """
     import socket
 
@@ -79,8 +98,9 @@ def _start_local_ray(num_cpus: int | None) -> str:
         probe.bind(("", 0))
         port = probe.getsockname()[1]
     address = f"{ray.util.get_node_ip_address()}:{port}"
-    saved = {k: os.environ.get(k) for k in ("RAY_ADDRESS", "RAY_GCS_SERVER_PORT")}
-    os.environ.update(RAY_ADDRESS=address, RAY_GCS_SERVER_PORT=str(port))
+    train_env = {k: v for k, v in LOCAL_TRAIN_ENV.items() if k not in os.environ}
+    saved = {k: os.environ.get(k) for k in ("RAY_ADDRESS", "RAY_GCS_SERVER_PORT", *train_env)}
+    os.environ.update(RAY_ADDRESS=address, RAY_GCS_SERVER_PORT=str(port), **train_env)
     try:
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
                  log_to_driver=True, configure_logging=True, logging_level="WARNING")

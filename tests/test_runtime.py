@@ -78,3 +78,26 @@ def test_attach_passes_the_gcs_address_only_when_it_is_safe(address, environ, ex
     from raymt.runtime import attach_runtime_env
 
     assert attach_runtime_env(address, environ) == expected
+
+
+def test_the_local_ray_trims_ray_trains_fixed_costs_and_a_users_setting_wins(monkeypatch):
+    """raymt's local Ray gives Ray Train's processes a faster health-check poll and no
+    preemption watcher (each trial paid for both; BENCHMARKS.md, "Trial efficiency"), but a
+    RAY_TRAIN_* value the user exported is what Ray Train sees, and the driver's own
+    environment is left as it was."""
+    import ray
+
+    from raymt.runtime import init_ray
+
+    monkeypatch.setenv("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "3")
+    monkeypatch.delenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", raising=False)
+    init_ray(num_cpus=1, log=lambda m: None)
+    try:
+        @ray.remote(num_cpus=0)
+        def seen():
+            return {k: os.environ.get(k) for k in ("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER")}
+
+        assert ray.get(seen.remote()) == {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "3", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+        assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in os.environ
+    finally:
+        ray.shutdown()

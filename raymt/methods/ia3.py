@@ -14,15 +14,17 @@ lists are passed explicitly.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peft import IA3Config, TaskType
 from pydantic import Field, model_validator
 
 from raymt.methods.base import MethodParams
 from raymt.methods.layout import check_module_names, match_linears
 from raymt.methods.peft_common import PeftMethod
 from raymt.methods.registry import register_method
+
+if TYPE_CHECKING:
+    from peft import IA3Config
 
 __all__ = ["IA3Method", "IA3Params"]
 
@@ -59,6 +61,8 @@ class IA3Method(PeftMethod):
     peft_type = "IA3"
 
     def peft_config(self, model_config: Any, params: IA3Params) -> IA3Config:
+        from peft import IA3Config, TaskType  # lazily: see raymt.methods.peft_common
+
         match_linears(model_config, params.target_modules)  # typos -> ConfigError
         return IA3Config(
             task_type=TaskType.SEQ_2_SEQ_LM,

@@ -12,15 +12,17 @@ choice and adapts the encoder-decoder cross-attention as well.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from peft import LoraConfig, TaskType
 from pydantic import Field, field_validator
 
 from raymt.methods.base import MethodParams
 from raymt.methods.layout import ALL_LINEAR, check_module_names, match_linears
 from raymt.methods.peft_common import PeftMethod
 from raymt.methods.registry import register_method
+
+if TYPE_CHECKING:
+    from peft import LoraConfig
 
 __all__ = ["LoraMethod", "LoraParams"]
 
@@ -52,6 +54,8 @@ class LoraMethod(PeftMethod):
     peft_type = "LORA"
 
     def peft_config(self, model_config: Any, params: LoraParams) -> LoraConfig:
+        from peft import LoraConfig, TaskType  # lazily: see raymt.methods.peft_common
+
         targets = params.target_modules
         if targets == ALL_LINEAR:
             # What peft itself turns "all-linear" into (every linear but the output head).

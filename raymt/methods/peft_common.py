@@ -6,6 +6,12 @@ subclass builds the exact ``PeftConfig`` it applies (:meth:`PeftMethod.peft_conf
 names, by closed formula, the tensors peft will write (:meth:`PeftMethod.adapter_shapes`);
 the estimate serialises that same config the way peft does, so the JSON file is predicted to
 the byte.
+
+peft is imported inside the methods that use it, never at module level: validating a config
+imports every method (to check its parameters), and importing peft drags in transformers'
+modelling stack (~2-3 s on a 2-core machine). Every Tune trial driver validates its sampled
+config and does nothing else with a model, so a module-level import put those seconds on every
+trial's critical path.
 """
 
 from __future__ import annotations
@@ -14,16 +20,18 @@ import abc
 import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from peft import PeftConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file
 from torch import nn
 
 from raymt.errors import ConfigError
 from raymt.methods.base import ArtifactPlan, FineTuneMethod, MethodParams, unwrap_model
 from raymt.methods.layout import config_dtype, require_supported
+
+if TYPE_CHECKING:
+    from peft import PeftConfig, PeftModel
 
 __all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "PeftMethod", "adapter_dtype"]
 
@@ -61,6 +69,8 @@ class PeftMethod(FineTuneMethod):
     def apply(self, model: nn.Module, params: Any = None) -> nn.Module:
         params = self.validate_params(params)
         require_supported(model.config)
+        from peft import get_peft_model
+
         return get_peft_model(model, self.peft_config(model.config, params))
 
     def save(self, model: nn.Module, out_dir: str | os.PathLike) -> None:
@@ -78,6 +88,8 @@ class PeftMethod(FineTuneMethod):
         device = next(p.device for p in peft_model.parameters() if p.requires_grad)
         state = load_file(str(path), device=str(device))
         self._check_keys(peft_model, state, artifact_dir)
+        from peft import set_peft_model_state_dict
+
         set_peft_model_state_dict(peft_model, state)
 
     def load(self, base_model: nn.Module, artifact_dir: str | os.PathLike) -> nn.Module:
@@ -90,6 +102,8 @@ class PeftMethod(FineTuneMethod):
                 where=str(config_path),
                 fix="load it with the method it was trained with (see the trial's `method` column)",
             )
+        from peft import PeftModel
+
         model = PeftModel.from_pretrained(base_model, str(artifact_dir), is_trainable=False)
         model.eval()
         return model
@@ -122,6 +136,8 @@ class PeftMethod(FineTuneMethod):
         return json.dumps(output, indent=2, sort_keys=True)
 
     def _peft_model(self, model: nn.Module) -> PeftModel:
+        from peft import PeftModel
+
         inner = unwrap_model(model)
         if not isinstance(inner, PeftModel):
             raise TypeError(
@@ -131,6 +147,8 @@ class PeftMethod(FineTuneMethod):
         return inner
 
     def _check_keys(self, peft_model: PeftModel, state: dict[str, torch.Tensor], artifact_dir: Any) -> None:
+        from peft import get_peft_model_state_dict
+
         expected = {
             name: tuple(t.shape) for name, t in get_peft_model_state_dict(peft_model).items()
         }

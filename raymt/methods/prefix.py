@@ -31,10 +31,9 @@ from __future__ import annotations
 
 import os
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from peft import PrefixTuningConfig, TaskType
 from pydantic import Field, model_validator
 from safetensors.torch import load_file
 from torch import nn
@@ -45,6 +44,9 @@ from raymt.methods.layout import require_supported
 from raymt.methods.peft_common import ADAPTER_WEIGHTS, PeftMethod
 from raymt.methods.prompt import check_virtual_tokens
 from raymt.methods.registry import register_method
+
+if TYPE_CHECKING:
+    from peft import PrefixTuningConfig
 
 __all__ = ["PrefixMethod", "PrefixParams"]
 
@@ -121,6 +123,11 @@ class PrefixMethod(PeftMethod):
         return peft_model
 
     def peft_config(self, model_config: Any, params: PrefixParams) -> PrefixTuningConfig:
+        from peft import (  # lazily: see raymt.methods.peft_common
+            PrefixTuningConfig,
+            TaskType,
+        )
+
         require_supported(model_config)
         check_virtual_tokens(model_config, params.num_virtual_tokens)
         return PrefixTuningConfig(

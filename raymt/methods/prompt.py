@@ -20,9 +20,8 @@ random ones on small models.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from peft import PromptTuningConfig, PromptTuningInit, TaskType
 from pydantic import Field, model_validator
 
 from raymt.errors import ConfigError
@@ -31,9 +30,12 @@ from raymt.methods.layout import require_supported
 from raymt.methods.peft_common import PeftMethod
 from raymt.methods.registry import register_method
 
+if TYPE_CHECKING:
+    from peft import PromptTuningConfig
+
 __all__ = ["PromptMethod", "PromptParams", "check_virtual_tokens"]
 
-_INIT = {"random": PromptTuningInit.RANDOM, "vocab": PromptTuningInit.SAMPLE_VOCAB, "text": PromptTuningInit.TEXT}
+_INIT = {"random": "RANDOM", "vocab": "SAMPLE_VOCAB", "text": "TEXT"}  # -> peft.PromptTuningInit members
 
 
 def check_virtual_tokens(model_config: Any, num_virtual_tokens: int) -> None:
@@ -80,6 +82,12 @@ class PromptMethod(PeftMethod):
     peft_type = "PROMPT_TUNING"
 
     def peft_config(self, model_config: Any, params: PromptParams) -> PromptTuningConfig:
+        from peft import (  # lazily: see raymt.methods.peft_common
+            PromptTuningConfig,
+            PromptTuningInit,
+            TaskType,
+        )
+
         require_supported(model_config)
         check_virtual_tokens(model_config, params.num_virtual_tokens)
         text = params.init == "text"
@@ -97,7 +105,7 @@ class PromptMethod(PeftMethod):
             token_dim=model_config.d_model,
             num_layers=model_config.encoder_layers,
             num_attention_heads=model_config.encoder_attention_heads,
-            prompt_tuning_init=_INIT[params.init],
+            prompt_tuning_init=PromptTuningInit[_INIT[params.init]],
             prompt_tuning_init_text=params.init_text if text else None,
             tokenizer_name_or_path=tokenizer if text else None,
         )

@@ -148,7 +148,11 @@ def make_tuner(
     ``max_concurrent_trials=1`` makes the search sequential, so the sampler sees every result
     before proposing the next configuration. ``resources`` is the trial driver's reservation
     (e.g. ``{"cpu": 0.1}`` when the driver only launches Ray Train workers). ``reuse_actors``
-    keeps the trial actor between trials (saves process start-up for cheap trials).
+    keeps the trial actor between trials (saves process start-up for cheap trials). raymt's
+    search leaves it off: a trial that a scheduler stops is still inside Ray Train's ``fit()``,
+    which only ends when its actor is killed; Tune 2.60 caches that actor anyway, waits 2 s
+    for the function to return (``reset_config``), then fails the *next* trial with
+    "Could not re-use actor" (ray/tune/execution/tune_controller.py ``_on_trial_reset``).
     """
     if num_samples < 1:
         raise ConfigError(f"num_samples is {num_samples}", where="search.num_samples", fix="run at least 1 trial")

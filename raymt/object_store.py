@@ -144,7 +144,9 @@ def push_tree(local: str | os.PathLike, uri: str, *, skip: tuple[str, ...] = ())
     remote = _listing(fs, root)
     local_fs = pafs.LocalFileSystem()
     sent = 0
-    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+    # os.walk with followlinks: a cache entry may be a symlink to a folder (Path.rglob skips those)
+    files = sorted(Path(d, f) for d, _, names in os.walk(local, followlinks=True) for f in names)
+    for path in (p for p in files if p.is_file()):
         rel = path.relative_to(local)
         if rel.parts[0] in skip or _is_temp(rel.parts):
             continue

@@ -40,13 +40,17 @@ def test_push_and_pull_copy_what_changed_and_never_temporary_files(s3_bucket, tm
     (src / "data" / "k1.lock").write_text("")
     (src / "tune").mkdir()
     (src / "tune" / "state.json").write_text("{}")
+    elsewhere = tmp_path / "elsewhere" / "k3"  # an entry linked into the cache (as the tests link the tiny base)
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "model.bin").write_bytes(b"m" * 10)
+    (src / "data" / "k3").symlink_to(elsewhere, target_is_directory=True)
     uri = f"s3://{s3_bucket}/exp"
 
-    assert storage.push_tree(src, uri, skip=("tune",)) == 2
+    assert storage.push_tree(src, uri, skip=("tune",)) == 3
     assert storage.push_tree(src, uri, skip=("tune",)) == 0  # nothing changed: nothing sent
     dest = tmp_path / "dest"
-    assert storage.pull_tree(uri, dest) == 2
-    assert _tree(dest) == {"data/k1/part.arrow": b"x" * 1000, "report.md": b"v1"}
+    assert storage.pull_tree(uri, dest) == 3
+    assert _tree(dest) == {"data/k1/part.arrow": b"x" * 1000, "data/k3/model.bin": b"m" * 10, "report.md": b"v1"}
     assert storage.push_tree(dest, uri) == 0  # a pulled copy is not sent back
 
     # a rewrite of the same size (a rebuilt report) is newer, so it is sent and fetched

@@ -62,7 +62,9 @@ CONFIG_CASES = [
     ("point_value_outside_space", SEARCH + "  points_to_evaluate: [{method: lora, lr: 1.0e-3, lora_r: 16}]\n",
      ["points_to_evaluate[0].lora_r", "16", "[4, 8]"]),
     ("point_parameter_of_another_branch", SEARCH + "  points_to_evaluate: [{method: full, lr: 1.0e-3, lora_r: 4}]\n",
-     ["points_to_evaluate[0]", "lora_r", "not a parameter"]),
+     ["points_to_evaluate[0].lora_r", "lora branch", "method is full"]),
+    ("point_name_not_in_space", SEARCH + "  points_to_evaluate: [{method: lora, lr: 1.0e-3, lora_rank: 4}]\n",
+     ["points_to_evaluate[0].lora_rank", "does not have", "lora_r"]),
 ]
 
 

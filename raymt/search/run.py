@@ -58,11 +58,19 @@ def load_search(path: str | Path | None, overrides: dict | None = None):
 
 
 def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> None:
-    """Every ``points_to_evaluate`` entry must name parameters of its own branch, with values
-    inside their ranges. Optuna finds out only when the searcher asks for the point, inside
-    Tune: the search then dies with a traceback after Ray has started."""
+    """Every ``points_to_evaluate`` entry must use the space's names, only its own branch's
+    parameters, and values inside their ranges (or equal to what the space fixes). Optuna finds
+    a bad value only when the searcher asks for the point, inside Tune: the search then died
+    with a traceback after Ray had started; a name it does not know it silently ignored."""
     from raymt.search.candidates import ReplayTrial
+    from raymt.search.space import Dist, column_name, method_column
 
+    fixed: dict[str, tuple[str | None, object]] = {}  # column -> (method or None, constant)
+    for path, dist in compiled.space.common.items():
+        fixed[column_name(path)] = (None, dist)
+    for method in compiled.space.method_list:
+        for param, dist in compiled.space.methods.get(method, {}).items():
+            fixed[method_column(method, param)] = (method, dist)
     for i, point in enumerate(points):
         def propose(name, dist, point=point, i=i):
             if name not in point:  # left to the sampler: any value of the branch will do here
@@ -80,11 +88,24 @@ def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> 
 
         replay = ReplayTrial(propose)
         compiled.define_by_run(replay)
-        unknown = sorted(set(point) - set(replay.params))
-        if unknown:
-            raise ConfigError(f"point {i + 1} sets {', '.join(unknown)}, which {'is' if len(unknown) == 1 else 'are'} not "
-                              f"a parameter of its branch ({', '.join(sorted(replay.params))})", where=f"{where}[{i}]",
-                              fix="use the flat parameter names of the results table (e.g. lora_r, adapter_size, lr) of the branch the point's method selects")
+        method = replay.params.get("method", compiled.space.method_list[0])
+        for name, value in point.items():
+            if name in replay.params or name == "method":
+                continue
+            if name not in fixed:
+                import difflib
+
+                close = difflib.get_close_matches(name, list(fixed), n=1, cutoff=0.6)
+                raise ConfigError(f"point {i + 1} sets {name}, which this space does not have", where=f"{where}[{i}].{name}",
+                                  fix=f"did you mean {close[0]!r}?" if close else
+                                  f"use the space's flat names: {', '.join(sorted(fixed))}")
+            owner, constant = fixed[name]
+            if owner is not None and owner != method:
+                raise ConfigError(f"point {i + 1} sets {name}, a parameter of the {owner} branch, but its method is {method}",
+                                  where=f"{where}[{i}].{name}", fix=f"drop {name} or set method: {owner}")
+            if not isinstance(constant, Dist) and value != constant:
+                raise ConfigError(f"point {i + 1} sets {name}: {value!r}, but the space fixes it at {constant!r}",
+                                  where=f"{where}[{i}].{name}", fix="drop it from the point, or make it a search dimension")
 
 
 def _check_objectives(search: SearchConfig, where: str) -> None:

@@ -163,7 +163,7 @@ def push_tree(local: str | os.PathLike, uri: str, *, skip: tuple[str, ...] = ())
 
 def pull_tree(uri: str, local: str | os.PathLike, *, skip: tuple[str, ...] = ()) -> int:
     """Download the files under ``uri`` that ``local`` lacks, holds with another size, or
-    holds older than the store's copy.
+    holds older than the store's copy (a file written here and uploaded may come back once).
 
     Each file is written to a temporary name and renamed, so a reader never sees half a file;
     it gets the store's modification time, so :func:`push_tree` does not send it back.
@@ -180,7 +180,9 @@ def pull_tree(uri: str, local: str | os.PathLike, *, skip: tuple[str, ...] = ())
         if not key or parts[0] in skip or _is_temp(parts):
             continue
         dest = local.joinpath(*parts)
-        if dest.is_file() and dest.stat().st_size == size and dest.stat().st_mtime >= mtime - MTIME_SLACK_S:
+        # exact: a file this function fetched carries the store's time (no second-rounding slack,
+        # which could hide a rewrite made within it)
+        if dest.is_file() and dest.stat().st_size == size and dest.stat().st_mtime >= mtime:
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")

@@ -113,6 +113,14 @@ def stop_head(temp_dir: str) -> None:
     """Kill this head's processes (and the nodes its fake autoscaler added), nothing else."""
     for _ in range(3):  # a dying raylet may still be starting workers: sweep until none is left
         victims = [p for p in psutil.process_iter() if p.pid != os.getpid() and _ours(p, temp_dir)]
+        # the raylet's agents (dashboard, runtime env) rename themselves and drop the marker from
+        # their environment: found as children, they would otherwise outlive the head holding its
+        # fixed ports, and the next head on those ports hangs its jobs (seen in a full run)
+        for proc in list(victims):
+            try:
+                victims += [c for c in proc.children(recursive=True) if c.pid != os.getpid() and c not in victims]
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
         if not victims:
             break
         for proc in victims:

@@ -99,10 +99,14 @@ def to_uri(path: str | os.PathLike, local_root: Path, uri_root: str) -> str:
     return join(uri_root, *rel.parts)
 
 
-def exists(uri: str) -> bool:
+def exists(path: str | os.PathLike) -> bool:
+    """Whether a file or folder is there: a URI on its store, anything else on this machine
+    (so callers need not branch on where an experiment lives)."""
     from pyarrow import fs as pafs
 
-    fs, path = filesystem(uri)
+    if not is_uri(path):
+        return Path(local_form(path)).exists()
+    fs, path = filesystem(str(path))
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 

@@ -100,3 +100,9 @@ def test_the_config_accepts_object_stores_and_refuses_other_schemes():
     for bad in ("ftp://host/raymt", "s3:///raymt"):
         with pytest.raises(ValidationError):
             ExperimentConfig(storage_path=bad)
+
+
+def test_exists_answers_for_local_paths_too(tmp_path):
+    (tmp_path / "a").mkdir()
+    assert storage.exists(tmp_path / "a") and storage.exists(f"file://{tmp_path}/a")
+    assert not storage.exists(tmp_path / "b")

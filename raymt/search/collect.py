@@ -128,8 +128,7 @@ def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, re
         keep = row["status"] == "completed" and (search.keep_artifacts == "all" or bool(on_front.iloc[i]))
         if keep and row["checkpoint_path"]:
             ckpt = row["checkpoint_path"]
-            src = join(ckpt, "best") if (exists(join(ckpt, "best")) if exp_uri else Path(ckpt, "best").exists()) \
-                else join(ckpt, "artifact")
+            src = join(ckpt, "best") if exists(join(ckpt, "best")) else join(ckpt, "artifact")
             dest = results_dir / "artifacts" / row["trial_id"]
             copy_artifact(src, dest)
             trials.at[i, "artifact_path"] = join(exp_uri, "artifacts", row["trial_id"]) if exp_uri else str(dest)

@@ -259,7 +259,7 @@ def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, 
                                      trials_storage=join(exp_uri, "trials") if exp_uri else str(results_dir / "trials"))
     resources = {"cpu": cfg.resources.trial_cpus}
     tune_dir = join(exp_uri, "tune") if exp_uri else results_dir / "tune"
-    if resuming and (exists(tune_dir) if exp_uri else tune_dir.exists()):
+    if resuming and exists(tune_dir):
         log(f"resuming the search in {results_dir}")
         return restore_tuner(tune_dir, trainable, resources=resources), None
 

@@ -40,13 +40,19 @@ def _cmd_validate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from raymt import __version__
+
     parser = argparse.ArgumentParser(prog="raymt", description="Multi-objective hyperparameter search for fine-tuning MT models on Ray.")
+    parser.add_argument("--version", action="version", version=f"raymt {__version__}")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("train", help="run ONE trial (no CONFIG: the offline default)")
-    p.add_argument("config", nargs="?", default=None)
+    p.add_argument("config", nargs="?", default=None,
+                   help="an experiment YAML (model, data, method, train, ...; see docs/configuration.md); "
+                   "omit it for the offline default")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("validate", help="check config / search-space files without running anything")
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="experiment configs or search spaces (a file with a search: section is checked as a space)")
     p.set_defaults(func=_cmd_validate)
     _add_more_commands(sub)
     return parser

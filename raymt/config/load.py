@@ -32,8 +32,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         at = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"YAML syntax error: {problem}", where=at, fix="fix the indentation/quoting at that line") from None
-    if raw is None:
-        raw = {}
+    if raw is None:  # empty, or only comments: most likely the wrong or an unsaved file
+        raise ConfigError("the file is empty (no settings in it)", where=str(path),
+                          fix="omit the file to run the offline default (`raymt search`, `raymt train`), or start "
+                          "from a copy of search_spaces/default.yaml; a file holding just {} runs every default")
     if not isinstance(raw, dict):
         raise ConfigError(f"expected a mapping of sections at the top level, got {type(raw).__name__}", where=str(path),
                           fix="start the file with keys such as 'model:', 'data:', 'method:', 'train:'")

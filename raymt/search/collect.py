@@ -145,9 +145,9 @@ def _reason(error) -> str:
 
 
 def finish_report(results_dir: Path, trials: pd.DataFrame, history: pd.DataFrame, search, prepared, timings: dict, *, log=print) -> None:
-    from raymt.analysis.pareto import pareto_front
-    from raymt.analysis.report import write_report
+    from raymt.analysis.report import front_summary, write_report
     from raymt.analysis.results import write_results
+    from raymt.search.space import log_scale_columns
 
     write_results(results_dir, trials, history, objectives=search.objectives)
     extra = {"Run": "\n".join(f"- {k}: {v:.1f} s" for k, v in timings.items() if isinstance(v, (int, float))),
@@ -156,10 +156,7 @@ def finish_report(results_dir: Path, trials: pd.DataFrame, history: pd.DataFrame
         from raymt.analysis.augment_costs import augment_cost_section
 
         extra["Shared augmentation cost"] = augment_cost_section(prepared.augment_costs, trials)
-    write_report(results_dir, trials, search.objectives, history_df=history if len(history) else None, extra=extra)
-    front = pareto_front(trials, search.objectives) if len(trials) else trials
-    counts = trials["status"].value_counts().to_dict() if len(trials) else {}
-    log(f"\n{len(trials)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    cols = [c for c in ["trial_id", "method", "bleu", "chrf", "storage_mb", "lr", "lora_r", "adapter_size"] if c in front.columns]
-    log("Pareto front:\n" + (front[cols].to_string(index=False) if len(front) else "  (no completed trial)"))
+    write_report(results_dir, trials, search.objectives, history_df=history if len(history) else None, extra=extra,
+                 log_params=log_scale_columns(search.space))
+    log("\n" + front_summary(trials, search.objectives))  # the same lines as `raymt report`
     log(f"\nresults: {results_dir}/trials.parquet, trials.csv, pareto.csv, report.md")

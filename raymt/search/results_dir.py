@@ -55,24 +55,32 @@ def _empty_uri(uri: str) -> bool:
     return not fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
 
 
-def check_experiment_dir(path: str | Path) -> Path:
+def check_experiment_dir(path: str | Path, *, role: str = "results folder") -> Path:
     """The results folder of an earlier search, as a local folder.
 
-    An object-store URI is mirrored into this machine's staging copy first (result files, the
-    Optuna journal, configs; not Tune's state, checkpoints or artefacts, which are read from
-    the store where they are needed)."""
+    ``role`` is how the user gave it (``--resume``, ``raymt report RESULTS_DIR``, ...): errors
+    name that, not an option the user never passed. An object-store URI is mirrored into this
+    machine's staging copy first (result files, the Optuna journal, configs; not Tune's state,
+    checkpoints or artefacts, which are read from the store where they are needed)."""
+    fix = "pass the results folder printed by an earlier `raymt search` (e.g. raymt_results/default)"
+    shown = str(path)  # a URI is reported as given, not as this machine's staging copy
     if is_uri(path):
         uri = str(path)
         try:
             path = mirror_experiment(uri)
         except OSError as err:
             raise ConfigError(f"cannot read {uri} ({str(err).strip().splitlines()[0] if str(err).strip() else err})",
-                              where="--resume/--warm-start/results folder",
+                              where=role,
                               fix="check the URI and your credentials (AWS_* / GOOGLE_APPLICATION_CREDENTIALS)") from None
+    else:
+        shown = str(Path(local_form(path)).expanduser().resolve())
     path = Path(local_form(path)).expanduser().resolve()
+    if not path.exists():
+        raise ConfigError(f"{shown} does not exist", where=role, fix=fix)
+    if not path.is_dir():
+        raise ConfigError(f"{shown} is a file, not a results folder", where=role, fix=fix)
     if not (path / MARKER).exists():
-        raise ConfigError(f"{path} is not a raymt experiment (no {MARKER})", where="--resume/--warm-start",
-                          fix="pass the results folder printed by an earlier `raymt search` (e.g. raymt_results/default)")
+        raise ConfigError(f"{shown} is not a raymt experiment (no {MARKER})", where=role, fix=fix)
     return path
 
 

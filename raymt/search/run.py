@@ -163,10 +163,10 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     """Run (or resume) a search and return its results folder."""
     t0 = time.perf_counter()
     if resume is not None:
-        results_dir = check_experiment_dir(resume)
+        results_dir = check_experiment_dir(resume, role="--resume")
         config = results_dir / CONFIG_COPY
     cfg, search, compiled, raw = load_search(config, overrides)
-    warm = check_experiment_dir(warm_start) if warm_start is not None else None
+    warm = check_experiment_dir(warm_start, role="--warm-start") if warm_start is not None else None
     if resume is None:
         results_dir = results_dir_for(cfg)
     # object-store storage: results_dir is this machine's staging copy of exp_uri

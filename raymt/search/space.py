@@ -150,6 +150,18 @@ def method_column(method: str, param: str) -> str:
     return f"{method}_{param}"
 
 
+def log_scale_columns(space: SpaceConfig) -> list[str]:
+    """Trials-table columns the space samples on a log scale: the report's plots draw them on
+    log axes, so a learning rate searched by factors is not squeezed against one end."""
+    def is_log(dist) -> bool:
+        return isinstance(dist, Dist) and (dist.log_uniform is not None or (dist.integer is not None and dist.log))
+
+    cols = [column_name(path) for path, dist in space.common.items() if is_log(dist)]
+    for method, params in space.methods.items():
+        cols += [method_column(method, param) for param, dist in params.items() if is_log(dist)]
+    return cols
+
+
 def set_path(raw: dict, path: str, value) -> None:
     node = raw
     parts = path.split(".")

@@ -116,3 +116,12 @@ def test_init_stage_is_a_branch_and_its_settings_exist_only_on_it():
 def test_bad_init_values_in_a_space_are_refused_before_ray(common, where):
     with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
         compiled({"method": "lora", "common": common}).validate(lambda raw, w: validate_config(raw, w))
+
+
+def test_log_scale_columns_are_the_table_columns_the_space_samples_by_factors():
+    """The report's plots put these on log axes (a learning rate searched log-uniformly)."""
+    from raymt.search.space import log_scale_columns
+
+    space = SpaceConfig.model_validate(SPACE)
+    assert log_scale_columns(space) == ["lr", "adapter_size"]
+    assert set(log_scale_columns(space)) <= set(compiled().flat_columns())

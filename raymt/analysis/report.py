@@ -137,8 +137,15 @@ def _front_section(front: Front, objectives: Mapping[str, str]) -> str:
         table["artifact_path"] = members["artifact_path"].to_numpy()
     text = f"{title}\n\n{rule}\n\n{markdown_table(table, {**_formats(objectives), **dict.fromkeys(pair_bleu, '.2f')})}"
     if len(objectives) == 2:
-        text += "\n\n" + knee_sentence(front.knee())
+        text += "\n\n" + _knee_line(front)
     return text
+
+
+def _knee_line(front: Front) -> str:
+    try:
+        return knee_sentence(front.knee())
+    except RaymtError as err:  # e.g. a storage of 0 MB has no logarithm: the rest of the report still stands
+        return f"Knee: not computed ({err})."
 
 
 def knee_sentence(knee: Knee) -> str:
@@ -380,7 +387,7 @@ def front_summary(
     lines.append(f"Pareto front ({len(members)} of {len(front.eligible)} eligible trials; {_objectives_text(objectives)}):")
     lines += [f"{rows[0]}  settings", *(f"{row}  {text}".rstrip() for row, text in zip(rows[1:], settings))]
     if len(objectives) == 2:
-        lines.append(knee_sentence(front.knee()))
+        lines.append(_knee_line(front))
     return "\n".join(lines)
 
 

@@ -159,3 +159,9 @@ def test_report_and_terminal_say_when_the_front_has_no_knee():
     assert lines[-1].startswith("No knee:") and "chosen instead: trial 83884cdd" in lines[-1]
     assert front_summary(df.assign(status="failed")).endswith("Pareto front: no eligible trial "
                                                                "(completed, with a value for every objective)")
+
+
+def test_a_knee_that_cannot_be_computed_does_not_sink_the_report():
+    df = _trials().assign(storage_mb=[0.0, 4.0, 8.0, 0.5, 0.1, np.nan, np.nan])  # 0 MB: no log10
+    front = _section(build_report(df, significance=False), "Pareto front")
+    assert "Knee: not computed (" in front and "log_objectives=()" in front

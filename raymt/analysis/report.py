@@ -367,6 +367,8 @@ def front_summary(
 ) -> str:
     """The lines a terminal shows after ``raymt search`` and ``raymt report``: how the trials
     ended, the front (its members, objectives and settings) and the knee, as report.md says."""
+    if trials_df.empty:
+        return "0 trials: nothing ran to the end"
     objectives = validate_objectives(objectives, trials_df)
     counts = trials_df["status"].astype(str).value_counts() if "status" in trials_df.columns else pd.Series(dtype=int)
     order = [st for st in STATUSES if st in counts.index] + sorted(set(counts.index) - set(STATUSES))

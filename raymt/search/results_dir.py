@@ -63,7 +63,7 @@ def check_experiment_dir(path: str | Path, *, role: str = "results folder") -> P
     machine's staging copy first (result files, the Optuna journal, configs; not Tune's state,
     checkpoints or artefacts, which are read from the store where they are needed)."""
     fix = "pass the results folder printed by an earlier `raymt search` (e.g. raymt_results/default)"
-    shown = str(path)  # a URI is reported as given, not as this machine's staging copy
+    uri = None
     if is_uri(path):
         uri = str(path)
         try:
@@ -72,9 +72,8 @@ def check_experiment_dir(path: str | Path, *, role: str = "results folder") -> P
             raise ConfigError(f"cannot read {uri} ({str(err).strip().splitlines()[0] if str(err).strip() else err})",
                               where=role,
                               fix="check the URI and your credentials (AWS_* / GOOGLE_APPLICATION_CREDENTIALS)") from None
-    else:
-        shown = str(Path(local_form(path)).expanduser().resolve())
     path = Path(local_form(path)).expanduser().resolve()
+    shown = uri or str(path)  # a URI is named as given, not as this machine's staging copy
     if not path.exists():
         raise ConfigError(f"{shown} does not exist", where=role, fix=fix)
     if not path.is_dir():

@@ -89,6 +89,9 @@ def test_merge_is_for_lora_only(results, tmp_path):
 def test_cli_export_translate_evaluate(results, tmp_path, capsys):
     out = tmp_path / "cli-out"
     assert main(["export", str(results), "--knee", "--to", str(out)]) == 0
+    said = capsys.readouterr().out
+    # two members: no knee, and it says so and which one it exports instead (the higher BLEU)
+    assert "no knee: the front has 2 members" in said and "exported trial t_adapter" in said
     model_tuple = load_exported(out)
     src = tmp_path / "src.txt"
     src.write_text("\n".join(SOURCES) + "\n")

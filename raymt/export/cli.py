@@ -66,7 +66,7 @@ def add_commands(sub) -> None:
     which.add_argument("--trial", help="trial id (see trials.csv)")
     which.add_argument("--best-under-mb", type=float, help="the best-BLEU front member within this storage")
     which.add_argument("--knee", action="store_true", help="the front's knee (storage on a log scale)")
-    p.add_argument("--to", required=True, help="output folder (new, or empty)")
+    p.add_argument("--to", required=True, metavar="DIR", help="output folder (new, or empty)")
     p.add_argument("--merge", action="store_true", help="LoRA only: fold the update into a standalone model")
     p.set_defaults(func=_cmd_export)
     for name, helptext in (("translate", "translate a file or stdin with an exported model, decoding as the search did"),
@@ -77,15 +77,15 @@ def add_commands(sub) -> None:
             p.add_argument("input", nargs="?", default=None,
                            help="source file, one sentence a line (default: stdin); a blank line gives a blank line")
         else:
-            p.add_argument("--src", required=True, help="source file, one sentence a line (e.g. the search's sources.txt)")
-            p.add_argument("--ref", required=True, help="reference file, line by line parallel to --src (e.g. references.txt)")
-            p.add_argument("--bleu-tokenize", default=None,
+            p.add_argument("--src", required=True, metavar="FILE", help="source file, one sentence a line (e.g. the search's sources.txt)")
+            p.add_argument("--ref", required=True, metavar="FILE", help="reference file, line by line parallel to --src (e.g. references.txt)")
+            p.add_argument("--bleu-tokenize", default=None, metavar="NAME",
                            help="sacrebleu tokenizer for BLEU (default: the one the search used for this target; auto = from the target language)")
-        p.add_argument("--pair", default=None, help="direction of a multi-pair export, e.g. en_XX-de_DE")
-        p.add_argument("--beam", "--beam-size", dest="beam_size", type=_positive_int, default=None,
+        p.add_argument("--pair", default=None, metavar="SRC-TGT", help="direction of a multi-pair export, e.g. en_XX-de_DE")
+        p.add_argument("--beam", "--beam-size", dest="beam_size", type=_positive_int, default=None, metavar="N",
                        help="beam size (default: the search's eval.beam_size)")
-        p.add_argument("--max-new-tokens", type=_positive_int, default=None,
+        p.add_argument("--max-new-tokens", type=_positive_int, default=None, metavar="N",
                        help="longest translation in tokens (default: the search's eval.max_new_tokens)")
-        p.add_argument("--batch-size", type=_positive_int, default=None,
+        p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
                        help="sentences per generation batch (default: the search's eval.batch_size)")
         p.set_defaults(func=_cmd_translate if name == "translate" else _cmd_evaluate)

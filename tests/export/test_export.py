@@ -230,3 +230,14 @@ def test_translate_and_evaluate_are_quiet(results, tmp_path, capfd):
     assert main(["evaluate", str(out), "--src", str(src), "--ref", str(src)]) == 0
     captured = capfd.readouterr()
     assert captured.err == "" and [l.split()[0] for l in captured.out.splitlines()] == ["BLEU", "chrF"]
+
+
+def test_every_argument_of_export_translate_evaluate_has_help():
+    import argparse
+
+    from raymt.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in ("export", "translate", "evaluate"):
+        for action in sub.choices[name]._actions:
+            assert action.help, (name, action.dest)

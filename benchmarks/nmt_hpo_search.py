@@ -57,8 +57,9 @@ import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from raymt.search.samplers import SamplerConfig, make_sampler  # noqa: E402
-from raymt.search.transfer import RelatedTrials  # noqa: E402
+from raymt.search.sampler.options import SamplerConfig  # noqa: E402
+from raymt.search.sampler.registry import make_sampler  # noqa: E402
+from raymt.search.sampler.transfer import RelatedTrials  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("RAYMT_NMT_HPO_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nmt-hpo" / "datasets"))
 OUT_CSV = Path(__file__).resolve().parent / "out" / "nmt_hpo_search.csv"

@@ -30,7 +30,7 @@ def _cmd_validate(args) -> int:
     for path in args.files:
         raw = read_yaml(path)
         if isinstance(raw, dict) and "search" in raw:
-            from raymt.search.run import load_search
+            from raymt.search.load import load_search
 
             load_search(path)  # the experiment, the search section and every branch of the space
         else:

@@ -29,6 +29,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from raymt.results.files import NOT_MIRRORED
+
 #: schemes accepted in ``storage_path`` (pyarrow file systems); ``file://`` is a local folder
 OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 
@@ -36,7 +38,7 @@ OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 MTIME_SLACK_S = 2.0
 
 __all__ = [
-    "NOT_MIRRORED", "OBJECT_STORE_SCHEMES", "check_writable", "download", "exists", "filesystem", "is_uri", "join", "local_form", "localize",
+    "OBJECT_STORE_SCHEMES", "check_writable", "download", "exists", "filesystem", "is_uri", "join", "local_form", "localize",
     "mirror_experiment", "parent_uri", "pull_tree",
     "push_tree", "staging_path", "staging_root", "to_uri", "upload",
 ]
@@ -260,11 +262,6 @@ def localize(path: str | os.PathLike) -> str:
         if not local.exists():
             download(uri, local)
     return str(local)
-
-
-#: an experiment's folders that Ray writes straight to the store (never mirrored) and the kept
-#: artefacts (fetched one by one, when exported)
-NOT_MIRRORED = ("tune", "trials", "artifacts")
 
 
 def mirror_experiment(uri: str) -> Path:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from raymt.errors import ConfigError
-from raymt.search.samplers import SamplerConfig
+from raymt.search.sampler.options import SamplerConfig
 from raymt.search.space import SpaceConfig
 
 #: Metrics a trial reports that can be objectives, with their natural direction.
@@ -42,7 +42,7 @@ class SearchConfig(BaseModel):
 
 def parse_search(raw: dict | None, where: str) -> SearchConfig:
     from raymt.config.load import format_validation_error
-    from raymt.search.schedulers import parse_scheduler_config
+    from raymt.search.scheduler.options import parse_scheduler_config
 
     try:
         cfg = SearchConfig.model_validate(raw or {})

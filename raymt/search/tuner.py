@@ -31,7 +31,7 @@ from ray import cloudpickle, tune
 from ray.tune.search.optuna import OptunaSearch
 
 from raymt.errors import ConfigError
-from raymt.object_store import is_uri
+from raymt.object_store import is_uri, upload
 
 SpaceFn = Callable[[Any], Any]
 
@@ -100,7 +100,7 @@ def make_searcher(
     """An ``OptunaSearch`` over the define-by-run ``space_fn`` for ``objectives``.
 
     ``objectives``: ``{metric: "max" | "min"}``; the order is the study's objective order.
-    ``sampler``: from :func:`raymt.search.samplers.make_sampler` (seeded there); ``None`` means
+    ``sampler``: from :func:`raymt.search.sampler.registry.make_sampler` (seeded there); ``None`` means
     Optuna's default (TPE) seeded with ``seed``. ``points_to_evaluate``: configurations run first
     (enqueued). ``storage``: a journal file path (or any Optuna storage) to persist the study;
     ``study_name`` names it there (default "raymt"; an existing study of that name is continued).
@@ -198,3 +198,24 @@ def restore_tuner(
     """
     fn = tune.with_resources(trainable, dict(resources)) if resources else trainable
     return tune.Tuner.restore(str(path), trainable=fn, resume_unfinished=True, resume_errored=resume_errored)
+
+
+def upload_journal_callback(local: Path, uri: str) -> tune.Callback:
+    """A Tune callback that uploads the Optuna journal whenever a trial ends, so a search
+    resumed on another machine continues from the sampler's full history."""
+
+    class UploadJournal(tune.Callback):
+        def _push(self):
+            if local.exists():
+                upload(local, uri)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self._push()
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._push()
+
+        def on_experiment_end(self, trials, **info):
+            self._push()
+
+    return UploadJournal()

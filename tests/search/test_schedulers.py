@@ -18,22 +18,11 @@ from hypothesis import strategies as st
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
 from raymt.errors import ConfigError
-from raymt.search.schedulers import (
-    EARLY_STOP_RUNG_KEY,
-    EARLY_STOPPED_KEY,
-    ASHAConfig,
-    EarlyStopMarker,
-    MOASHAConfig,
-    MultiObjectiveASHAScheduler,
-    NoEarlyStopping,
-    RecordingASHAScheduler,
-    front_indices,
-    make_scheduler,
-    parse_scheduler_config,
-    rung_milestones,
-    scheduler_from_config,
-    storage_band,
-)
+from raymt.search.scheduler.asha import NoEarlyStopping, RecordingASHAScheduler
+from raymt.search.scheduler.build import make_scheduler, scheduler_from_config
+from raymt.search.scheduler.mo_asha import MultiObjectiveASHAScheduler, front_indices, rung_milestones, storage_band
+from raymt.search.scheduler.options import ASHAConfig, MOASHAConfig, parse_scheduler_config
+from raymt.search.scheduler.record import EARLY_STOP_RUNG_KEY, EARLY_STOPPED_KEY, EarlyStopMarker
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 

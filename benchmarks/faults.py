@@ -60,7 +60,7 @@ def _finished(results: Path) -> dict[str, dict]:
     done = {}
     for result_json in (results / "tune").glob("*/result.json"):
         lines = [json.loads(line) for line in result_json.read_text().splitlines() if line.strip()]
-        if any(line.get("done") or line.get("train_done") for line in lines):  # the worker's flag reaches Tune as train_done
+        if any(line.get("finished") for line in lines):  # the worker's last report
             done[lines[-1]["trial_id"]] = {"bleu": lines[-1]["bleu"], "reports": len(lines)}
     return done
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from raymt.data.config import DataConfig, SyntheticData
 from raymt.data.multi_pair import MultiPairConfig
 from raymt.model.tiny import TinyModelSpec
+from raymt.search.config import SearchConfig
 
 TINY = "tiny"
 
@@ -144,7 +145,7 @@ class ExperimentConfig(_Section):
     multi_pair: MultiPairConfig | None = Field(None, description="Several language pairs in one run (multi-task), each with its own data and mBART codes, sampled with a temperature; replaces data: and model.src_lang/tgt_lang. null = one pair.")
     init: InitConfig = Field(default_factory=InitConfig, description="Optional first stage before MT fine-tuning (searchable as init.stage).")
     augment: dict[str, AugmentEntry] = Field(default_factory=dict, description="Augmentation operators by name with their ratio (see raymt.data.augment).")
-    search: dict[str, Any] | None = Field(None, description="What to vary and how to search it (raymt search).")
+    search: SearchConfig | None = Field(None, description="What to vary and how to search it (raymt search); see the search section below.")
 
     @field_validator("storage_path")
     @classmethod

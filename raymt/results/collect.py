@@ -99,13 +99,10 @@ def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objec
         if "init_stage" not in row and metrics.get("init_stage", "none") != "none":
             row["init_stage"] = metrics["init_stage"]  # a fixed (not searched) warm start still shows
         error = result.error
-        # the worker's own flag (forwarded as train_done) survives a resume; Tune's `done` is
-        # missing from the last result of trials restored by Tuner.restore
-        done = bool(metrics.get("done")) or bool(metrics.get("train_done"))
         if error is not None:
             row["status"] = "failed"
             row["error"] = _reason(error)
-        elif metrics.get("early_stopped") or not done:
+        elif metrics.get("early_stopped") or not metrics.get("finished"):  # the worker's last report says finished
             row["status"] = "early_stopped"
             row["error"] = ""
         else:

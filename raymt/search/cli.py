@@ -15,7 +15,7 @@ def _cmd_report(args) -> int:
     from raymt.results.files import CONFIG_COPY, REPORT_FILE
     from raymt.results.folder import check_experiment_dir, experiment_uri, sync_results
     from raymt.results.report import rebuild_report
-    from raymt.search.config import parse_search
+    from raymt.search.load import parse_search
 
     path = check_experiment_dir(args.results_dir)
     search = parse_search(read_yaml(path / CONFIG_COPY).get("search"), str(path / CONFIG_COPY))

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 
-from raymt.config.load import validate_config
+from pydantic import ValidationError
+
+from raymt.config.schema import MethodConfig
+from raymt.errors import ConfigError
 from raymt.methods import get_method
 from raymt.object_store import localize
 from raymt.search.space import CompiledSpace
@@ -23,33 +26,41 @@ def _model_config(cfg, base_path: str):
 
 
 def check_space_fits_model(compiled: CompiledSpace, base_path: str, cfg) -> None:
-    """Every branch's extreme values against the real base model, before Ray starts.
+    """Every value :meth:`CompiledSpace.validate` checked, against the real base model.
 
     The schema alone cannot know that 200 virtual tokens do not fit a model with 128
-    positions; the method's own storage estimate checks that against the model's config.
+    positions; the method's own storage estimate checks that against the model's config. The
+    trial configs were validated when the space was loaded; they are not validated again.
     """
     model_config = _model_config(cfg, base_path)
-
-    def check(raw: dict, where: str) -> None:
-        trial = validate_config(raw, where)
-        get_method(trial.method.name).estimate_bytes(model_config, trial.method.params)
-
-    compiled.validate(check)
+    for where, trial in compiled.checked:
+        try:
+            get_method(trial.method.name).estimate_bytes(model_config, trial.method.params)
+        except ConfigError as err:
+            raise ConfigError(f"does not fit the base model: {err.message}", where=where,
+                              fix=err.fix or "change the distribution's bounds/choices") from None
 
 
 def storage_estimator(cfg, compiled: CompiledSpace, prepared):
-    """Storage MB of a sampled configuration, computed before it runs (the sampler uses it)."""
-    from raymt.config.schema import ExperimentConfig
+    """Storage MB of a sampled configuration, computed before it runs (the sampler uses it).
 
+    Cached by the configuration's ``method:`` section before anything is validated: of 1,024
+    candidates per proposal, most share a handful of method settings, and only the first of each
+    is validated (the method section alone) and estimated.
+    """
     model_config = _model_config(cfg, localize(prepared.base_path))
     cache: dict[str, float] = {}
 
     def estimate(params: dict) -> float:
-        trial_cfg = ExperimentConfig.model_validate(compiled.to_raw_config(params))
-        key = json.dumps(trial_cfg.method.model_dump(mode="json"), sort_keys=True)
+        method_raw = compiled.method_raw(params)
+        key = json.dumps(method_raw, sort_keys=True, default=str)
         if key not in cache:
-            method = get_method(trial_cfg.method.name)
-            cache[key] = method.estimate_bytes(model_config, trial_cfg.method.params) / 1e6
+            try:
+                method_cfg = MethodConfig.model_validate(method_raw)
+            except ValidationError as err:
+                raise ConfigError(f"sampled method settings {method_raw} are invalid: {err.errors()[0]['msg']}",
+                                  where=compiled.where, fix="narrow the space's method parameters") from None
+            cache[key] = get_method(method_cfg.name).estimate_bytes(model_config, method_cfg.params) / 1e6
         return cache[key]
 
     return estimate

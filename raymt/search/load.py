@@ -9,9 +9,11 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from raymt.config.load import deep_merge, load_config, read_yaml, validate_config
+from pydantic import ValidationError
+
+from raymt.config.load import deep_merge, format_validation_error, read_yaml, validate_config
 from raymt.errors import ConfigError
-from raymt.search.config import SearchConfig, parse_search
+from raymt.search.config import SearchConfig
 from raymt.search.sampler.candidates import ReplayTrial
 from raymt.search.space import CompiledSpace, Dist, column_name, method_column
 
@@ -27,18 +29,31 @@ def default_space_path() -> Path:
 
 
 def load_search(path: str | Path | None, overrides: dict | None = None):
-    """Config + search section + compiled space, all validated; no Ray involved."""
+    """Config + search section + compiled space, all validated; no Ray involved.
+
+    The file is validated once as a whole (its ``search:`` section is a typed part of the
+    experiment config); then every branch of the space and every extreme value once (the
+    validated trial configs are kept on the compiled space for the checks against the model).
+    """
     path = Path(path) if path is not None else default_space_path()
-    cfg = load_config(path, overrides)
     raw = read_yaml(path)
     if overrides:
         raw = deep_merge(raw, overrides)
-    search = parse_search(raw.get("search"), str(path))
+    cfg = validate_config(raw, str(path))
+    search = cfg.search or SearchConfig()
     compiled = CompiledSpace(search.space, raw, where=f"{path}: search.space")
-    compiled.validate(lambda r, where: validate_config(r, where))
-    _check_objectives(search, str(path))
+    compiled.validate(validate_config)
     check_points(compiled, search.points_to_evaluate, where=f"{path}: search.points_to_evaluate")
     return cfg, search, compiled, raw
+
+
+def parse_search(raw: dict | None, where: str) -> SearchConfig:
+    """The ``search:`` section alone (``raymt report`` needs only its objectives; the rest of a
+    finished search's config may name files this machine does not have)."""
+    try:
+        return SearchConfig.model_validate(raw or {})
+    except ValidationError as err:
+        raise format_validation_error(err, SearchConfig, where, prefix="search.") from None
 
 
 def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> None:
@@ -86,9 +101,3 @@ def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> 
                 raise ConfigError(f"point {i + 1} sets {name}: {value!r}, but the space fixes it at {constant!r}",
                                   where=f"{where}[{i}].{name}", fix="drop it from the point, or make it a search dimension")
 
-
-def _check_objectives(search: SearchConfig, where: str) -> None:
-    scheduler_metric = search.scheduler.get("metric", "bleu")
-    if search.scheduler.get("kind", "mo_asha") != "none" and scheduler_metric not in search.objectives:
-        raise ConfigError(f"the scheduler stops trials by {scheduler_metric!r}, which is not an objective",
-                          where=f"{where}: search.scheduler.metric", fix=f"use one of {', '.join(search.objectives)}")

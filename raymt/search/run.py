@@ -34,7 +34,6 @@ from raymt.search.estimate import check_space_fits_model, storage_estimator
 from raymt.search.load import load_search
 from raymt.search.sampler.registry import make_sampler
 from raymt.search.scheduler.build import scheduler_from_config
-from raymt.search.scheduler.options import parse_scheduler_config
 from raymt.search.scheduler.record import EarlyStopMarker
 from raymt.search.space import CompiledSpace
 from raymt.search.trainable import tune_trial
@@ -112,9 +111,7 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
 
 def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, prepared, results_dir: Path,
                  resuming: bool, warm: Path | None, log, *, exp_uri: str | None = None, limits=None):
-    base_raw = {k: v for k, v in raw.items() if k != "search"}
-    trainable = tune.with_parameters(tune_trial, base_raw=base_raw, space_raw=search.space.model_dump(mode="python"),
-                                     prepared=asdict(prepared),
+    trainable = tune.with_parameters(tune_trial, compiled=compiled, prepared=prepared,
                                      trials_storage=join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR))
     resources = {"cpu": cfg.resources.trial_cpus}
     tune_dir = join(exp_uri, TUNE_DIR) if exp_uri else results_dir / TUNE_DIR
@@ -130,7 +127,7 @@ def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, 
         seed_study_from(warm, journal, cfg.name, compiled, search)
     searcher = make_searcher(compiled.define_by_run, search.objectives, sampler, seed=search.sampler.seed,
                              points_to_evaluate=search.points_to_evaluate or None, study_name=cfg.name, storage=journal)
-    scheduler = scheduler_from_config(parse_scheduler_config(search.scheduler, where="search.scheduler"), max_t=cfg.train.epochs)
+    scheduler = scheduler_from_config(search.scheduler, max_t=cfg.train.epochs)
     concurrent, rule = trial_concurrency(cfg, search.max_concurrent_trials, limits=limits)
     log(f"up to {concurrent} trial(s) at once: {rule}")
     callbacks = [EarlyStopMarker(scheduler)]

@@ -108,6 +108,8 @@ def _named_dist(name: str, value) -> Dist | Any:
 
 
 class SpaceConfig(BaseModel):
+    """What a search varies: the method branch, common parameters (dotted config paths) and each method's own."""
+
     model_config = ConfigDict(extra="forbid")
     method: list[str] | str = Field(default_factory=lambda: ["lora"], description="Methods to search over (the branch variable).")
     common: dict[str, Any] = Field(default_factory=dict, description="Dotted trial-config paths -> distribution or fixed value, for every method.")
@@ -174,8 +176,10 @@ class CompiledSpace:
 
     def __init__(self, space: SpaceConfig, base_raw: dict, *, where: str = "search.space"):
         self.space = space
-        self.base_raw = base_raw
+        self.base_raw = {k: v for k, v in base_raw.items() if k != "search"}  # a trial config has no search
         self.where = where
+        #: (where, validated trial config) of every value :meth:`validate` checked
+        self.checked: list[tuple[str, Any]] = []
 
     # --- Optuna side --------------------------------------------------------------------------
     def define_by_run(self, trial) -> dict | None:
@@ -195,7 +199,6 @@ class CompiledSpace:
     def to_raw_config(self, params: dict) -> dict:
         """Tune's flat sampled params -> the raw trial config (validated later by pydantic)."""
         raw = copy.deepcopy(self.base_raw)
-        raw.pop("search", None)
         method = params.get("method", self.space.method_list[0])
         params = self._decode(params, method)
         for path, dist in self._common_in_order():
@@ -203,17 +206,25 @@ class CompiledSpace:
                 continue
             value = params[column_name(path)] if isinstance(dist, Dist) else dist
             set_path(raw, path, _plain(value))
-        method_raw = {"name": method}
-        if isinstance(raw.get("method"), dict) and raw["method"].get("name") == method:
-            method_raw = {**raw["method"], "name": method}
+        raw["method"] = self._method_raw(method, params)
+        return raw
+
+    def method_raw(self, params: dict) -> dict:
+        """The ``method:`` section a sampled configuration gives its trial (raw, unvalidated):
+        all its storage cost depends on, so a cache of estimates is keyed by it."""
+        method = params.get("method", self.space.method_list[0])
+        return self._method_raw(method, self._decode(params, method))
+
+    def _method_raw(self, method: str, params: dict) -> dict:
+        base = self.base_raw.get("method")
+        method_raw = {**base, "name": method} if isinstance(base, dict) and base.get("name") == method else {"name": method}
         for param, dist in self.space.methods.get(method, {}).items():
             value = params[method_column(method, param)] if isinstance(dist, Dist) else dist
             method_raw[param] = _plain(value)
         if method == "lora" and LORA_ALPHA_OVER_R in method_raw:
             ratio = method_raw.pop(LORA_ALPHA_OVER_R)
             method_raw["alpha"] = float(ratio) * float(method_raw.get("r", 8))
-        raw["method"] = method_raw
-        return raw
+        return method_raw
 
     def flat_columns(self) -> list[str]:
         cols = ["method"] + [column_name(p) for p in self.space.common]
@@ -235,9 +246,10 @@ class CompiledSpace:
     def validate(self, validate_raw) -> None:
         """Check every branch and every extreme value against the trial schema.
 
-        ``validate_raw(raw, where)`` validates one raw trial config (raises ConfigError). Each
-        parameter is varied over its extremes with the others at their first value, so a
-        negative rank or a learning rate of 0 is caught here, naming the space field.
+        ``validate_raw(raw, where)`` validates one raw trial config (raises ConfigError) and
+        returns it; the results are kept in :attr:`checked`. Each parameter is varied over its
+        extremes with the others at their first value, so a negative rank or a learning rate of 0
+        is caught here, naming the space field.
         """
         from raymt.methods import available_methods, get_method
 
@@ -263,17 +275,21 @@ class CompiledSpace:
             if path.split(".")[0] in ("method", "search", "name", "storage_path"):
                 raise ConfigError(f"{path!r} cannot be searched here", where=f"{self.where}.common.{path}",
                                   fix="search methods with search.space.method and method parameters under search.space.methods")
+        checked = []
         for method in self.space.method_list:
             # each parameter alone on top of the base config, so an error names its field
             for key, dist, label in self._dists(method):
                 for value in dist.extremes():
                     label_value = _label(value) if isinstance(value, (list, tuple)) else value
+                    where = f"{self.where}.{label}"
                     try:
-                        validate_raw(self._raw_with(method, key, label_value), f"{self.where}.{label}")
+                        checked.append((where, validate_raw(self._raw_with(method, key, label_value), where)))
                     except ConfigError as err:
-                        raise ConfigError(f"value {value!r} is invalid: {err.message}", where=f"{self.where}.{label}",
+                        raise ConfigError(f"value {value!r} is invalid: {err.message}", where=where,
                                           fix=err.fix or "change the distribution's bounds/choices") from None
-            validate_raw(self.to_raw_config({**self._baseline(), "method": method}), f"{self.where} (method {method}, first values)")
+            where = f"{self.where} (method {method}, first values)"
+            checked.append((where, validate_raw(self.to_raw_config({**self._baseline(), "method": method}), where)))
+        self.checked = checked
 
     def _raw_with(self, method: str, key: str, value) -> dict:
         """The base config with only ``method`` and one sampled parameter applied."""

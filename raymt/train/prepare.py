@@ -43,8 +43,9 @@ class PreparedExperiment:
                        init_text=fn(self.init_text) if self.init_text else "")
 
     def loop_config(self, cfg) -> dict:
-        """What each Train worker receives (plain data: it crosses process boundaries)."""
-        return {"config": cfg.model_dump(mode="json"), "base_path": self.base_path, "data_path": self.data_path,
+        """What each Train worker receives (Ray pickles it): the validated trial config as is,
+        and the experiment's cache paths."""
+        return {"config": cfg, "base_path": self.base_path, "data_path": self.data_path,
                 "augment_pools": dict(self.augment_pools), "pair_data": dict(self.pair_data)}
 
 

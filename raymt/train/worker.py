@@ -45,7 +45,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
     import ray.train
     import ray.train.torch
 
-    cfg = ExperimentConfig.model_validate(loop_config["config"])
+    cfg: ExperimentConfig = loop_config["config"]  # validated once, by the trial driver
     loop_config = local_loop_config(loop_config)  # object-store storage: this node's copies (raymt.object_store)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -154,7 +154,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
         state["best"] = selector.best
         state["epoch"] = epoch + 1
         patience_hit = selector.exhausted(epoch + 1)
-        done = diverged or patience_hit or epoch + 1 == cfg.train.epochs
+        finished = diverged or patience_hit or epoch + 1 == cfg.train.epochs
 
         ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
         _save_artifact(model, method, cfg, loop_config["base_path"], rank, ckpt_dir / ARTIFACT)
@@ -189,12 +189,12 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 "sacrebleu_signature": scores.bleu_signature if scores else "",
                 "chrf_signature": scores.chrf_signature if scores else "",
                 "patience_stopped": bool(patience_hit and epoch + 1 < cfg.train.epochs),
-                "diverged": bool(diverged), "done": bool(done), **outcome_metrics(init),
+                "diverged": bool(diverged), "finished": bool(finished), **outcome_metrics(init),
                 "error": (f"training loss became {train_loss} in epoch {epoch + 1} (lr {cfg.train.lr:g}): the run diverged"
                           if diverged else ""),
             }
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if rank == 0 else None)
-        if done:
+        if finished:
             break
 
 

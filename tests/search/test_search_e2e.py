@@ -113,9 +113,9 @@ def check_export_reproduces_the_trials(results, done, tmp_path):
 
 
 def _finished(report: dict) -> bool:
-    """A trial's last report: the worker's done flag reaches Tune as ``train_done`` (Tune itself
-    marks the trial done only when the trial function returns, which result.json never shows)."""
-    return bool(report.get("done") or report.get("train_done"))
+    """A trial's last report: the worker says ``finished`` (Tune itself marks the trial done
+    only when the trial function returns, which result.json never shows)."""
+    return bool(report.get("finished"))
 
 
 def _wait_for_trials(results: Path, n: int, timeout: float) -> None:

@@ -39,7 +39,7 @@ def test_stage_is_built_once_per_key_even_when_trials_ask_concurrently(storage):
     builds = []
 
     def counting(fn, *args):
-        builds.append(args[0]["method"])
+        builds.append(args[0].method)
         return fn(*args)
 
     # three trials that differ only in MT settings share one stage; a different LoRA rank is another

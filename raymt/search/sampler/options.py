@@ -16,6 +16,8 @@ SamplerKind = Literal["raymt", "tpe", "nsga2", "random", "gp"]
 
 
 class RaymtSamplerOptions(BaseModel):
+    """raymt's sampler: storage computed, BLEU modelled by a GP, whole configurations scored by EHVI."""
+
     model_config = ConfigDict(extra="forbid")
 
     n_startup_trials: int | None = Field(
@@ -53,6 +55,8 @@ class RaymtSamplerOptions(BaseModel):
 
 
 class TPEOptions(BaseModel):
+    """Optuna's TPE (Bergstra et al., 2011; multi-objective: Ozaki et al., 2022)."""
+
     model_config = ConfigDict(extra="forbid")
 
     n_startup_trials: int = Field(10, ge=0, le=1000, description="Random trials before TPE models the results.")
@@ -69,6 +73,8 @@ class TPEOptions(BaseModel):
 
 
 class NSGA2Options(BaseModel):
+    """Optuna's NSGA-II (Deb et al., 2002): needs many trials, handles conditional spaces poorly."""
+
     model_config = ConfigDict(extra="forbid")
 
     population_size: int = Field(20, ge=2, le=10_000, description="Trials per generation; the first generation is random.")
@@ -77,6 +83,8 @@ class NSGA2Options(BaseModel):
 
 
 class GPOptions(BaseModel):
+    """Optuna's GPSampler (log-EHVI for several objectives); needs scipy."""
+
     model_config = ConfigDict(extra="forbid")
 
     n_startup_trials: int = Field(10, ge=0, le=1000, description="Random trials before the GP is used.")

@@ -59,12 +59,12 @@ CONFIG_CASES = [
     ("space_value_out_of_range", SEARCH.replace("{choices: [4, 8]}", "{choices: [4, -8]}"), ["r"]),
     ("searched_augment_params", SEARCH.replace("    common:\n", "    common:\n      augment.word_dropout.params.p: {uniform: [0.05, 0.3]}\n"),
      ["augment.word_dropout.params.p", "cannot be searched", "augment.word_dropout.ratio"]),
-    ("point_value_outside_space", SEARCH + "  points_to_evaluate: [{method: lora, lr: 1.0e-3, lora_r: 16}]\n",
-     ["points_to_evaluate[0].lora_r", "16", "[4, 8]"]),
-    ("point_parameter_of_another_branch", SEARCH + "  points_to_evaluate: [{method: full, lr: 1.0e-3, lora_r: 4}]\n",
-     ["points_to_evaluate[0].lora_r", "lora branch", "method is full"]),
-    ("point_name_not_in_space", SEARCH + "  points_to_evaluate: [{method: lora, lr: 1.0e-3, lora_rank: 4}]\n",
-     ["points_to_evaluate[0].lora_rank", "does not have", "lora_r"]),
+    ("point_value_outside_space", SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.r: 16}]\n",
+     ["points_to_evaluate[0].lora.r", "16", "[4, 8]"]),
+    ("point_parameter_of_another_branch", SEARCH + "  points_to_evaluate: [{method: full, train.lr: 1.0e-3, lora.r: 4}]\n",
+     ["points_to_evaluate[0].lora.r", "lora branch", "method is full"]),
+    ("point_name_not_in_space", SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.rank: 4}]\n",
+     ["points_to_evaluate[0].lora.rank", "does not have", "lora.r"]),
 ]
 
 

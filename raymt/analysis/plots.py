@@ -22,6 +22,7 @@ from raymt.analysis.pareto import DEFAULT_OBJECTIVES, pareto_front, validate_obj
 from raymt.analysis.results import hyperparameter_columns
 from raymt.errors import ConfigError
 from raymt.io import atomic_savefig
+from raymt.results.files import HISTORY_PLOT, PARALLEL_PLOT, PARETO_PLOT
 
 __all__ = [
     "HistoryPlotData",
@@ -398,12 +399,12 @@ def write_plots(
         x, y = pair
         data = pareto_plot_data(trials_df, objectives, x=x, y=y, log_x=(x == "storage_mb"))
         if len(data.points):
-            written["pareto"] = atomic_savefig(draw_pareto(data), folder / "pareto.png", dpi=120)
+            written["pareto"] = atomic_savefig(draw_pareto(data), folder / PARETO_PLOT, dpi=120)
     pdata = parallel_plot_data(trials_df, objectives)
     if len(pdata.values) and pdata.axes:
-        written["parallel"] = atomic_savefig(draw_parallel(pdata), folder / "parallel.png", dpi=120)
+        written["parallel"] = atomic_savefig(draw_parallel(pdata), folder / PARALLEL_PLOT, dpi=120)
     if history_df is not None and len(history_df) and "bleu" in history_df.columns:
         hdata = history_plot_data(history_df, trials_df, metric="bleu")
         if hdata.lines:
-            written["bleu_over_epochs"] = atomic_savefig(draw_history(hdata), folder / "bleu_over_epochs.png", dpi=120)
+            written["bleu_over_epochs"] = atomic_savefig(draw_history(hdata), folder / HISTORY_PLOT, dpi=120)
     return written

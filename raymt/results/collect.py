@@ -19,6 +19,7 @@ import pandas as pd
 from raymt.analysis.pareto import pareto_mask
 from raymt.metrics.per_pair import pair_metric_columns
 from raymt.object_store import download, exists, filesystem, join
+from raymt.results.columns import INIT_STAGE
 from raymt.results.files import ARTIFACTS_DIR, HYPS_DIR, TRIALS_DIR, train_run_name
 from raymt.results.folder import copy_artifact
 
@@ -96,8 +97,8 @@ def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objec
             row[key] = "+".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         for key in METRIC_COLUMNS + pair_metric_columns(metrics):  # multi-pair: bleu_<src>-<tgt>, ...
             row[key] = metrics.get(key, math.nan)
-        if "init_stage" not in row and metrics.get("init_stage", "none") != "none":
-            row["init_stage"] = metrics["init_stage"]  # a fixed (not searched) warm start still shows
+        if INIT_STAGE not in row and metrics.get("init_stage", "none") != "none":
+            row[INIT_STAGE] = metrics["init_stage"]  # a fixed (not searched) warm start still shows
         error = result.error
         if error is not None:
             row["status"] = "failed"

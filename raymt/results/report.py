@@ -20,7 +20,7 @@ from raymt.analysis.results import load, load_history
 from raymt.results.files import PREPARED, TIMINGS
 
 #: parameter columns printed with the front at the end of a search (when the space has them)
-SUMMARY_PARAMS = ("lr", "lora_r", "adapter_size")
+SUMMARY_PARAMS = ("train.lr", "lora.r", "adapter.size")
 
 
 def _read_json(path: Path) -> dict:

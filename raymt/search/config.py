@@ -7,10 +7,13 @@ their light ``options`` modules), so loading a config never imports torch, Optun
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from raymt.errors import RaymtDeprecationWarning
+from raymt.results.columns import METHOD, deprecation_note, legacy_renames, method_param_name
 from raymt.search.sampler.options import SamplerConfig
 from raymt.search.scheduler.options import MOASHAConfig, SchedulerConfig
 from raymt.search.space import SpaceConfig
@@ -55,3 +58,17 @@ class SearchConfig(BaseModel):
             raise ValueError(f"the scheduler stops trials by {value.metric!r}, which is not an objective; "
                              f"set scheduler.metric to one of {', '.join(objectives)}")
         return value
+
+    @model_validator(mode="after")
+    def _points_by_the_space_names(self) -> SearchConfig:
+        """Points written with raymt 0.1's names (``lr``, ``lora_r``) still work, with a warning."""
+        names = [METHOD, *self.space.common]
+        names += [method_param_name(m, p) for m, params in self.space.methods.items() for p in params]
+        used: dict[str, str] = {}
+        for i, point in enumerate(self.points_to_evaluate):
+            renames = legacy_renames(point, names)
+            used.update(renames)
+            self.points_to_evaluate[i] = {renames.get(k, k): v for k, v in point.items()}
+        if used:
+            warnings.warn(deprecation_note(used, "search.points_to_evaluate"), RaymtDeprecationWarning, stacklevel=2)
+        return self

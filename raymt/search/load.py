@@ -15,7 +15,8 @@ from raymt.config.load import deep_merge, format_validation_error, read_yaml, va
 from raymt.errors import ConfigError
 from raymt.search.config import SearchConfig
 from raymt.search.sampler.candidates import ReplayTrial
-from raymt.search.space import CompiledSpace, Dist, column_name, method_column
+from raymt.results.columns import method_param_name
+from raymt.search.space import CompiledSpace, Dist
 
 DEFAULT_SPACE = "default.yaml"
 
@@ -63,10 +64,10 @@ def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> 
     with a traceback after Ray had started; a name it does not know it silently ignored."""
     fixed: dict[str, tuple[str | None, object]] = {}  # column -> (method or None, constant)
     for path, dist in compiled.space.common.items():
-        fixed[column_name(path)] = (None, dist)
+        fixed[path] = (None, dist)
     for method in compiled.space.method_list:
         for param, dist in compiled.space.methods.get(method, {}).items():
-            fixed[method_column(method, param)] = (method, dist)
+            fixed[method_param_name(method, param)] = (method, dist)
     for i, point in enumerate(points):
         def propose(name, dist, point=point, i=i):
             if name not in point:  # left to the sampler: any value of the branch will do here
@@ -92,7 +93,7 @@ def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> 
                 close = difflib.get_close_matches(name, list(fixed), n=1, cutoff=0.6)
                 raise ConfigError(f"point {i + 1} sets {name}, which this space does not have", where=f"{where}[{i}].{name}",
                                   fix=f"did you mean {close[0]!r}?" if close else
-                                  f"use the space's flat names: {', '.join(sorted(fixed))}")
+                                  f"use the space's parameter names: {', '.join(sorted(fixed))}")
             owner, constant = fixed[name]
             if owner is not None and owner != method:
                 raise ConfigError(f"point {i + 1} sets {name}, a parameter of the {owner} branch, but its method is {method}",

@@ -121,7 +121,7 @@ def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, 
 
     known = {"storage_mb": storage_estimator(cfg, compiled, prepared)} if "storage_mb" in search.objectives else {}
     sampler = make_sampler(search.sampler, objectives=search.objectives, space_fn=compiled.define_by_run,
-                           known_objectives=known)
+                           known_objectives=known, param_names=compiled.flat_columns())
     journal = results_dir / JOURNAL
     if warm is not None:
         seed_study_from(warm, journal, cfg.name, compiled, search)

@@ -18,6 +18,10 @@ YAML shape (under ``search.space``)::
 
 A distribution is ``{choices: [...]}``, ``{uniform: [lo, hi]}``, ``{log_uniform: [lo, hi]}``
 or ``{int: [lo, hi], step: 1, log: false}``; a bare value fixes the parameter.
+
+The names of the parameters (in points_to_evaluate, Optuna's study, the trials table and the
+report) are the names above: ``train.lr``, ``augment.word_dropout.ratio``, ``init.stage``,
+``lora.r``, ``lora.alpha_over_r``, ``adapter.size`` and ``method`` (raymt.results.columns).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from raymt.errors import ConfigError
+from raymt.results.columns import METHOD, method_param_name
 
 LORA_ALPHA_OVER_R = "alpha_over_r"
 STAGE_PATH = "init.stage"  # the warm-start branch variable (raymt.train.init_stage)
@@ -136,22 +141,6 @@ class SpaceConfig(BaseModel):
         return [self.method] if isinstance(self.method, str) else list(self.method)
 
 
-def column_name(path: str) -> str:
-    """Flat, readable result-column name of a dotted config path."""
-    parts = path.split(".")
-    if parts[0] == "train":
-        return "_".join(parts[1:])
-    if parts[0] == "augment" and len(parts) == 3 and parts[2] == "ratio":
-        return f"aug_{parts[1]}"
-    if parts[0] == "augment" and len(parts) == 4 and parts[2] == "params":
-        return f"aug_{parts[1]}_{parts[3]}"
-    return "_".join(parts)
-
-
-def method_column(method: str, param: str) -> str:
-    return f"{method}_{param}"
-
-
 def set_path(raw: dict, path: str, value) -> None:
     node = raw
     parts = path.split(".")
@@ -183,17 +172,20 @@ class CompiledSpace:
 
     # --- Optuna side --------------------------------------------------------------------------
     def define_by_run(self, trial) -> dict | None:
-        """Suggest one configuration; returns constants Tune adds to the trial's config."""
+        """Suggest one configuration; returns constants Tune adds to the trial's config.
+
+        Parameters are named as the space writes them (raymt.results.columns): a common one by
+        its config path (``train.lr``), a method's own as ``<method>.<param>`` (``lora.r``)."""
         methods = self.space.method_list
-        method = trial.suggest_categorical("method", methods) if len(methods) > 1 else methods[0]
+        method = trial.suggest_categorical(METHOD, methods) if len(methods) > 1 else methods[0]
         sampled: dict = {}
         for path, dist in self._common_in_order():
             if isinstance(dist, Dist) and self._active(path, sampled):
-                sampled[column_name(path)] = dist.suggest(trial, column_name(path))
+                sampled[path] = dist.suggest(trial, path)
         for param, dist in self.space.methods.get(method, {}).items():
             if isinstance(dist, Dist):
-                dist.suggest(trial, method_column(method, param))
-        return {"method": method} if len(methods) == 1 else None
+                dist.suggest(trial, method_param_name(method, param))
+        return {METHOD: method} if len(methods) == 1 else None
 
     # --- back to a trial config -----------------------------------------------------------------
     def to_raw_config(self, params: dict) -> dict:
@@ -204,7 +196,7 @@ class CompiledSpace:
         for path, dist in self._common_in_order():
             if not self._active(path, params):
                 continue
-            value = params[column_name(path)] if isinstance(dist, Dist) else dist
+            value = params[path] if isinstance(dist, Dist) else dist
             set_path(raw, path, _plain(value))
         raw["method"] = self._method_raw(method, params)
         return raw
@@ -219,7 +211,7 @@ class CompiledSpace:
         base = self.base_raw.get("method")
         method_raw = {**base, "name": method} if isinstance(base, dict) and base.get("name") == method else {"name": method}
         for param, dist in self.space.methods.get(method, {}).items():
-            value = params[method_column(method, param)] if isinstance(dist, Dist) else dist
+            value = params[method_param_name(method, param)] if isinstance(dist, Dist) else dist
             method_raw[param] = _plain(value)
         if method == "lora" and LORA_ALPHA_OVER_R in method_raw:
             ratio = method_raw.pop(LORA_ALPHA_OVER_R)
@@ -227,9 +219,10 @@ class CompiledSpace:
         return method_raw
 
     def flat_columns(self) -> list[str]:
-        cols = ["method"] + [column_name(p) for p in self.space.common]
+        """Every parameter name of the space, ``method`` first: the trials table's parameter columns."""
+        cols = [METHOD, *self.space.common]
         for method in self.space.method_list:
-            cols += [method_column(method, p) for p in self.space.methods.get(method, {})]
+            cols += [method_param_name(method, p) for p in self.space.methods.get(method, {})]
         return cols
 
     def max_ratios(self) -> dict[str, float]:
@@ -294,10 +287,10 @@ class CompiledSpace:
     def _raw_with(self, method: str, key: str, value) -> dict:
         """The base config with only ``method`` and one sampled parameter applied."""
         saved = (self.space.common, self.space.methods)
-        common = {p: d for p, d in self.space.common.items() if not isinstance(d, Dist) or column_name(p) == key}
-        if any(column_name(p) == key and p.startswith(STAGE_SETTINGS) for p in common):
+        common = {p: d for p, d in self.space.common.items() if not isinstance(d, Dist) or p == key}
+        if any(p == key and p.startswith(STAGE_SETTINGS) for p in common):
             common = {STAGE_PATH: "denoise", **common}  # check a stage setting where it applies
-        methods = {m: {p: d for p, d in ps.items() if not isinstance(d, Dist) or method_column(m, p) == key}
+        methods = {m: {p: d for p, d in ps.items() if not isinstance(d, Dist) or method_param_name(m, p) == key}
                    for m, ps in self.space.methods.items()}
         try:
             self.space.common, self.space.methods = common, methods
@@ -317,16 +310,16 @@ class CompiledSpace:
             return True
         stage = self.space.common.get(STAGE_PATH, get_path(self.base_raw, STAGE_PATH, "none"))
         if isinstance(stage, Dist):
-            stage = params.get(column_name(STAGE_PATH), stage.extremes()[0])
+            stage = params.get(STAGE_PATH, stage.extremes()[0])
         return stage != "none"
 
     def _dists(self, method: str):
         for path, dist in self.space.common.items():
             if isinstance(dist, Dist):
-                yield column_name(path), dist, f"common.{path}"
+                yield path, dist, f"common.{path}"
         for param, dist in self.space.methods.get(method, {}).items():
             if isinstance(dist, Dist):
-                yield method_column(method, param), dist, f"methods.{method}.{param}"
+                yield method_param_name(method, param), dist, f"methods.{method}.{param}"
 
     def _baseline(self) -> dict:
         params: dict = {}

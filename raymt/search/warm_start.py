@@ -10,8 +10,8 @@ import math
 from pathlib import Path
 
 import optuna
-import pandas as pd
 
+from raymt.results.columns import read_trials_table
 from raymt.results.files import TRIALS_FILE
 from raymt.search.config import SearchConfig
 from raymt.search.sampler.candidates import ReplayTrial
@@ -25,7 +25,7 @@ def seed_study_from(old_dir: Path, journal: Path, study_name: str, compiled: Com
     Old trials whose parameters do not fit the new space are skipped: their distributions would
     contradict the sampler's model of the new space.
     """
-    old = pd.read_parquet(old_dir / TRIALS_FILE)
+    old = read_trials_table(old_dir / TRIALS_FILE, names=compiled.flat_columns())  # raymt 0.1 names read too
     old = old[old["status"] == "completed"]
     directions = ["maximize" if m == "max" else "minimize" for m in search.objectives.values()]
     study = optuna.create_study(study_name=study_name, storage=journal_storage(journal), directions=directions, load_if_exists=True)

@@ -38,9 +38,9 @@ def results(tmp_path, tiny_base):
         size = sum(f.stat().st_size for f in art.rglob("*") if f.is_file()) / 1e6
         row = {"trial_id": trial_id, "status": "completed", "method": method, "bleu": bleu, "chrf": 50.0,
                "storage_mb": size, "artifact_path": str(art), "sacrebleu_signature": "nrefs:1|sig"}
-        row.update({f"{method}_{k}": v for k, v in params.items()})
+        row.update({f"{method}.{k}": v for k, v in params.items()})
         rows.append(row)
-    rows.append({"trial_id": "t_failed", "status": "failed", "method": "lora", "lora_r": 4})
+    rows.append({"trial_id": "t_failed", "status": "failed", "method": "lora", "lora.r": 4})
     pd.DataFrame(rows).to_parquet(folder / "trials.parquet")
     return folder
 

@@ -31,6 +31,7 @@ import optuna
 import pandas as pd
 
 from raymt.errors import ConfigError, DataError
+from raymt.results.columns import read_trials_table
 from raymt.search.sampler.cost_aware import CostAwareSampler, KnownFn, SpaceFn
 from raymt.search.sampler.options import SamplerConfig
 from raymt.search.sampler.transfer import RelatedTrials, related_from_tables
@@ -44,6 +45,7 @@ class SamplerContext:
     space_fn: SpaceFn | None = None
     known_objectives: dict[str, KnownFn] = field(default_factory=dict)
     related: RelatedTrials | None = None
+    param_names: list[str] | None = None
 
 
 Builder = Callable[[SamplerConfig, SamplerContext], optuna.samplers.BaseSampler]
@@ -73,6 +75,7 @@ def make_sampler(
     space_fn: SpaceFn | None = None,
     known_objectives: Mapping[str, KnownFn] | None = None,
     related: RelatedTrials | pd.DataFrame | None = None,
+    param_names: list[str] | None = None,
 ) -> optuna.samplers.BaseSampler:
     """Build the sampler ``cfg`` describes.
 
@@ -80,7 +83,8 @@ def make_sampler(
     ``space_fn`` (the define-by-run space) and ``known_objectives`` (``{metric: f(params)}`` for
     metrics computable before a trial runs) are used by kind ``raymt`` and ignored by the others.
     ``related`` (trials of related tasks, with a ``task`` column) adds to
-    ``cfg.raymt.related_trials``.
+    ``cfg.raymt.related_trials``; ``param_names`` (the space's parameter names) lets tables
+    written with raymt 0.1's names be read as the space's.
     """
     if cfg.kind not in _BUILDERS:  # pragma: no cover - the Literal and the registry are tested equal
         raise ConfigError(f"unknown sampler kind {cfg.kind!r}", where="sampler.kind", fix=f"use one of {available_samplers()}")
@@ -94,20 +98,17 @@ def make_sampler(
         raise ConfigError(f"known objective(s) {stray} are not objectives {list(objectives)}", where="known_objectives", fix="name only metrics listed in objectives")
     if isinstance(related, pd.DataFrame):
         related = RelatedTrials(related, objectives)
-    ctx = SamplerContext(objectives, space_fn, known, related)
+    ctx = SamplerContext(objectives, space_fn, known, related, list(param_names) if param_names else None)
     return _BUILDERS[cfg.kind](cfg, ctx)
 
 
-def _load_related(paths: list[Path], objectives: dict[str, str]) -> RelatedTrials | None:
+def _load_related(paths: list[Path], objectives: dict[str, str], param_names: list[str] | None) -> RelatedTrials | None:
     tables = []
     for i, path in enumerate(paths):
-        where = f"sampler.raymt.related_trials[{i}]"
-        if not path.exists():
-            raise DataError(f"{path} does not exist", where=where, fix="point to a trials.parquet/.csv of an earlier search")
         try:
-            df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        except Exception as exc:
-            raise DataError(f"cannot read {path}: {exc}", where=where, fix="give a parquet or csv trials table") from exc
+            df = read_trials_table(path, names=param_names)
+        except DataError as err:
+            raise DataError(err.message, where=f"sampler.raymt.related_trials[{i}]", fix=err.fix) from None
         if "task" in df.columns:
             for task, sub in df.groupby("task"):
                 tables.append((str(task), sub))
@@ -126,7 +127,7 @@ def _build_raymt(cfg: SamplerConfig, ctx: SamplerContext) -> optuna.samplers.Bas
         )
     opts = cfg.raymt
     related = ctx.related
-    from_files = _load_related(opts.related_trials, ctx.objectives)
+    from_files = _load_related(opts.related_trials, ctx.objectives, ctx.param_names)
     if from_files is not None:
         if related is not None:
             raise ConfigError(

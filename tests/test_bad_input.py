@@ -8,8 +8,6 @@ checks, which all run before Ray starts.
 
 from __future__ import annotations
 
-import gzip
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -109,11 +107,11 @@ def _train_yaml(tmp_path, tiny_base, data: dict | None = None, **over) -> Path:
 
 def _moses(folder: Path, src_lines, tgt_lines, *, raw_bytes: bytes | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.de").write_text("".join(l + "\n" for l in src_lines), encoding="utf-8")
+    (folder / "train.de").write_text("".join(line + "\n" for line in src_lines), encoding="utf-8")
     if raw_bytes is not None:
         (folder / "train.en").write_bytes(raw_bytes)
     else:
-        (folder / "train.en").write_text("".join(l + "\n" for l in tgt_lines), encoding="utf-8")
+        (folder / "train.en").write_text("".join(line + "\n" for line in tgt_lines), encoding="utf-8")
     return folder
 
 

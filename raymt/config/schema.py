@@ -43,7 +43,7 @@ class MethodConfig(_Section):
     name: str = Field("lora", description="Fine-tuning method: one of raymt.methods.available_methods().")
 
     @model_validator(mode="after")
-    def _check_params(self) -> "MethodConfig":
+    def _check_params(self) -> MethodConfig:
         from raymt.methods import available_methods, get_method
 
         if self.name not in available_methods():
@@ -164,7 +164,7 @@ class ExperimentConfig(_Section):
         return value
 
     @model_validator(mode="after")
-    def _first_pair_codes(self) -> "ExperimentConfig":
+    def _first_pair_codes(self) -> ExperimentConfig:
         # what reads the codes of "the" pair (tokenizer set-up, export) sees the first pair's
         if self.multi_pair is not None:
             first = self.multi_pair.pairs[0]

@@ -53,7 +53,7 @@ class Dist(BaseModel):
     log: bool = Field(False, description="Log scale for int.")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "Dist":
+    def _one_kind(self) -> Dist:
         kinds = [k for k in ("choices", "uniform", "log_uniform", "integer") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("give exactly one of choices / uniform / log_uniform / int")
@@ -121,7 +121,7 @@ class SpaceConfig(BaseModel):
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-method parameters -> distribution or fixed value.")
 
     @model_validator(mode="after")
-    def _parse(self) -> "SpaceConfig":
+    def _parse(self) -> SpaceConfig:
         self.common = {k: _named_dist(k, v) for k, v in self.common.items()}
         for path, dist in self.common.items():
             parts = path.split(".")

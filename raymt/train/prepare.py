@@ -33,7 +33,7 @@ class PreparedExperiment:
     pair_data: dict[str, str] = field(default_factory=dict)  # multi-pair: pair key -> tokenised cache
     init_text: str = ""  # monolingual text of the init.stage=denoise warm start (raymt.train.init_stage)
 
-    def with_paths(self, fn) -> "PreparedExperiment":
+    def with_paths(self, fn) -> PreparedExperiment:
         """A copy whose cache paths went through ``fn`` (local staging path -> URI)."""
         from dataclasses import replace
 

@@ -363,7 +363,7 @@ def test_real_tuner_stops_trials_and_marks_them_in_results(tmp_path, ray_local):
     assert not [r.error for r in grid if r.error]
     rows = {r.metrics["trial_id"]: (r.config["cfg"], r.metrics) for r in grid}
     stopped = scheduler.stopped_trials
-    for trial_id, (cfg, metrics) in rows.items():
+    for trial_id, (_, metrics) in rows.items():
         assert metrics[EARLY_STOPPED_KEY] is (trial_id in stopped)
         if trial_id in stopped:
             assert metrics["training_iteration"] < 9

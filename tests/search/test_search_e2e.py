@@ -124,8 +124,8 @@ def _wait_for_trials(results: Path, n: int, timeout: float) -> None:
     while time.time() < end:
         finished = 0
         for result_json in (results / "tune").glob("*/result.json"):
-            lines = [json.loads(l) for l in result_json.read_text().splitlines() if l.strip()]
-            finished += any(_finished(l) for l in lines)
+            lines = [json.loads(line) for line in result_json.read_text().splitlines() if line.strip()]
+            finished += any(_finished(line) for line in lines)
         if finished >= n:
             return
         time.sleep(2)
@@ -145,8 +145,8 @@ def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base
         proc.wait()
     first = {}
     for result_json in (results / "tune").glob("*/result.json"):
-        lines = [json.loads(l) for l in result_json.read_text().splitlines() if l.strip()]
-        if any(_finished(l) for l in lines):
+        lines = [json.loads(line) for line in result_json.read_text().splitlines() if line.strip()]
+        if any(_finished(line) for line in lines):
             first[lines[-1]["trial_id"]] = lines[-1]["bleu"]
     assert first
     out = subprocess.run([sys.executable, "-m", "raymt.cli", "search", "--resume", str(results)], cwd=tmp_path, env=env,

@@ -1,11 +1,9 @@
 """The conditional search space: branch parameters exist only on their branch, and every
 value a space can produce is validated against the trial schema before Ray starts."""
 
-import math
 
 import optuna
 import pytest
-import yaml
 
 from raymt.config.load import validate_config
 from raymt.errors import ConfigError

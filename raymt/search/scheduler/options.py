@@ -8,7 +8,7 @@ did-you-mean for unknown keys.
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -81,7 +81,7 @@ class MOASHAConfig(_RungConfig):
 
 
 SchedulerConfig = Annotated[
-    Union[NoSchedulerConfig, ASHAConfig, MOASHAConfig],
+    NoSchedulerConfig | ASHAConfig | MOASHAConfig,
     Field(discriminator="kind", description="Early stopping of trials (none | asha | mo_asha)."),
 ]
 

@@ -17,10 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from raymt.data.config import DataConfig, SyntheticData
 from raymt.data.multi_pair import MultiPairConfig
+from raymt.model import TINY
 from raymt.model.tiny import TinyModelSpec
 from raymt.search.config import SearchConfig
-
-TINY = "tiny"
 
 
 class _Section(BaseModel):

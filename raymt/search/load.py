@@ -59,9 +59,9 @@ def parse_search(raw: dict | None, where: str) -> SearchConfig:
 
 def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> None:
     """Every ``points_to_evaluate`` entry must use the space's names, only its own branch's
-    parameters, and values inside their ranges (or equal to what the space fixes). Optuna finds
-    a bad value only when the searcher asks for the point, inside Tune: the search then died
-    with a traceback after Ray had started; a name it does not know it silently ignored."""
+    parameters, and values inside their ranges (or equal to what the space fixes). Optuna would
+    find a bad value only when the searcher asks for the point, inside Tune, after Ray has
+    started (the search dies with a traceback), and it silently ignores a name it does not know."""
     fixed: dict[str, tuple[str | None, object]] = {}  # column -> (method or None, constant)
     for path, dist in compiled.space.common.items():
         fixed[path] = (None, dist)

@@ -75,8 +75,7 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
 
     results_dir.mkdir(parents=True, exist_ok=True)
     if resume is None:
-        clean_raw = {k: v for k, v in raw.items()}
-        atomic_write_text(results_dir / CONFIG_COPY, yaml.safe_dump(clean_raw, sort_keys=False))
+        atomic_write_text(results_dir / CONFIG_COPY, yaml.safe_dump(raw, sort_keys=False))
         marker = {"raymt": raymt.__version__, "name": cfg.name, "created": time.strftime("%Y-%m-%d %H:%M:%S")}
         if exp_uri:
             marker["storage_uri"] = exp_uri

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -343,7 +342,5 @@ class CompiledSpace:
 def _plain(value):
     """numpy / optuna scalars -> plain Python for YAML/JSON/pydantic."""
     if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
-        value = value.item()
-    if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 2**53:
-        return value
+        return value.item()
     return value

@@ -41,11 +41,12 @@ class RaymtOptunaSearch(OptunaSearch):
 
     1. Trial outcomes. Ray 2.60 builds ``[result.get(m) for m in metrics]`` for several
        objectives, a list that is never None, so a trial that ended without reporting its
-       objectives was told COMPLETE with ``[None, None]``; Optuna refused that, Ray logged a
-       warning and the Optuna trial stayed RUNNING forever (checked here). Now such a trial is
-       told PRUNED, and so is a trial the scheduler stopped early (its last report says
-       ``done: False``); an errored trial, or one reporting NaN/inf, is told FAIL (an errored trial's
-       last values come from an unfinished run; raymt's trials table calls it "failed" too).
+       objectives would be told COMPLETE with ``[None, None]``: Optuna refuses that, Ray logs a
+       warning and the Optuna trial stays RUNNING forever. Such a trial is told PRUNED here, and
+       so is a trial the scheduler stopped early (its last result says ``early_stopped``, or
+       Tune's own ``done: False``); an errored trial, or one reporting NaN/inf, is told FAIL (an
+       errored trial's last values come from an unfinished run; raymt's trials table calls it
+       "failed" too).
     2. Checkpoints hold closures and lambdas (saved with cloudpickle, not pickle).
     """
 
@@ -55,8 +56,8 @@ class RaymtOptunaSearch(OptunaSearch):
         if any(v is not None and not _finite(v) for v in values):
             error = True  # NaN/inf BLEU: a broken run, not a result
         if result is not None and (result.get("early_stopped") or result.get("done") is False):
-            # stopped early by the scheduler: its BLEU is from a shorter run. Telling it COMPLETE
-            # would put a cheap, truncated result on the sampler's front (checked: it did).
+            # stopped early by the scheduler: its BLEU is from a shorter run. Told COMPLETE, a
+            # cheap, truncated result would land on the sampler's front.
             values = [None]
         if error or any(v is None for v in values):
             result = None  # OptunaSearch: no result -> FAIL if error else PRUNED

@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raymt.model import TINY
 from raymt.model.loading import check_model_source, load_tokenizer
 from raymt.model.tiny import build_tiny_base
 from raymt.object_store import to_uri
 
-TINY = "tiny"
 CACHE_DIR = ".cache"
 
 

@@ -2,7 +2,8 @@
 
 A typed section of :class:`raymt.config.schema.ExperimentConfig` like the others, validated with
 the rest of the file. Its models are pydantic only (the sampler's and scheduler's options live in
-their light ``options`` modules), so loading a config never imports torch, Optuna or Ray.
+their light ``options`` modules, apart from the samplers and schedulers), so the search section
+adds neither torch, Optuna nor Ray to loading a config (tests/test_imports.py).
 """
 
 from __future__ import annotations

@@ -8,10 +8,8 @@ checks, which all run before Ray starts.
 
 from __future__ import annotations
 
-import gzip
 import io
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -61,12 +59,12 @@ CONFIG_CASES = [
     ("space_value_out_of_range", SEARCH.replace("{choices: [4, 8]}", "{choices: [4, -8]}"), ["r"]),
     ("searched_augment_params", SEARCH.replace("    common:\n", "    common:\n      augment.word_dropout.params.p: {uniform: [0.05, 0.3]}\n"),
      ["augment.word_dropout.params.p", "cannot be searched", "augment.word_dropout.ratio"]),
-    ("point_value_outside_space", SEARCH + "  points_to_evaluate: [{method: lora, lr: 1.0e-3, lora_r: 16}]\n",
-     ["points_to_evaluate[0].lora_r", "16", "[4, 8]"]),
-    ("point_parameter_of_another_branch", SEARCH + "  points_to_evaluate: [{method: full, lr: 1.0e-3, lora_r: 4}]\n",
-     ["points_to_evaluate[0].lora_r", "lora branch", "method is full"]),
-    ("point_name_not_in_space", SEARCH + "  points_to_evaluate: [{method: lora, lr: 1.0e-3, lora_rank: 4}]\n",
-     ["points_to_evaluate[0].lora_rank", "does not have", "lora_r"]),
+    ("point_value_outside_space", SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.r: 16}]\n",
+     ["points_to_evaluate[0].lora.r", "16", "[4, 8]"]),
+    ("point_parameter_of_another_branch", SEARCH + "  points_to_evaluate: [{method: full, train.lr: 1.0e-3, lora.r: 4}]\n",
+     ["points_to_evaluate[0].lora.r", "lora branch", "method is full"]),
+    ("point_name_not_in_space", SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.rank: 4}]\n",
+     ["points_to_evaluate[0].lora.rank", "does not have", "lora.r"]),
     ("unknown_bleu_tokenizer", "eval: {bleu_tokenize: 13b}\n", ["eval.bleu_tokenize", "13a"]),
 ]
 
@@ -112,11 +110,11 @@ def _train_yaml(tmp_path, tiny_base, data: dict | None = None, **over) -> Path:
 
 def _moses(folder: Path, src_lines, tgt_lines, *, raw_bytes: bytes | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.de").write_text("".join(l + "\n" for l in src_lines), encoding="utf-8")
+    (folder / "train.de").write_text("".join(line + "\n" for line in src_lines), encoding="utf-8")
     if raw_bytes is not None:
         (folder / "train.en").write_bytes(raw_bytes)
     else:
-        (folder / "train.en").write_text("".join(l + "\n" for l in tgt_lines), encoding="utf-8")
+        (folder / "train.en").write_text("".join(line + "\n" for line in tgt_lines), encoding="utf-8")
     return folder
 
 

@@ -32,6 +32,7 @@ from raymt.analysis.pareto import DEFAULT_OBJECTIVES, pareto_front, pareto_mask,
 from raymt.analysis.results import hyperparameter_columns
 from raymt.errors import ConfigError, RaymtError
 from raymt.io import atomic_savefig
+from raymt.results.files import HISTORY_PLOT, PARALLEL_PLOT, PARETO_PLOT
 
 __all__ = [
     "HistoryPlotData",
@@ -59,7 +60,7 @@ NA_POSITION = -0.1
 LOG_RATIO = 30.0
 #: Without the search space's word, these parameters are drawn on a log axis: learning rates
 #: are searched log-uniformly by convention (every shipped search_spaces/*.yaml does).
-LOG_BY_NAME = ("lr", "learning_rate")
+LOG_BY_NAME = ("train.lr", "lr", "learning_rate")
 #: Up to this many trials in a plot, every point / line is labelled with its short trial id;
 #: beyond it, only the front's members are (more labels would hide the data).
 LABEL_ALL_UP_TO = 20
@@ -600,12 +601,12 @@ def write_plots(
         x, y = pair
         data = pareto_plot_data(trials_df, objectives, x=x, y=y, log_x=(x in LOG_SCALE_OBJECTIVES))
         if len(data.points):
-            written["pareto"] = atomic_savefig(draw_pareto(data), folder / "pareto.png", dpi=120)
+            written["pareto"] = atomic_savefig(draw_pareto(data), folder / PARETO_PLOT, dpi=120)
     pdata = parallel_plot_data(trials_df, objectives, log_params=log_params)
     if len(pdata.values) and pdata.axes:
-        written["parallel"] = atomic_savefig(draw_parallel(pdata), folder / "parallel.png", dpi=120)
+        written["parallel"] = atomic_savefig(draw_parallel(pdata), folder / PARALLEL_PLOT, dpi=120)
     if history_df is not None and len(history_df) and "bleu" in history_df.columns:
         hdata = history_plot_data(history_df, trials_df, metric="bleu")
         if hdata.lines:
-            written["bleu_over_epochs"] = atomic_savefig(draw_history(hdata), folder / "bleu_over_epochs.png", dpi=120)
+            written["bleu_over_epochs"] = atomic_savefig(draw_history(hdata), folder / HISTORY_PLOT, dpi=120)
     return written

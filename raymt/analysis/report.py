@@ -29,10 +29,11 @@ from raymt.analysis.results import STATUSES, hyperparameter_columns
 from raymt.errors import RaymtError
 from raymt.io import atomic_write_text
 from raymt.metrics.per_pair import pair_metric, pairs_in
+from raymt.results.columns import INIT_STAGE
+from raymt.results.files import REPORT_FILE
 
 __all__ = ["REPORT_FILE", "build_report", "front_summary", "infer_base_mb", "knee_sentence", "markdown_table", "write_report"]
 
-REPORT_FILE = "report.md"
 TASK_COUNTS = (1, 10, 100)
 _ERROR_CHARS = 300
 
@@ -320,9 +321,9 @@ def _init_stage_section(df: pd.DataFrame, objectives: Mapping[str, str]) -> str:
     used = df[keys != ""]
     if used.empty:
         return ""
-    used = used.assign(**{c: used[c] if c in used.columns else "" for c in ("init_stage", "method")})
+    used = used.assign(**{c: used[c] if c in used.columns else "" for c in (INIT_STAGE, "method")})
     per_key = used.groupby("init_key").agg(
-        stage=("init_stage", "first"), method=("method", "first"), trials=("trial_id", "size"),
+        stage=(INIT_STAGE, "first"), method=("method", "first"), trials=("trial_id", "size"),
         build_s=("init_build_s", "max"),
     ).reset_index()
     per_key["init_key"] = per_key["init_key"].str[:12]
@@ -332,11 +333,11 @@ def _init_stage_section(df: pd.DataFrame, objectives: Mapping[str, str]) -> str:
              f"{total:.1f} s in all (a trial that reused one only waited for the cache: init_wait_s).", "",
              markdown_table(per_key, {"build_s": ".1f"})]
     quality = next((m for m, d in objectives.items() if d == "max"), None)
-    if "init_stage" in df.columns and quality in df.columns:
+    if INIT_STAGE in df.columns and quality in df.columns:
         done = df[df["status"] == "completed"] if "status" in df.columns else df
         if len(done):
-            by_stage = done.groupby(done["init_stage"].fillna("none"))[quality].agg(["size", "max", "median"]).reset_index()
-            by_stage.columns = ["init_stage", "completed", f"best {quality}", f"median {quality}"]
+            by_stage = done.groupby(done[INIT_STAGE].fillna("none"))[quality].agg(["size", "max", "median"]).reset_index()
+            by_stage.columns = [INIT_STAGE, "completed", f"best {quality}", f"median {quality}"]
             lines += ["", markdown_table(by_stage, {f"best {quality}": ".2f", f"median {quality}": ".2f"})]
     return "\n".join(lines)
 

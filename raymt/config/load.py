@@ -83,7 +83,6 @@ def format_validation_error(err: ValidationError, root: type[BaseModel], where: 
     """Turn pydantic's first error into one ConfigError line."""
     first = err.errors()[0]
     loc = tuple(first["loc"])
-    shown = [str(p) for p in loc if not (isinstance(p, str) and "[" in p)]
     # Drop discriminator tags pydantic inserts (e.g. data.local.path -> data.path)
     field = prefix + ".".join(_strip_tags(root, loc))
     kind = first["type"]
@@ -125,7 +124,7 @@ def _strip_tags(root: type[BaseModel], loc: tuple) -> list[str]:
             continue
         else:
             out.append(part)
-    return [p if not p.startswith("[") else p for p in out]
+    return out
 
 
 def _fix_for(kind: str, error: dict) -> str:
@@ -145,8 +144,6 @@ def _fix_for(kind: str, error: dict) -> str:
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None):
     """Load and validate an experiment config; ``None`` gives the offline default."""
-    from raymt.config.schema import ExperimentConfig
-
     raw = read_yaml(path) if path is not None else {}
     if overrides:
         raw = deep_merge(raw, overrides)

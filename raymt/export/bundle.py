@@ -23,6 +23,7 @@ from raymt.errors import ConfigError, DataError
 from raymt.export.card import model_card
 from raymt.io import atomic_write_text
 from raymt.object_store import join, localize
+from raymt.results.files import CONFIG_COPY, PREPARED
 
 META = "raymt_export.json"
 CARD = "README.md"
@@ -70,7 +71,7 @@ def _trial_config(results_dir: Path, row: pd.Series) -> dict:
     from raymt.config.load import read_yaml
     from raymt.search.space import CompiledSpace, SpaceConfig
 
-    raw = read_yaml(results_dir / "search_config.yaml")
+    raw = read_yaml(results_dir / CONFIG_COPY)
     space = SpaceConfig.model_validate((raw.get("search") or {}).get("space") or {})
     compiled = CompiledSpace(space, {k: v for k, v in raw.items() if k != "search"})
     params = {}
@@ -124,7 +125,7 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
 
     results_dir, out = Path(results_dir), Path(out_dir)
     _check_destination(out)
-    prepared = json.loads((results_dir / "prepared.json").read_text())
+    prepared = json.loads((results_dir / PREPARED).read_text())
     base = localize(prepared["base_path"])  # an object-store experiment records its cache by URI
     raw = _trial_config(results_dir, row)
     cfg = ExperimentConfig.model_validate(raw)

@@ -9,7 +9,7 @@ import sys
 def _cmd_export(args) -> int:
     from raymt.analysis.results import load
     from raymt.export.bundle import choose_trial, export_trial
-    from raymt.search.results_dir import check_experiment_dir
+    from raymt.results.folder import check_experiment_dir
 
     results = check_experiment_dir(args.results_dir, role="raymt export RESULTS_DIR")
     row = choose_trial(load(results), trial=args.trial, best_under_mb=args.best_under_mb, knee=args.knee, log=print)

@@ -17,7 +17,7 @@ from pathlib import Path
 from raymt.errors import DataError
 
 
-def export_decoding(meta: dict, **overrides) -> "object":
+def export_decoding(meta: dict, **overrides) -> object:
     """The export's recorded :class:`Decoding`, with ``overrides`` (those not None) applied."""
     from raymt.model.generation import Decoding
 

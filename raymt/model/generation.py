@@ -34,13 +34,13 @@ class Decoding:
     shards: int = 1        # evaluation split across this many Train workers, each batching its own share
 
     @classmethod
-    def from_config(cls, cfg) -> "Decoding":
+    def from_config(cls, cfg) -> Decoding:
         """The decoding a trial of ``cfg`` scores with."""
         return cls(beam_size=cfg.eval.beam_size, max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size,
                    max_length=cfg.model.max_length, shards=cfg.resources.num_workers)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Decoding":
+    def from_dict(cls, data: dict) -> Decoding:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known and v is not None})
 

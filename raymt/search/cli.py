@@ -11,32 +11,21 @@ def _cmd_search(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    import json
-
-    from raymt.analysis.report import front_summary, write_report
-    from raymt.analysis.results import load, load_history
-    from raymt.search.config import parse_search
-    from raymt.search.results_dir import CONFIG_COPY, check_experiment_dir
-    from raymt.search.space import log_scale_columns
+    from raymt.analysis.report import front_summary
+    from raymt.analysis.results import load
     from raymt.config.load import read_yaml
+    from raymt.results.files import CONFIG_COPY
+    from raymt.results.folder import check_experiment_dir, experiment_uri, sync_results
+    from raymt.results.report import rebuild_report
+    from raymt.search.load import parse_search
+    from raymt.search.space import log_scale_columns
 
     path = check_experiment_dir(args.results_dir, role="raymt report RESULTS_DIR")
     search = parse_search(read_yaml(path / CONFIG_COPY).get("search"), str(path / CONFIG_COPY))
-    trials = load(path)
-    history = load_history(path)
-    extra = {}
-    costs = json.loads((path / "prepared.json").read_text()).get("augment_costs") if (path / "prepared.json").exists() else None
-    if costs:
-        from raymt.analysis.augment_costs import augment_cost_section
-
-        extra["Shared augmentation cost"] = augment_cost_section(costs, trials)
-    written = write_report(path, trials, search.objectives, history_df=history if len(history) else None,
-                           extra=extra or None, log_params=log_scale_columns(search.space))
-    print(front_summary(trials, search.objectives))
+    written = rebuild_report(path, search.objectives, log_params=log_scale_columns(search.space))
+    print(front_summary(load(path), search.objectives))
     plots = sorted(p.name for p in path.glob("*.png"))
     print(f"\nreport: {written}" + (f" (plots: {', '.join(plots)})" if plots else ""))
-    from raymt.search.results_dir import experiment_uri, sync_results
-
     if experiment_uri(path):  # an object-store experiment: the store keeps the new report too
         sync_results(path, experiment_uri(path))
         print(f"uploaded to {experiment_uri(path)}")

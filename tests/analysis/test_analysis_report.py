@@ -126,13 +126,13 @@ def test_init_stage_cost_is_counted_once_per_stage_artifact():
 
     df = pd.DataFrame([
         {"trial_id": "a", "status": "completed", "method": "lora", "bleu": 30.0, "storage_mb": 0.1,
-         "init_stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 12.5, "init_built": True},
+         "init.stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 12.5, "init_built": True},
         {"trial_id": "b", "status": "completed", "method": "lora", "bleu": 31.0, "storage_mb": 0.1,
-         "init_stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 0.1, "init_built": False},
+         "init.stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 0.1, "init_built": False},
         {"trial_id": "c", "status": "completed", "method": "full", "bleu": 33.0, "storage_mb": 3.0,
-         "init_stage": "denoise", "init_key": "k2", "init_build_s": 20.0, "init_wait_s": 20.2, "init_built": True},
+         "init.stage": "denoise", "init_key": "k2", "init_build_s": 20.0, "init_wait_s": 20.2, "init_built": True},
         {"trial_id": "d", "status": "completed", "method": "lora", "bleu": 29.0, "storage_mb": 0.1,
-         "init_stage": "none", "init_key": "", "init_build_s": 0.0, "init_wait_s": 0.0, "init_built": False},
+         "init.stage": "none", "init_key": "", "init_build_s": 0.0, "init_wait_s": 0.0, "init_built": False},
     ])
     text = build_report(df, significance=False)
     section = text.split("## Init stage (denoising warm start)")[1]

@@ -17,12 +17,7 @@ from pathlib import Path
 from raymt.errors import ConfigError
 from raymt.io import ensure_writable
 from raymt.object_store import check_writable, filesystem, is_uri, join, local_form, mirror_experiment, push_tree, staging_path
-
-MARKER = "raymt_experiment.json"
-CONFIG_COPY = "search_config.yaml"
-JOURNAL = "optuna_journal.log"
-#: written by Ray straight to the store; never uploaded from the staging copy
-REMOTE_ONLY = ("tune", "trials")
+from raymt.results.files import MARKER, REMOTE_ONLY
 
 
 def results_dir_for(cfg) -> Path:
@@ -110,27 +105,3 @@ def copy_artifact(src: Path | str, dest: Path) -> None:
     else:
         shutil.copytree(src, tmp)
     os.replace(tmp, dest)
-
-
-def make_upload_journal(local: Path, uri: str):
-    """A Tune callback that uploads the Optuna journal whenever a trial ends, so a search
-    resumed on another machine continues from the sampler's full history."""
-    from ray.tune import Callback
-
-    from raymt.object_store import upload
-
-    class UploadJournal(Callback):
-        def _push(self):
-            if local.exists():
-                upload(local, uri)
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            self._push()
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            self._push()
-
-        def on_experiment_end(self, trials, **info):
-            self._push()
-
-    return UploadJournal()

@@ -25,7 +25,7 @@ from raymt.analysis.pareto import (
 )
 from raymt.errors import ConfigError, DataError
 
-__all__ = ["Front", "FULL_METHOD"]
+__all__ = ["Front", "FULL_METHOD", "front_flags"]
 
 #: The method whose artefact is a whole model (no base to share between tasks).
 FULL_METHOD = "full"
@@ -252,3 +252,23 @@ def _as_float(value) -> float:
 
 def _reference_dict(reference: Mapping[str, float] | Sequence[float], objectives: Mapping[str, str]) -> dict[str, float]:
     return {name: float(v) for name, v in zip(objectives, reference_vector(reference, objectives))}
+
+
+def front_flags(df: pd.DataFrame, objectives: Mapping[str, str]) -> tuple[pd.Series, pd.Series]:
+    """``is_pareto`` and ``is_knee`` of each row of a trials table, as the report sees them.
+
+    The front is :class:`Front`'s (completed trials with finite objectives); ``is_knee`` is
+    True for the knee of a two-objective front (:mod:`raymt.analysis.knee`) and False everywhere
+    when the front has none (the report and ``raymt export --knee`` then name the member chosen
+    instead) or more than two objectives."""
+    front = Front(df, objectives)
+    is_pareto = pd.Series(df.index.isin(front.members.index), index=df.index)
+    is_knee = pd.Series(False, index=df.index)
+    if len(front.objectives) == 2 and len(front):
+        try:
+            knee = front.knee()
+        except DataError:  # e.g. a storage of 0 MB has no logarithm: the table is written all the same
+            return is_pareto, is_knee
+        if knee.found:
+            is_knee[knee.row.name] = True
+    return is_pareto, is_knee

@@ -45,6 +45,7 @@ RESULT_COLUMNS = (
     "refs_path", "sacrebleu_signature", "chrf_signature", "checkpoint_path", "epoch", "step", "train_loss",
     "storage_bytes", "setup_time_s", "first_step_s", "tokens_per_s", "restarts", "patience_stopped",
     "init_key", "init_build_s", "init_wait_s", "init_built",
+    "start_time", "tune_trial_id", "optuna_number", "is_pareto", "is_knee",
 )  # fmt: skip
 
 HISTORY_COLUMNS = ("trial_id", "epoch", "step", "bleu", "chrf", "eval_loss", "train_loss")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from raymt.errors import ConfigError, DataError
 from raymt.export.card import model_card
 from raymt.io import atomic_write_text
 from raymt.object_store import join, localize
+from raymt.results.columns import is_missing
 from raymt.results.files import CONFIG_COPY, PREPARED
 
 META = "raymt_export.json"
@@ -77,7 +77,7 @@ def _trial_config(results_dir: Path, row: pd.Series) -> dict:
     params = {}
     for col in compiled.flat_columns():
         value = row.get(col)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if is_missing(value):
             continue
         params[col] = value.item() if hasattr(value, "item") else value
     return compiled.to_raw_config(params)
@@ -205,9 +205,7 @@ def _decoding_record(cfg, decoding) -> dict:
 def _plain(value):
     if hasattr(value, "item"):
         value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
+    return None if is_missing(value) else value
 
 
 @contextlib.contextmanager

@@ -11,8 +11,9 @@ numbers were decoded, so a reader can reproduce them with ``raymt evaluate``.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
+
+from raymt.results.columns import is_missing
 
 PEFT_METHODS = ("lora", "ia3", "prompt", "prefix")
 
@@ -22,13 +23,13 @@ def model_card(meta: dict) -> str:
 
 
 def _round(value, digits: int = 2):
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return None
     return round(float(value), digits)
 
 
 def _fmt(value, spec: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return "n/a"
     return format(value, spec)
 

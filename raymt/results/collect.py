@@ -11,17 +11,20 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import timezone
 from pathlib import Path
 
 import pandas as pd
 
+from raymt.analysis.front import front_flags
 from raymt.analysis.pareto import pareto_mask
 from raymt.metrics.per_pair import pair_metric_columns
 from raymt.object_store import download, exists, filesystem, join
 from raymt.results.columns import INIT_STAGE
 from raymt.results.files import ARTIFACTS_DIR, HYPS_DIR, TRIALS_DIR, train_run_name
 from raymt.results.folder import copy_artifact
+from raymt.results.study import OptunaLink
 
 METRIC_COLUMNS = ["bleu", "chrf", "eval_loss", "storage_mb", "trainable_params", "total_params", "best_epoch",
                   "train_time_s", "eval_time_s", "setup_time_s", "first_step_s", "tokens_per_s", "restarts",
@@ -29,9 +32,11 @@ METRIC_COLUMNS = ["bleu", "chrf", "eval_loss", "storage_mb", "trainable_params",
 
 
 def trial_id_from_path(path: str) -> str:
-    """The Tune trial id in a trial folder's name (``<trainable>_<5 hex>_<5 digits>...``)."""
-    match = re.search(r"([0-9a-f]{5}_\d{5})", os.path.basename(path.rstrip("/")))
-    return match.group(1) if match else os.path.basename(path)
+    """The Tune trial id in a trial folder's name: ``<trainable>_<8 hex>_<index>_<tag>_<date>``
+    under a searcher, ``<trainable>_<5 hex>_<5 digits>...`` without one."""
+    name = os.path.basename(path.rstrip("/"))
+    match = re.search(r"([0-9a-f]{5}_\d{5})", name) or re.search(r"_([0-9a-f]{8})_\d+(?:_|$)", name)
+    return match.group(1) if match else name
 
 
 def _latest_checkpoint(train_dir: Path) -> Path | None:
@@ -78,19 +83,29 @@ def _fetch_hyps(ckpt_uri: str, results_dir: Path, exp_uri: str, trial_id: str) -
 
 
 def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objectives: dict[str, str], keep_artifacts: str,
-                    refs_path: Path | str, *, exp_uri: str | None = None):
+                    refs_path: Path | str, *, exp_uri: str | None = None,
+                    optuna_trials: Mapping[str, OptunaLink] | None = None):
     """The trials table and the per-epoch history of a finished (or interrupted) search.
 
     ``param_columns``: every searched parameter (NaN where a trial's branch lacks it);
     ``keep_artifacts``: "all" copies every completed trial's artefact into the results, "front"
     only those on the front of ``objectives``. ``exp_uri``: the experiment's object-store URI
     (``results_dir`` is then its staging copy); paths in the table are then URIs, which any
-    machine can fetch."""
+    machine can fetch. ``optuna_trials``: Tune trial id -> its Optuna trial
+    (:func:`raymt.results.study.optuna_links`), for the ``optuna_number`` column.
+
+    Rows are in the order the trials started; a setting or count whose every value is an
+    integer is a nullable integer column (``lora.r`` 8, not 8.0; missing where a trial's branch
+    lacks it); ``is_pareto`` / ``is_knee`` mark the front and its knee (:mod:`raymt.analysis.knee`)."""
     rows, history = [], []
+    optuna_trials = optuna_trials or {}
     for result in grid:
         metrics = dict(result.metrics or {})
-        trial_id = str(metrics.get("trial_id") or trial_id_from_path(str(result.path)))
-        row: dict = {"trial_id": trial_id}
+        tune_id = str(metrics.get("trial_id") or trial_id_from_path(str(result.path)))
+        trial_id = tune_id  # raymt's id is Tune's: the Train run is trials/trial_<id>, the Tune trial tune/*_<id>_*
+        link = optuna_trials.get(tune_id)
+        row: dict = {"trial_id": trial_id, "start_time": _start_time(metrics, link), "tune_trial_id": tune_id,
+                     "optuna_number": link.number if link else None}
         for col in param_columns:
             row.setdefault(col, math.nan)
         for key, value in (result.config or {}).items():
@@ -131,7 +146,10 @@ def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objec
     trials = pd.DataFrame(rows)
     if len(trials) == 0:
         return trials, pd.DataFrame(history)
-    trials = trials.sort_values("trial_id").reset_index(drop=True)
+    trials["start_time"] = pd.to_datetime(trials["start_time"], utc=True)
+    for col in _integer_columns(rows):
+        trials[col] = trials[col].astype("Int64")
+    trials = trials.sort_values(["start_time", "trial_id"], na_position="last").reset_index(drop=True)
     on_front = pareto_mask(trials, objectives)
     trials["artifact_path"] = ""
     for i, row in trials.iterrows():
@@ -142,7 +160,31 @@ def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objec
             dest = results_dir / ARTIFACTS_DIR / row["trial_id"]
             copy_artifact(src, dest)
             trials.at[i, "artifact_path"] = join(exp_uri, ARTIFACTS_DIR, row["trial_id"]) if exp_uri else str(dest)
+    trials["is_pareto"], trials["is_knee"] = front_flags(trials, objectives)
     return trials, pd.DataFrame(history)
+
+
+def _start_time(metrics: dict, link: OptunaLink | None):
+    """When the trial started (UTC): its last report's time less its running time (Tune's
+    clock); for a trial that never reported, when Optuna proposed it; else unknown."""
+    stamp, running = metrics.get("timestamp"), metrics.get("time_total_s")
+    if isinstance(stamp, (int, float)) and isinstance(running, (int, float)) and math.isfinite(stamp - running):
+        return pd.Timestamp(stamp - running, unit="s", tz="UTC")
+    if link is not None and link.start is not None:
+        return pd.Timestamp(link.start.astimezone(timezone.utc))  # Optuna's clock is naive local time
+    return None
+
+
+def _integer_columns(rows: Sequence[dict]) -> list[str]:
+    """The columns whose every present value is an integer (a bool is not one)."""
+    seen: dict[str, bool] = {}
+    for row in rows:
+        for key, value in row.items():
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            is_int = isinstance(value, int) and not isinstance(value, bool)
+            seen[key] = seen.get(key, True) and is_int
+    return [k for k, ok in seen.items() if ok]
 
 
 def _reason(error) -> str:

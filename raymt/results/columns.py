@@ -30,6 +30,17 @@ METHOD = "method"
 INIT_STAGE = "init.stage"
 
 
+def is_missing(value) -> bool:
+    """A cell with no value: None, NaN, or pandas' ``<NA>`` / ``NaT`` (the table's integer
+    columns are nullable: a LoRA trial's ``adapter.size`` is ``<NA>``, not NaN)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or array is a value
+        return False
+
+
 def method_param_name(method: str, param: str) -> str:
     """The name of a method's own parameter: ``lora.r``."""
     return f"{method}.{param}"

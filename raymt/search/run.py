@@ -29,6 +29,7 @@ from raymt.results.files import CONFIG_COPY, JOURNAL, MARKER, PREPARED, TIMINGS,
 from raymt.results.folder import check_experiment_dir, experiment_uri, results_dir_for, sync_results
 from raymt.results.references import write_references
 from raymt.results.report import rebuild_report
+from raymt.results.study import optuna_links
 from raymt.runtime import init_ray
 from raymt.search.config import SearchConfig
 from raymt.search.estimate import check_space_fits_model, storage_estimator
@@ -93,7 +94,7 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
 
     refs = to_uri(refs_path, results_dir, exp_uri) if exp_uri else refs_path
     trials, history = collect_results(grid, compiled.flat_columns(), results_dir, search.objectives, search.keep_artifacts,
-                                      refs, exp_uri=exp_uri)
+                                      refs, exp_uri=exp_uri, optuna_trials=optuna_links(results_dir))
     timings = {"prepare_s": prep_s, "ray_init_s": ray_s, "tune_fit_s": fit_s, "total_s": time.perf_counter() - t0,
                **{f"prepare_{k}": v for k, v in prepared.timings.items()}}
     if prepared.augment_costs:  # paid once, shared by the trials (seconds, sentences, sentences/s)

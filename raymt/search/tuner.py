@@ -32,6 +32,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from raymt.errors import ConfigError
 from raymt.object_store import is_uri, upload
+from raymt.results.study import TUNE_TRIAL_ATTR
 
 SpaceFn = Callable[[Any], Any]
 
@@ -48,7 +49,16 @@ class RaymtOptunaSearch(OptunaSearch):
        errored trial's last values come from an unfinished run; raymt's trials table calls it
        "failed" too).
     2. Checkpoints hold closures and lambdas (saved with cloudpickle, not pickle).
+    3. Each Optuna trial records the Tune trial it runs as (user attribute ``tune_trial_id``),
+       so the trials table can give Optuna's trial number (raymt.results.study).
     """
+
+    def suggest(self, trial_id: str) -> dict | None:
+        params = super().suggest(trial_id)
+        ot_trial = self._ot_trials.get(trial_id)
+        if params is not None and ot_trial is not None:
+            ot_trial.set_user_attr(TUNE_TRIAL_ATTR, trial_id)
+        return params
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]

@@ -6,12 +6,11 @@ proposals of the new search already build on what the old one measured.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import optuna
 
-from raymt.results.columns import read_trials_table
+from raymt.results.columns import is_missing, read_trials_table
 from raymt.results.files import TRIALS_FILE
 from raymt.search.config import SearchConfig
 from raymt.search.sampler.candidates import ReplayTrial
@@ -32,12 +31,12 @@ def seed_study_from(old_dir: Path, journal: Path, study_name: str, compiled: Com
     added = 0
     for _, row in old.iterrows():
         values = [row.get(k) for k in search.objectives]
-        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
+        if any(is_missing(v) for v in values):
             continue
 
         def propose(name, dist, row=row):
             value = row.get(name)
-            if value is None or (isinstance(value, float) and math.isnan(value)):
+            if is_missing(value):
                 raise KeyError(name)
             return value.item() if hasattr(value, "item") else value
 

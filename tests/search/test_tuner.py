@@ -201,3 +201,17 @@ def test_storage_path_is_made_absolute(tmp_path, monkeypatch):
     tuner = make_tuner(lambda c: None, searcher=searcher, num_samples=1, max_concurrent_trials=1, storage_path="rel", name="n")
     run_config = tuner._local_tuner.get_run_config()
     assert Path(run_config.storage_path) == tmp_path / "rel"
+
+
+def test_each_optuna_trial_records_its_tune_trial_so_the_table_links_them(tmp_path):
+    from raymt.results.files import JOURNAL
+    from raymt.results.study import optuna_links
+
+    searcher = make_searcher(space, OBJECTIVES, None, seed=0, study_name="exp", storage=tmp_path / JOURNAL)
+    for tune_id in ("9f0c1a2b", "01d2e3f4"):
+        searcher.on_trial_complete(tune_id, metrics(searcher.suggest(tune_id)))
+    links = optuna_links(tmp_path)
+    assert {k: v.number for k, v in links.items()} == {"9f0c1a2b": 0, "01d2e3f4": 1}
+    assert all(v.start is not None for v in links.values())
+    assert optuna_links(tmp_path / "elsewhere") == {}  # no journal: no links, no error
+

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,40 @@ class RaymtOptunaSearch(OptunaSearch):
     2. Checkpoints hold closures and lambdas (saved with cloudpickle, not pickle).
     3. Each Optuna trial records the Tune trial it runs as (user attribute ``tune_trial_id``),
        so the trials table can give Optuna's trial number (raymt.results.study).
+    4. What optuna-dashboard shows: the study names its objectives (``set_metric_names``: "bleu",
+       "storage_mb", not "Objective 0/1"), and every epoch's result is kept. Optuna 5 refuses
+       ``Trial.report`` in a multi-objective study (NotImplementedError: intermediate values
+       are single-objective only), so there each objective's per-epoch values are the trial's
+       user attribute ``<objective>_per_epoch`` (``{"1": 21.3, "2": 24.0}``: the epoch's own
+       score, ``bleu_epoch``, where the worker reports one); a single-objective study gets them
+       as intermediate values (``trial.report``), which the dashboard draws as learning curves.
     """
+
+    def _setup_study(self, mode):
+        super()._setup_study(mode)
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2, and what the dashboard reads
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._ot_study.set_metric_names(self.metric if isinstance(self.metric, list) else [self.metric])
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            return
+        epoch = result.get("epoch", result.get("training_iteration"))
+        if not isinstance(epoch, int):
+            return
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        values = {m: result.get(f"{m}_epoch", result.get(m)) for m in metrics}
+        if len(metrics) == 1:
+            if _finite(values[metrics[0]]):
+                ot_trial.report(float(values[metrics[0]]), step=epoch)
+            return
+        for m, value in values.items():
+            if _finite(value):
+                attr = per_epoch_attr(m)
+                curve = dict(ot_trial.user_attrs.get(attr) or {})
+                curve[str(epoch)] = float(value)
+                ot_trial.set_user_attr(attr, curve)
 
     def suggest(self, trial_id: str) -> dict | None:
         params = super().suggest(trial_id)
@@ -82,6 +116,11 @@ class RaymtOptunaSearch(OptunaSearch):
         with open(checkpoint_path, "rb") as f:
             state = cloudpickle.load(f)
         self.__dict__.update(state)
+
+
+def per_epoch_attr(metric: str) -> str:
+    """The user attribute holding a multi-objective trial's per-epoch values of ``metric``."""
+    return f"{metric}_per_epoch"
 
 
 def _finite(value: Any) -> bool:

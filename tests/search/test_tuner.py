@@ -215,3 +215,33 @@ def test_each_optuna_trial_records_its_tune_trial_so_the_table_links_them(tmp_pa
     assert all(v.start is not None for v in links.values())
     assert optuna_links(tmp_path / "elsewhere") == {}  # no journal: no links, no error
 
+
+def test_the_study_names_its_objectives_and_keeps_each_epoch(tmp_path):
+    """What optuna-dashboard reads from the journal: objective names, not "Objective 0/1", and
+    the per-epoch scores (user attributes: Optuna 5 refuses trial.report with two objectives)."""
+    from raymt.results.study import load_journal_study
+    from raymt.search.tuner import per_epoch_attr
+
+    searcher = make_searcher(space, OBJECTIVES, None, seed=0, study_name="exp", storage=tmp_path / "optuna_journal.log")
+    config = searcher.suggest("t0")
+    for epoch, score in ((1, 12.5), (2, 18.0)):
+        searcher.on_trial_result("t0", {"epoch": epoch, "bleu": score, "bleu_epoch": score, "storage_mb": 0.4})
+    searcher.on_trial_complete("t0", {"bleu": 18.0, "storage_mb": 0.4})
+    study = load_journal_study(tmp_path)
+    assert study.metric_names == ["bleu", "storage_mb"] and config
+    trial = study.trials[0]
+    assert trial.user_attrs[per_epoch_attr("bleu")] == {"1": 12.5, "2": 18.0}
+    assert trial.user_attrs[per_epoch_attr("storage_mb")] == {"1": 0.4, "2": 0.4}
+    with pytest.raises(NotImplementedError):  # why: if Optuna ever allows it, report intermediate values instead
+        optuna.create_study(directions=["maximize", "minimize"]).ask().report(1.0, step=1)
+
+
+def test_a_single_objective_study_gets_intermediate_values(tmp_path):
+    searcher = make_searcher(space, {"bleu": "max"}, None, seed=0, study_name="one", storage=tmp_path / "j.log")
+    searcher.suggest("t0")
+    for epoch, best, own in ((1, 12.5, 12.5), (2, 12.5, 11.0)):
+        searcher.on_trial_result("t0", {"epoch": epoch, "bleu": best, "bleu_epoch": own})
+    searcher.on_trial_complete("t0", {"bleu": 12.5})
+    study = optuna.load_study(study_name="one", storage=journal_storage(tmp_path / "j.log"))
+    assert study.metric_names == ["bleu"]
+    assert study.trials[0].intermediate_values == {1: 12.5, 2: 11.0}  # the learning curve, not the best so far

@@ -10,18 +10,21 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from raymt.analysis.front import front_flags
 from raymt.results.files import CONFIG_COPY, MARKER, PREPARED, TRIALS_FILE
+from raymt.results.paths import relative_paths, write_prepared
 
 DEFAULT_TRIALS = (("t_lora", "lora", {"r": 8}, 30.0), ("t_adapter", "adapter", {"size": 16}, 31.0))
 
 
 def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, config: dict | None = None,
-                        failed: bool = True, perturb: float = 0.0) -> Path:
+                        failed: bool = True, perturb: float = 0.0, absolute: bool = False) -> Path:
     """``folder`` with search_config.yaml, prepared.json, the experiment marker, trials.parquet
     and one artefact per trial (``(trial_id, method, params, bleu)``); ``config`` is merged into
     the search config (e.g. an ``eval:`` section). A fresh LoRA/adapter is the identity;
     ``perturb`` adds seeded noise of that size to the trainable weights, so the trial's model
-    translates differently from its base."""
+    translates differently from its base. Paths are written as a search writes them (relative to
+    the folder); ``absolute=True`` writes them as raymt 0.1 did (absolute)."""
     import torch
 
     from raymt.methods import get_method
@@ -34,7 +37,10 @@ def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, conf
                                                                             "adapter": {"size": {"choices": [8, 16]}}}}}}
     raw.update(config or {})
     (folder / CONFIG_COPY).write_text(yaml.safe_dump(raw))
-    (folder / PREPARED).write_text(json.dumps({"base_path": str(base), "data_path": ""}))
+    if absolute:
+        (folder / PREPARED).write_text(json.dumps({"base_path": str(base), "data_path": ""}))
+    else:
+        write_prepared(folder, {"base_path": str(base), "data_path": ""})
     (folder / MARKER).write_text("{}")
     rows = []
     for trial_id, method, params, bleu in trials:
@@ -56,5 +62,11 @@ def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, conf
         rows.append(row)
     if failed:
         rows.append({"trial_id": "t_failed", "status": "failed", "method": "lora", "lora.r": 4})
-    pd.DataFrame(rows).to_parquet(folder / TRIALS_FILE)
+    table = pd.DataFrame(rows)
+    # the columns collect_results adds: run order, the ids of Tune and Optuna, the front and its knee
+    table.insert(1, "start_time", pd.date_range("2026-01-01", periods=len(table), freq="min", tz="UTC"))
+    table.insert(2, "tune_trial_id", table["trial_id"])
+    table.insert(3, "optuna_number", pd.array(range(len(table)), dtype="Int64"))
+    table["is_pareto"], table["is_knee"] = front_flags(table, {"bleu": "max", "storage_mb": "min"})
+    (table if absolute else relative_paths(table, folder)).to_parquet(folder / TRIALS_FILE)
     return folder

@@ -21,6 +21,7 @@ from raymt.io import atomic_to_csv, atomic_to_parquet
 from raymt.metrics.per_pair import is_pair_metric
 from raymt.results.columns import folder_param_names, upgrade_columns
 from raymt.results.files import HISTORY_FILE, PARETO_CSV, TRIALS_CSV, TRIALS_FILE
+from raymt.results.paths import absolute_paths, relative_paths
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -110,7 +111,8 @@ def load(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
         raise DataError(f"cannot read {TRIALS_FILE}: {err}", where=str(path),
                         fix="the file is damaged; rerun `raymt report` after the search rewrites it") from err
     _check_trials(df, str(path))
-    return upgrade_columns(df, folder_param_names(folder), where=str(path))  # raymt 0.1 results: old names
+    df = upgrade_columns(df, folder_param_names(folder), where=str(path))  # raymt 0.1 results: old names
+    return absolute_paths(df, folder)  # written relative to the folder: a moved folder reads its own files
 
 
 def load_history(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
@@ -137,11 +139,14 @@ def write_results(
     """Write trials.parquet, trials.csv, pareto.csv (and history.parquet); returns name -> path.
 
     The front in ``pareto.csv`` uses the same eligibility as everywhere else (completed
-    trials with finite objectives by default).
+    trials with finite objectives by default). Paths inside the folder are written relative to
+    it, and :func:`load` reads them back as paths on this machine.
     """
     folder = Path(results_dir)
     _check_trials(trials_df, "trials_df")
     objectives = validate_objectives(objectives, trials_df)
+    # paths relative to the folder on disk (raymt.results.paths): a copy of the folder works on its own
+    trials_df = relative_paths(trials_df, folder)
     front = pareto_front(trials_df, objectives, statuses=statuses)
     written = {
         "trials": atomic_to_parquet(trials_df, folder / TRIALS_FILE),

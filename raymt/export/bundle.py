@@ -21,9 +21,10 @@ import pandas as pd
 from raymt.errors import ConfigError, DataError
 from raymt.export.card import model_card
 from raymt.io import atomic_write_text
-from raymt.object_store import join, localize
+from raymt.object_store import is_uri, join, localize
 from raymt.results.columns import is_missing
 from raymt.results.files import CONFIG_COPY, PREPARED
+from raymt.results.paths import locate_base, read_prepared
 
 META = "raymt_export.json"
 CARD = "README.md"
@@ -117,16 +118,21 @@ def _check_destination(out: Path) -> None:
         raise ConfigError(f"{out} is not empty", where="--to", fix="choose a new folder")
 
 
-def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *, merge: bool = False) -> Path:
-    """Write the trial's artefact, tokenizer, config, metrics, decoding settings and model card to ``out_dir``."""
+def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *, merge: bool = False,
+                 base: str | Path | None = None) -> Path:
+    """Write the trial's artefact, tokenizer, config, metrics, decoding settings and model card to ``out_dir``.
+
+    ``base``: the base model's folder, for a results folder moved away from the cache that
+    holds it (default: where ``prepared.json`` says, or ``$RAYMT_BASE``)."""
     from raymt.config.schema import ExperimentConfig
     from raymt.model.generation import Decoding
     from raymt.model.loading import load_model, load_tokenizer
 
     results_dir, out = Path(results_dir), Path(out_dir)
     _check_destination(out)
-    prepared = json.loads((results_dir / PREPARED).read_text())
-    base = localize(prepared["base_path"])  # an object-store experiment records its cache by URI
+    prepared = read_prepared(results_dir)
+    # an object-store experiment records its cache by URI (fetched); a moved folder may need --base
+    base = locate_base(prepared["base_path"], override=base, where=str(results_dir / PREPARED))
     raw = _trial_config(results_dir, row)
     cfg = ExperimentConfig.model_validate(raw)
     method = cfg.method.name
@@ -154,7 +160,7 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
                 kind = "full" if method == "full" else "adapter"
             tokenizer = load_tokenizer(base, cfg.model.src_lang, cfg.model.tgt_lang)
             tokenizer.save_pretrained(tmp)
-        meta = {"trial_id": str(row["trial_id"]), "method": method, "kind": kind, "base": prepared["base_path"],
+        meta = {"trial_id": str(row["trial_id"]), "method": method, "kind": kind, "base": _recorded_base(base, prepared["base_path"]),
                 "src_lang": cfg.model.src_lang, "tgt_lang": cfg.model.tgt_lang, "max_length": cfg.model.max_length,
                 "pairs": _pairs(cfg, row), "decoding": _decoding_record(cfg, Decoding.from_config(cfg)),
                 "config": cfg.model_dump(mode="json"), "metrics": _metrics(row), "results_dir": str(results_dir.resolve())}
@@ -262,11 +268,19 @@ def read_export_meta(out_dir: str | Path, *, pair: str | None = None) -> dict:
     return {**meta, "src_lang": chosen["src_lang"], "tgt_lang": chosen["tgt_lang"], "pair": chosen}
 
 
-def load_exported(out_dir: str | Path, *, pair: str | None = None):
+def _recorded_base(found: str, recorded: str) -> str:
+    """What the export records as its base: the URI when the search recorded one (any machine
+    can fetch it), else the folder found on this machine."""
+    return recorded if is_uri(recorded) else str(Path(found).resolve())
+
+
+def load_exported(out_dir: str | Path, *, pair: str | None = None, base: str | Path | None = None):
     """(model, tokenizer, meta) of an exported folder, ready for ``generate``.
 
     ``meta`` is ``raymt_export.json`` with ``src_lang`` / ``tgt_lang`` (and the tokenizer's
-    codes) set to the chosen direction (``pair``; needed when the trial learnt several).
+    codes) set to the chosen direction (``pair``; needed when the trial learnt several). An
+    adapter needs its base model: ``base`` (``--base``) or ``$RAYMT_BASE`` when it is no longer
+    where the export recorded it.
     """
     from raymt.methods import get_method
     from raymt.model.loading import load_model, load_tokenizer
@@ -278,5 +292,6 @@ def load_exported(out_dir: str | Path, *, pair: str | None = None):
         if meta["kind"] in ("full", "merged"):
             model = load_model(str(out))
         else:
-            model = get_method(meta["method"]).load(load_model(localize(meta["base"])), out)  # a URI base: fetched once
+            base_dir = locate_base(meta["base"], override=base, where=str(out / META))  # a URI base: fetched once
+            model = get_method(meta["method"]).load(load_model(base_dir), out)
     return model.eval(), tokenizer, meta

@@ -13,7 +13,7 @@ def _cmd_export(args) -> int:
 
     results = check_experiment_dir(args.results_dir, role="raymt export RESULTS_DIR")
     row = choose_trial(load(results), trial=args.trial, best_under_mb=args.best_under_mb, knee=args.knee, log=print)
-    out = export_trial(results, row, args.to, merge=args.merge)
+    out = export_trial(results, row, args.to, merge=args.merge, base=args.base)
     print(f"exported trial {row['trial_id']} ({row['method']}, BLEU {row['bleu']:.2f}, {row['storage_mb']:.4g} MB) -> {out}")
     return 0
 
@@ -28,7 +28,7 @@ def _cmd_translate(args) -> int:
     from raymt.export.translate import read_lines, split_lines, translate
 
     lines = read_lines(args.input, "source") if args.input else None
-    loaded = load_exported(args.export_dir, pair=args.pair)  # a wrong folder is refused before waiting on stdin
+    loaded = load_exported(args.export_dir, pair=args.pair, base=args.base)  # a wrong folder is refused before waiting on stdin
     if lines is None:
         lines = split_lines(sys.stdin.read())
     if not lines:
@@ -40,10 +40,12 @@ def _cmd_translate(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
+    from raymt.export.bundle import load_exported
     from raymt.export.translate import evaluate, read_lines
 
-    scores, _ = evaluate(args.export_dir, read_lines(args.src, "source"), read_lines(args.ref, "reference"),
-                         bleu_tokenize=args.bleu_tokenize, pair=args.pair, **_decoding_overrides(args))
+    src, ref = read_lines(args.src, "source"), read_lines(args.ref, "reference")
+    scores, _ = evaluate(args.export_dir, src, ref, bleu_tokenize=args.bleu_tokenize, pair=args.pair,
+                         loaded=load_exported(args.export_dir, pair=args.pair, base=args.base), **_decoding_overrides(args))
     print(f"BLEU {scores.bleu:.2f}  ({scores.bleu_signature})")
     print(f"chrF {scores.chrf:.2f}  ({scores.chrf_signature})")
     return 0
@@ -59,6 +61,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
+BASE_HELP = ("the base model's folder, when the results (or export) moved away from the cache holding it "
+             "(default: where the search recorded it, or $RAYMT_BASE)")
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("export", help="write one trial's model as a ready-to-use folder")
     p.add_argument("results_dir", metavar="RESULTS_DIR",
@@ -70,6 +76,7 @@ def add_commands(sub) -> None:
                        help="the report's knee (storage on a log scale); with no knee, the highest-BLEU member, said so")
     p.add_argument("--to", required=True, metavar="DIR", help="output folder (new, or empty)")
     p.add_argument("--merge", action="store_true", help="LoRA only: fold the update into a standalone model")
+    p.add_argument("--base", default=None, metavar="DIR", help=BASE_HELP)
     p.set_defaults(func=_cmd_export)
     for name, helptext in (("translate", "translate a file or stdin with an exported model, decoding as the search did"),
                            ("evaluate", "BLEU/chrF of an exported model on parallel files, scored as the search scored")):
@@ -84,6 +91,7 @@ def add_commands(sub) -> None:
             p.add_argument("--bleu-tokenize", default=None, metavar="NAME",
                            help="sacrebleu tokenizer for BLEU (default: the one the search used for this target; auto = from the target language)")
         p.add_argument("--pair", default=None, metavar="SRC-TGT", help="direction of a multi-pair export, e.g. en_XX-de_DE")
+        p.add_argument("--base", default=None, metavar="DIR", help=BASE_HELP)
         p.add_argument("--beam", "--beam-size", dest="beam_size", type=_positive_int, default=None, metavar="N",
                        help="beam size (default: the search's eval.beam_size)")
         p.add_argument("--max-new-tokens", type=_positive_int, default=None, metavar="N",

@@ -25,8 +25,9 @@ from raymt.cluster_limits import find_cluster_limits
 from raymt.io import atomic_write_text
 from raymt.object_store import exists, is_uri, join, localize, to_uri
 from raymt.results.collect import collect_results
-from raymt.results.files import CONFIG_COPY, JOURNAL, MARKER, PREPARED, TIMINGS, TRIALS_DIR, TUNE_DIR
+from raymt.results.files import CONFIG_COPY, JOURNAL, MARKER, TIMINGS, TRIALS_DIR, TUNE_DIR
 from raymt.results.folder import check_experiment_dir, experiment_uri, results_dir_for, sync_results
+from raymt.results.paths import write_prepared
 from raymt.results.references import write_references
 from raymt.results.report import rebuild_report
 from raymt.results.study import optuna_links
@@ -83,7 +84,7 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
             marker["storage_uri"] = exp_uri
         atomic_write_text(results_dir / MARKER, json.dumps(marker, indent=1))
     refs_path = write_references(results_dir, prepared, cfg)
-    atomic_write_text(results_dir / PREPARED, json.dumps(asdict(prepared), indent=1))  # export finds the base here
+    write_prepared(results_dir, asdict(prepared))  # export finds the base here (paths relative to the folder)
     sync_results(results_dir, exp_uri)
 
     tuner = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log,

@@ -24,7 +24,12 @@ def _cmd_report(args) -> int:
     trials = load(path)
     history = load_history(path)
     extra = {}
-    costs = json.loads((path / "prepared.json").read_text()).get("augment_costs") if (path / "prepared.json").exists() else None
+    prepared = json.loads((path / "prepared.json").read_text()) if (path / "prepared.json").exists() else {}
+    if prepared:
+        from raymt.analysis.data_section import data_section
+
+        extra["Data"] = data_section(prepared, trials)
+    costs = prepared.get("augment_costs")
     if costs:
         from raymt.analysis.augment_costs import augment_cost_section
 

@@ -145,13 +145,16 @@ def _reason(error) -> str:
 
 
 def finish_report(results_dir: Path, trials: pd.DataFrame, history: pd.DataFrame, search, prepared, timings: dict, *, log=print) -> None:
+    from dataclasses import asdict
+
+    from raymt.analysis.data_section import data_section
     from raymt.analysis.pareto import pareto_front
     from raymt.analysis.report import write_report
     from raymt.analysis.results import write_results
 
     write_results(results_dir, trials, history, objectives=search.objectives)
     extra = {"Run": "\n".join(f"- {k}: {v:.1f} s" for k, v in timings.items() if isinstance(v, (int, float))),
-             "Data": "\n".join(f"- {k}: {v}" for k, v in prepared.sizes.items())}
+             "Data": data_section(asdict(prepared), trials)}
     if prepared.augment_costs:
         from raymt.analysis.augment_costs import augment_cost_section
 

@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raymt.model.builtin import build_builtin, is_builtin
 from raymt.model.loading import check_model_source, load_tokenizer
-from raymt.model.tiny import build_tiny_base
 from raymt.object_store import to_uri
 
-TINY = "tiny"
 CACHE_DIR = ".cache"
 
 
@@ -32,6 +31,12 @@ class PreparedExperiment:
     augment_costs: dict[str, dict] = field(default_factory=dict)
     pair_data: dict[str, str] = field(default_factory=dict)  # multi-pair: pair key -> tokenised cache
     init_text: str = ""  # monolingual text of the init.stage=denoise warm start (raymt.train.init_stage)
+    #: the base: name, and for a built-in base its recipe, build time and own validation BLEU
+    base: dict = field(default_factory=dict)
+    #: the corpus under the base's tokenizer, per pair ('' = the single pair): raymt.data.tokenizer_fit
+    tokenizer_fit: dict[str, list[dict]] = field(default_factory=dict)
+    #: the untouched base's scores on the evaluation split, per pair: the level a trial must rise above
+    base_scores: dict[str, dict] = field(default_factory=dict)
 
     def with_paths(self, fn) -> "PreparedExperiment":
         """A copy whose cache paths went through ``fn`` (local staging path -> URI)."""
@@ -104,20 +109,26 @@ def _prepare(cfg, root: Path, max_ratios, log) -> PreparedExperiment:
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    if cfg.model.name_or_path == TINY:
-        base = str(build_tiny_base(cfg.model.tiny, root, log=log))
+    if is_builtin(cfg.model.name_or_path):
+        base = str(build_builtin(cfg.model, root, log=log))
     else:
         check_model_source(cfg.model.name_or_path, "model.name_or_path")
         base = cfg.model.name_or_path
+    from raymt.model.builtin import base_record
+
+    record = base_record(cfg.model.name_or_path, base)
     if cfg.multi_pair is not None:  # one tokenizer per pair, each with its own codes
         timings["model_s"] = time.perf_counter() - t0
-        return _prepare_pairs(cfg, base, root, timings, log)
+        prepared = _prepare_pairs(cfg, base, root, timings, log)
+        prepared.base = record
+        return prepared
     tokenizer = load_tokenizer(base, cfg.model.src_lang, cfg.model.tgt_lang, trust_remote_code=cfg.model.trust_remote_code)
     timings["model_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     splits, cleaning = load_corpus(cfg.data)
     timings["corpus_s"] = time.perf_counter() - t0
+    fit = {"": check_tokenizer_fit(cfg, splits, tokenizer, src_lang=cfg.model.src_lang, tgt_lang=cfg.model.tgt_lang, where="data", log=log)}
     t0 = time.perf_counter()
     data_path = build_tokenized(splits, tokenizer, cfg.model.max_length, root / "data")
     timings["tokenize_s"] = time.perf_counter() - t0
@@ -135,9 +146,49 @@ def _prepare(cfg, root: Path, max_ratios, log) -> PreparedExperiment:
     sizes = {k: len(v) for k, v in splits.items()}
     from raymt.train.init_stage import prepare_init_text
 
+    t0 = time.perf_counter()
+    base_scores = {"": score_base(cfg, base, tokenizer, splits[cfg.eval.split], cfg.model.src_lang, cfg.model.tgt_lang, log=log)} \
+        if wants_base_score(cfg) else {}
+    if base_scores:
+        timings["base_score_s"] = time.perf_counter() - t0
     return PreparedExperiment(base_path=base, data_path=str(data_path), augment_pools=pools,
                               cleaning=_as_dict(cleaning), timings=timings, sizes=sizes, augment_costs=costs,
-                              init_text=prepare_init_text(cfg, splits, root))
+                              init_text=prepare_init_text(cfg, splits, root), base=record, tokenizer_fit=fit,
+                              base_scores=base_scores)
+
+
+def check_tokenizer_fit(cfg, splits, tokenizer, *, src_lang: str, tgt_lang: str, where: str, log=print) -> list[dict]:
+    """Measure the corpus under the base's tokenizer, print it, refuse a misfit (raymt.data.tokenizer_fit)."""
+    from raymt.data.tokenizer_fit import check_fit, measure_fit
+
+    fit = measure_fit(splits, tokenizer, src_lang=src_lang, tgt_lang=tgt_lang)
+    log(f"tokenizer fit ({where}): " + "; ".join(side.line() for side in fit))
+    check_fit(fit, max_unk_rate=cfg.model.max_unk_rate, model=cfg.model.name_or_path, where=where)
+    return [side.as_dict() for side in fit]
+
+
+def wants_base_score(cfg) -> bool:
+    """``eval.score_base``, where null means: for raymt's built-in bases (cheap to decode)."""
+    flag = cfg.eval.score_base
+    return is_builtin(cfg.model.name_or_path) if flag is None else bool(flag)
+
+
+def score_base(cfg, base: str, tokenizer, pairs, src_lang: str, tgt_lang: str, *, log=print) -> dict:
+    """The untouched base on the evaluation split, decoded as the trials decode (beam size,
+    max_new_tokens, max_samples): what fine-tuning must beat, per direction."""
+    from raymt.model.decode import translate_texts
+    from raymt.model.loading import load_model
+    from raymt.model.pretrain import torch_threads
+
+    n = len(pairs) if cfg.eval.max_samples is None else min(cfg.eval.max_samples, len(pairs))
+    model = load_model(base, trust_remote_code=cfg.model.trust_remote_code)
+    with torch_threads(max(1, int(round(cfg.resources.cpus_per_worker * cfg.resources.num_workers)))):
+        _, scores = translate_texts(model, tokenizer, [s for s, _ in pairs[:n]], src_lang=src_lang, tgt_lang=tgt_lang,
+                                    references=[t for _, t in pairs[:n]], beam_size=cfg.eval.beam_size,
+                                    max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size,
+                                    max_length=cfg.model.max_length)
+    log(f"untouched base on {cfg.eval.split} ({src_lang}->{tgt_lang}, {n} sentences): BLEU {scores.bleu:.2f}, chrF {scores.chrf:.2f}")
+    return {"bleu": scores.bleu, "chrf": scores.chrf, "sentences": n, "split": cfg.eval.split, "signature": scores.bleu_signature}
 
 
 def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -> PreparedExperiment:
@@ -148,7 +199,8 @@ def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -
     pairs = tokenize_pairs(cfg, base, root / "data", log=log)
     timings["tokenize_s"] = time.perf_counter() - t0
     return PreparedExperiment(base_path=base, data_path=next(iter(pairs.paths.values())), pair_data=pairs.paths,
-                              cleaning=pairs.cleaning, timings=timings, sizes=pairs.sizes)
+                              cleaning=pairs.cleaning, timings=timings, sizes=pairs.sizes, tokenizer_fit=pairs.tokenizer_fit,
+                              base_scores=pairs.base_scores)
 
 
 def build_augment_pool(name: str, cfg, splits, ratio: float, tokenizer, root: Path, *, log=print, costs: dict | None = None) -> Path:

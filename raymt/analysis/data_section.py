@@ -51,8 +51,8 @@ def base_lines(base: Mapping) -> list[str]:
         lines.append(f"- base build time: {base['build_s']:.1f} s (once per recipe; cached)")
     corpus = base.get("corpus")
     if corpus:
-        sizes = ", ".join(f"{d} {n}" for d, n in corpus.get("pairs_per_direction", {}).items())
-        lines.append(f"- base pre-training corpus: {corpus.get('folder')} (sha256 {corpus.get('sha256', '')[:16]}; pairs: {sizes})")
+        sizes = ", ".join(f"{d} {n}" for d, n in corpus.get("examples", {}).items())
+        lines.append(f"- base pre-training corpus: {corpus.get('folder')} (sha256 {corpus.get('sha256', '')[:16]}; examples: {sizes})")
     for direction, s in (base.get("validation") or {}).items():
         lines.append(f"- base's own validation BLEU {direction}: {s['bleu']:.2f} (chrF {s['chrf']:.2f}, {s['sentences']} sentences)")
     return lines

@@ -55,6 +55,8 @@ class MultilingualSpec(BaseModel):
     train: str = Field("train", description="File stem of the training split.")
     validation: str = Field("val", description="File stem of the validation split (the base's own BLEU per direction).")
     pairs_per_direction: int | None = Field(None, ge=100, description="Pre-train on a seeded subset of at most this many pairs per direction; null = all.")
+    denoise: list[str] = Field(default_factory=lambda: ["cs"], description="Languages (suffixes) whose training text is also learnt with mBART's text-infilling objective (noised sentence -> sentence, 35% of words masked in Poisson(3.5) spans): the base can then write a language it never translated into, as mBART-50 can after denoising pre-training.")
+    denoise_sentences: int | None = Field(None, ge=100, description="Use at most this many sentences per denoising language (seeded subset); null = all.")
     vocab_size: int = Field(8000, ge=500, le=64000, description="Unigram pieces (language codes added on top).")
     d_model: int = Field(256, ge=32, le=1024, description="Hidden size.")
     layers: int = Field(3, ge=1, le=12, description="Encoder layers = decoder layers.")
@@ -86,6 +88,9 @@ class MultilingualSpec(BaseModel):
             for lang in d.split("-"):
                 if lang not in self.languages:
                     raise ValueError(f"direction {d!r} uses {lang!r}, which is not in languages ({', '.join(self.languages)})")
+        for lang in self.denoise:
+            if lang not in self.languages:
+                raise ValueError(f"denoise language {lang!r} is not in languages ({', '.join(self.languages)})")
         if self.d_model % self.heads:
             raise ValueError(f"heads ({self.heads}) must divide d_model ({self.d_model})")
         return self
@@ -186,6 +191,13 @@ def build_multilingual_base(spec: MultilingualSpec, cache_root: str | os.PathLik
         sizes[f"{src}-{tgt}"] = len(pairs)
         examples += encode_pairs(tokenizer, pairs, src_lang=spec.languages[src], tgt_lang=spec.languages[tgt],
                                  max_length=spec.max_positions)
+    for lang in spec.denoise:
+        lines = [line.strip() for line in text[f"{spec.train}.{lang}"] if line.strip()]
+        if spec.denoise_sentences is not None and len(lines) > spec.denoise_sentences:
+            lines = random.Random(f"{spec.seed}:denoise:{lang}").sample(lines, spec.denoise_sentences)
+        sizes[f"denoise {lang}"] = len(lines)
+        examples += encode_pairs(tokenizer, infilled(lines, tokenizer.mask_token, seed=spec.seed), src_lang=spec.languages[lang],
+                                 tgt_lang=spec.languages[lang], max_length=spec.max_positions)
     torch.manual_seed(spec.seed)
     model = MBartForConditionalGeneration(base_config(spec, tokenizer))
     recipe = Recipe(epochs=spec.epochs, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed, threads=spec.threads)
@@ -198,7 +210,7 @@ def build_multilingual_base(spec: MultilingualSpec, cache_root: str | os.PathLik
     log("multilingual base validation BLEU: " + ", ".join(f"{d} {s['bleu']:.2f}" for d, s in scores.items()))
     meta = {"name": MULTILINGUAL, "spec": spec.model_dump(), "build": build_identity(),
             "corpus": {"folder": str(resolve_corpus(spec.corpus).resolve()), "files": {k: str(v) for k, v in files.items()},
-                       "sha256": files_digest(files[name] for name in sorted(files)), "pairs_per_direction": sizes},
+                       "sha256": files_digest(files[name] for name in sorted(files)), "examples": sizes},
             "parameters": sum(p.numel() for p in model.parameters()), "train_loss": losses,
             "validation": scores, "seconds": {"tokenizer": round(tokenizer_s, 1), "pretrain": round(train_s, 1),
                                               "validation": round(eval_s, 1)},
@@ -206,6 +218,17 @@ def build_multilingual_base(spec: MultilingualSpec, cache_root: str | os.PathLik
     publish_model_folder(model, tokenizer, out, MARKER, meta)
     log(f"multilingual base built in {time.time() - t0:.1f}s -> {out}")
     return out
+
+
+def infilled(lines: list[str], mask_token: str, *, seed: int) -> list[tuple[str, str]]:
+    """(noised, original) pairs with mBART's text infilling (Liu et al. 2020: 35% of the words
+    in Poisson(3.5) spans, each span one mask), one fixed noise per sentence."""
+    import numpy as np
+
+    from raymt.data.noise import text_infilling
+
+    rng = np.random.default_rng(seed)
+    return [(text_infilling(t, rng, mask_ratio=0.35, poisson_lambda=3.5, mask_token=mask_token).text, t) for t in lines]
 
 
 def _aligned(text: dict[str, list[str]], stem: str, src: str, tgt: str, files: dict[str, Path]) -> list[tuple[str, str]]:

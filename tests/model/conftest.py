@@ -12,11 +12,11 @@ MULTI30K_RAW = Path(__file__).resolve().parents[2].parent / "shared" / "data" / 
 
 
 def cut_multi30k(dest: Path, *, train: int, val: int, langs=("en", "de", "fr", "cs")) -> Path:
-    """The first ``train`` / ``val`` lines of Multi30k's train and val files, as plain text."""
+    """The first ``train`` / ``val`` lines of Multi30k's train and val (and ``val`` of its test_2016_flickr) files, as plain text."""
     if not (MULTI30K_RAW / "train.en.gz").is_file():
         pytest.skip(f"the shared Multi30k corpus is not at {MULTI30K_RAW} (../shared absent on this machine)")
     dest.mkdir(parents=True, exist_ok=True)
-    for stem, n in (("train", train), ("val", val)):
+    for stem, n in (("train", train), ("val", val), ("test_2016_flickr", val)):
         for lang in langs:
             with gzip.open(MULTI30K_RAW / f"{stem}.{lang}.gz", "rt", encoding="utf-8") as fh:
                 lines = [next(fh).rstrip("\n") for _ in range(n)]
@@ -26,5 +26,5 @@ def cut_multi30k(dest: Path, *, train: int, val: int, langs=("en", "de", "fr", "
 
 @pytest.fixture(scope="session")
 def multi30k_cut(tmp_path_factory) -> Path:
-    """2,000 training and 100 validation lines of en/de/fr/cs Multi30k."""
+    """2,000 training and 100 validation (and test) lines of en/de/fr/cs Multi30k."""
     return cut_multi30k(tmp_path_factory.mktemp("multi30k-cut"), train=2000, val=100)

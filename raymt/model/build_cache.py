@@ -26,8 +26,6 @@ from pathlib import Path
 #: bump when raymt's build code changes what it writes for the same recipe
 BUILD_FORMAT = 2
 
-#: default intra-op threads of a build: this machine class has 2 cores
-BUILD_THREADS = 2
 BUILD_THREADS_HELP = ("CPU threads of the build (tokenizer training and pre-training), used exactly whatever the machine has: "
                       "the thread count changes the float sums, so it is part of the recipe and of the cache key. "
                       "More threads build faster on a bigger machine but give a different (equally good) base.")

@@ -33,7 +33,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from raymt.errors import DataError
-from raymt.model.build_cache import BUILD_THREADS, BUILD_THREADS_HELP, build_identity, files_digest
+from raymt.model.build_cache import BUILD_THREADS_HELP, build_identity, files_digest
 from raymt.model.builtin import MULTILINGUAL
 
 MARKER = "raymt_multilingual.json"
@@ -54,22 +54,22 @@ class MultilingualSpec(BaseModel):
                                   description="Directions the model is pre-trained to translate, as <src suffix>-<tgt suffix>; a language of `languages` left out here is one the base can tokenise but never wrote.")
     train: str = Field("train", description="File stem of the training split.")
     validation: str = Field("val", description="File stem of the validation split (the base's own BLEU per direction).")
-    pairs_per_direction: int | None = Field(None, ge=100, description="Pre-train on a seeded subset of at most this many pairs per direction; null = all.")
+    pairs_per_direction: int | None = Field(20000, ge=100, description="Pre-train on a seeded subset of at most this many pairs per direction; null = all.")
     denoise: list[str] = Field(default_factory=lambda: ["cs"], description="Languages (suffixes) whose training text is also learnt with mBART's text-infilling objective (noised sentence -> sentence, 35% of words masked in Poisson(3.5) spans): the base can then write a language it never translated into, as mBART-50 can after denoising pre-training.")
-    denoise_sentences: int | None = Field(None, ge=100, description="Use at most this many sentences per denoising language (seeded subset); null = all.")
-    vocab_size: int = Field(8000, ge=500, le=64000, description="Unigram pieces (language codes added on top).")
-    d_model: int = Field(256, ge=32, le=1024, description="Hidden size.")
+    denoise_sentences: int | None = Field(20000, ge=100, description="Use at most this many sentences per denoising language (seeded subset); null = all.")
+    vocab_size: int = Field(4000, ge=500, le=64000, description="Unigram pieces (language codes added on top).")
+    d_model: int = Field(128, ge=32, le=1024, description="Hidden size.")
     layers: int = Field(3, ge=1, le=12, description="Encoder layers = decoder layers.")
     heads: int = Field(4, ge=1, le=16, description="Attention heads (must divide d_model).")
-    ffn_dim: int = Field(1024, ge=32, le=8192, description="Feed-forward inner size.")
+    ffn_dim: int = Field(512, ge=32, le=8192, description="Feed-forward inner size.")
     max_positions: int = Field(128, ge=16, le=1024, description="Maximum sequence length in tokens.")
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout of the base model.")
-    epochs: int = Field(2, ge=1, le=100, description="Passes over all directions' pairs.")
-    lr: float = Field(2e-3, gt=0, le=1.0, description="Peak learning rate (AdamW, warmup over 10% of the steps, then linear decay).")
-    batch_size: int = Field(64, ge=1, le=4096, description="Sentences per step.")
+    epochs: int = Field(1, ge=1, le=100, description="Passes over all directions' pairs.")
+    lr: float = Field(1e-3, gt=0, le=1.0, description="Peak learning rate (AdamW, warmup over 10% of the steps, then linear decay).")
+    batch_size: int = Field(32, ge=1, le=4096, description="Sentences per step.")
     eval_sentences: int = Field(500, ge=1, description="Validation sentences per direction scored when the base is built (greedy, first N).")
     seed: int = Field(0, description="Seed of the subset, the initialisation, dropout and batch order.")
-    threads: int = Field(BUILD_THREADS, ge=1, le=256, description=BUILD_THREADS_HELP)
+    threads: int = Field(2, ge=1, le=256, description=BUILD_THREADS_HELP + " Default 2: the cores of a laptop-class machine.")
 
     @field_validator("directions")
     @classmethod

@@ -27,7 +27,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from raymt.data.synthetic import SyntheticSpec, generate_splits
-from raymt.model.build_cache import BUILD_THREADS, BUILD_THREADS_HELP, build_identity, publish_model_folder  # noqa: F401 (publish: re-exported)
+from raymt.model.build_cache import BUILD_THREADS_HELP, build_identity, publish_model_folder  # noqa: F401 (publish: re-exported)
 
 TINY_MARKER = "raymt_tiny.json"
 
@@ -52,7 +52,7 @@ class TinyModelSpec(BaseModel):
     pretrain_lr: float = Field(1e-3, gt=0, description="Pre-training peak learning rate (AdamW, warmup then linear decay).")
     pretrain_batch_size: int = Field(16, ge=1, description="Pre-training batch size (sentences). Small batches = more steps: the tiny model only learns to attend to the source after ~1000 updates (measured: batch 64 stayed a language model at BLEU<2).")
     seed: int = Field(0, description="Seed of the corpus and of the initialisation.")
-    threads: int = Field(BUILD_THREADS, ge=1, le=256, description=BUILD_THREADS_HELP)
+    threads: int = Field(1, ge=1, le=256, description=BUILD_THREADS_HELP + " Default 1: at this size a second thread gains little and loses more on a busy machine (BENCHMARKS.md).")
 
     def cache_key(self) -> str:
         """Every field, plus what else makes the bytes (:func:`build_identity`)."""

@@ -1,7 +1,7 @@
 """Same recipe, same bytes; same config, same BLEU (issue 20 item 2), measured.
 
     python -m benchmarks.reproducibility --part tokenizer   # the cause: tokenizer trainers, N fresh processes each
-    python -m benchmarks.reproducibility --part threads     # the other cause: torch thread count vs model bytes
+    python -m benchmarks.reproducibility --part threads     # the other cause: thread count vs bytes; OpenMP spin-waits vs time
     python -m benchmarks.reproducibility --part build       # tiny base built twice (bytes) + quiet vs one busy process (time)
     python -m benchmarks.reproducibility --part search      # the default search twice from empty caches: per-trial BLEU
     python -m benchmarks.reproducibility --part search --repo /tmp/raymt-main   # the same on another checkout ("before")
@@ -84,8 +84,8 @@ def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def python(code: str, *args: str, repo: Path = ROOT) -> str:
-    env = {**os.environ, "PYTHONPATH": str(repo)}
+def python(code: str, *args: str, repo: Path = ROOT, env: dict | None = None) -> str:
+    env = {**os.environ, "PYTHONPATH": str(repo), **(env or {})}
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=repo)
     if proc.returncode:
         raise SystemExit(f"subprocess failed:\n{proc.stderr[-3000:]}")
@@ -103,14 +103,28 @@ def part_tokenizer(runs: int) -> dict:
 
 
 def part_threads() -> dict:
-    out = {}
-    for threads in (1, 1, 2, 2, 3):
-        digest, seconds = python(_THREADS.replace("THREADS", str(threads))).split()
-        out.setdefault(str(threads), []).append({"weights": digest, "seconds": float(seconds)})
-    print("\nSame tokenizer, seed and batches, 1 epoch on 600 pairs; weights hash by intra-op thread count")
-    for threads, rows in out.items():
-        print(f"  {threads} thread(s): " + ", ".join(f"{r['weights']} ({r['seconds']} s)" for r in rows))
-    return out
+    """Weights hash by thread count (same everything else), and seconds by thread count x
+    OpenMP wait policy, quiet and next to one busy process (``python -c 'while True: pass'``)."""
+    runs = [(1, "PASSIVE", False), (1, "PASSIVE", False), (2, "PASSIVE", False), (2, "PASSIVE", False), (3, "PASSIVE", False),
+            (2, "ACTIVE", False), (1, "PASSIVE", True), (2, "PASSIVE", True), (2, "ACTIVE", True)]
+    rows = []
+    for threads, policy, busy in runs:
+        load = uptime()
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+        try:
+            digest, seconds = python(_THREADS.replace("THREADS", str(threads)), env={"OMP_WAIT_POLICY": policy}).split()
+        finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
+        rows.append({"threads": threads, "policy": policy, "busy_process": busy, "weights": digest, "seconds": float(seconds),
+                     "uptime_before": load})
+    print("\nSame tokenizer, seed and batches, 1 epoch on 600 synthetic pairs: weights hash and seconds")
+    print("  threads  OMP_WAIT_POLICY  competitor  weights       seconds  load before")
+    for r in rows:
+        print(f"  {r['threads']:7d}  {r['policy']:15s}  {str(r['busy_process']):10s}  {r['weights']}  {r['seconds']:7.1f}  "
+              f"{r['uptime_before'].split('load average:')[-1].strip()}")
+    return {"rows": rows}
 
 
 def folder_digest(folder: Path, skip: set[str]) -> dict[str, str]:

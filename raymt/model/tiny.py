@@ -27,7 +27,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from raymt.data.synthetic import SyntheticSpec, generate_splits
-from raymt.model.build_cache import BUILD_THREADS_HELP, build_identity, publish_model_folder  # noqa: F401 (publish: re-exported)
+from raymt.model.build_cache import BUILD_THREADS_HELP, build_identity, publish_model_folder
 
 TINY_MARKER = "raymt_tiny.json"
 

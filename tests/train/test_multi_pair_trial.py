@@ -44,7 +44,7 @@ def test_multi_pair_search_reports_per_pair_bleu_and_the_mean(tmp_path, cache_ro
     forward, backward = row["bleu_en_XX-de_DE"], row["bleu_de_DE-en_XX"]
     assert row["bleu"] == pytest.approx((forward + backward) / 2)
     assert row["chrf"] == pytest.approx((row["chrf_en_XX-de_DE"] + row["chrf_de_DE-en_XX"]) / 2)
-    assert forward > 5, row.to_dict()  # the base was pre-trained on en -> de: it already translates
+    assert forward > 2 and forward > backward, row.to_dict()  # the base was pre-trained on en -> de: it already translates
     assert 0 <= backward <= 100
     # hypotheses and references line up pair by pair (30 each, config order): bootstrap and
     # `raymt evaluate` read these two files

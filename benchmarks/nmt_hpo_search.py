@@ -414,18 +414,29 @@ def run_grid(
     storage_dir: Path | None = None,
     holdout: str = "corpus",
     constants: SamplerConstants | None = None,
+    done: set[tuple] = frozenset(),
+    checkpoint: Callable[[list[dict]], None] | None = None,
 ) -> list[dict]:
     """Every (pair, sampler, seed). Each pair runs with the constants of the split that reports
-    it unless ``constants`` is given; its prior is every other loaded table ``holdout`` allows."""
-    records = []
+    it unless ``constants`` is given; its prior is every other loaded table ``holdout`` allows.
+    Runs whose :func:`run_key` is in ``done`` are skipped; ``checkpoint(records)`` is called
+    after each (pair, sampler), so an interrupted run can be resumed."""
+    records: list[dict] = []
     for pair in pairs:
         table = tables[pair]
         split = REPORT_SPLIT[pair]
-        consts = split_constants(split) if constants is None else constants
-        related = related_for(pair, tables, holdout) if "raymt" in samplers else None
-        prior = "+".join(related.tasks) if related is not None else ""
+        uses_constants = any(n.startswith("raymt") for n in samplers)
+        consts = constants if constants is not None else split_constants(split) if uses_constants else SHIPPED
+        related = None
         for name in samplers:
             for seed in seeds:
+                rec = {"engine": engine, "split": split.name, "pair": pair, "sampler": name, "seed": seed}
+                rec["constants"] = consts.label() if name.startswith("raymt") else ""
+                rec["holdout"] = holdout if name == "raymt" else ""  # only the prior depends on it
+                if run_key(rec) in done:
+                    continue
+                if name == "raymt" and related is None:
+                    related = related_for(pair, tables, holdout)
                 sampler = build_sampler(name, seed, table, related, consts)
                 t0 = time.perf_counter()
                 if engine == "optuna":
@@ -434,10 +445,8 @@ def run_grid(
                     rows = run_tune(table, sampler, n_evals, seed, storage_dir)
                 wall = time.perf_counter() - t0
                 curve = table.hv_fraction_curve(rows)
-                rec = {"engine": engine, "split": split.name, "pair": pair, "sampler": name, "seed": seed, "n_evals": len(rows), "wall_s": wall}
-                rec["constants"] = consts.label() if name.startswith("raymt") else ""
-                rec["prior"] = prior if name == "raymt" else ""
-                rec["holdout"] = holdout if name == "raymt" else ""  # only the prior depends on it
+                rec.update({"n_evals": len(rows), "wall_s": wall})
+                rec["prior"] = "+".join(related.tasks) if name == "raymt" else ""
                 for c in CHECKPOINTS:
                     rec[f"hv@{c}"] = float(curve[c - 1]) if len(curve) >= c else float("nan")
                 rec["evals_to_95"] = evals_to(curve)
@@ -446,7 +455,21 @@ def run_grid(
                 rec["rows"] = " ".join(map(str, rows))
                 records.append(rec)
                 log(f"{engine} {pair} {name:16s} seed {seed:2d}: to95={rec['evals_to_95']:g} hv@{min(n_evals, 80)}={curve[-1]:.3f} ({wall:.1f}s)")
+            if checkpoint is not None:
+                checkpoint(records)
     return records
+
+
+def run_key(rec: dict) -> tuple:
+    """What identifies one search of the benchmark (the seed included)."""
+    return tuple(str(rec[k]) for k in ("engine", "split", "pair", "sampler", "seed", "constants", "holdout"))
+
+
+def read_raw(paths: Sequence[Path]) -> pd.DataFrame:
+    raw = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    raw[["constants", "prior", "holdout"]] = raw[["constants", "prior", "holdout"]].fillna("")
+    raw["seed"] = raw["seed"].astype(int)
+    return raw.drop_duplicates(["engine", "split", "pair", "sampler", "seed", "constants", "holdout"], keep="last")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -464,14 +487,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--tune-seeds", type=int, default=5, help="seeds per (pair, sampler) through Tune")
     ap.add_argument("--smoke", action="store_true", help="CI: zh-en, 2 seeds, 20 evals, optuna engine + 1 short Tune run (< 60 s)")
     ap.add_argument("--out", type=Path, default=OUT_CSV)
+    ap.add_argument("--resume", action="store_true", help="keep the runs already in --out and run only the missing ones")
     ap.add_argument("--from-csv", nargs="+", type=Path, default=None, metavar="CSV",
                     help="run nothing: merge raw CSVs of earlier runs (e.g. one per pair or sampler) into --out and print the tables")
     args = ap.parse_args(argv)
     if args.from_csv:
-        raw = pd.concat([pd.read_csv(p) for p in args.from_csv], ignore_index=True)
-        raw[["constants", "prior", "holdout"]] = raw[["constants", "prior", "holdout"]].fillna("")
-        raw = raw.drop_duplicates(["engine", "split", "pair", "sampler", "seed", "holdout", "constants"], keep="last")
-        report(raw, args.out)
+        report(read_raw(args.from_csv), args.out)
         return 0
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -480,7 +501,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     constants = None
     if args.constants is not None:
         constants = SHIPPED if args.constants == "shipped" else load_constants(Path(args.constants))
-    grid = dict(tables=tables, log=log, holdout=args.holdout, constants=constants)
+    previous = read_raw([args.out]) if args.resume and args.out.is_file() else pd.DataFrame()
+    done = {run_key(r) for r in previous.to_dict("records")}
+
+    def checkpoint(current: list[dict]) -> None:  # earlier engines' records + this one's so far
+        write_csv(pd.concat([previous, pd.DataFrame(records + current)], ignore_index=True), args.out)
+
+    grid = dict(tables=tables, log=log, holdout=args.holdout, constants=constants, done=done, checkpoint=checkpoint)
     records: list[dict] = []
     if args.smoke:
         records += run_grid("optuna", ["zh-en"], ["raymt", "random"], range(2), 20, **grid)
@@ -503,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             ray.shutdown()
 
-    report(pd.DataFrame(records), args.out)
+    report(pd.concat([previous, pd.DataFrame(records)], ignore_index=True), args.out)
     return 0
 
 

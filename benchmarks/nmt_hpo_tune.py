@@ -70,6 +70,35 @@ def with_knob(base: SamplerConstants, knob: str, value: object) -> SamplerConsta
     return dataclasses.replace(base, **{knob: value})
 
 
+class RunStore:
+    """Every search run so far, on disk after each (setting, table, variant): a run interrupted
+    (the shared machine's time limits) continues where it stopped with the same results."""
+
+    KEY = ("constants", "variant", "pair", "seed", "evals")
+
+    def __init__(self, path: Path, resume: bool):
+        self.path = path
+        old = pd.read_csv(path) if resume and path.is_file() else pd.DataFrame(columns=[*self.KEY, "hv_auc32"])
+        self.rows = {self.key(r): r for r in old.to_dict("records")}
+
+    def key(self, rec: dict) -> tuple:
+        return tuple(str(rec[k]) for k in self.KEY)
+
+    def flush(self) -> None:
+        write_csv(pd.DataFrame(list(self.rows.values())), self.path)
+
+
+_related_cache: dict[tuple, object] = {}
+
+
+def _related(pair: str, tables: dict[str, Table]):
+    """Built once per target: its per-task GP fits are the slow part and serve every setting."""
+    key = (pair, tuple(tables))
+    if key not in _related_cache:
+        _related_cache[key] = related_for(pair, tables)  # only the other tuning tables can be in here
+    return _related_cache[key]
+
+
 def score_runs(
     constants: SamplerConstants,
     variants: Sequence[str],
@@ -77,21 +106,28 @@ def score_runs(
     seeds: Sequence[int],
     n_evals: int,
     log: Callable[[str], None],
+    store: RunStore | None = None,
 ) -> pd.DataFrame:
     """One row per (variant, table, seed): ``hv_auc32`` and the run's wall time."""
     rows = []
     for pair, table in tables.items():
-        related = related_for(pair, tables)  # only the other tuning tables can be in here
         for variant in variants:
             for seed in seeds:
+                rec = {"constants": constants.label(), "variant": variant, "pair": pair, "seed": seed, "evals": n_evals}
+                if store is not None and store.key(rec) in store.rows:
+                    rows.append(store.rows[store.key(rec)])
+                    continue
+                related = _related(pair, tables) if variant == WITH_PRIOR else None
                 t0 = time.perf_counter()
                 picked = run_optuna(table, build_sampler(variant, seed, table, related, constants), n_evals)
                 curve = table.hv_fraction_curve(picked)
-                rows.append({
-                    "constants": constants.label(), "variant": variant, "pair": pair, "seed": seed,
-                    "hv_auc32": float(curve[:32].mean()), "wall_s": time.perf_counter() - t0,
-                    "prior": "+".join(related.tasks) if (related is not None and variant == WITH_PRIOR) else "",
-                })
+                rec.update({"hv_auc32": float(curve[:32].mean()), "wall_s": time.perf_counter() - t0,
+                            "prior": "+".join(related.tasks) if related is not None else ""})
+                rows.append(rec)
+                if store is not None:
+                    store.rows[store.key(rec)] = rec
+            if store is not None:
+                store.flush()
         log(f"  {constants.label():40s} {pair}: mean hv_auc32 {np.mean([r['hv_auc32'] for r in rows if r['pair'] == pair]):.4f}")
     return pd.DataFrame(rows)
 
@@ -110,18 +146,19 @@ def select(
     seeds: Sequence[int],
     n_evals: int,
     log: Callable[[str], None],
+    store: RunStore | None = None,
     alternatives: dict[str, tuple[tuple, tuple[str, ...]]] = ALTERNATIVES,
 ) -> tuple[SamplerConstants, pd.DataFrame, list[dict]]:
     """The procedure of the module docstring; returns the choice, every run, and the decisions."""
     all_variants = sorted({v for _, vs in alternatives.values() for v in vs})
-    base = score_runs(SHIPPED, all_variants, tables, seeds, n_evals, log)
+    base = score_runs(SHIPPED, all_variants, tables, seeds, n_evals, log, store)
     runs = [base]
     decisions, adopted = [], {}
     for knob, (values, variants) in alternatives.items():
         best = None
         for value in values:
             cand = with_knob(SHIPPED, knob, value)
-            res = score_runs(cand, variants, tables, seeds, n_evals, log)
+            res = score_runs(cand, variants, tables, seeds, n_evals, log, store)
             runs.append(res)
             gain, se = paired_gain(res, base[base["variant"].isin(variants)])
             ok = gain > 0 and gain > 2 * se
@@ -139,7 +176,7 @@ def select(
         if len(adopted) == 1:
             choice = combined
         else:
-            res = score_runs(combined, all_variants, tables, seeds, n_evals, log)
+            res = score_runs(combined, all_variants, tables, seeds, n_evals, log, store)
             runs.append(res)
             gain_comb, se_comb = paired_gain(res, base)
             best_single = max((d for d in decisions if d["adopted"]), key=lambda d: d["gain"])
@@ -156,7 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=10, help="seeds 100..100+N-1 per (setting, table, variant)")
     ap.add_argument("--evals", type=int, default=32, help="evaluations per search (the score averages hv over 1..32)")
     ap.add_argument("--out", type=Path, default=None, help=f"constants file (default {CONSTANTS_JSON.name} for ted-wmt, else benchmarks/out/)")
-    ap.add_argument("--runs-csv", type=Path, default=OUT_CSV)
+    ap.add_argument("--runs-csv", type=Path, default=OUT_CSV, help="every search run (kept between runs with --resume)")
+    ap.add_argument("--resume", action="store_true", help="reuse the runs already in --runs-csv (same results, less time)")
     args = ap.parse_args(argv)
     split = SPLITS[args.split]
     out = args.out or (CONSTANTS_JSON if split.constants == CONSTANTS_JSON.name else OUT_CSV.parent / f"nmt_hpo_constants_{split.name}.json")
@@ -167,8 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = range(100, 100 + args.seeds)
     load = os.getloadavg()
     t0 = time.time()
-    choice, runs, decisions = select(tables, seeds, args.evals, log)
-    write_csv(runs, args.runs_csv)
+    choice, _, decisions = select(tables, seeds, args.evals, log, RunStore(args.runs_csv, args.resume))
     record = {
         "constants": dataclasses.asdict(choice),
         "changed_from_shipped": choice.changed(),

@@ -100,7 +100,7 @@ def test_tuning_script_never_loads_a_report_table(split, tmp_path, monkeypatch):
         loaded.append(pair)
         return object()
 
-    def fake_select(tables, seeds, n_evals, log):
+    def fake_select(tables, seeds, n_evals, log, store):
         seen_by_select.extend(tables)
         return nc.SHIPPED, pd.DataFrame({"x": [1]}), []
 
@@ -125,7 +125,7 @@ def test_committed_constants_were_tuned_on_the_tuning_tables_only():
 
 
 # ------------------------------------------------------------------ the sampler under test
-def _toy_table(n_per: int = 3, seed: int = 0) -> nb.Table:
+def _toy_table(n_per: int = 3, seed: int = 0, pair: str = "xx-en") -> nb.Table:
     rng = np.random.default_rng(seed)
     grid = {"bpe": [1000, 2000, 4000][:n_per], "layers": [1, 2], "d_model": [256, 512], "ffn": [1024, 2048], "heads": [8, 16], "lr": [3e-4, 6e-4, 1e-3]}
     configs = pd.DataFrame([dict(zip(nb.HYPS, c)) for c in np.array(np.meshgrid(*grid.values(), indexing="ij")).reshape(6, -1).T])
@@ -136,7 +136,7 @@ def _toy_table(n_per: int = 3, seed: int = 0) -> nb.Table:
     time_ = 200 + 100 * x + rng.normal(0, 5, len(configs))
     sign = np.c_[-bleu, time_]
     front = np.array([not np.any(np.all(sign <= sign[i], 1) & np.any(sign < sign[i], 1)) for i in range(len(sign))])
-    return nb.Table("xx-en", configs, bleu, time_, front)
+    return nb.Table(pair, configs, bleu, time_, front)
 
 
 def _proposals(sampler, table, n):
@@ -237,3 +237,25 @@ def test_smoke_run_covers_both_engines(tmp_path):
     assert "| engine | pair | sampler |" in proc.stdout
     prior = set(raw.loc[raw["sampler"] == "raymt", "prior"].iloc[0].split("+"))
     assert "zh-en" not in prior and prior  # the row records its prior, and it is leak-free
+
+
+def test_tuning_selects_resumes_and_keeps_shipped_without_a_clear_gain(tmp_path, monkeypatch):
+    """The selection runs on the tables it is given, stores every run, a second pass over the
+    same store runs nothing again, and a knob whose gain is not above two standard errors is
+    not adopted (here: n_startup_related on toy tables, where it changes the first trials)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    tables = {"xx-en": _toy_table(seed=0, pair="xx-en"), "yy-en": _toy_table(seed=1, pair="yy-en")}
+    monkeypatch.setitem(nb.CORPUS, "xx-en", "toy-xx-en")
+    monkeypatch.setitem(nb.CORPUS, "yy-en", "toy-yy-en")
+    alternatives = {"n_startup_related": ((3,), (nt.WITH_PRIOR,)), "log_costs": ((False,), (nt.NO_PRIOR,))}
+    store = nt.RunStore(tmp_path / "runs.csv", resume=False)
+    choice, runs, decisions = nt.select(tables, range(2), 6, lambda m: None, store, alternatives)
+    assert len(runs) == 2 * 2 * 2 + 2 * 2 + 2 * 2  # shipped on both variants, then one knob each
+    assert {d["knob"] for d in decisions} == {"n_startup_related", "log_costs"}
+    for d in decisions:
+        assert d["adopted"] == (d["gain"] > 2 * d["se"] and d["gain"] > 0)
+    assert set(runs.loc[runs["variant"] == nt.WITH_PRIOR, "prior"]) == {"xx-en", "yy-en"}  # each other's prior only
+    calls = []
+    monkeypatch.setattr(nt, "run_optuna", lambda *a: calls.append(a) or [0])
+    again = nt.select(tables, range(2), 6, lambda m: None, nt.RunStore(tmp_path / "runs.csv", resume=True), alternatives)
+    assert not calls and again[0] == choice

@@ -420,7 +420,7 @@ def run_grid(
     """Every (pair, sampler, seed). Each pair runs with the constants of the split that reports
     it unless ``constants`` is given; its prior is every other loaded table ``holdout`` allows.
     Runs whose :func:`run_key` is in ``done`` are skipped; ``checkpoint(records)`` is called
-    after each (pair, sampler), so an interrupted run can be resumed."""
+    after each run, so an interrupted benchmark can be resumed."""
     records: list[dict] = []
     for pair in pairs:
         table = tables[pair]
@@ -455,8 +455,8 @@ def run_grid(
                 rec["rows"] = " ".join(map(str, rows))
                 records.append(rec)
                 log(f"{engine} {pair} {name:16s} seed {seed:2d}: to95={rec['evals_to_95']:g} hv@{min(n_evals, 80)}={curve[-1]:.3f} ({wall:.1f}s)")
-            if checkpoint is not None:
-                checkpoint(records)
+                if checkpoint is not None:
+                    checkpoint(records)
     return records
 
 

@@ -1,6 +1,6 @@
 """The tuned constants of raymt's default sampler, as knobs the NMT-HPO benchmark can set.
 
-Why this exists: raymt's sampler (``raymt.search.cost_aware`` with ``gp``, ``transfer``) has
+Why this exists: raymt's sampler (``raymt.search.sampler.cost_aware`` with ``gp``, ``transfer``) has
 constants that were chosen by looking at the Zhang & Duh TED/WMT tables (git history of those
 modules, 2026-11-25: the empirical-Bayes hyperprior from related tasks and its 0.5 scales, the
 log scale for costs, the bad-tail fence, the floors on the prior-scaling variances). A benchmark
@@ -10,9 +10,9 @@ then runs the sampler with those values on the report tables. :data:`SHIPPED` is
 ``raymt`` ships; a knob here changes nothing in raymt itself.
 
 How a knob is applied (without editing the sampler, which lives in another engineer's area):
-a subclass of :class:`~raymt.search.cost_aware.CostAwareSampler` overrides the two small hooks
+a subclass of :class:`~raymt.search.sampler.cost_aware.CostAwareSampler` overrides the two small hooks
 that hold the constants (``_use_log``, ``_prior_mean``), a view of
-:class:`~raymt.search.transfer.RelatedTrials` rescales its hyperprior, and the module-level
+:class:`~raymt.search.sampler.transfer.RelatedTrials` rescales its hyperprior, and the module-level
 pieces (bad-tail fence, default hyperprior, predictive noise) are swapped around the sampler's
 own planning step only.
 """
@@ -30,10 +30,10 @@ from unittest import mock
 import numpy as np
 import torch
 
-from raymt.search import cost_aware, gp
-from raymt.search.cost_aware import CostAwareSampler
-from raymt.search.gp import HyperPrior
-from raymt.search.transfer import RelatedTrials
+from raymt.search.sampler import cost_aware, gp
+from raymt.search.sampler.cost_aware import CostAwareSampler
+from raymt.search.sampler.gp import HyperPrior
+from raymt.search.sampler.transfer import RelatedTrials
 
 CONSTANTS_JSON = Path(__file__).resolve().parent / "nmt_hpo_constants.json"
 

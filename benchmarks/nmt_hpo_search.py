@@ -60,22 +60,23 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Iterable, Sequence  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import optuna
+import pandas as pd
 
-from benchmarks.nmt_hpo_constants import CONSTANTS_JSON, SHIPPED, SamplerConstants, load_constants, make_raymt_sampler  # noqa: E402
-from raymt.search.samplers import SamplerConfig, make_sampler  # noqa: E402
-from raymt.search.transfer import RelatedTrials  # noqa: E402
+from benchmarks.nmt_hpo_constants import CONSTANTS_JSON, SHIPPED, SamplerConstants, load_constants, make_raymt_sampler
+from raymt.search.sampler.options import SamplerConfig
+from raymt.search.sampler.registry import make_sampler
+from raymt.search.sampler.transfer import RelatedTrials
 
 DATA_DIR = Path(os.environ.get("RAYMT_NMT_HPO_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nmt-hpo" / "datasets"))
 OUT_CSV = Path(__file__).resolve().parent / "out" / "nmt_hpo_search.csv"
@@ -366,7 +367,7 @@ def compare_to_stock(raw: pd.DataFrame, challengers: Sequence[str] = ("raymt", "
     from scipy.stats import mannwhitneyu
 
     out = []
-    for (engine, split, pair), g in raw[raw["engine"] == "optuna"].groupby(["engine", "split", "pair"], sort=False):
+    for (_engine, split, pair), g in raw[raw["engine"] == "optuna"].groupby(["engine", "split", "pair"], sort=False):
         n_max = int(g["n_evals"].max())
         to95 = {s: np.minimum(gs["evals_to_95"].to_numpy(dtype=float), n_max + 1) for s, gs in g.groupby("sampler")}
         hv16 = {s: float(gs["hv@16"].median()) for s, gs in g.groupby("sampler")}

@@ -30,21 +30,21 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import dataclasses  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import optuna
+import pandas as pd
 
-from benchmarks.nmt_hpo_constants import CONSTANTS_JSON, SHIPPED, SamplerConstants  # noqa: E402
-from benchmarks.nmt_hpo_search import SPLITS, Table, build_sampler, load_table, related_for, run_optuna, write_csv  # noqa: E402
+from benchmarks.nmt_hpo_constants import CONSTANTS_JSON, SHIPPED, SamplerConstants
+from benchmarks.nmt_hpo_search import SPLITS, Table, build_sampler, load_table, related_for, run_optuna, write_csv
 
 OUT_CSV = Path(__file__).resolve().parent / "out" / "nmt_hpo_tune.csv"
 WITH_PRIOR, NO_PRIOR = "raymt", "raymt-notransfer"

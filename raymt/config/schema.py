@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from raymt.data.config import DataConfig, SyntheticData
 from raymt.data.multi_pair import MultiPairConfig
+from raymt.model import TINY
 from raymt.model.tiny import TinyModelSpec
-
-TINY = "tiny"
+from raymt.search.config import SearchConfig
 
 
 class _Section(BaseModel):
@@ -42,7 +42,7 @@ class MethodConfig(_Section):
     name: str = Field("lora", description="Fine-tuning method: one of raymt.methods.available_methods().")
 
     @model_validator(mode="after")
-    def _check_params(self) -> "MethodConfig":
+    def _check_params(self) -> MethodConfig:
         from raymt.methods import available_methods, get_method
 
         if self.name not in available_methods():
@@ -92,6 +92,14 @@ class EvalConfig(_Section):
     batch_size: int = Field(64, ge=1, description="Sentences per generation batch.")
     max_new_tokens: int = Field(64, ge=1, le=2048, description="Longest generated target.")
     max_samples: int | None = Field(None, ge=1, description="Score only the first N sentences of the split (None = all).")
+    bleu_tokenize: str = Field("auto", description="sacrebleu's BLEU tokenizer: auto = from each target language code (zh for Chinese, ja-mecab for Japanese, ko-mecab for Korean: pip install 'raymt[cjk]'; 13a otherwise), or any sacrebleu tokenizer by name (13a, intl, char, zh, ja-mecab, ko-mecab, none, ...). Shown in every result's sacrebleu signature.")
+
+    @field_validator("bleu_tokenize")
+    @classmethod
+    def _known_tokenizer(cls, value: str) -> str:
+        from raymt.metrics.bleu import check_tokenizer_name
+
+        return check_tokenizer_name(value)
 
 
 class ResourcesConfig(_Section):
@@ -144,7 +152,7 @@ class ExperimentConfig(_Section):
     multi_pair: MultiPairConfig | None = Field(None, description="Several language pairs in one run (multi-task), each with its own data and mBART codes, sampled with a temperature; replaces data: and model.src_lang/tgt_lang. null = one pair.")
     init: InitConfig = Field(default_factory=InitConfig, description="Optional first stage before MT fine-tuning (searchable as init.stage).")
     augment: dict[str, AugmentEntry] = Field(default_factory=dict, description="Augmentation operators by name with their ratio (see raymt.data.augment).")
-    search: dict[str, Any] | None = Field(None, description="What to vary and how to search it (raymt search).")
+    search: SearchConfig | None = Field(None, description="What to vary and how to search it (raymt search); see the search section below.")
 
     @field_validator("storage_path")
     @classmethod
@@ -163,7 +171,7 @@ class ExperimentConfig(_Section):
         return value
 
     @model_validator(mode="after")
-    def _first_pair_codes(self) -> "ExperimentConfig":
+    def _first_pair_codes(self) -> ExperimentConfig:
         # what reads the codes of "the" pair (tokenizer set-up, export) sees the first pair's
         if self.multi_pair is not None:
             first = self.multi_pair.pairs[0]

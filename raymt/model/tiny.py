@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from raymt.data.synthetic import SyntheticSpec, generate_splits
 
 #: The 52 language codes of mBART-50, in the tokenizer's own order.
-from transformers.models.mbart50.tokenization_mbart50 import FAIRSEQ_LANGUAGE_CODES  # noqa: E402
+from transformers.models.mbart50.tokenization_mbart50 import FAIRSEQ_LANGUAGE_CODES
 
 TINY_MARKER = "raymt_tiny.json"
 

@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raymt.model import TINY
 from raymt.model.loading import check_model_source, load_tokenizer
 from raymt.model.tiny import build_tiny_base
 from raymt.object_store import to_uri
 
-TINY = "tiny"
 CACHE_DIR = ".cache"
 
 
@@ -33,7 +33,7 @@ class PreparedExperiment:
     pair_data: dict[str, str] = field(default_factory=dict)  # multi-pair: pair key -> tokenised cache
     init_text: str = ""  # monolingual text of the init.stage=denoise warm start (raymt.train.init_stage)
 
-    def with_paths(self, fn) -> "PreparedExperiment":
+    def with_paths(self, fn) -> PreparedExperiment:
         """A copy whose cache paths went through ``fn`` (local staging path -> URI)."""
         from dataclasses import replace
 
@@ -43,8 +43,9 @@ class PreparedExperiment:
                        init_text=fn(self.init_text) if self.init_text else "")
 
     def loop_config(self, cfg) -> dict:
-        """What each Train worker receives (plain data: it crosses process boundaries)."""
-        return {"config": cfg.model_dump(mode="json"), "base_path": self.base_path, "data_path": self.data_path,
+        """What each Train worker receives (Ray pickles it): the validated trial config as is,
+        and the experiment's cache paths."""
+        return {"config": cfg, "base_path": self.base_path, "data_path": self.data_path,
                 "augment_pools": dict(self.augment_pools), "pair_data": dict(self.pair_data)}
 
 

@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))  # the benchmarks package lives beside raymt/, not
 from benchmarks import nmt_hpo_constants as nc  # noqa: E402
 from benchmarks import nmt_hpo_search as nb  # noqa: E402
 from benchmarks import nmt_hpo_tune as nt  # noqa: E402
-from raymt.search.samplers import SamplerConfig, make_sampler  # noqa: E402
+from raymt.search.sampler.options import SamplerConfig  # noqa: E402
+from raymt.search.sampler.registry import make_sampler  # noqa: E402
 
 DATA = nb.DATA_DIR
 needs_tables = pytest.mark.skipif(not DATA.is_dir(), reason=f"the Zhang & Duh tables are not at {DATA} (../shared absent)")

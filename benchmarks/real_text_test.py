@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                      "test_bleu": scores.bleu, "test_ci95": vs_base[name]["ci95"], "test_chrf": scores.chrf,
                      "p_vs_base": vs_base[name]["p"], "on_front": bool(info["on_front"]) if info is not None else False,
                      "best_of_method": bool(info["best_of_method"]) if info is not None else False,
-                     "params": ", ".join(f"{c}={info[c]}" for c in ("lr", "lora_r", "adapter_size", "aug_word_dropout")
+                     "params": ", ".join(f"{c}={info[c]}" for c in ("train.lr", "lora.r", "adapter.size", "augment.word_dropout.ratio")
                                          if info is not None and c in info and pd.notna(info[c]))})
     table = pd.DataFrame(rows)
     table.to_csv(results / "test_scores.csv", index=False)

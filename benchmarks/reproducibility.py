@@ -160,7 +160,7 @@ def part_build(repo: Path) -> dict:
     return {"builds": rows, "identical": same, "slowdown": busy / quiet}
 
 
-def run_search(repo: Path, folder: Path) -> "object":
+def run_search(repo: Path, folder: Path) -> object:
     import pandas as pd
     import yaml
 
@@ -180,7 +180,7 @@ def run_search(repo: Path, folder: Path) -> "object":
     return df
 
 
-PARAMS = ("method", "lr", "warmup_ratio", "lora_r", "lora_alpha", "lora_target_modules", "lora_targets", "adapter_size")
+PARAMS = ("method", "train.lr", "train.warmup_ratio", "lora.r", "lora.alpha_over_r", "lora.target_modules", "adapter.size")
 
 
 def config_key(row) -> tuple:

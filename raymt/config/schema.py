@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from raymt.data.config import DataConfig, SyntheticData
 from raymt.data.multi_pair import MultiPairConfig
-from raymt.model.builtin import TINY
+from raymt.model import TINY
 from raymt.model.multilingual import MultilingualSpec
 from raymt.model.tiny import TinyModelSpec
+from raymt.search.config import SearchConfig
 
 
 class _Section(BaseModel):
@@ -44,7 +45,7 @@ class MethodConfig(_Section):
     name: str = Field("lora", description="Fine-tuning method: one of raymt.methods.available_methods().")
 
     @model_validator(mode="after")
-    def _check_params(self) -> "MethodConfig":
+    def _check_params(self) -> MethodConfig:
         from raymt.methods import available_methods, get_method
 
         if self.name not in available_methods():
@@ -95,6 +96,14 @@ class EvalConfig(_Section):
     max_new_tokens: int = Field(64, ge=1, le=2048, description="Longest generated target.")
     max_samples: int | None = Field(None, ge=1, description="Score only the first N sentences of the split (None = all).")
     score_base: bool | None = Field(None, description="Score the untouched base on the same sentences before the search (the level each direction must rise above; the report flags a direction that stays there). null = for raymt's built-in bases only: decoding a large hub model on the driver's CPU can take minutes.")
+    bleu_tokenize: str = Field("auto", description="sacrebleu's BLEU tokenizer: auto = from each target language code (zh for Chinese, ja-mecab for Japanese, ko-mecab for Korean: pip install 'raymt[cjk]'; 13a otherwise), or any sacrebleu tokenizer by name (13a, intl, char, zh, ja-mecab, ko-mecab, none, ...). Shown in every result's sacrebleu signature.")
+
+    @field_validator("bleu_tokenize")
+    @classmethod
+    def _known_tokenizer(cls, value: str) -> str:
+        from raymt.metrics.bleu import check_tokenizer_name
+
+        return check_tokenizer_name(value)
 
 
 class ResourcesConfig(_Section):
@@ -147,7 +156,7 @@ class ExperimentConfig(_Section):
     multi_pair: MultiPairConfig | None = Field(None, description="Several language pairs in one run (multi-task), each with its own data and mBART codes, sampled with a temperature; replaces data: and model.src_lang/tgt_lang. null = one pair.")
     init: InitConfig = Field(default_factory=InitConfig, description="Optional first stage before MT fine-tuning (searchable as init.stage).")
     augment: dict[str, AugmentEntry] = Field(default_factory=dict, description="Augmentation operators by name with their ratio (see raymt.data.augment).")
-    search: dict[str, Any] | None = Field(None, description="What to vary and how to search it (raymt search).")
+    search: SearchConfig | None = Field(None, description="What to vary and how to search it (raymt search); see the search section below.")
 
     @field_validator("storage_path")
     @classmethod
@@ -166,7 +175,7 @@ class ExperimentConfig(_Section):
         return value
 
     @model_validator(mode="after")
-    def _first_pair_codes(self) -> "ExperimentConfig":
+    def _first_pair_codes(self) -> ExperimentConfig:
         # what reads the codes of "the" pair (tokenizer set-up, export) sees the first pair's
         if self.multi_pair is not None:
             first = self.multi_pair.pairs[0]

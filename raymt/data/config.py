@@ -14,7 +14,7 @@ can carve missing validation/test splits out of train (``valid_size`` / ``test_s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -150,7 +150,7 @@ class HFData(_Carving, _Common):
         return self
 
 
-DataConfig = Annotated[Union[SyntheticData, LocalData, HFData], Field(discriminator="source")]
+DataConfig = Annotated[SyntheticData | LocalData | HFData, Field(discriminator="source")]
 _ADAPTER: TypeAdapter = TypeAdapter(DataConfig)
 
 

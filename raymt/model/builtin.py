@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-TINY = "tiny"
-MULTILINGUAL = "tiny-multilingual"
+from raymt.model import MULTILINGUAL, TINY
+
 BUILTIN_BASES = (TINY, MULTILINGUAL)
 
 

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from raymt.errors import DataError
 from raymt.model.build_cache import BUILD_THREADS_HELP, build_identity, files_digest
-from raymt.model.builtin import MULTILINGUAL
+from raymt.model import MULTILINGUAL
 
 MARKER = "raymt_multilingual.json"
 #: where the default corpus lives: ../shared beside the raymt checkout (or the working directory)
@@ -83,7 +83,7 @@ class MultilingualSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "MultilingualSpec":
+    def _consistent(self) -> MultilingualSpec:
         for d in self.directions:
             for lang in d.split("-"):
                 if lang not in self.languages:

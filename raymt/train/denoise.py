@@ -28,16 +28,9 @@ def noised_pairs(texts: list[str], *, mask_ratio: float, poisson_lambda: float, 
 
 
 def train_denoise(cfg, base_path: str, texts: list[str], dest: Path, *, log=None) -> dict:
-    """Train the trial's module for ``cfg.init.denoise.steps`` steps; save it to ``dest``, with
-    the stage's fixed thread count (its cache key holds it)."""
-    from raymt.model.pretrain import torch_threads
-    from raymt.train.init_stage import stage_threads
-
-    with torch_threads(stage_threads(cfg)):
-        return _train(cfg, base_path, texts, dest, log)
-
-
-def _train(cfg, base_path: str, texts: list[str], dest: Path, log) -> dict:
+    """Train the trial's module for ``cfg.init.denoise.steps`` steps; save it to ``dest``. The
+    caller fixes the thread count (:func:`raymt.train.init_stage.build_stage`: its cache key
+    holds it)."""
     from transformers import get_linear_schedule_with_warmup
 
     from raymt.methods import get_method

@@ -27,7 +27,7 @@ def tokenize_pairs(cfg, base: str, data_root: Path, *, log=print) -> PreparedPai
     from raymt.data.cache import build_tokenized
     from raymt.data.sources import load_corpus
     from raymt.model.loading import load_tokenizer
-    from raymt.train.prepare import check_tokenizer_fit, score_base, wants_base_score
+    from raymt.train.base_checks import check_tokenizer_fit, score_base, wants_base_score
 
     out = PreparedPairs(paths={})
     for i, pair in enumerate(cfg.multi_pair.pairs):

@@ -15,6 +15,7 @@ from pathlib import Path
 from raymt.model.builtin import build_builtin, is_builtin
 from raymt.model.loading import check_model_source, load_tokenizer
 from raymt.object_store import to_uri
+from raymt.train.base_checks import check_tokenizer_fit, score_base, wants_base_score
 
 CACHE_DIR = ".cache"
 
@@ -38,7 +39,7 @@ class PreparedExperiment:
     #: the untouched base's scores on the evaluation split, per pair: the level a trial must rise above
     base_scores: dict[str, dict] = field(default_factory=dict)
 
-    def with_paths(self, fn) -> "PreparedExperiment":
+    def with_paths(self, fn) -> PreparedExperiment:
         """A copy whose cache paths went through ``fn`` (local staging path -> URI)."""
         from dataclasses import replace
 
@@ -48,8 +49,9 @@ class PreparedExperiment:
                        init_text=fn(self.init_text) if self.init_text else "")
 
     def loop_config(self, cfg) -> dict:
-        """What each Train worker receives (plain data: it crosses process boundaries)."""
-        return {"config": cfg.model_dump(mode="json"), "base_path": self.base_path, "data_path": self.data_path,
+        """What each Train worker receives (Ray pickles it): the validated trial config as is,
+        and the experiment's cache paths."""
+        return {"config": cfg, "base_path": self.base_path, "data_path": self.data_path,
                 "augment_pools": dict(self.augment_pools), "pair_data": dict(self.pair_data)}
 
 
@@ -155,40 +157,6 @@ def _prepare(cfg, root: Path, max_ratios, log) -> PreparedExperiment:
                               cleaning=_as_dict(cleaning), timings=timings, sizes=sizes, augment_costs=costs,
                               init_text=prepare_init_text(cfg, splits, root), base=record, tokenizer_fit=fit,
                               base_scores=base_scores)
-
-
-def check_tokenizer_fit(cfg, splits, tokenizer, *, src_lang: str, tgt_lang: str, where: str, log=print) -> list[dict]:
-    """Measure the corpus under the base's tokenizer, print it, refuse a misfit (raymt.data.tokenizer_fit)."""
-    from raymt.data.tokenizer_fit import check_fit, measure_fit
-
-    fit = measure_fit(splits, tokenizer, src_lang=src_lang, tgt_lang=tgt_lang)
-    log(f"tokenizer fit ({where}): " + "; ".join(side.line() for side in fit))
-    check_fit(fit, max_unk_rate=cfg.model.max_unk_rate, model=cfg.model.name_or_path, where=where)
-    return [side.as_dict() for side in fit]
-
-
-def wants_base_score(cfg) -> bool:
-    """``eval.score_base``, where null means: for raymt's built-in bases (cheap to decode)."""
-    flag = cfg.eval.score_base
-    return is_builtin(cfg.model.name_or_path) if flag is None else bool(flag)
-
-
-def score_base(cfg, base: str, tokenizer, pairs, src_lang: str, tgt_lang: str, *, log=print) -> dict:
-    """The untouched base on the evaluation split, decoded as the trials decode (beam size,
-    max_new_tokens, max_samples): what fine-tuning must beat, per direction."""
-    from raymt.model.decode import translate_texts
-    from raymt.model.loading import load_model
-    from raymt.model.pretrain import torch_threads
-
-    n = len(pairs) if cfg.eval.max_samples is None else min(cfg.eval.max_samples, len(pairs))
-    model = load_model(base, trust_remote_code=cfg.model.trust_remote_code)
-    with torch_threads(max(1, int(round(cfg.resources.cpus_per_worker * cfg.resources.num_workers)))):
-        _, scores = translate_texts(model, tokenizer, [s for s, _ in pairs[:n]], src_lang=src_lang, tgt_lang=tgt_lang,
-                                    references=[t for _, t in pairs[:n]], beam_size=cfg.eval.beam_size,
-                                    max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size,
-                                    max_length=cfg.model.max_length)
-    log(f"untouched base on {cfg.eval.split} ({src_lang}->{tgt_lang}, {n} sentences): BLEU {scores.bleu:.2f}, chrF {scores.chrf:.2f}")
-    return {"bleu": scores.bleu, "chrf": scores.chrf, "sentences": n, "split": cfg.eval.split, "signature": scores.bleu_signature}
 
 
 def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -> PreparedExperiment:

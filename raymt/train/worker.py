@@ -1,10 +1,11 @@
 """The per-worker training loop of one trial: it runs on every Ray Train worker.
 
-Reads top to bottom: set up (seed, threads, tokenizer, base model, method, parallel wrapper,
-data, optimizer), resume from the last checkpoint if Ray restarted the worker group, then one
-block per epoch: train, evaluate (generation sharded across workers, BLEU once on rank 0),
-checkpoint and report. It knows nothing of the tuner: it reports through ``ray.train.report``
-and the trial driver forwards the reports to Tune.
+Reads top to bottom in :func:`run_worker`: set up (seed, threads, tokenizer, base model, method,
+parallel wrapper, data, optimizer, and the last checkpoint's state if Ray restarted the worker
+group), then one block per epoch: train, evaluate (generation sharded across workers, BLEU once
+on rank 0), decide (best epoch, patience, divergence), checkpoint and report. Each step is a
+function below, in that order. It knows nothing of the tuner: it reports through
+``ray.train.report`` and the trial driver forwards the reports to Tune.
 """
 
 from __future__ import annotations
@@ -15,20 +16,25 @@ import random
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import ray.train
+import ray.train.torch
 import torch
 import torch.distributed as dist
 
 from raymt.config.schema import ExperimentConfig
 from raymt.methods import get_method
-from raymt.metrics.bleu import Scores, corpus_scores
+from raymt.metrics.bleu import Scores, bleu_tokenizer, combined_signature, corpus_scores
 from raymt.metrics.per_pair import PAIR_METRICS, mean_over_pairs, pair_metric, pair_metric_columns
 from raymt.metrics.storage import artifact_bytes
-from raymt.model.loading import forced_bos_id, load_model, load_tokenizer
+from raymt.model.generation import Decoding, generate_texts
+from raymt.model.loading import load_model, load_tokenizer
 from raymt.train import parallel
-from raymt.train.data import eval_batches, make_train_loader, open_trial_data
+from raymt.train.data import TrialData, eval_batches, make_train_loader, open_trial_data
 from raymt.train.init_stage import outcome_metrics
 from raymt.train.prepare import local_loop_config
 from raymt.train.selection import BestEpoch
@@ -41,21 +47,84 @@ HYPS = "hyps.txt"
 BEST_HYPS = "best_hyps.txt"
 
 
-def train_loop_per_worker(loop_config: dict) -> None:
-    import ray.train
-    import ray.train.torch
+@dataclass
+class TrialRun:
+    """What one worker holds for its trial; ``state`` is what a checkpoint carries over."""
 
-    cfg = ExperimentConfig.model_validate(loop_config["config"])
+    cfg: ExperimentConfig
+    loop_config: dict
+    rank: int
+    world: int
+    device: torch.device
+    tokenizer: Any
+    model: torch.nn.Module
+    method: Any
+    init: dict
+    data: TrialData
+    loader: Any
+    sampler: Any
+    trainable: list
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    autocast: Any
+    scaler: Any
+    trainable_params: int
+    total_params: int
+    state: dict
+    best_local: Path | None
+    best_hyps: str
+    started: float  # perf_counter at the worker's first line
+    started_unix: float  # the same on the wall clock: lets the driver split its time-to-first-step
+    setup_s: float = 0.0
+    first_step_at: float | None = None
+
+
+@dataclass
+class Epoch:
+    """One epoch's outcome, filled step by step."""
+
+    number: int  # 1-based
+    train_loss: float = float("nan")
+    train_s: float = 0.0
+    tokens_per_s: float = 0.0
+    diverged: bool = False
+    eval_loss: float = float("nan")
+    eval_s: float = 0.0
+    hyps: list[str] = field(default_factory=list)
+    scores: Scores | None = None
+    pair_scores: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict)
+    improved: bool = False
+    patience_hit: bool = False
+    finished: bool = False  # the trial's last epoch: all of them, patience, or divergence
+
+
+def run_worker(loop_config: dict) -> None:
+    """One worker of one trial, from set-up to the last report."""
+    run = set_up(loop_config)
+    for number in range(run.state["epoch"] + 1, run.cfg.train.epochs + 1):
+        epoch = Epoch(number)
+        train_epoch(run, epoch)
+        evaluate_epoch(run, epoch)
+        decide(run, epoch)
+        checkpoint_and_report(run, epoch)
+        if epoch.finished:
+            break
+
+
+# --- the steps, in order ----------------------------------------------------------------------
+
+def set_up(loop_config: dict) -> TrialRun:
+    """Model, method, data and optimizer; the last checkpoint's state when Ray restarted us."""
+    started, started_unix = time.perf_counter(), time.time()
+    cfg: ExperimentConfig = loop_config["config"]  # validated once, by the trial driver
     loop_config = local_loop_config(loop_config)  # object-store storage: this node's copies (raymt.object_store)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
-    t_setup = time.perf_counter()
-    started_unix = time.time()  # wall clock: lets the driver split its time-to-first-step
-
-    # --- set up -----------------------------------------------------------------------------
     torch.set_num_threads(max(1, int(round(cfg.resources.cpus_per_worker))))
     _seed_everything(cfg.train.seed + rank)
+
     tokenizer = load_tokenizer(loop_config["base_path"], cfg.model.src_lang, cfg.model.tgt_lang,
                                trust_remote_code=cfg.model.trust_remote_code)
     model = load_model(loop_config["base_path"], trust_remote_code=cfg.model.trust_remote_code)
@@ -68,26 +137,15 @@ def train_loop_per_worker(loop_config: dict) -> None:
         method.load_state(model, init["artifact"])
     trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total_params = sum(p.numel() for p in model.parameters())
-
-    state = {"epoch": 0, "step": 0, "history": [], "best": None, "restarts": 0}
-    checkpoint = ray.train.get_checkpoint()
-    resume_dir = None
-    if checkpoint is not None:
-        resume_dir = Path(tempfile.mkdtemp(prefix="raymt-resume-"))
-        checkpoint.to_directory(str(resume_dir))
-        state = json.loads((resume_dir / STATE_FILE).read_text())
-        state["restarts"] = state.get("restarts", 0) + 1
-        method.load_state(model, resume_dir / ARTIFACT)
+    state, resume_dir = _resume(method, model)
 
     model = parallel.wrap(model, cfg.resources.strategy, world, device)
     data = open_trial_data(loop_config, cfg)
     loader, sampler = make_train_loader(data, tokenizer, cfg, rank, world)
-
     steps_per_epoch = math.ceil(len(loader) / cfg.train.grad_accum)
-    total_steps = steps_per_epoch * cfg.train.epochs
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    scheduler = _make_schedule(optimizer, cfg, total_steps)
+    scheduler = _make_schedule(optimizer, cfg, steps_per_epoch * cfg.train.epochs)
     if resume_dir is not None and (resume_dir / TRAINER_FILE).exists():
         saved = torch.load(resume_dir / TRAINER_FILE, map_location="cpu", weights_only=True)
         try:
@@ -97,108 +155,142 @@ def train_loop_per_worker(loop_config: dict) -> None:
             # trainable tensors differ from the first run): start its AdamW moments afresh.
             pass
         scheduler.load_state_dict(saved["scheduler"])
-    best_local = _restore_best(resume_dir, state)
     best_hyps = (resume_dir / BEST_HYPS).read_text(encoding="utf-8") if resume_dir and (resume_dir / BEST_HYPS).exists() else ""
     autocast = _autocast(cfg, device)
-    scaler = torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None
-    setup_s = time.perf_counter() - t_setup
-    first_step_at: float | None = None
-
-    # --- epochs -------------------------------------------------------------------------------
-    for epoch in range(state["epoch"], cfg.train.epochs):
-        sampler.set_epoch(epoch)
-        model.train()
-        t_train = time.perf_counter()
-        loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of loss x tokens, tokens)
-        for micro, batch in enumerate(loader):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            last_micro = (micro + 1) % cfg.train.grad_accum == 0 or micro + 1 == len(loader)
-            with parallel.no_sync(model, active=not last_micro), (autocast or _null()):
-                loss, tokens = _loss(model, batch, cfg.train.label_smoothing)
-                (scaler.scale(loss) if scaler else loss).div(cfg.train.grad_accum).backward()
-            loss_sum += torch.tensor([loss.item() * tokens, tokens], dtype=torch.float64)
-            if not last_micro:
-                continue
-            if scaler:
-                scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(trainable, cfg.train.max_grad_norm)
-            (scaler.step(optimizer), scaler.update()) if scaler else optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state["step"] += 1
-            if first_step_at is None:
-                first_step_at = time.perf_counter()
-        loss_sum = _all_reduce(loss_sum, world)
-        train_loss = float(loss_sum[0] / max(loss_sum[1], 1))
-        train_s = time.perf_counter() - t_train
-        tokens_per_s = float(loss_sum[1]) / train_s if train_s > 0 else 0.0
-
-        diverged = not math.isfinite(train_loss)
-        t_eval = time.perf_counter()
-        if diverged:
-            scores, eval_loss, hyps, pair_scores = None, float("nan"), [], {}
-        else:
-            eval_loss, hyps, scores, pair_scores = _evaluate(model, data, tokenizer, cfg, rank, world, device, autocast)
-        eval_s = time.perf_counter() - t_eval
-        state["train_time_s"] = state.get("train_time_s", 0.0) + train_s  # totals survive restarts
-        state["eval_time_s"] = state.get("eval_time_s", 0.0) + eval_s
-
-        # --- decide, checkpoint, report (every rank calls report: it is a barrier) ------------
-        record = {"epoch": epoch + 1, "step": state["step"], "train_loss": train_loss, "eval_loss": eval_loss,
-                  "bleu": scores.bleu if scores else float("nan"), "chrf": scores.chrf if scores else float("nan"),
-                  **pair_scores}
-        record = _broadcast(record, world)
-        state["history"].append(record)
-        selector = BestEpoch(cfg.train.patience, state["best"])
-        improved = not diverged and selector.observe(record)
-        state["best"] = selector.best
-        state["epoch"] = epoch + 1
-        patience_hit = selector.exhausted(epoch + 1)
-        done = diverged or patience_hit or epoch + 1 == cfg.train.epochs
-
-        ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
-        _save_artifact(model, method, cfg, loop_config["base_path"], rank, ckpt_dir / ARTIFACT)
-        metrics = {}
-        if rank == 0:
-            size = artifact_bytes(ckpt_dir / ARTIFACT)
-            hyps_text = "\n".join(hyps) + ("\n" if hyps else "")
-            if improved and not diverged:
-                best_local = _keep_best(ckpt_dir / ARTIFACT, best_local)
-                best_hyps = hyps_text
-            elif best_local is not None:
-                shutil.copytree(best_local, ckpt_dir / BEST)
-            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
-            (ckpt_dir / HYPS).write_text(hyps_text, encoding="utf-8")
-            (ckpt_dir / BEST_HYPS).write_text(best_hyps, encoding="utf-8")
-            (ckpt_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
-            best = state["best"] or record
-            first_step_s = (first_step_at - t_setup) if first_step_at else float("nan")
-            metrics = {
-                # the trial's result = its best evaluation so far (the "load best model at end" habit)
-                "bleu": best["bleu"], "chrf": best["chrf"], "eval_loss": best["eval_loss"], "best_epoch": best["epoch"],
-                **{key: best.get(key, float("nan")) for key in pair_metric_columns(record)},
-                "bleu_epoch": record["bleu"], "chrf_epoch": record["chrf"], "eval_loss_epoch": record["eval_loss"],
-                "train_loss": train_loss, "epoch": epoch + 1, "step": state["step"],
-                "storage_bytes": size, "storage_mb": size / 1e6,
-                "trainable_params": trainable_params, "total_params": total_params,
-                "train_time_s": state["train_time_s"], "eval_time_s": state["eval_time_s"],
-                "epoch_train_time_s": train_s, "epoch_eval_time_s": eval_s, "setup_time_s": setup_s,
-                "first_step_s": first_step_s,
-                "worker_started_unix": started_unix, "first_step_unix": started_unix + first_step_s,
-                "tokens_per_s": tokens_per_s, "world_size": world, "restarts": state["restarts"],
-                "sacrebleu_signature": scores.bleu_signature if scores else "",
-                "chrf_signature": scores.chrf_signature if scores else "",
-                "patience_stopped": bool(patience_hit and epoch + 1 < cfg.train.epochs),
-                "diverged": bool(diverged), "done": bool(done), **outcome_metrics(init),
-                "error": (f"training loss became {train_loss} in epoch {epoch + 1} (lr {cfg.train.lr:g}): the run diverged"
-                          if diverged else ""),
-            }
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if rank == 0 else None)
-        if done:
-            break
+    run = TrialRun(cfg=cfg, loop_config=loop_config, rank=rank, world=world, device=device, tokenizer=tokenizer, model=model,
+                   method=method, init=init, data=data, loader=loader, sampler=sampler, trainable=trainable, optimizer=optimizer,
+                   scheduler=scheduler, autocast=autocast,
+                   scaler=torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None,
+                   trainable_params=trainable_params, total_params=total_params, state=state,
+                   best_local=_restore_best(resume_dir, state), best_hyps=best_hyps, started=started, started_unix=started_unix)
+    run.setup_s = time.perf_counter() - started
+    return run
 
 
-# --- helpers (each used once above; kept here so the loop reads as a recipe) ---------------
+def train_epoch(run: TrialRun, epoch: Epoch) -> None:
+    """One pass over this worker's shard, with gradient accumulation and clipping."""
+    cfg, model = run.cfg, run.model
+    run.sampler.set_epoch(epoch.number - 1)
+    model.train()
+    t_train = time.perf_counter()
+    loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of loss x tokens, tokens)
+    for micro, batch in enumerate(run.loader):
+        batch = {k: v.to(run.device) for k, v in batch.items()}
+        last_micro = (micro + 1) % cfg.train.grad_accum == 0 or micro + 1 == len(run.loader)
+        with parallel.no_sync(model, active=not last_micro), (run.autocast or _null()):
+            loss, tokens = _loss(model, batch, cfg.train.label_smoothing)
+            (run.scaler.scale(loss) if run.scaler else loss).div(cfg.train.grad_accum).backward()
+        loss_sum += torch.tensor([loss.item() * tokens, tokens], dtype=torch.float64)
+        if not last_micro:
+            continue
+        if run.scaler:
+            run.scaler.unscale_(run.optimizer)
+        torch.nn.utils.clip_grad_norm_(run.trainable, cfg.train.max_grad_norm)
+        (run.scaler.step(run.optimizer), run.scaler.update()) if run.scaler else run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        run.state["step"] += 1
+        if run.first_step_at is None:
+            run.first_step_at = time.perf_counter()
+    loss_sum = _all_reduce(loss_sum, run.world)
+    epoch.train_loss = float(loss_sum[0] / max(loss_sum[1], 1))
+    epoch.train_s = time.perf_counter() - t_train
+    epoch.tokens_per_s = float(loss_sum[1]) / epoch.train_s if epoch.train_s > 0 else 0.0
+
+
+def evaluate_epoch(run: TrialRun, epoch: Epoch) -> None:
+    """Eval loss, hypotheses and BLEU/chrF; skipped when the training loss diverged."""
+    epoch.diverged = not math.isfinite(epoch.train_loss)
+    t_eval = time.perf_counter()
+    if not epoch.diverged:
+        epoch.eval_loss, epoch.hyps, epoch.scores, epoch.pair_scores = _evaluate(
+            run.model, run.data, run.tokenizer, run.cfg, run.rank, run.world, run.device, run.autocast)
+    epoch.eval_s = time.perf_counter() - t_eval
+    run.state["train_time_s"] = run.state.get("train_time_s", 0.0) + epoch.train_s  # totals survive restarts
+    run.state["eval_time_s"] = run.state.get("eval_time_s", 0.0) + epoch.eval_s
+
+
+def decide(run: TrialRun, epoch: Epoch) -> None:
+    """Record the evaluation (the same on every rank), update the best epoch, and decide
+    whether this is the trial's last epoch."""
+    scores = epoch.scores
+    record = {"epoch": epoch.number, "step": run.state["step"], "train_loss": epoch.train_loss, "eval_loss": epoch.eval_loss,
+              "bleu": scores.bleu if scores else float("nan"), "chrf": scores.chrf if scores else float("nan"),
+              **epoch.pair_scores}
+    epoch.record = _broadcast(record, run.world)
+    run.state["history"].append(epoch.record)
+    selector = BestEpoch(run.cfg.train.patience, run.state["best"])
+    epoch.improved = not epoch.diverged and selector.observe(epoch.record)
+    run.state["best"] = selector.best
+    run.state["epoch"] = epoch.number
+    epoch.patience_hit = selector.exhausted(epoch.number)
+    epoch.finished = epoch.diverged or epoch.patience_hit or epoch.number == run.cfg.train.epochs
+
+
+def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
+    """Save the artefact (every rank takes part under FSDP), write the checkpoint on rank 0
+    and report; every rank calls ``ray.train.report``: it is a barrier."""
+    ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
+    _save_artifact(run.model, run.method, run.cfg, run.loop_config["base_path"], run.rank, ckpt_dir / ARTIFACT)
+    metrics = {}
+    if run.rank == 0:
+        size = artifact_bytes(ckpt_dir / ARTIFACT)
+        hyps_text = "\n".join(epoch.hyps) + ("\n" if epoch.hyps else "")
+        if epoch.improved:
+            run.best_local = _keep_best(ckpt_dir / ARTIFACT, run.best_local)
+            run.best_hyps = hyps_text
+        elif run.best_local is not None:
+            shutil.copytree(run.best_local, ckpt_dir / BEST)
+        torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
+        (ckpt_dir / HYPS).write_text(hyps_text, encoding="utf-8")
+        (ckpt_dir / BEST_HYPS).write_text(run.best_hyps, encoding="utf-8")
+        (ckpt_dir / STATE_FILE).write_text(json.dumps(run.state, indent=1))
+        metrics = _metrics(run, epoch, size)
+    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if run.rank == 0 else None)
+
+
+def _metrics(run: TrialRun, epoch: Epoch, size: int) -> dict:
+    """The trial's result after this epoch = its best evaluation so far (the "load best model
+    at end" habit), plus this epoch's own scores, costs and timings."""
+    best, record, scores, cfg = run.state["best"] or epoch.record, epoch.record, epoch.scores, run.cfg
+    first_step_s = (run.first_step_at - run.started) if run.first_step_at else float("nan")
+    return {
+        "bleu": best["bleu"], "chrf": best["chrf"], "eval_loss": best["eval_loss"], "best_epoch": best["epoch"],
+        **{key: best.get(key, float("nan")) for key in pair_metric_columns(record)},
+        "bleu_epoch": record["bleu"], "chrf_epoch": record["chrf"], "eval_loss_epoch": record["eval_loss"],
+        "train_loss": epoch.train_loss, "epoch": epoch.number, "step": run.state["step"],
+        "storage_bytes": size, "storage_mb": size / 1e6,
+        "trainable_params": run.trainable_params, "total_params": run.total_params,
+        "train_time_s": run.state["train_time_s"], "eval_time_s": run.state["eval_time_s"],
+        "epoch_train_time_s": epoch.train_s, "epoch_eval_time_s": epoch.eval_s, "setup_time_s": run.setup_s,
+        "first_step_s": first_step_s,
+        "worker_started_unix": run.started_unix, "first_step_unix": run.started_unix + first_step_s,
+        "tokens_per_s": epoch.tokens_per_s, "world_size": run.world, "restarts": run.state["restarts"],
+        "sacrebleu_signature": scores.bleu_signature if scores else "",
+        "chrf_signature": scores.chrf_signature if scores else "",
+        "patience_stopped": bool(epoch.patience_hit and epoch.number < cfg.train.epochs),
+        "diverged": bool(epoch.diverged), "finished": bool(epoch.finished), **outcome_metrics(run.init),
+        "error": (f"training loss became {epoch.train_loss} in epoch {epoch.number} (lr {cfg.train.lr:g}): the run diverged"
+                  if epoch.diverged else ""),
+    }
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _resume(method, model) -> tuple[dict, Path | None]:
+    """The state of the last checkpoint (and its folder) when Ray restarted the worker group;
+    a fresh state otherwise. The method's trainable weights are restored into ``model``."""
+    state = {"epoch": 0, "step": 0, "history": [], "best": None, "restarts": 0}
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return state, None
+    resume_dir = Path(tempfile.mkdtemp(prefix="raymt-resume-"))
+    checkpoint.to_directory(str(resume_dir))
+    state = json.loads((resume_dir / STATE_FILE).read_text())
+    state["restarts"] = state.get("restarts", 0) + 1
+    method.load_state(model, resume_dir / ARTIFACT)
+    return state, resume_dir
+
 
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -275,26 +367,28 @@ def _eval_loss(model, data, tokenizer, cfg, rank, world, device, autocast) -> fl
 def _evaluate(model, data, tokenizer, cfg, rank, world, device, autocast):
     """Eval loss, hypotheses (in eval-set order, rank 0) and scores, pair by pair.
 
-    Each pair generates with its own forced target code. With several pairs, ``bleu`` /
-    ``chrf`` / the loss are the unweighted means over pairs and the per-pair scores come back
-    as ``bleu_<src>-<tgt>`` / ``chrf_<src>-<tgt>``; a single pair returns no per-pair keys.
+    Each pair generates with its own forced target code and is scored with its own target's
+    BLEU tokenizer (``eval.bleu_tokenize``). With several pairs, ``bleu`` / ``chrf`` / the loss
+    are the unweighted means over pairs and the per-pair scores come back as
+    ``bleu_<src>-<tgt>`` / ``chrf_<src>-<tgt>``; a single pair returns no per-pair keys.
     """
     losses, hyps, by_pair = [], [], {}
     for part in data.parts:
         losses.append(_eval_loss(model, part, tokenizer, cfg, rank, world, device, autocast))
         part_hyps = _generate_sharded(model, part, tokenizer, cfg, rank, world, device, part.tgt_lang)
         hyps += part_hyps
-        by_pair[part.pair] = corpus_scores(part_hyps, part.references) if rank == 0 else None
+        tokenize = bleu_tokenizer(cfg.eval.bleu_tokenize, part.tgt_lang)
+        by_pair[part.pair] = corpus_scores(part_hyps, part.references, tokenize=tokenize) if rank == 0 else None
     if len(data.parts) == 1:
         return losses[0], hyps, by_pair[data.parts[0].pair], {}
     loss = sum(losses) / len(losses)
     if rank != 0:
         return loss, hyps, None, {}
     per_pair = {pair_metric(m, pair): getattr(s, m) for pair, s in by_pair.items() for m in PAIR_METRICS}
-    first = next(iter(by_pair.values()))
     scores = Scores(bleu=mean_over_pairs({p: s.bleu for p, s in by_pair.items()}),
                     chrf=mean_over_pairs({p: s.chrf for p, s in by_pair.items()}),
-                    bleu_signature=first.bleu_signature, chrf_signature=first.chrf_signature)
+                    bleu_signature=combined_signature({p: s.bleu_signature for p, s in by_pair.items()}),
+                    chrf_signature=combined_signature({p: s.chrf_signature for p, s in by_pair.items()}))
     return loss, hyps, scores, per_pair
 
 
@@ -303,14 +397,12 @@ def _generate_sharded(model, data, tokenizer, cfg, rank, world, device, tgt_lang
     """Each worker translates its share (length-sorted batches); rank 0 gets all, in order."""
     model.eval()
     mine: list[tuple[int, str]] = []
+    decoding = Decoding.from_config(cfg)  # what an export of this trial records and replays
     with parallel.full_params(model) as whole:
         for batch in eval_batches(data, tokenizer, cfg, rank, world, with_labels=False):
             index = batch.pop("index")
-            out = whole.generate(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                                 num_beams=cfg.eval.beam_size, max_new_tokens=cfg.eval.max_new_tokens,
-                                 forced_bos_token_id=forced_bos_id(tokenizer, tgt_lang),
-                                 decoder_start_token_id=whole.config.decoder_start_token_id)
-            texts = tokenizer.batch_decode(out, skip_special_tokens=True)
+            texts = generate_texts(whole, batch["input_ids"].to(device), batch["attention_mask"].to(device), tokenizer,
+                                   tgt_lang, decoding)
             mine += list(zip(index.tolist(), texts))
     if world > 1:
         gathered: list = [None] * world
@@ -319,7 +411,7 @@ def _generate_sharded(model, data, tokenizer, cfg, rank, world, device, tgt_lang
     if rank != 0:
         return []
     ordered = dict(mine)
-    return [ordered[i].strip() for i in range(len(data.references))]
+    return [ordered[i] for i in range(len(data.references))]
 
 
 def _save_artifact(model, method, cfg, base_path: str, rank: int, dest: Path) -> None:

@@ -27,7 +27,7 @@ def test_reduced_real_text_base_fine_tuned_with_two_methods(tmp_path, multi30k_c
     raw["train"]["epochs"] = 1
     raw["eval"]["max_samples"] = 40
     raw["search"].update(num_samples=2, scheduler={"kind": "none"}, points_to_evaluate=[
-        {"method": "full", "lr": 1e-3}, {"method": "lora", "lr": 2e-3, "lora_r": 4}])
+        {"method": "full", "train.lr": 1e-3}, {"method": "lora", "train.lr": 2e-3, "lora.r": 4}])
     raw["search"]["space"]["common"].pop("augment.word_dropout.ratio")
     space = tmp_path / "real_text.yaml"
     space.write_text(yaml.safe_dump(raw))

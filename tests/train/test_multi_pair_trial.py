@@ -29,7 +29,7 @@ def small_multi_pair_space(tmp_path, cache_root) -> Path:
     ]
     raw["train"]["epochs"] = 1
     raw["search"].update(num_samples=1, scheduler={"kind": "none"},
-                         points_to_evaluate=[{"method": "lora", "lr": 2e-3, "multi_pair_temperature": 5.0, "lora_r": 4}])
+                         points_to_evaluate=[{"method": "lora", "train.lr": 2e-3, "multi_pair.temperature": 5.0, "lora.r": 4}])
     (tmp_path / ".cache").symlink_to(cache_root, target_is_directory=True)
     path = tmp_path / "multi_pair.yaml"
     path.write_text(yaml.safe_dump(raw))

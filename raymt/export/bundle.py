@@ -24,7 +24,7 @@ from raymt.io import atomic_write_text
 from raymt.object_store import is_uri, join, localize
 from raymt.results.columns import is_missing
 from raymt.results.files import CONFIG_COPY, PREPARED
-from raymt.results.paths import locate_base, read_prepared
+from raymt.results.paths import PATH_COLUMNS, locate_base, read_prepared, resolve_in
 
 META = "raymt_export.json"
 CARD = "README.md"
@@ -84,6 +84,16 @@ def _trial_config(results_dir: Path, row: pd.Series) -> dict:
     return compiled.to_raw_config(params)
 
 
+def _resolved(row: pd.Series, results_dir: Path) -> pd.Series:
+    """The row with its paths on this machine (a row read straight from trials.parquet holds
+    them relative to the results folder)."""
+    row = row.copy()
+    for col in PATH_COLUMNS:
+        if col in row.index:
+            row[col] = resolve_in(row[col], results_dir)
+    return row
+
+
 def _artifact_dir(row: pd.Series) -> Path:
     # paths of an object-store experiment are URIs: fetched to this machine's staging copy
     kept = row.get("artifact_path")
@@ -139,7 +149,7 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
     if merge and method != "lora":
         raise ConfigError(f"--merge folds LoRA weights into the base; this trial used {method!r}", where="--merge",
                           fix="drop --merge (full models are already standalone; other methods keep their own format)")
-    src = _artifact_dir(row)
+    src = _artifact_dir(_resolved(row, results_dir))
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:

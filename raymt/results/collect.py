@@ -147,7 +147,7 @@ def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objec
     if len(trials) == 0:
         return trials, pd.DataFrame(history)
     trials["start_time"] = pd.to_datetime(trials["start_time"], utc=True)
-    for col in _integer_columns(rows):
+    for col in {*_integer_columns(rows), "optuna_number"}:  # optuna_number: <NA> without a study, still integers
         trials[col] = trials[col].astype("Int64")
     trials = trials.sort_values(["start_time", "trial_id"], na_position="last").reset_index(drop=True)
     on_front = pareto_mask(trials, objectives)

@@ -56,7 +56,7 @@ def test_rows_are_in_start_order_with_the_ids_of_tune_and_optuna(tmp_path):
 
 def test_without_a_study_the_optuna_number_is_missing_not_invented(tmp_path):
     trials = _collect(tmp_path, _grid(tmp_path))
-    assert trials["optuna_number"].isna().all()
+    assert trials["optuna_number"].isna().all() and str(trials["optuna_number"].dtype) == "Int64"
     assert trials["start_time"].isna().sum() == 1  # the trial that never reported: unknown start, last row
     assert trials["trial_id"].iloc[-1] == "dddd0005"
 

@@ -10,6 +10,7 @@ import yaml
 
 from raymt.data.augment.back_translation import build_log
 from raymt.data.cache import load_tokenized
+from raymt.results.paths import read_prepared
 from raymt.search.run import run_search
 
 pytestmark = pytest.mark.slow
@@ -43,7 +44,7 @@ def test_back_translation_pool_is_generated_once_for_the_search(tmp_path, cache_
 
     builds = build_log(tmp_path / ".cache")
     assert len(builds) == 1 and builds[0]["sentences"] == 100  # ONE generation: 0.5 x 200 pairs, for all trials
-    prepared = json.loads((results / "prepared.json").read_text())
+    prepared = read_prepared(results)  # paths relative to the results folder
     assert len(load_tokenized(prepared["augment_pools"]["back_translation"])["train"]) == 100
     cost = prepared["augment_costs"]["back_translation"]
     assert cost["sentences"] == 100 and cost["sentences_per_s"] > 0 and not cost["cached"]

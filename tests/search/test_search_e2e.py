@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from raymt.analysis.pareto import pareto_mask
+from raymt.results.paths import read_prepared
 from raymt.search.run import run_search
 
 pytestmark = pytest.mark.slow
@@ -62,7 +63,7 @@ def test_search_writes_results_front_and_artifacts(tmp_path, cache_root, tiny_ba
     assert set(ratio.dropna()) <= {0.0, 0.5} and ratio.notna().all()
     from raymt.data.cache import load_tokenized
 
-    pools = json.loads((results / "prepared.json").read_text())["augment_pools"]
+    pools = read_prepared(results)["augment_pools"]  # written relative to the results folder
     assert list(pools) == ["word_dropout"]  # ONE pool for the search, built for the largest ratio
     assert len(load_tokenized(pools["word_dropout"])["train"]) == 200  # 0.5 x 400 training pairs
     done = df[df["status"] == "completed"]
@@ -74,8 +75,10 @@ def test_search_writes_results_front_and_artifacts(tmp_path, cache_root, tiny_ba
     if len(full) and len(peft):
         assert full.min() > peft.max() and full.min() > 10 * peft.min()
     # every completed trial's artefact is kept
-    for path in done["artifact_path"]:
-        assert Path(path).is_dir() and any(Path(path).iterdir())
+    for path in done["artifact_path"]:  # relative to the folder: a copy of it reads its own artefacts
+        assert not Path(path).is_absolute() and (results / path).is_dir() and any((results / path).iterdir())
+    # Tune's and Optuna's ids of every trial, rows in start order
+    assert sorted(df["optuna_number"]) == list(range(len(df))) and df["start_time"].is_monotonic_increasing
     front = pd.read_csv(results / "pareto.csv")
     mask = pareto_mask(df, {"bleu": "max", "storage_mb": "min"})
     assert set(front["trial_id"]) == set(df.loc[mask, "trial_id"])

@@ -49,7 +49,7 @@ def test_multi_pair_search_reports_per_pair_bleu_and_the_mean(tmp_path, cache_ro
     # hypotheses and references line up pair by pair (30 each, config order): bootstrap and
     # `raymt evaluate` read these two files
     refs = (results / "references.txt").read_text(encoding="utf-8").splitlines()
-    hyps = Path(row["hyps_path"]).read_text(encoding="utf-8").splitlines()
+    hyps = (results / row["hyps_path"]).read_text(encoding="utf-8").splitlines()  # relative to the folder
     assert len(refs) == len(hyps) == 60
     report = (results / "report.md").read_text()
     assert "bleu_en_XX-de_DE" in report and "unweighted mean of the 2 per-pair BLEU columns" in report

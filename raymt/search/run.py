@@ -166,6 +166,9 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
         results_dir = check_experiment_dir(resume)
         config = results_dir / CONFIG_COPY
     cfg, search, compiled, raw = load_search(config, overrides)
+    from raymt.plan.build import check_before_launch
+
+    check_before_launch(config, (cfg, search, compiled, raw), log=log)  # memory / storage plan; refuses what cannot fit
     warm = check_experiment_dir(warm_start) if warm_start is not None else None
     if resume is None:
         results_dir = results_dir_for(cfg)

@@ -72,12 +72,14 @@ def train_loop_per_worker(loop_config: dict) -> None:
     state = {"epoch": 0, "step": 0, "history": [], "best": None, "restarts": 0}
     checkpoint = ray.train.get_checkpoint()
     resume_dir = None
+    t_restore = time.perf_counter()
     if checkpoint is not None:
         resume_dir = Path(tempfile.mkdtemp(prefix="raymt-resume-"))
         checkpoint.to_directory(str(resume_dir))
         state = json.loads((resume_dir / STATE_FILE).read_text())
         state["restarts"] = state.get("restarts", 0) + 1
         method.load_state(model, resume_dir / ARTIFACT)
+    restore_s = time.perf_counter() - t_restore  # reading the checkpoint back (weights here, optimizer below)
 
     model = parallel.wrap(model, cfg.resources.strategy, world, device)
     data = open_trial_data(loop_config, cfg)
@@ -88,8 +90,10 @@ def train_loop_per_worker(loop_config: dict) -> None:
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scheduler = _make_schedule(optimizer, cfg, total_steps)
-    if resume_dir is not None and (resume_dir / TRAINER_FILE).exists():
-        saved = torch.load(resume_dir / TRAINER_FILE, map_location="cpu", weights_only=True)
+    t_restore = time.perf_counter()
+    trainer_file = resume_dir / _trainer_file(model, rank) if resume_dir is not None else None
+    if trainer_file is not None and trainer_file.exists():
+        saved = torch.load(trainer_file, map_location="cpu", weights_only=True)
         try:
             optimizer.load_state_dict(saved["optimizer"])
         except ValueError:
@@ -99,6 +103,10 @@ def train_loop_per_worker(loop_config: dict) -> None:
         scheduler.load_state_dict(saved["scheduler"])
     best_local = _restore_best(resume_dir, state)
     best_hyps = (resume_dir / BEST_HYPS).read_text(encoding="utf-8") if resume_dir and (resume_dir / BEST_HYPS).exists() else ""
+    restore_s = restore_s + time.perf_counter() - t_restore if resume_dir is not None else 0.0
+    if resume_dir is not None:  # everything needed was read (the best artefact copied): free the scratch disk
+        shutil.rmtree(resume_dir, ignore_errors=True)
+    report_s = float("nan")  # the last checkpoint's report: its upload to storage_path (+ the barrier)
     autocast = _autocast(cfg, device)
     scaler = torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None
     setup_s = time.perf_counter() - t_setup
@@ -156,8 +164,12 @@ def train_loop_per_worker(loop_config: dict) -> None:
         patience_hit = selector.exhausted(epoch + 1)
         done = diverged or patience_hit or epoch + 1 == cfg.train.epochs
 
+        t_ckpt = time.perf_counter()
         ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
         _save_artifact(model, method, cfg, loop_config["base_path"], rank, ckpt_dir / ARTIFACT)
+        if parallel.is_fsdp(model):  # each rank holds its own shard of the AdamW moments
+            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+                       ckpt_dir / _trainer_file(model, rank))
         metrics = {}
         if rank == 0:
             size = artifact_bytes(ckpt_dir / ARTIFACT)
@@ -167,7 +179,8 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 best_hyps = hyps_text
             elif best_local is not None:
                 shutil.copytree(best_local, ckpt_dir / BEST)
-            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
+            if not parallel.is_fsdp(model):
+                torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
             (ckpt_dir / HYPS).write_text(hyps_text, encoding="utf-8")
             (ckpt_dir / BEST_HYPS).write_text(best_hyps, encoding="utf-8")
             (ckpt_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
@@ -183,7 +196,8 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 "trainable_params": trainable_params, "total_params": total_params,
                 "train_time_s": state["train_time_s"], "eval_time_s": state["eval_time_s"],
                 "epoch_train_time_s": train_s, "epoch_eval_time_s": eval_s, "setup_time_s": setup_s,
-                "first_step_s": first_step_s,
+                "first_step_s": first_step_s, "checkpoint_write_s": time.perf_counter() - t_ckpt,
+                "checkpoint_report_s": report_s, "restore_s": restore_s,
                 "worker_started_unix": started_unix, "first_step_unix": started_unix + first_step_s,
                 "tokens_per_s": tokens_per_s, "world_size": world, "restarts": state["restarts"],
                 "sacrebleu_signature": scores.bleu_signature if scores else "",
@@ -193,9 +207,20 @@ def train_loop_per_worker(loop_config: dict) -> None:
                 "error": (f"training loss became {train_loss} in epoch {epoch + 1} (lr {cfg.train.lr:g}): the run diverged"
                           if diverged else ""),
             }
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if rank == 0 else None)
+        # rank 0 reports the checkpoint; under FSDP every rank adds its optimizer shard (Ray Train
+        # merges the ranks' files into one checkpoint folder). The local copy is deleted once
+        # uploaded: it would otherwise stay in /tmp for every epoch of every trial.
+        shares = rank == 0 or parallel.is_fsdp(model)
+        t_report = time.perf_counter()
+        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if shares else None,
+                         delete_local_checkpoint_after_upload=shares)
+        report_s = time.perf_counter() - t_report
+        if not shares:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
         if done:
             break
+    if best_local is not None:  # the local copy of the best artefact: every checkpoint already holds it
+        shutil.rmtree(best_local.parent, ignore_errors=True)
 
 
 # --- helpers (each used once above; kept here so the loop reads as a recipe) ---------------
@@ -322,17 +347,31 @@ def _generate_sharded(model, data, tokenizer, cfg, rank, world, device, tgt_lang
     return [ordered[i].strip() for i in range(len(data.references))]
 
 
+def _trainer_file(model, rank: int) -> str:
+    """The optimizer/scheduler file of this rank: one per rank under FSDP (each holds a shard
+    of the moments; restoring rank 0's on every rank would silently give the others wrong
+    moments), one for all under DDP (the ranks' states are identical)."""
+    return f"trainer_state.rank{rank}.pt" if parallel.is_fsdp(model) else TRAINER_FILE
+
+
 def _save_artifact(model, method, cfg, base_path: str, rank: int, dest: Path) -> None:
-    """Rank 0 writes what a user keeps. Under FSDP the shards are first gathered into a plain
-    copy of the model (every rank takes part in the gather)."""
+    """Rank 0 writes what a user keeps. Under FSDP the shards are first gathered (every rank
+    takes part) into a plain model built on the meta device, which takes the gathered
+    tensors as its own: no second copy of the weights in memory."""
     if not parallel.is_fsdp(model):
         if rank == 0:
             method.save(parallel.unwrap(model), dest)
         return
     state = parallel.full_state_dict(model)
     if rank == 0:
-        whole = method.apply(load_model(base_path, trust_remote_code=cfg.model.trust_remote_code), cfg.method.params)
-        whole.load_state_dict(state)
+        from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+        config = AutoConfig.from_pretrained(base_path, trust_remote_code=cfg.model.trust_remote_code)
+        with torch.device("meta"):
+            base = AutoModelForSeq2SeqLM.from_config(config, trust_remote_code=cfg.model.trust_remote_code)
+        whole = method.apply(base, cfg.method.params)
+        whole.load_state_dict(state, assign=True)
+        parallel.unwrap(whole).tie_weights()
         method.save(whole, dest)
 
 

@@ -73,6 +73,52 @@ def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path, cache_root, ti
     print(f"recovered and finished {time.time() - t_kill:.1f}s after the kill")
 
 
+def _dropout_free_copy(tiny_base: Path, dest: Path) -> Path:
+    """The tiny base with dropout off (config only, same weights): training is then a
+    deterministic function of the restored state, so a resumed run must equal an unbroken one."""
+    import shutil
+
+    shutil.copytree(tiny_base, dest)
+    config = json.loads((dest / "config.json").read_text())
+    config["dropout"] = 0.0
+    (dest / "config.json").write_text(json.dumps(config))
+    return dest
+
+
+def test_fsdp_restore_after_a_killed_worker_continues_exactly(tmp_path, cache_root, tiny_base, ray_local):
+    """Full fine-tuning with FSDP over 2 workers, a worker SIGKILLed in epoch 2: the restarted
+    group resumes from epoch 1's checkpoint (weights, every rank's own AdamW shard, schedule) and
+    ends with exactly the losses of the same trial run without the kill. (Before each rank kept
+    its own shard, rank 1 restored rank 0's moments and the resumed run drifted.)"""
+    _link_cache(tmp_path, cache_root)
+    base = _dropout_free_copy(tiny_base, tmp_path / "base")
+    cfg = validate_config({
+        "name": "fsdp", "storage_path": str(tmp_path), "model": {"name_or_path": str(base)},
+        "data": {"source": "synthetic", "domain": "medical", "train_size": 1500, "valid_size": 20, "test_size": 20, "lexicon_size": 20},
+        "train": {"epochs": 2, "batch_size": 16}, "eval": {"max_samples": 20},
+        "method": {"name": "full"}, "resources": {"num_workers": 2, "cpus_per_worker": 0.9, "strategy": "fsdp", "max_failures": 2},
+    }, "test")
+    prepared = prepare_experiment(cfg, log=lambda m: None)
+    unbroken, _ = run_trial(cfg, prepared, name="unbroken")
+
+    box: dict = {}
+    runner = threading.Thread(target=lambda: box.update(result=run_trial(cfg, prepared, name="killed")), daemon=True)
+    runner.start()
+    trial_dir = tmp_path / "fsdp" / "trials" / "killed"
+    deadline = time.time() + 300
+    while time.time() < deadline and not _registered_checkpoints(trial_dir):
+        time.sleep(0.2)
+    assert _registered_checkpoints(trial_dir), "no first checkpoint"
+    os.kill(_train_worker_pids()[-1], signal.SIGKILL)
+    runner.join(timeout=600)
+    assert "result" in box, "the trial did not finish after the worker was killed"
+    killed, checkpoint = box["result"]
+    assert killed["restarts"] == 1 and killed["restore_s"] > 0
+    assert sorted(p.name for p in Path(checkpoint).glob("trainer_state*")) == ["trainer_state.rank0.pt", "trainer_state.rank1.pt"]
+    for key in ("train_loss", "eval_loss", "bleu", "step", "storage_bytes"):
+        assert killed[key] == unbroken[key], (key, killed[key], unbroken[key])
+
+
 def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_path, cache_root, tiny_base, monkeypatch):
     """Two ways a trial breaks, in one search. (1) A bad combination only the data reveals (110
     virtual tokens leave 18 of the model's 128 positions, and some sources are longer) raises

@@ -248,7 +248,7 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
     estimate = get_method(method).estimate_bytes(AutoConfig.from_pretrained(base), raw["method"])
     trials = work / "results" / raw["name"] / "trials"
     shutil.rmtree(trials, ignore_errors=True)
-    _wait_for_memory(2 * plan.memory.peak + 2 * 2**30, log)
+    _wait_for_memory(2 * plan.memory.peak + int(2.5 * 2**30), log)  # + the driver and Ray's own processes
     log(f"{method}: plan says {plan.memory.peak / 2**30:.2f} GiB per worker ({plan.memory.peak_phase}); running")
     a = run_train(cfg_path, trials, kill_after=None, log=log)
     final = a["checkpoints"][-1]

@@ -71,6 +71,8 @@ GiB = 1024**3
 CPU_PROCESS_BASELINE = 760 * 1024**2
 #: CUDA context + caching-allocator reserve per GPU worker: a typical figure, not measured here.
 GPU_RESERVE = 1 * GiB
+#: torch DDP's ``broadcast_bucket_size``: the flat buffer its initial weight broadcast goes through.
+DDP_BROADCAST_BUCKET = 250 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -352,6 +354,8 @@ def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup
         phases_parts["setup"] = {"loaded_model": P * wb, "shards": weights}
     else:
         phases_parts["setup"] = {"loaded_model": P * wb}
+        if setup.ddp:  # DDP broadcasts rank 0's weights through a flat bucket when it wraps the model
+            phases_parts["setup"]["ddp_broadcast_bucket"] = min(DDP_BROADCAST_BUCKET, P * wb)
     if setup.half and not gpu:
         notes.append("autocast is GPU-only in raymt: the CPU estimate is float32")
     return MemoryEstimate(phases={k: sum(v.values()) for k, v in phases_parts.items()}, parts=phases_parts,

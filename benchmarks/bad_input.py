@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import importlib.util
 import io
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cases_module():
+    sys.path.insert(0, str(ROOT / "tests"))  # the test module's helpers (tests/hand_made_results.py)
     spec = importlib.util.spec_from_file_location("raymt_bad_input_cases", ROOT / "tests" / "test_bad_input.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -67,6 +69,19 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((case, f"raymt train {path.name}", *_run(["train", str(path)])))
         rows.append(("resume_not_an_experiment", "raymt search --resume DIR", *_run(["search", "--resume", str(tmp)])))
         rows.append(("missing_config_file", "raymt train nope.yaml", *_run(["train", str(tmp / "nope.yaml")])))
+        (tmp / "export-cases").mkdir()
+        results, exported = cases.make_export(tmp / "export-cases", base)
+        for case, make, _ in cases.EXPORT_CASES:
+            folder = tmp / case
+            folder.mkdir()
+            argv = make(folder, results, exported)
+            shown = " ".join(Path(a).name if a.startswith(tmp_name) else a for a in argv)
+            rows.append((case, f"raymt {shown}", *_run(argv)))
+        stdin, sys.stdin = sys.stdin, io.StringIO("")
+        try:
+            rows.append(("translate_empty_stdin", "raymt translate export < /dev/null", *_run(["translate", str(exported)])))
+        finally:
+            sys.stdin = stdin
     df = pd.DataFrame(rows, columns=["case", "command", "exit_code", "message", "seconds"])
     df["message"] = df["message"].str.replace(tmp_name, "<tmp>", regex=False)
     df["ray_started"] = ray.is_initialized()

@@ -9,6 +9,8 @@ checks, which all run before Ray starts.
 from __future__ import annotations
 
 import gzip
+import io
+import sys
 import textwrap
 from pathlib import Path
 
@@ -65,6 +67,7 @@ CONFIG_CASES = [
      ["points_to_evaluate[0].lora_r", "lora branch", "method is full"]),
     ("point_name_not_in_space", SEARCH + "  points_to_evaluate: [{method: lora, lr: 1.0e-3, lora_rank: 4}]\n",
      ["points_to_evaluate[0].lora_rank", "does not have", "lora_r"]),
+    ("unknown_bleu_tokenizer", "eval: {bleu_tokenize: 13b}\n", ["eval.bleu_tokenize", "13a"]),
 ]
 
 
@@ -172,3 +175,73 @@ def test_a_worker_no_node_type_can_hold_is_refused_before_ray(tmp_path, capsys, 
     assert_clean_refusal(code, err, ["resources.cpus_per_worker", "4 CPUs", "cpu2 (2 CPU)", str(cluster), "at most 2"])
     results = tmp_path / "results"
     assert not results.exists() or not any(results.iterdir())  # no data cache, no experiment folder
+
+
+# --- export / translate / evaluate: one line, exit 2, nothing written -----------------------------
+
+def make_export(tmp: Path, base: Path) -> tuple[Path, Path]:
+    """A hand-made results folder (tests/hand_made_results.py) and an export of its LoRA trial."""
+    import pandas as pd
+    from hand_made_results import make_results_folder
+
+    from raymt.export import choose_trial, export_trial
+
+    results = make_results_folder(tmp / "results", base, failed=False)
+    out = export_trial(results, choose_trial(pd.read_parquet(results / "trials.parquet"), trial="t_lora"), tmp / "export")
+    return results, out
+
+
+def _file(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+# (case id, argv from (case folder, results folder, export folder), words the message must contain)
+EXPORT_CASES = [
+    ("export_to_a_file", lambda tmp, results, out: ["export", str(results), "--trial", "t_lora", "--to", _file(tmp / "model.bin", "x\n")],
+     ["--to", "model.bin", "is a file"]),
+    ("export_under_a_file", lambda tmp, results, out: ["export", str(results), "--trial", "t_lora", "--to", str(Path(_file(tmp / "f", "x\n")) / "model")],
+     ["--to", "is a file"]),
+    ("evaluate_empty_files", lambda tmp, results, out: ["evaluate", str(out), "--src", _file(tmp / "src.txt", ""), "--ref", _file(tmp / "ref.txt", "")],
+     ["--src", "empty"]),
+    ("evaluate_unknown_bleu_tokenizer", lambda tmp, results, out: ["evaluate", str(out), "--src", _file(tmp / "s.txt", "a b\n"), "--ref", _file(tmp / "r.txt", "a b\n"), "--bleu-tokenize", "13b"],
+     ["--bleu-tokenize", "13a"]),
+    ("translate_empty_file", lambda tmp, results, out: ["translate", str(out), _file(tmp / "empty.txt", "")], ["empty.txt", "no input"]),
+]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_base):
+    return make_export(tmp_path_factory.mktemp("exported"), tiny_base)
+
+
+@pytest.mark.parametrize("case, make, words", EXPORT_CASES, ids=[c[0] for c in EXPORT_CASES])
+def test_bad_export_translate_evaluate_input(tmp_path, capsys, exported, case, make, words):
+    code, err = run_cli(make(tmp_path, *exported), capsys)
+    assert_clean_refusal(code, err, words)
+    assert not (tmp_path / "model.bin.partial").exists()
+
+
+def test_translate_of_empty_stdin(capsys, exported, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    code, err = run_cli(["translate", str(exported[1])], capsys)
+    assert_clean_refusal(code, err, ["stdin", "no input"])
+
+
+def test_a_missing_cjk_extra_is_named_before_ray(tmp_path, capsys, monkeypatch):
+    """Japanese targets are scored with sacrebleu's ja-mecab tokenizer; without MeCab the config
+    is refused at once with the extra to install (not a RuntimeError on rank 0 after training)."""
+    import sacrebleu.tokenizers.tokenizer_ja_mecab as ja
+
+    from raymt.metrics import bleu
+
+    monkeypatch.setattr(ja, "MeCab", None)
+    bleu._load_error.cache_clear()
+    path = tmp_path / "japanese.yaml"
+    path.write_text("model: {src_lang: en_XX, tgt_lang: ja_XX}\n")
+    try:
+        code, err = run_cli(["validate", str(path)], capsys)
+    finally:
+        bleu._load_error.cache_clear()
+    assert_clean_refusal(code, err, ["japanese.yaml", "eval.bleu_tokenize", "ja_XX", "ja-mecab", "raymt[cjk]"])
+    assert len(err.strip().splitlines()) == 1

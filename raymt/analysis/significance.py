@@ -59,6 +59,10 @@ def bleu_from_signature(signature: str | None) -> Any:
 
     if signature is None or (isinstance(signature, float) and np.isnan(signature)) or not str(signature).strip():
         return BLEU()
+    if "; " in str(signature):  # raymt.metrics.bleu.combined_signature: the pairs were tokenised differently
+        raise DataError("the pairs of this multi-pair run were scored with different BLEU tokenizers; one paired "
+                        "bootstrap over all their sentences would mix them", where="sacrebleu_signature",
+                        fix="compare the trials pair by pair, or set one eval.bleu_tokenize for every pair")
     fields: dict[str, str] = {}
     for part in str(signature).split("|"):
         if ":" not in part:
@@ -67,7 +71,9 @@ def bleu_from_signature(signature: str | None) -> Any:
         fields[_SIGNATURE_KEYS.get(key.strip(), key.strip())] = value.strip()
     kwargs: dict[str, Any] = {}
     if "tok" in fields:
-        kwargs["tokenize"] = fields["tok"]
+        from raymt.metrics.bleu import tokenizer_from_signature
+
+        kwargs["tokenize"] = tokenizer_from_signature(f"tok:{fields['tok']}")  # tok:ja-mecab-0.996-IPA -> ja-mecab
     if "case" in fields:
         kwargs["lowercase"] = fields["case"] == "lc"
     if "eff" in fields:

@@ -157,9 +157,13 @@ def validate_config(raw: dict[str, Any], where: str):
 
     check_exclusive_sections(raw, where)
     try:
-        return ExperimentConfig.model_validate(raw)
+        cfg = ExperimentConfig.model_validate(raw)
     except ValidationError as err:
         raise format_validation_error(err, ExperimentConfig, where) from None
+    from raymt.metrics.bleu import check_config_tokenizers
+
+    check_config_tokenizers(cfg, where=f"{where}: eval.bleu_tokenize")  # an optional extra missing: refused before Ray
+    return cfg
 
 
 def deep_merge(base: dict, extra: dict) -> dict:

@@ -92,6 +92,14 @@ class EvalConfig(_Section):
     batch_size: int = Field(64, ge=1, description="Sentences per generation batch.")
     max_new_tokens: int = Field(64, ge=1, le=2048, description="Longest generated target.")
     max_samples: int | None = Field(None, ge=1, description="Score only the first N sentences of the split (None = all).")
+    bleu_tokenize: str = Field("auto", description="sacrebleu's BLEU tokenizer: auto = from each target language code (zh for Chinese, ja-mecab for Japanese, ko-mecab for Korean: pip install 'raymt[cjk]'; 13a otherwise), or any sacrebleu tokenizer by name (13a, intl, char, zh, ja-mecab, ko-mecab, none, ...). Shown in every result's sacrebleu signature.")
+
+    @field_validator("bleu_tokenize")
+    @classmethod
+    def _known_tokenizer(cls, value: str) -> str:
+        from raymt.metrics.bleu import check_tokenizer_name
+
+        return check_tokenizer_name(value)
 
 
 class ResourcesConfig(_Section):

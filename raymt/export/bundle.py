@@ -5,7 +5,8 @@ bookkeeping, and a PEFT artefact alone does not say which base, tokenizer and la
 needs. The export holds exactly what a user keeps (the method's own artefact format: peft's for
 LoRA/IA3/prompt/prefix, ``save_pretrained``'s for full fine-tuning, raymt's for adapters), plus
 the tokenizer, ``raymt_export.json`` (base, method, languages, trial config, metrics, sacrebleu
-signature) and a model card.
+signature, and every decoding setting the search scored with, which translate/evaluate replay)
+and a model card with Hugging Face model-index metadata.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from raymt.errors import ConfigError, DataError
+from raymt.export.card import model_card
 from raymt.io import atomic_write_text
 from raymt.object_store import join, localize
 
@@ -86,12 +88,29 @@ def _artifact_dir(row: pd.Series) -> Path:
                     fix="export a trial of the front (kept by default) or run the search with keep_artifacts: all")
 
 
+def _check_destination(out: Path) -> None:
+    """``--to`` must be a new or empty folder whose parents are folders: refused before any work."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a folder", where="--to",
+                          fix="give the path of a new folder (the export writes several files into it)")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{parent} is a file, so {out} cannot be created", where="--to",
+                          fix="give the path of a new folder under an existing folder")
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} is not empty", where="--to", fix="choose a new folder")
+
+
 def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *, merge: bool = False) -> Path:
-    """Write the trial's artefact, tokenizer, config, metrics and model card to ``out_dir``."""
+    """Write the trial's artefact, tokenizer, config, metrics, decoding settings and model card to ``out_dir``."""
     from raymt.config.schema import ExperimentConfig
+    from raymt.model.generation import Decoding
     from raymt.model.loading import load_model, load_tokenizer
 
     results_dir, out = Path(results_dir), Path(out_dir)
+    _check_destination(out)
     prepared = json.loads((results_dir / "prepared.json").read_text())
     base = localize(prepared["base_path"])  # an object-store experiment records its cache by URI
     raw = _trial_config(results_dir, row)
@@ -100,33 +119,73 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
     if merge and method != "lora":
         raise ConfigError(f"--merge folds LoRA weights into the base; this trial used {method!r}", where="--merge",
                           fix="drop --merge (full models are already standalone; other methods keep their own format)")
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out} is not empty", where="--to", fix="choose a new folder")
     src = _artifact_dir(row)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    if merge:
-        from raymt.methods import get_method
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create {tmp}: {err.strerror or err}", where="--to",
+                          fix="choose a folder you can write to") from None
+    try:
+        with quiet():
+            if merge:
+                from raymt.methods import get_method
 
-        model = get_method("lora").load(load_model(base), src).merge_and_unload()
-        model.save_pretrained(tmp, safe_serialization=True)
-        kind = "merged"
-    else:
-        shutil.copytree(src, tmp)
-        kind = "full" if method == "full" else "adapter"
-    tokenizer = load_tokenizer(base, cfg.model.src_lang, cfg.model.tgt_lang)
-    tokenizer.save_pretrained(tmp)
-    metrics = {k: _plain(row.get(k)) for k in ("bleu", "chrf", "eval_loss", "storage_mb", "trainable_params",
-                                                "total_params", "best_epoch", "train_time_s", "sacrebleu_signature")}
-    meta = {"trial_id": str(row["trial_id"]), "method": method, "kind": kind, "base": prepared["base_path"],
-            "src_lang": cfg.model.src_lang, "tgt_lang": cfg.model.tgt_lang, "max_length": cfg.model.max_length,
-            "config": cfg.model_dump(mode="json"), "metrics": metrics, "results_dir": str(results_dir.resolve())}
-    atomic_write_text(tmp / META, json.dumps(meta, indent=1))
-    atomic_write_text(tmp / CARD, _model_card(meta))
-    if out.exists():  # an empty folder the user made for it
-        out.rmdir()
-    tmp.replace(out)
+                model = get_method("lora").load(load_model(base), src).merge_and_unload()
+                model.save_pretrained(tmp, safe_serialization=True)
+                kind = "merged"
+            else:
+                shutil.copytree(src, tmp, dirs_exist_ok=True)
+                kind = "full" if method == "full" else "adapter"
+            tokenizer = load_tokenizer(base, cfg.model.src_lang, cfg.model.tgt_lang)
+            tokenizer.save_pretrained(tmp)
+        meta = {"trial_id": str(row["trial_id"]), "method": method, "kind": kind, "base": prepared["base_path"],
+                "src_lang": cfg.model.src_lang, "tgt_lang": cfg.model.tgt_lang, "max_length": cfg.model.max_length,
+                "pairs": _pairs(cfg, row), "decoding": _decoding_record(cfg, Decoding.from_config(cfg)),
+                "config": cfg.model_dump(mode="json"), "metrics": _metrics(row), "results_dir": str(results_dir.resolve())}
+        atomic_write_text(tmp / META, json.dumps(meta, indent=1))
+        atomic_write_text(tmp / CARD, model_card(meta))
+        if out.exists():  # an empty folder the user made for it
+            out.rmdir()
+        tmp.replace(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return out
+
+
+_METRICS = ("bleu", "chrf", "eval_loss", "storage_mb", "trainable_params", "total_params", "best_epoch", "train_time_s",
+            "sacrebleu_signature", "chrf_signature")
+
+
+def _metrics(row: pd.Series) -> dict:
+    from raymt.metrics.per_pair import pair_metric_columns
+
+    return {k: _plain(row.get(k)) for k in list(_METRICS) + pair_metric_columns(row.index)}
+
+
+def _pairs(cfg, row: pd.Series) -> list[dict]:
+    """Every direction the trial learnt, with the BLEU tokenizer its target was scored with."""
+    from raymt.metrics.bleu import bleu_tokenizer
+    from raymt.metrics.per_pair import pair_key, pair_metric
+
+    codes = [(p.src_lang, p.tgt_lang) for p in cfg.multi_pair.pairs] if cfg.multi_pair is not None \
+        else [(cfg.model.src_lang, cfg.model.tgt_lang)]
+    out = []
+    for src, tgt in codes:
+        key = pair_key(src, tgt)
+        entry = {"pair": key, "src_lang": src, "tgt_lang": tgt, "bleu_tokenize": bleu_tokenizer(cfg.eval.bleu_tokenize, tgt)}
+        if len(codes) > 1:
+            entry.update({m: _plain(row.get(pair_metric(m, key))) for m in ("bleu", "chrf")})
+        out.append(entry)
+    return out
+
+
+def _decoding_record(cfg, decoding) -> dict:
+    """What the search decoded with, and on what: translate/evaluate replay it (evaluate = search)."""
+    return {**decoding.to_dict(), "bleu_tokenize": cfg.eval.bleu_tokenize, "split": cfg.eval.split,
+            "max_samples": cfg.eval.max_samples}
 
 
 def _plain(value):
@@ -137,57 +196,75 @@ def _plain(value):
     return value
 
 
-def _model_card(meta: dict) -> str:
-    m = meta["metrics"]
-    how = {
-        "full": "MBartForConditionalGeneration.from_pretrained('{this folder}')",
-        "merged": "MBartForConditionalGeneration.from_pretrained('{this folder}')  # LoRA merged into the base",
-        "adapter": f"raymt.export.load_exported('{{this folder}}')  # base: {meta['base']}",
-    }[meta["kind"]]
-    if meta["kind"] == "adapter" and meta["method"] in ("lora", "ia3", "prompt", "prefix"):
-        how += f"\n# or, with peft: PeftModel.from_pretrained(MBartForConditionalGeneration.from_pretrained('{meta['base']}'), '{{this folder}}')"
-    return f"""# raymt export: trial {meta['trial_id']} ({meta['method']})
+@contextlib.contextmanager
+def quiet():
+    """No loader progress bars, info logs or library warnings while loading and generating:
+    ``raymt translate`` prints translations, ``raymt evaluate`` prints scores, nothing else."""
+    import logging
+    import warnings
 
-{meta['src_lang']} -> {meta['tgt_lang']}, fine-tuned from `{meta['base']}` with `{meta['method']}`.
+    from transformers.utils import logging as hf_logging
 
-| metric | value |
-|---|---|
-| BLEU | {m.get('bleu')} |
-| chrF | {m.get('chrf')} |
-| storage (MB, this artefact as trained) | {m.get('storage_mb')} |
-| trainable parameters | {m.get('trainable_params')} |
-| best epoch | {m.get('best_epoch')} |
-
-BLEU signature: `{m.get('sacrebleu_signature')}` (on the search's `{meta['config']['eval']['split']}` split).
-
-## Use
-
-```python
-{how}
-```
-
-```bash
-raymt translate {{this folder}} < source.txt
-raymt evaluate {{this folder}} --src source.txt --ref reference.txt
-```
-
-The trial's full configuration is in `raymt_export.json`.
-"""
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    peft_logger = logging.getLogger("peft")
+    peft_level = peft_logger.level
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    peft_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+        peft_logger.setLevel(peft_level)
 
 
-def load_exported(out_dir: str | Path):
-    """(model, tokenizer, meta) of an exported folder, ready for ``generate``."""
+def choose_pair(meta: dict, pair: str | None = None) -> dict:
+    """The direction to translate: ``pair`` (``en_XX-de_DE``) or the export's only one."""
+    pairs = meta.get("pairs") or [{"pair": f"{meta['src_lang']}-{meta['tgt_lang']}", "src_lang": meta["src_lang"],
+                                   "tgt_lang": meta["tgt_lang"]}]  # an export written before pairs were recorded
+    names = [p["pair"] for p in pairs]
+    if pair is None:
+        if len(pairs) > 1:
+            raise ConfigError(f"this export translates {len(pairs)} directions ({', '.join(names)})", where="--pair",
+                              fix=f"say which, e.g. --pair {names[0]}")
+        return pairs[0]
+    for entry in pairs:
+        if entry["pair"] == pair:
+            return entry
+    raise ConfigError(f"this export has no direction {pair!r}", where="--pair", fix=f"use one of {', '.join(names)}")
+
+
+def read_export_meta(out_dir: str | Path, *, pair: str | None = None) -> dict:
+    """``raymt_export.json`` with ``src_lang`` / ``tgt_lang`` / ``pair`` set to the chosen
+    direction; cheap (no model), so bad arguments are refused before anything loads."""
+    out = Path(out_dir)
+    if not (out / META).is_file():
+        raise ConfigError(f"{out} is not a raymt export (no {META})", where=str(out),
+                          fix="pass a folder written by `raymt export`")
+    meta = json.loads((out / META).read_text())
+    chosen = choose_pair(meta, pair)
+    return {**meta, "src_lang": chosen["src_lang"], "tgt_lang": chosen["tgt_lang"], "pair": chosen}
+
+
+def load_exported(out_dir: str | Path, *, pair: str | None = None):
+    """(model, tokenizer, meta) of an exported folder, ready for ``generate``.
+
+    ``meta`` is ``raymt_export.json`` with ``src_lang`` / ``tgt_lang`` (and the tokenizer's
+    codes) set to the chosen direction (``pair``; needed when the trial learnt several).
+    """
     from raymt.methods import get_method
     from raymt.model.loading import load_model, load_tokenizer
 
     out = Path(out_dir)
-    if not (out / META).exists():
-        raise ConfigError(f"{out} is not a raymt export (no {META})", where=str(out),
-                          fix="pass a folder written by `raymt export`")
-    meta = json.loads((out / META).read_text())
-    tokenizer = load_tokenizer(str(out), meta["src_lang"], meta["tgt_lang"])
-    if meta["kind"] in ("full", "merged"):
-        model = load_model(str(out))
-    else:
-        model = get_method(meta["method"]).load(load_model(localize(meta["base"])), out)  # a URI base: fetched once
+    meta = read_export_meta(out, pair=pair)
+    with quiet():
+        tokenizer = load_tokenizer(str(out), meta["src_lang"], meta["tgt_lang"])
+        if meta["kind"] in ("full", "merged"):
+            model = load_model(str(out))
+        else:
+            model = get_method(meta["method"]).load(load_model(localize(meta["base"])), out)  # a URI base: fetched once
     return model.eval(), tokenizer, meta

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 
@@ -17,13 +18,23 @@ def _cmd_export(args) -> int:
     return 0
 
 
-def _cmd_translate(args) -> int:
-    from raymt.export.bundle import load_exported
-    from raymt.export.translate import read_lines, translate
+def _decoding_overrides(args) -> dict:
+    return {"beam_size": args.beam_size, "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size}
 
-    loaded = load_exported(args.export_dir)  # refuse a wrong folder before waiting on stdin
-    lines = read_lines(args.input, "source") if args.input else sys.stdin.read().splitlines()
-    for text in translate(args.export_dir, lines, beam_size=args.beam_size, batch_size=args.batch_size, loaded=loaded):
+
+def _cmd_translate(args) -> int:
+    from raymt.errors import DataError
+    from raymt.export.bundle import load_exported
+    from raymt.export.translate import read_lines, split_lines, translate
+
+    lines = read_lines(args.input, "source") if args.input else None
+    loaded = load_exported(args.export_dir, pair=args.pair)  # a wrong folder is refused before waiting on stdin
+    if lines is None:
+        lines = split_lines(sys.stdin.read())
+    if not lines:
+        raise DataError("no input: there is no line to translate", where=args.input or "stdin",
+                        fix="give a file (or pipe text) with one source sentence per line")
+    for text in translate(args.export_dir, lines, loaded=loaded, **_decoding_overrides(args)):
         print(text)
     return 0
 
@@ -32,31 +43,49 @@ def _cmd_evaluate(args) -> int:
     from raymt.export.translate import evaluate, read_lines
 
     scores, _ = evaluate(args.export_dir, read_lines(args.src, "source"), read_lines(args.ref, "reference"),
-                         beam_size=args.beam_size, batch_size=args.batch_size)
+                         bleu_tokenize=args.bleu_tokenize, pair=args.pair, **_decoding_overrides(args))
     print(f"BLEU {scores.bleu:.2f}  ({scores.bleu_signature})")
     print(f"chrF {scores.chrf:.2f}  ({scores.chrf_signature})")
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def add_commands(sub) -> None:
     p = sub.add_parser("export", help="write one trial's model as a ready-to-use folder")
-    p.add_argument("results_dir")
+    p.add_argument("results_dir", help="a search's results folder (printed by `raymt search`, e.g. raymt_results/default)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--trial", help="trial id (see trials.csv)")
     which.add_argument("--best-under-mb", type=float, help="the best-BLEU front member within this storage")
     which.add_argument("--knee", action="store_true", help="the front's knee (storage on a log scale)")
-    p.add_argument("--to", required=True, help="output folder (new)")
+    p.add_argument("--to", required=True, metavar="DIR", help="output folder (new, or empty)")
     p.add_argument("--merge", action="store_true", help="LoRA only: fold the update into a standalone model")
     p.set_defaults(func=_cmd_export)
-    for name, helptext in (("translate", "translate a file or stdin with an exported model"),
-                           ("evaluate", "BLEU/chrF of an exported model on parallel files")):
+    for name, helptext in (("translate", "translate a file or stdin with an exported model, decoding as the search did"),
+                           ("evaluate", "BLEU/chrF of an exported model on parallel files, scored as the search scored")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("export_dir")
+        p.add_argument("export_dir", help="a folder written by `raymt export`")
         if name == "translate":
-            p.add_argument("input", nargs="?", default=None, help="source file (default: stdin)")
+            p.add_argument("input", nargs="?", default=None,
+                           help="source file, one sentence a line (default: stdin); a blank line gives a blank line")
         else:
-            p.add_argument("--src", required=True)
-            p.add_argument("--ref", required=True)
-        p.add_argument("--beam-size", type=int, default=1)
-        p.add_argument("--batch-size", type=int, default=32)
+            p.add_argument("--src", required=True, metavar="FILE", help="source file, one sentence a line (e.g. the search's sources.txt)")
+            p.add_argument("--ref", required=True, metavar="FILE", help="reference file, line by line parallel to --src (e.g. references.txt)")
+            p.add_argument("--bleu-tokenize", default=None, metavar="NAME",
+                           help="sacrebleu tokenizer for BLEU (default: the one the search used for this target; auto = from the target language)")
+        p.add_argument("--pair", default=None, metavar="SRC-TGT", help="direction of a multi-pair export, e.g. en_XX-de_DE")
+        p.add_argument("--beam", "--beam-size", dest="beam_size", type=_positive_int, default=None, metavar="N",
+                       help="beam size (default: the search's eval.beam_size)")
+        p.add_argument("--max-new-tokens", type=_positive_int, default=None, metavar="N",
+                       help="longest translation in tokens (default: the search's eval.max_new_tokens)")
+        p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+                       help="sentences per generation batch (default: the search's eval.batch_size)")
         p.set_defaults(func=_cmd_translate if name == "translate" else _cmd_evaluate)

@@ -110,24 +110,17 @@ def eval_batches(data: TrialData, tokenizer, cfg, rank: int, world: int, *, with
     """This rank's share of the evaluation set, longest first, padded per batch.
 
     Sorting by length keeps padding (wasted generation work) small; striding the sorted order
-    across ranks gives every worker a similar amount of work.
+    across ranks gives every worker a similar amount of work. The plan and the padding are
+    :mod:`raymt.model.generation`'s, which an exported model replays (evaluate = search).
     """
+    from raymt.model.generation import batch_plan, pad_batch
+
     lengths = [len(x) for x in data.eval["input_ids"]]
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])[rank::world]
     pad = tokenizer.pad_token_id
-    for start in range(0, len(order), cfg.eval.batch_size):
-        idx = order[start : start + cfg.eval.batch_size]
+    for idx in batch_plan(lengths, cfg.eval.batch_size, rank=rank, world=world):
         rows = data.eval.select(idx)
-        ids = _pad(rows["input_ids"], pad)
+        ids = pad_batch(rows["input_ids"], pad)
         batch = {"input_ids": ids, "attention_mask": (ids != pad).long(), "index": torch.tensor(idx)}
         if with_labels:
-            batch["labels"] = _pad(rows["labels"], -100)
+            batch["labels"] = pad_batch(rows["labels"], -100)
         yield batch
-
-
-def _pad(seqs, value: int) -> torch.Tensor:
-    width = max(len(s) for s in seqs)
-    out = torch.full((len(seqs), width), value, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return out

@@ -23,10 +23,11 @@ import torch.distributed as dist
 
 from raymt.config.schema import ExperimentConfig
 from raymt.methods import get_method
-from raymt.metrics.bleu import Scores, corpus_scores
+from raymt.metrics.bleu import Scores, bleu_tokenizer, combined_signature, corpus_scores
 from raymt.metrics.per_pair import PAIR_METRICS, mean_over_pairs, pair_metric, pair_metric_columns
 from raymt.metrics.storage import artifact_bytes
-from raymt.model.loading import forced_bos_id, load_model, load_tokenizer
+from raymt.model.generation import Decoding, generate_texts
+from raymt.model.loading import load_model, load_tokenizer
 from raymt.train import parallel
 from raymt.train.data import eval_batches, make_train_loader, open_trial_data
 from raymt.train.init_stage import outcome_metrics
@@ -300,26 +301,28 @@ def _eval_loss(model, data, tokenizer, cfg, rank, world, device, autocast) -> fl
 def _evaluate(model, data, tokenizer, cfg, rank, world, device, autocast):
     """Eval loss, hypotheses (in eval-set order, rank 0) and scores, pair by pair.
 
-    Each pair generates with its own forced target code. With several pairs, ``bleu`` /
-    ``chrf`` / the loss are the unweighted means over pairs and the per-pair scores come back
-    as ``bleu_<src>-<tgt>`` / ``chrf_<src>-<tgt>``; a single pair returns no per-pair keys.
+    Each pair generates with its own forced target code and is scored with its own target's
+    BLEU tokenizer (``eval.bleu_tokenize``). With several pairs, ``bleu`` / ``chrf`` / the loss
+    are the unweighted means over pairs and the per-pair scores come back as
+    ``bleu_<src>-<tgt>`` / ``chrf_<src>-<tgt>``; a single pair returns no per-pair keys.
     """
     losses, hyps, by_pair = [], [], {}
     for part in data.parts:
         losses.append(_eval_loss(model, part, tokenizer, cfg, rank, world, device, autocast))
         part_hyps = _generate_sharded(model, part, tokenizer, cfg, rank, world, device, part.tgt_lang)
         hyps += part_hyps
-        by_pair[part.pair] = corpus_scores(part_hyps, part.references) if rank == 0 else None
+        tokenize = bleu_tokenizer(cfg.eval.bleu_tokenize, part.tgt_lang)
+        by_pair[part.pair] = corpus_scores(part_hyps, part.references, tokenize=tokenize) if rank == 0 else None
     if len(data.parts) == 1:
         return losses[0], hyps, by_pair[data.parts[0].pair], {}
     loss = sum(losses) / len(losses)
     if rank != 0:
         return loss, hyps, None, {}
     per_pair = {pair_metric(m, pair): getattr(s, m) for pair, s in by_pair.items() for m in PAIR_METRICS}
-    first = next(iter(by_pair.values()))
     scores = Scores(bleu=mean_over_pairs({p: s.bleu for p, s in by_pair.items()}),
                     chrf=mean_over_pairs({p: s.chrf for p, s in by_pair.items()}),
-                    bleu_signature=first.bleu_signature, chrf_signature=first.chrf_signature)
+                    bleu_signature=combined_signature({p: s.bleu_signature for p, s in by_pair.items()}),
+                    chrf_signature=combined_signature({p: s.chrf_signature for p, s in by_pair.items()}))
     return loss, hyps, scores, per_pair
 
 
@@ -328,14 +331,12 @@ def _generate_sharded(model, data, tokenizer, cfg, rank, world, device, tgt_lang
     """Each worker translates its share (length-sorted batches); rank 0 gets all, in order."""
     model.eval()
     mine: list[tuple[int, str]] = []
+    decoding = Decoding.from_config(cfg)  # what an export of this trial records and replays
     with parallel.full_params(model) as whole:
         for batch in eval_batches(data, tokenizer, cfg, rank, world, with_labels=False):
             index = batch.pop("index")
-            out = whole.generate(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                                 num_beams=cfg.eval.beam_size, max_new_tokens=cfg.eval.max_new_tokens,
-                                 forced_bos_token_id=forced_bos_id(tokenizer, tgt_lang),
-                                 decoder_start_token_id=whole.config.decoder_start_token_id)
-            texts = tokenizer.batch_decode(out, skip_special_tokens=True)
+            texts = generate_texts(whole, batch["input_ids"].to(device), batch["attention_mask"].to(device), tokenizer,
+                                   tgt_lang, decoding)
             mine += list(zip(index.tolist(), texts))
     if world > 1:
         gathered: list = [None] * world
@@ -344,7 +345,7 @@ def _generate_sharded(model, data, tokenizer, cfg, rank, world, device, tgt_lang
     if rank != 0:
         return []
     ordered = dict(mine)
-    return [ordered[i].strip() for i in range(len(data.references))]
+    return [ordered[i] for i in range(len(data.references))]
 
 
 def _trainer_file(model, rank: int) -> str:

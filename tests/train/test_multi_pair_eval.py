@@ -74,3 +74,29 @@ def test_training_batches_follow_the_temperature(multi_pair):
     # T=1: proportional to size, so 90 of the 120 rows per epoch are en -> de (labels start with de_DE)
     forward = sum(int((batch["labels"][:, 0] == de).sum()) for loader, _ in loaders for batch in loader)
     assert forward == 90
+
+
+def test_each_pair_is_scored_with_its_own_targets_bleu_tokenizer(tmp_path, cache_root, tiny_base):
+    """eval.bleu_tokenize: auto follows each pair's own target code: 13a for de_DE, ja-mecab
+    for ja_XX; the trial's signature names each pair's settings since they differ."""
+    from raymt.model.loading import load_model, load_tokenizer
+    from raymt.train.data import open_trial_data
+    from raymt.train.prepare import prepare_experiment
+    from raymt.train.worker import _evaluate
+
+    (tmp_path / ".cache").symlink_to(cache_root, target_is_directory=True)
+    small = {**SYNTH, "train_size": 20, "valid_size": 6}
+    cfg = validate_config({
+        "storage_path": str(tmp_path), "model": {"max_length": 48},
+        "multi_pair": {"pairs": [{"src_lang": "en_XX", "tgt_lang": "de_DE", "data": small},
+                                 {"src_lang": "en_XX", "tgt_lang": "ja_XX", "data": small}]},
+        "eval": {"batch_size": 8},
+    }, "test")
+    prepared = prepare_experiment(cfg, log=lambda m: None)
+    data = open_trial_data(prepared.loop_config(cfg), cfg)
+    tok = load_tokenizer(prepared.base_path, cfg.model.src_lang, cfg.model.tgt_lang)
+    _, _, scores, _ = _evaluate(load_model(prepared.base_path), data, tok, cfg, 0, 1, torch.device("cpu"), None)
+    de, ja = scores.bleu_signature.split("; ")
+    assert de.startswith("en_XX-de_DE: ") and "|tok:13a|" in de
+    assert ja.startswith("en_XX-ja_XX: ") and "|tok:ja-mecab-" in ja
+    assert "; " not in scores.chrf_signature  # chrF has no tokenizer: one signature for both

@@ -1,0 +1,58 @@
+"""A search's results folder made by hand, without Ray: real artefacts saved by the methods
+themselves around the tiny base, for the export / translate / evaluate tests and the bad-input
+table (the end-to-end search test exports trained ones)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+DEFAULT_TRIALS = (("t_lora", "lora", {"r": 8}, 30.0), ("t_adapter", "adapter", {"size": 16}, 31.0))
+
+
+def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, config: dict | None = None,
+                        failed: bool = True, perturb: float = 0.0) -> Path:
+    """``folder`` with search_config.yaml, prepared.json, the experiment marker, trials.parquet
+    and one artefact per trial (``(trial_id, method, params, bleu)``); ``config`` is merged into
+    the search config (e.g. an ``eval:`` section). A fresh LoRA/adapter is the identity;
+    ``perturb`` adds seeded noise of that size to the trainable weights, so the trial's model
+    translates differently from its base."""
+    import torch
+
+    from raymt.methods import get_method
+    from raymt.model.loading import load_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = {"name": "r", "storage_path": str(folder.parent), "model": {"name_or_path": "tiny"},
+           "search": {"objectives": {"bleu": "max", "storage_mb": "min"},
+                      "space": {"method": ["lora", "adapter"], "methods": {"lora": {"r": {"choices": [4, 8]}},
+                                                                            "adapter": {"size": {"choices": [8, 16]}}}}}}
+    raw.update(config or {})
+    (folder / "search_config.yaml").write_text(yaml.safe_dump(raw))
+    (folder / "prepared.json").write_text(json.dumps({"base_path": str(base), "data_path": ""}))
+    (folder / "raymt_experiment.json").write_text("{}")
+    rows = []
+    for trial_id, method, params, bleu in trials:
+        m = get_method(method)
+        art = folder / "artifacts" / trial_id
+        model = m.apply(load_model(str(base)), m.validate_params(params))
+        if perturb:
+            gen = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                for p in model.parameters():
+                    if p.requires_grad:
+                        p.add_(perturb * torch.randn(p.shape, generator=gen))
+        m.save(model, art)
+        size = sum(f.stat().st_size for f in art.rglob("*") if f.is_file()) / 1e6
+        row = {"trial_id": trial_id, "status": "completed", "method": method, "bleu": bleu, "chrf": 50.0,
+               "storage_mb": size, "artifact_path": str(art),
+               "sacrebleu_signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"}
+        row.update({f"{method}_{k}": v for k, v in params.items()})
+        rows.append(row)
+    if failed:
+        rows.append({"trial_id": "t_failed", "status": "failed", "method": "lora", "lora_r": 4})
+    pd.DataFrame(rows).to_parquet(folder / "trials.parquet")
+    return folder

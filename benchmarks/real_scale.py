@@ -325,13 +325,18 @@ def main(argv=None) -> int:
         return 0
     base = build_base(args.work, log=log)
     rows = [measure(m, base, args.work, args, log) for m in args.methods]
-    result.update(rows=rows, load_after=_load())
-    (OUT / "real_scale.json").write_text(json.dumps(result, indent=1))
+    for row in rows:
+        row.update(command=result["command"], load_before=result["load_before"], load_after=_load())
+    # one file for every method measured so far (each run replaces its own methods' rows)
+    path = OUT / "real_scale.json"
+    kept = [r for r in (json.loads(path.read_text()).get("rows", []) if path.exists() else []) if r["method"] not in args.methods]
+    result.update(rows=kept + rows, load_after=_load())
+    path.write_text(json.dumps(result, indent=1))
     print(f"\nmachine load (1/5/15 min) before: {result['load_before']}, after: {result['load_after']}\n")
     print("| method | steps | peak RSS per worker (GiB) | plan (GiB, phase) | error | artefact bytes = estimate | "
           "checkpoint (GB) vs plan | write / upload / restore (s) | killed worker: same result |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
+    for r in result["rows"]:
         kill = "-" if "resumed_equal" not in r else ("yes" if all(r["resumed_equal"].values()) else f"NO {r['resumed_equal']}")
         print(f"| {r['method']} ({r['strategy']}) | {r['steps']} | {' / '.join(f'{v:.2f}' for v in r['measured_peak_gib'])} | "
               f"{r['plan_peak_gib']:.2f} ({r['plan_phase']}) | {r['peak_error']:+.1%} | "

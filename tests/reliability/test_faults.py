@@ -44,6 +44,23 @@ def _registered_checkpoints(trial_dir: Path) -> int:
         return 0
 
 
+def _run_killing_a_worker(cfg, prepared, trials: Path, name: str, victim: int):
+    """Run a trial and SIGKILL one of its Train workers once its first checkpoint is registered
+    (in the middle of epoch 2). Returns (metrics, checkpoint, time of the kill)."""
+    box: dict = {}
+    runner = threading.Thread(target=lambda: box.update(result=run_trial(cfg, prepared, name=name)), daemon=True)
+    runner.start()
+    deadline = time.time() + 300
+    while time.time() < deadline and not _registered_checkpoints(trials / name):
+        time.sleep(0.2)
+    assert _registered_checkpoints(trials / name), "no first checkpoint"
+    t_kill = time.time()
+    os.kill(_train_worker_pids()[victim], signal.SIGKILL)
+    runner.join(timeout=600)
+    assert "result" in box, "the trial did not finish after the worker was killed"
+    return (*box["result"], t_kill)
+
+
 def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path, cache_root, tiny_base, ray_local):
     _link_cache(tmp_path, cache_root)
     cfg = validate_config({
@@ -53,20 +70,7 @@ def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path, cache_root, ti
         "method": {"name": "lora"}, "resources": {"num_workers": 2, "cpus_per_worker": 0.9, "max_failures": 2},
     }, "test")
     prepared = prepare_experiment(cfg, log=lambda m: None)
-    box: dict = {}
-    runner = threading.Thread(target=lambda: box.update(result=run_trial(cfg, prepared, name="kill")), daemon=True)
-    runner.start()
-    trial_dir = tmp_path / "kill" / "trials" / "kill"
-    deadline = time.time() + 300
-    while time.time() < deadline and not _registered_checkpoints(trial_dir):
-        time.sleep(0.2)
-    assert _registered_checkpoints(trial_dir), "no first checkpoint"
-    victim = _train_worker_pids()[0]
-    t_kill = time.time()
-    os.kill(victim, signal.SIGKILL)           # in the middle of epoch 2
-    runner.join(timeout=600)
-    assert "result" in box, "the trial did not finish after the worker was killed"
-    metrics, checkpoint = box["result"]
+    metrics, checkpoint, t_kill = _run_killing_a_worker(cfg, prepared, tmp_path / "kill" / "trials", "kill", victim=0)
     assert metrics["restarts"] >= 1 and metrics["epoch"] == 4
     state = json.loads((Path(checkpoint) / "state.json").read_text())
     assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]   # no epoch counted twice
@@ -101,18 +105,7 @@ def test_fsdp_restore_after_a_killed_worker_continues_exactly(tmp_path, cache_ro
     prepared = prepare_experiment(cfg, log=lambda m: None)
     unbroken, _ = run_trial(cfg, prepared, name="unbroken")
 
-    box: dict = {}
-    runner = threading.Thread(target=lambda: box.update(result=run_trial(cfg, prepared, name="killed")), daemon=True)
-    runner.start()
-    trial_dir = tmp_path / "fsdp" / "trials" / "killed"
-    deadline = time.time() + 300
-    while time.time() < deadline and not _registered_checkpoints(trial_dir):
-        time.sleep(0.2)
-    assert _registered_checkpoints(trial_dir), "no first checkpoint"
-    os.kill(_train_worker_pids()[-1], signal.SIGKILL)
-    runner.join(timeout=600)
-    assert "result" in box, "the trial did not finish after the worker was killed"
-    killed, checkpoint = box["result"]
+    killed, checkpoint, _ = _run_killing_a_worker(cfg, prepared, tmp_path / "fsdp" / "trials", "killed", victim=-1)
     assert killed["restarts"] == 1 and killed["restore_s"] > 0
     assert sorted(p.name for p in Path(checkpoint).glob("trainer_state*")) == ["trainer_state.rank0.pt", "trainer_state.rank1.pt"]
     for key in ("train_loss", "eval_loss", "bleu", "step", "storage_bytes"):

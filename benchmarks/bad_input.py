@@ -1,9 +1,9 @@
 """The bad-input table: every malformed input of the test suite, what raymt prints, its exit code.
 
 Run: ``python -m benchmarks.bad_input`` (about 20 s on 2 cores; builds or reuses the tiny base in
-``--cache``). The cases are the ones ``tests/test_bad_input.py`` asserts on (loaded from that file,
-so the table and the tests cannot drift apart); each is run through the real CLI in this process,
-and the time is from the command's start to its refusal: no Ray is started for any of them.
+``--cache``). The cases are the ones ``tests/test_bad_input.py`` asserts on (its CONFIG_CASES,
+DATA_CASES, CLI_CASES and EXPORT_CASES, loaded from that file, so the table and the tests cannot
+drift apart); each is run through the real CLI in this process, and the time is from the command's start to its refusal: no Ray is started for any of them.
 Writes benchmarks/out/bad_input.csv and prints a Markdown table last.
 """
 
@@ -67,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
             folder.mkdir()
             path = make(folder, base)
             rows.append((case, f"raymt train {path.name}", *_run(["train", str(path)])))
-        rows.append(("resume_not_an_experiment", "raymt search --resume DIR", *_run(["search", "--resume", str(tmp)])))
-        rows.append(("missing_config_file", "raymt train nope.yaml", *_run(["train", str(tmp / "nope.yaml")])))
+        for case, make, _, _ in cases.CLI_CASES:
+            folder = tmp / case
+            folder.mkdir()
+            argv = make(folder)
+            shown = " ".join("DIR" if a == str(folder) else Path(a).name if a.startswith(str(folder)) else a for a in argv)
+            rows.append((case, f"raymt {shown}", *_run(argv)))
         (tmp / "export-cases").mkdir()
         results, exported = cases.make_export(tmp / "export-cases", base)
         for case, make, _ in cases.EXPORT_CASES:
@@ -83,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             sys.stdin = stdin
     df = pd.DataFrame(rows, columns=["case", "command", "exit_code", "message", "seconds"])
-    df["message"] = df["message"].str.replace(tmp_name, "<tmp>", regex=False)
+    df["message"] = (df["message"].str.replace(tmp_name, "<tmp>", regex=False)
+                     .str.replace(str(args.cache), "<cache>", regex=False))
     df["ray_started"] = ray.is_initialized()
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "bad_input.csv", index=False)

@@ -227,7 +227,7 @@ def main(argv=None) -> None:
     rows = []
     adds = raw["autoscaler"]["adds"]
     med = lambda key: statistics.median(a[key] for a in adds)  # noqa: E731
-    rows += [("autoscaler: demand -> new node alive (median of %d)" % len(adds), f"{med('node_alive_s'):.1f} s",
+    rows += [(f"autoscaler: demand -> new node alive (median of {len(adds)})", f"{med('node_alive_s'):.1f} s",
               ", ".join(f"{a['node_alive_s']:.1f}" for a in adds)),
              ("autoscaler: demand -> actor running on the new node", f"{med('actor_running_s'):.1f} s",
               ", ".join(f"{a['actor_running_s']:.1f}" for a in adds)),

@@ -60,7 +60,7 @@ def _finished(results: Path) -> dict[str, dict]:
     done = {}
     for result_json in (results / "tune").glob("*/result.json"):
         lines = [json.loads(line) for line in result_json.read_text().splitlines() if line.strip()]
-        if any(line.get("done") or line.get("train_done") for line in lines):  # the worker's flag reaches Tune as train_done
+        if any(line.get("finished") for line in lines):  # the worker's last report
             done[lines[-1]["trial_id"]] = {"bleu": lines[-1]["bleu"], "reports": len(lines)}
     return done
 
@@ -163,9 +163,9 @@ def trial_faults(out: Path, cache: Path) -> list[dict]:
     space = _default_space(
         "trials", out, cache, num_samples=3,
         points_to_evaluate=[
-            {"method": "prompt", "lr": 5e-3, "warmup_ratio": 0.1, "prompt_num_virtual_tokens": 110},
-            {"method": "lora", "lr": 9.5e-3, "warmup_ratio": 0.1, "lora_r": 2},
-            {"method": "lora", "lr": 2e-3, "warmup_ratio": 0.1, "lora_r": 4},
+            {"method": "prompt", "train.lr": 5e-3, "train.warmup_ratio": 0.1, "prompt.num_virtual_tokens": 110},
+            {"method": "lora", "train.lr": 9.5e-3, "train.warmup_ratio": 0.1, "lora.r": 2},
+            {"method": "lora", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "lora.r": 4},
         ],
         space={"method": ["lora", "prompt"], "common": {"train.lr": {"log_uniform": [1e-3, 1e-2]}, "train.warmup_ratio": 0.1},
                "methods": {"lora": {"r": {"choices": [2, 4]}}, "prompt": {"num_virtual_tokens": {"choices": [10, 110]}}}},

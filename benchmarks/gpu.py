@@ -143,8 +143,7 @@ def run_method(name: str, config, args, device: str) -> dict:
            "step_s": seconds, "tokens_per_s": 2 * args.batch_size * args.length / seconds,
            "tflops": flops / seconds / 1e12, "peak_bytes": peak, "plan_bytes": plan_peak(config, METHODS[name], args, device),
            "loss": float(loss.detach())}
-    del model, optimizer, trainable
-    return row
+    return row  # the model and optimizer go with this frame (gc.collect() at the next call)
 
 
 def main(argv=None) -> int:

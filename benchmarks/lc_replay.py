@@ -16,7 +16,7 @@ Setup, and the reasons:
 
 - Replay through Ray Tune: one Tune trial per recorded run, a function trainable that reports
   the recorded BLEU at each checkpoint (``training_iteration`` = checkpoints consumed), under
-  the real schedulers of ``raymt.search.schedulers`` and its ``EarlyStopMarker`` callback: what
+  the real schedulers of ``raymt.search.scheduler`` and its ``EarlyStopMarker`` callback: what
   is measured is what a search runs. The groups are the language pairs (all 160-odd runs of a
   pair form one search).
 - Storage of a run's adapter, known before training: LoRA on the attention projections peft
@@ -235,7 +235,8 @@ def replay(
     """Run one search over ``runs`` (shuffled by ``seed``) under ``spec``; one row per trial."""
     from ray import tune
 
-    from raymt.search.schedulers import EarlyStopMarker, make_scheduler
+    from raymt.search.scheduler.build import make_scheduler
+    from raymt.search.scheduler.record import EarlyStopMarker
 
     order = list(runs)
     random.Random(seed).shuffle(order)

@@ -19,13 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "peer_hf"
@@ -140,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
 
     print("raymt search (default space) ...", flush=True)
     raymt_run = run_one("mo_asha", args.out, None)
-    cache = (args.out / ".cache").resolve()
     print("HF Trainer.hyperparameter_search (optuna, multi-objective) ...", flush=True)
     hf_df, hf_wall, hf_left = hf_search(args.trials, args.out)
     hf_df.to_csv(args.out / "hf_trials.csv", index=False)

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     for run in runs:
         front = pd.read_csv(run["dir"] / "pareto.csv")
-        cols = [c for c in ["trial_id", "method", "bleu", "storage_mb", "lr", "lora_r", "lora_target_modules", "adapter_size"] if c in front]
+        cols = [c for c in ["trial_id", "method", "bleu", "storage_mb", "train.lr", "lora.r", "lora.target_modules", "adapter.size"] if c in front]
         print(f"\nfront ({run['kind']}):\n{front[cols].to_string(index=False)}")
     print("\n" + json.dumps(report, indent=1, default=str))
     (args.out / "summary.json").write_text(json.dumps(report, indent=1, default=str))

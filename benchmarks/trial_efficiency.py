@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import threading
 import time
@@ -99,7 +98,6 @@ def main(argv=None) -> None:
     parser.add_argument("--storage", default="./raymt_results")
     args = parser.parse_args(argv)
 
-    t_start = time.perf_counter()
     from raymt.config.load import validate_config
     from raymt.runtime import init_ray
     from raymt.train.prepare import prepare_experiment

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
-from raymt.errors import RaymtError, TrialFailed
+from raymt.errors import RaymtDeprecationWarning, RaymtError, TrialFailed
 
 
 def _cmd_train(args) -> int:
@@ -30,7 +31,7 @@ def _cmd_validate(args) -> int:
     for path in args.files:
         raw = read_yaml(path)
         if isinstance(raw, dict) and "search" in raw:
-            from raymt.search.run import load_search
+            from raymt.search.load import load_search
 
             load_search(path)  # the experiment, the search section and every branch of the space
         else:
@@ -40,13 +41,19 @@ def _cmd_validate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from raymt import __version__
+
     parser = argparse.ArgumentParser(prog="raymt", description="Multi-objective hyperparameter search for fine-tuning MT models on Ray.")
+    parser.add_argument("--version", action="version", version=f"raymt {__version__}")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("train", help="run ONE trial (no CONFIG: the offline default)")
-    p.add_argument("config", nargs="?", default=None)
+    p.add_argument("config", nargs="?", default=None,
+                   help="an experiment YAML (model, data, method, train, ...; see docs/configuration.md); "
+                   "omit it for the offline default")
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("validate", help="check config / search-space files without running anything")
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="experiment configs or search spaces (a file with a search: section is checked as a space)")
     p.set_defaults(func=_cmd_validate)
     _add_more_commands(sub)
     return parser
@@ -66,13 +73,28 @@ def _add_more_commands(sub) -> None:
         mod.add_commands(sub)
 
 
+def _one_line(show):
+    """``warnings.showwarning`` that tells an old spelling raymt still reads as one
+    ``raymt: deprecated: ...`` line, not as a Python warning with a file name and source line."""
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RaymtDeprecationWarning):
+            print(f"raymt: deprecated: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     # No arguments at all: the embedded default, a real offline search end to end.
     args = parser.parse_args(argv or ["search"])
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line(warnings.showwarning)
+            return int(args.func(args) or 0)
     except RaymtError as err:
         print(f"raymt: error: {err}", file=sys.stderr)
         return 2

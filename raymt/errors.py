@@ -37,6 +37,12 @@ class ResourceError(RaymtError):
     """A trial asks for resources no node of the cluster can ever provide."""
 
 
+class RaymtDeprecationWarning(FutureWarning):
+    """A spelling raymt still reads but will refuse in its next release (e.g. raymt 0.1's
+    parameter names). A FutureWarning, so Python shows it to users by default; the CLI prints
+    it as one line."""
+
+
 class TrialFailed(RuntimeError):
     """The trial ran but could not produce a usable model (e.g. its loss diverged).
 

@@ -26,17 +26,17 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from raymt.results.files import NOT_MIRRORED
 
 #: schemes accepted in ``storage_path`` (pyarrow file systems); ``file://`` is a local folder
 OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 
-#: object stores keep modification times to the second: a file is "newer" beyond this
-MTIME_SLACK_S = 2.0
-
 __all__ = [
-    "NOT_MIRRORED", "OBJECT_STORE_SCHEMES", "check_writable", "download", "exists", "filesystem", "is_uri", "join", "local_form", "localize",
+    "OBJECT_STORE_SCHEMES", "check_writable", "download", "exists", "filesystem", "is_uri", "join", "local_form", "localize",
     "mirror_experiment", "parent_uri", "pull_tree",
     "push_tree", "staging_path", "staging_root", "to_uri", "upload",
 ]
@@ -139,7 +139,12 @@ def push_tree(local: str | os.PathLike, uri: str, *, skip: tuple[str, ...] = ())
     older than the local file (a rewritten report).
 
     Temporary files and folders are skipped (a builder may be writing them); so are top-level
-    names in ``skip``. Returns the number of files uploaded.
+    names in ``skip``. Comparisons are exact (no slack): an uploaded file takes the store's
+    modification time of its copy (stores keep it to the second, and it is the upload's time),
+    as :func:`pull_tree` gives a downloaded one, so a rewrite made within the second of an upload
+    is sent again; and an upload that replaces a same-size object never carries that object's
+    time, so a reader comparing (size, time) always sees the new version. Returns the number of
+    files uploaded.
     """
     from pyarrow import fs as pafs
 
@@ -157,12 +162,36 @@ def push_tree(local: str | os.PathLike, uri: str, *, skip: tuple[str, ...] = ())
         key = rel.as_posix()
         st = path.stat()
         there = remote.get(key)
-        if there is not None and there[0] == st.st_size and there[1] >= st.st_mtime - MTIME_SLACK_S:
+        if there is not None and there[0] == st.st_size and there[1] >= st.st_mtime:
             continue
         fs.create_dir(f"{root}/{rel.parent.as_posix()}".rstrip("/."), recursive=True)
-        pafs.copy_files(str(path), f"{root}/{key}", source_filesystem=local_fs, destination_filesystem=fs)
+        replaced = there[1] if there is not None and there[0] == st.st_size else None
+        stamp = _upload(fs, local_fs, path, f"{root}/{key}", replaced)
         sent += 1
+        now = path.stat()
+        if stamp is not None and (now.st_mtime_ns, now.st_size) == (st.st_mtime_ns, st.st_size):
+            os.utime(path, (stamp, stamp))  # unless it changed while uploading: then it goes up again
     return sent
+
+
+#: how long an upload waits for the store's clock to pass the time of the object it replaces
+STORE_CLOCK_WAIT_S = 5.0
+
+
+def _upload(fs, local_fs, path: Path, remote_path: str, replaced: float | None) -> float | None:
+    """Copy one file; returns the store's time of the copy. ``replaced``: the time of a same-size
+    object it overwrites; while the store's clock (to the second) still gives that time, the copy
+    is made again, so the new version never looks like the old one."""
+    from pyarrow import fs as pafs
+
+    deadline = time.monotonic() + STORE_CLOCK_WAIT_S
+    while True:
+        pafs.copy_files(str(path), remote_path, source_filesystem=local_fs, destination_filesystem=fs)
+        info = fs.get_file_info(remote_path).mtime
+        stamp = info.timestamp() if info is not None else None
+        if replaced is None or stamp is None or stamp > replaced or time.monotonic() > deadline:
+            return stamp
+        time.sleep(0.2)
 
 
 def pull_tree(uri: str, local: str | os.PathLike, *, skip: tuple[str, ...] = ()) -> int:
@@ -260,11 +289,6 @@ def localize(path: str | os.PathLike) -> str:
         if not local.exists():
             download(uri, local)
     return str(local)
-
-
-#: an experiment's folders that Ray writes straight to the store (never mirrored) and the kept
-#: artefacts (fetched one by one, when exported)
-NOT_MIRRORED = ("tune", "trials", "artifacts")
 
 
 def mirror_experiment(uri: str) -> Path:

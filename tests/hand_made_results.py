@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from raymt.results.files import CONFIG_COPY, MARKER, PREPARED, TRIALS_FILE
+
 DEFAULT_TRIALS = (("t_lora", "lora", {"r": 8}, 30.0), ("t_adapter", "adapter", {"size": 16}, 31.0))
 
 
@@ -31,9 +33,9 @@ def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, conf
                       "space": {"method": ["lora", "adapter"], "methods": {"lora": {"r": {"choices": [4, 8]}},
                                                                             "adapter": {"size": {"choices": [8, 16]}}}}}}
     raw.update(config or {})
-    (folder / "search_config.yaml").write_text(yaml.safe_dump(raw))
-    (folder / "prepared.json").write_text(json.dumps({"base_path": str(base), "data_path": ""}))
-    (folder / "raymt_experiment.json").write_text("{}")
+    (folder / CONFIG_COPY).write_text(yaml.safe_dump(raw))
+    (folder / PREPARED).write_text(json.dumps({"base_path": str(base), "data_path": ""}))
+    (folder / MARKER).write_text("{}")
     rows = []
     for trial_id, method, params, bleu in trials:
         m = get_method(method)
@@ -50,9 +52,9 @@ def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, conf
         row = {"trial_id": trial_id, "status": "completed", "method": method, "bleu": bleu, "chrf": 50.0,
                "storage_mb": size, "artifact_path": str(art),
                "sacrebleu_signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"}
-        row.update({f"{method}_{k}": v for k, v in params.items()})
+        row.update({f"{method}.{k}": v for k, v in params.items()})
         rows.append(row)
     if failed:
-        rows.append({"trial_id": "t_failed", "status": "failed", "method": "lora", "lora_r": 4})
-    pd.DataFrame(rows).to_parquet(folder / "trials.parquet")
+        rows.append({"trial_id": "t_failed", "status": "failed", "method": "lora", "lora.r": 4})
+    pd.DataFrame(rows).to_parquet(folder / TRIALS_FILE)
     return folder

@@ -8,10 +8,8 @@ checks, which all run before Ray starts.
 
 from __future__ import annotations
 
-import gzip
 import io
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -61,12 +59,12 @@ CONFIG_CASES = [
     ("space_value_out_of_range", SEARCH.replace("{choices: [4, 8]}", "{choices: [4, -8]}"), ["r"]),
     ("searched_augment_params", SEARCH.replace("    common:\n", "    common:\n      augment.word_dropout.params.p: {uniform: [0.05, 0.3]}\n"),
      ["augment.word_dropout.params.p", "cannot be searched", "augment.word_dropout.ratio"]),
-    ("point_value_outside_space", SEARCH + "  points_to_evaluate: [{method: lora, lr: 1.0e-3, lora_r: 16}]\n",
-     ["points_to_evaluate[0].lora_r", "16", "[4, 8]"]),
-    ("point_parameter_of_another_branch", SEARCH + "  points_to_evaluate: [{method: full, lr: 1.0e-3, lora_r: 4}]\n",
-     ["points_to_evaluate[0].lora_r", "lora branch", "method is full"]),
-    ("point_name_not_in_space", SEARCH + "  points_to_evaluate: [{method: lora, lr: 1.0e-3, lora_rank: 4}]\n",
-     ["points_to_evaluate[0].lora_rank", "does not have", "lora_r"]),
+    ("point_value_outside_space", SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.r: 16}]\n",
+     ["points_to_evaluate[0].lora.r", "16", "[4, 8]"]),
+    ("point_parameter_of_another_branch", SEARCH + "  points_to_evaluate: [{method: full, train.lr: 1.0e-3, lora.r: 4}]\n",
+     ["points_to_evaluate[0].lora.r", "lora branch", "method is full"]),
+    ("point_name_not_in_space", SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.rank: 4}]\n",
+     ["points_to_evaluate[0].lora.rank", "does not have", "lora.r"]),
     ("unknown_bleu_tokenizer", "eval: {bleu_tokenize: 13b}\n", ["eval.bleu_tokenize", "13a"]),
 ]
 
@@ -112,11 +110,11 @@ def _train_yaml(tmp_path, tiny_base, data: dict | None = None, **over) -> Path:
 
 def _moses(folder: Path, src_lines, tgt_lines, *, raw_bytes: bytes | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "train.de").write_text("".join(l + "\n" for l in src_lines), encoding="utf-8")
+    (folder / "train.de").write_text("".join(line + "\n" for line in src_lines), encoding="utf-8")
     if raw_bytes is not None:
         (folder / "train.en").write_bytes(raw_bytes)
     else:
-        (folder / "train.en").write_text("".join(l + "\n" for l in tgt_lines), encoding="utf-8")
+        (folder / "train.en").write_text("".join(line + "\n" for line in tgt_lines), encoding="utf-8")
     return folder
 
 
@@ -146,14 +144,60 @@ def test_bad_data_or_model_is_refused_before_ray(tmp_path, capsys, tiny_base, ca
     assert_clean_refusal(code, err, words)
 
 
-def test_resume_of_a_folder_that_is_not_an_experiment(tmp_path, capsys):
-    code, err = run_cli(["search", "--resume", str(tmp_path)], capsys)
-    assert_clean_refusal(code, err, ["not a raymt experiment", "--resume"])
+# --- command lines: files and folders named on the command line, and the flags -------------------
+
+def _empty_yaml(tmp: Path) -> str:
+    path = tmp / "empty.yaml"
+    path.write_text("# my search, to be written\n")  # nothing but a comment: an empty config
+    return str(path)
 
 
-def test_missing_config_file(tmp_path, capsys):
-    code, err = run_cli(["train", str(tmp_path / "nope.yaml")], capsys)
-    assert_clean_refusal(code, err, ["nope.yaml"])
+def _experiment(tmp: Path) -> str:
+    """A finished search's results folder as `raymt search` leaves it (marker, config copy, table)."""
+    import pandas as pd
+
+    folder = tmp / "results" / "default"
+    folder.mkdir(parents=True)
+    (folder / "raymt_experiment.json").write_text('{"raymt": "0.1.0", "name": "default"}')
+    (folder / "search_config.yaml").write_text((Path(__file__).resolve().parents[1] / "search_spaces" / "default.yaml").read_text())
+    pd.DataFrame({"trial_id": ["8e6257b1", "b0c1d2e3", "83884cdd"], "status": "completed",
+                  "method": ["lora", "adapter", "full"], "bleu": [25.7, 30.0, 36.7],
+                  "storage_mb": [0.029, 0.5, 2.8]}).to_parquet(folder / "trials.parquet")
+    return str(folder)
+
+
+def _export_under(mb: str):
+    return lambda tmp: ["export", _experiment(tmp), "--best-under-mb", mb, "--to", str(tmp / "out")]
+
+
+# (case id, tmp -> argv, words the message must contain, words it must not contain)
+CLI_CASES = [
+    ("empty_yaml_search", lambda tmp: ["search", _empty_yaml(tmp)], ["empty.yaml", "is empty", "raymt search"], []),
+    ("empty_yaml_train", lambda tmp: ["train", _empty_yaml(tmp)], ["empty.yaml", "is empty", "raymt train"], []),
+    ("empty_yaml_validate", lambda tmp: ["validate", _empty_yaml(tmp)], ["empty.yaml", "is empty"], []),
+    ("missing_config_file", lambda tmp: ["train", str(tmp / "nope.yaml")], ["nope.yaml"], []),
+    ("resume_not_an_experiment", lambda tmp: ["search", "--resume", str(tmp)], ["not a raymt experiment", "--resume"], []),
+    ("report_missing_folder", lambda tmp: ["report", str(tmp / "no-such-results")],
+     ["raymt report RESULTS_DIR", "no-such-results does not exist"], ["--resume", "--warm-start"]),
+    ("report_not_an_experiment", lambda tmp: ["report", str(tmp)],
+     ["raymt report RESULTS_DIR", "not a raymt experiment"], ["--resume", "--warm-start"]),
+    ("export_missing_folder", lambda tmp: ["export", str(tmp / "no-such-results"), "--knee", "--to", str(tmp / "out")],
+     ["raymt export RESULTS_DIR", "no-such-results does not exist"], ["--resume", "--warm-start"]),
+    ("best_under_mb_below_the_front", _export_under("0.01"),
+     ["--best-under-mb", "no trial on the front fits in 0.01 MB", "0.029 MB", "raise --best-under-mb"], ["select("]),
+    ("best_under_mb_negative", _export_under("-1"), ["--best-under-mb", "above 0 MB", "got -1"], ["select("]),
+    ("best_under_mb_zero", _export_under("0"), ["--best-under-mb", "above 0 MB", "got 0"], ["select("]),
+]
+
+
+@pytest.mark.parametrize("case, make, words, absent", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_bad_command_line_is_refused_in_the_users_terms(tmp_path, capsys, case, make, words, absent):
+    code, err = run_cli(make(tmp_path), capsys)
+    assert_clean_refusal(code, err, words)
+    assert len(err.strip().splitlines()) == 1, err  # one line
+    for word in absent:  # no option the user never passed, no Python call
+        assert word not in err, (word, err)
+    assert not (tmp_path / "out").exists()
 
 
 # --- resources against an autoscaling cluster's config: refused before data or Ray -----------------

@@ -59,7 +59,7 @@ def test_failed_library_writer_keeps_previous_file(tmp_path):
         pass
 
     bad = pd.DataFrame({"a": [Unwritable()]})
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):  # pyarrow's ArrowInvalid
         atomic_to_parquet(bad, target)
     pd.testing.assert_frame_equal(pd.read_parquet(target), good)
     assert _litter(tmp_path) == []

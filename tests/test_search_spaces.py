@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from raymt.search.run import load_search
+from raymt.search.load import load_search
 
 SPACES = sorted((Path(__file__).resolve().parents[1] / "search_spaces").glob("*.yaml"))
 

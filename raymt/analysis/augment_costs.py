@@ -18,7 +18,7 @@ LABELS = {"back_translation": "back-translation pool"}
 def trials_using(trials_df: pd.DataFrame, operator: str) -> int | None:
     """Trials whose ratio for ``operator`` was above 0; None when the ratio was not a column
     (not searched: then every trial used the configured ratio)."""
-    column = f"aug_{operator}"
+    column = f"augment.{operator}.ratio"  # the searched ratio's column (raymt.results.columns)
     if column not in trials_df.columns:
         return None
     return int((pd.to_numeric(trials_df[column], errors="coerce").fillna(0) > 0).sum())

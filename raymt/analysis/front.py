@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from raymt.analysis.knee import Knee, find_knee
 from raymt.analysis.pareto import (
     DEFAULT_OBJECTIVES,
     DEFAULT_STATUSES,
@@ -102,6 +103,14 @@ class Front:
         Needs ``hyps_path``/``refs_path`` (see :mod:`raymt.analysis.significance`).
         """
         self._require(QUALITY, COST)
+        for name, limit in (("max_storage_mb", max_storage_mb), ("min_bleu", min_bleu)):
+            if limit is not None and not np.isfinite(_as_float(limit)):
+                raise ConfigError(f"{name} must be a number, got {limit!r}", where=f"select({name}=)",
+                                  fix="pass a finite number, or None for no limit")
+        if max_storage_mb is not None and max_storage_mb <= 0:
+            raise ConfigError(f"a storage limit must be above 0 MB, got {max_storage_mb:g}",
+                              where="select(max_storage_mb=)",
+                              fix="pass the most disk one model may take, in MB (e.g. 1.0), or None for no limit")
         self._require_nonempty("select a trial")
         members = self.members
         ok = np.ones(len(members), dtype=bool)
@@ -136,48 +145,19 @@ class Front:
         return best
 
     # ------------------------------------------------------------------ knee
-    def knee(self, *, log_objectives: Sequence[str] = ()) -> pd.Series:
-        """The knee of a 2-D front: the member farthest from the line joining its extremes.
+    def knee(self, *, log_objectives: Sequence[str] | None = None) -> Knee:
+        """The knee of a 2-D front, or, when it has none, the member chosen instead and why.
 
-        Definition: turn both objectives into losses, normalise each to [0, 1] over the
-        front members (``log_objectives`` are taken as log10 first, which suits storage
-        spanning orders of magnitude), so the extremes sit at (0, 1) and (1, 0); the knee
-        maximises the signed distance ``(1 - x - y) / sqrt(2)`` towards the ideal (0, 0).
-        This is the "maximum distance from the extreme line" knee of Das (1999, Structural
-        Optimization 18, "On characterizing the 'knee' of the Pareto curve based on
-        normal-boundary intersection"), also used by Deb & Gupta (2011, Engineering
-        Optimization 43(11)) and, on the normalised difference curve, by Satopää et al.
-        (2011, ICDCS Workshops, "Kneedle"). Ties (and fronts of one or two points, where
-        every distance is 0) go to the member with the best second objective (the cheaper
-        one for BLEU vs storage).
+        One definition for the report, ``raymt export --knee`` and pareto.png (see
+        :mod:`raymt.analysis.knee`): the member farthest beyond the line joining the front's
+        extremes (Das 1999), each objective scaled to [0, 1] over the front and storage on a
+        log10 scale (``log_objectives=None``; pass ``()`` for linear scales). A front with
+        fewer than three members, or whose middle members all lie on or beyond that line, has
+        no knee: ``found`` is then False and the member with the best first objective (the
+        highest BLEU) is chosen, with ``why`` saying so. ``knee["trial_id"]`` reads the row.
         """
-        if len(self.objectives) != 2:
-            raise ConfigError(
-                f"a knee is defined for two objectives, this front has {len(self.objectives)}",
-                where="Front.knee",
-                fix="build a Front over two objectives, e.g. bleu and storage_mb",
-            )
         self._require_nonempty("find a knee")
-        unknown = [name for name in log_objectives if name not in self.objectives]
-        if unknown:
-            raise ConfigError(f"log_objectives {unknown} are not objectives of this front",
-                              where="Front.knee(log_objectives=)", fix=f"use names from {list(self.objectives)}")
-        losses = []
-        for name, direction in self.objectives.items():
-            col = self.members[name].to_numpy(dtype=float)
-            if name in log_objectives:
-                if (col <= 0).any():
-                    raise DataError(f"{name} has values <= 0, which have no logarithm",
-                                    where=f"Front.knee(log_objectives=[{name!r}])", fix="drop it from log_objectives")
-                col = np.log10(col)
-            col = -col if direction == "max" else col
-            span = col.max() - col.min()
-            losses.append((col - col.min()) / span if span > 0 else np.zeros_like(col))
-        x, y = losses
-        distance = (1.0 - x - y) / np.sqrt(2.0)
-        # Rank by distance, then by the second loss (lower is better).
-        order = np.lexsort((y, -np.round(distance, 12)))
-        return self.members.iloc[order[0]]
+        return find_knee(self.members, self.objectives, log_objectives=log_objectives)
 
     # ------------------------------------------------------------------ hypervolume
     def hypervolume(self, reference: Mapping[str, float] | Sequence[float] | None = None) -> float:
@@ -261,6 +241,13 @@ class Front:
         out["k_full_models_mb"] = baseline
         out["saving"] = baseline / needed
         return out
+
+
+def _as_float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _reference_dict(reference: Mapping[str, float] | Sequence[float], objectives: Mapping[str, str]) -> dict[str, float]:

@@ -43,11 +43,22 @@ __all__ = [
 
 DEFAULT_OBJECTIVES: dict[str, str] = {"bleu": "max", "storage_mb": "min"}
 DEFAULT_STATUSES: tuple[str, ...] = ("completed",)
-_DIRECTIONS = ("max", "min")
+#: Spellings of a direction accepted on the way in: Tune's ``mode`` ("max"/"min") and Optuna's
+#: ``direction`` ("maximize"/"minimize", or its ``StudyDirection`` enum, read by name).
+_ALIASES = {"max": "max", "min": "min", "maximize": "max", "minimize": "min"}
+
+
+def _direction(value) -> str | None:
+    name = getattr(value, "name", value)  # optuna.study.StudyDirection.MAXIMIZE -> "MAXIMIZE"
+    return _ALIASES.get(name.strip().lower()) if isinstance(name, str) else None
 
 
 def validate_objectives(objectives: Mapping[str, str], df: pd.DataFrame | None = None) -> dict[str, str]:
-    """Check an objectives mapping (and that ``df`` has those columns); return it as a dict."""
+    """Check an objectives mapping (and that ``df`` has those columns); return it as a dict.
+
+    Directions may be written as Tune does ("max"/"min") or as Optuna does
+    ("maximize"/"minimize", or a ``StudyDirection``); the result always says "max"/"min".
+    """
     if not isinstance(objectives, Mapping) or len(objectives) == 0:
         raise ConfigError(
             f"objectives must be a non-empty mapping of column -> 'max'|'min', got {objectives!r}",
@@ -55,12 +66,13 @@ def validate_objectives(objectives: Mapping[str, str], df: pd.DataFrame | None =
             fix='use e.g. {"bleu": "max", "storage_mb": "min"}',
         )
     out: dict[str, str] = {}
-    for name, direction in objectives.items():
-        if direction not in _DIRECTIONS:
+    for name, given in objectives.items():
+        direction = _direction(given)
+        if direction is None:
             raise ConfigError(
-                f"objective {name!r} has direction {direction!r}",
+                f"objective {name!r} has direction {given!r}",
                 where=f"objectives.{name}",
-                fix="use 'max' or 'min'",
+                fix="use 'max' or 'min' (Optuna's 'maximize' / 'minimize' work too)",
             )
         if df is not None and name not in df.columns:
             raise ConfigError(
@@ -75,6 +87,7 @@ def validate_objectives(objectives: Mapping[str, str], df: pd.DataFrame | None =
 def to_losses(values: np.ndarray, objectives: Mapping[str, str]) -> np.ndarray:
     """Turn raw objective values (n x k, in ``objectives`` order) into losses to minimise."""
     values = np.asarray(values, dtype=float)
+    objectives = validate_objectives(objectives)
     signs = np.array([-1.0 if d == "max" else 1.0 for d in objectives.values()])
     return values * signs
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,17 @@ import numpy as np
 import pandas as pd
 
 from raymt.analysis.front import COST, FULL_METHOD, QUALITY, Front
+from raymt.analysis.knee import Knee
 from raymt.analysis.pareto import DEFAULT_OBJECTIVES, DEFAULT_STATUSES, default_reference, validate_objectives
 from raymt.analysis.results import STATUSES, hyperparameter_columns
 from raymt.errors import RaymtError
 from raymt.io import atomic_write_text
 from raymt.metrics.per_pair import pair_metric, pairs_in
+from raymt.results.columns import INIT_STAGE
+from raymt.results.files import REPORT_FILE
 
-__all__ = ["REPORT_FILE", "build_report", "infer_base_mb", "markdown_table", "write_report"]
+__all__ = ["REPORT_FILE", "build_report", "front_summary", "infer_base_mb", "knee_sentence", "markdown_table", "write_report"]
 
-REPORT_FILE = "report.md"
 TASK_COUNTS = (1, 10, 100)
 _ERROR_CHARS = 300
 
@@ -136,16 +138,21 @@ def _front_section(front: Front, objectives: Mapping[str, str]) -> str:
         table["artifact_path"] = members["artifact_path"].to_numpy()
     text = f"{title}\n\n{rule}\n\n{markdown_table(table, {**_formats(objectives), **dict.fromkeys(pair_bleu, '.2f')})}"
     if len(objectives) == 2:
-        log = [COST] if COST in objectives else []
-        knee = front.knee(log_objectives=log)
-        values = ", ".join(f"{n} {_fmt(knee[n])}" for n in objectives)
-        text += (
-            f"\n\nKnee: trial {_fmt(knee.get('trial_id', knee.name))} ({values}): the member farthest "
-            "from the line joining the front's extremes after normalising each objective"
-            + (" (storage on a log10 scale)" if log else "")
-            + "; Das 1999, Deb & Gupta 2011."
-        )
+        text += "\n\n" + _knee_line(front)
     return text
+
+
+def _knee_line(front: Front) -> str:
+    try:
+        return knee_sentence(front.knee())
+    except RaymtError as err:  # e.g. a storage of 0 MB has no logarithm: the rest of the report still stands
+        return f"Knee: not computed ({err})."
+
+
+def knee_sentence(knee: Knee) -> str:
+    """The knee line of the report and the terminal: what was chosen, and why."""
+    return (knee.why[:1].upper() + knee.why[1:] + ". `raymt export --knee` exports this trial; pareto.png marks it "
+            "with a star.")
 
 
 def _hypervolume_section(front: Front, df: pd.DataFrame, objectives: Mapping[str, str],
@@ -314,9 +321,9 @@ def _init_stage_section(df: pd.DataFrame, objectives: Mapping[str, str]) -> str:
     used = df[keys != ""]
     if used.empty:
         return ""
-    used = used.assign(**{c: used[c] if c in used.columns else "" for c in ("init_stage", "method")})
+    used = used.assign(**{c: used[c] if c in used.columns else "" for c in (INIT_STAGE, "method")})
     per_key = used.groupby("init_key").agg(
-        stage=("init_stage", "first"), method=("method", "first"), trials=("trial_id", "size"),
+        stage=(INIT_STAGE, "first"), method=("method", "first"), trials=("trial_id", "size"),
         build_s=("init_build_s", "max"),
     ).reset_index()
     per_key["init_key"] = per_key["init_key"].str[:12]
@@ -326,11 +333,11 @@ def _init_stage_section(df: pd.DataFrame, objectives: Mapping[str, str]) -> str:
              f"{total:.1f} s in all (a trial that reused one only waited for the cache: init_wait_s).", "",
              markdown_table(per_key, {"build_s": ".1f"})]
     quality = next((m for m, d in objectives.items() if d == "max"), None)
-    if "init_stage" in df.columns and quality in df.columns:
+    if INIT_STAGE in df.columns and quality in df.columns:
         done = df[df["status"] == "completed"] if "status" in df.columns else df
         if len(done):
-            by_stage = done.groupby(done["init_stage"].fillna("none"))[quality].agg(["size", "max", "median"]).reset_index()
-            by_stage.columns = ["init_stage", "completed", f"best {quality}", f"median {quality}"]
+            by_stage = done.groupby(done[INIT_STAGE].fillna("none"))[quality].agg(["size", "max", "median"]).reset_index()
+            by_stage.columns = [INIT_STAGE, "completed", f"best {quality}", f"median {quality}"]
             lines += ["", markdown_table(by_stage, {f"best {quality}": ".2f", f"median {quality}": ".2f"})]
     return "\n".join(lines)
 
@@ -339,15 +346,52 @@ def _plots_section(plots: Mapping[str, Path | str]) -> str:
     if not plots:
         return ""
     captions = {
-        "pareto": "BLEU vs storage (log x); circles = completed, x = early-stopped; black steps = front",
-        "parallel": "Hyperparameters and objectives of completed trials (colour = BLEU; n/a = not used by the method)",
-        "bleu_over_epochs": "Dev BLEU per epoch (dashed = early-stopped)",
+        "pareto": "BLEU vs storage (log x); circles = completed, x = early-stopped; black steps = front; "
+                  "star = knee (or the member chosen when there is none); labels = trial ids",
+        "parallel": "Hyperparameters and objectives of completed trials (colour = BLEU; bold = front; "
+                    "log axes where the space samples on a log scale; n/a = not used by the method)",
+        "bleu_over_epochs": "Dev BLEU per epoch: one panel per method, one colour per trial (dashed = early-stopped)",
     }
     lines = ["## Plots", ""]
     for name, path in plots.items():
         caption = captions.get(name, name)
         lines += [f"### {caption}", "", f"![{name}]({Path(path).name})", ""]
     return "\n".join(lines).rstrip()
+
+
+# ---------------------------------------------------------------------------- terminal
+def front_summary(
+    trials_df: pd.DataFrame,
+    objectives: Mapping[str, str] = DEFAULT_OBJECTIVES,
+    *,
+    statuses: Iterable[str] | None = DEFAULT_STATUSES,
+) -> str:
+    """The lines a terminal shows after ``raymt search`` and ``raymt report``: how the trials
+    ended, the front (its members, objectives and settings) and the knee, as report.md says."""
+    if trials_df.empty:
+        return "0 trials: nothing ran to the end"
+    objectives = validate_objectives(objectives, trials_df)
+    counts = trials_df["status"].astype(str).value_counts() if "status" in trials_df.columns else pd.Series(dtype=int)
+    order = [st for st in STATUSES if st in counts.index] + sorted(set(counts.index) - set(STATUSES))
+    lines = [f"{len(trials_df)} trials" + (": " + ", ".join(f"{int(counts[st])} {st}" for st in order) if order else "")]
+    front = Front(trials_df, objectives, statuses=statuses)
+    if front.members.empty:
+        return "\n".join([*lines, "Pareto front: no eligible trial (completed, with a value for every objective)"])
+    members = front.members
+    cols = [c for c in ("trial_id", "method") if c in members.columns] + list(objectives)
+    cols += [c for c in ("chrf",) if c in members.columns and c not in cols]
+    table = members[cols].copy()
+    for name, spec in _formats(objectives).items():
+        if name in table.columns:
+            table[name] = [format(v, spec) if pd.notna(v) else "" for v in pd.to_numeric(table[name], errors="coerce")]
+    params = hyperparameter_columns(members)
+    settings = [_params_text(row, params) for _, row in members.iterrows()]
+    rows = table.to_string(index=False).splitlines()  # numbers right-aligned; settings left-aligned after them
+    lines.append(f"Pareto front ({len(members)} of {len(front.eligible)} eligible trials; {_objectives_text(objectives)}):")
+    lines += [f"{rows[0]}  settings", *(f"{row}  {text}".rstrip() for row, text in zip(rows[1:], settings))]
+    if len(objectives) == 2:
+        lines.append(_knee_line(front))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- entry points
@@ -399,18 +443,20 @@ def write_report(
     extra: Mapping[str, str] | None = None,
     *,
     draw: bool = True,
+    log_params: Collection[str] | None = None,
     **kwargs: Any,
 ) -> Path:
     """Draw the plots (``draw=True``) and write ``report.md`` into ``results_dir``; returns its path.
 
-    ``extra`` maps a section title to Markdown other packages contribute; ``kwargs`` go to
-    :func:`build_report` (``base_mb``, ``alpha``, ``n_samples``, ``significance``, ...).
+    ``extra`` maps a section title to Markdown other packages contribute; ``log_params``
+    names the parameters the search space samples on a log scale (drawn on log axes);
+    ``kwargs`` go to :func:`build_report` (``base_mb``, ``alpha``, ``n_samples``, ...).
     """
     from raymt.analysis.plots import write_plots
 
     folder = Path(results_dir)
     objectives = validate_objectives(objectives, trials_df)
-    plots = write_plots(folder, trials_df, objectives, history_df) if draw else {}
+    plots = write_plots(folder, trials_df, objectives, history_df, log_params=log_params) if draw else {}
     kwargs.setdefault("title", f"raymt search report: {folder.resolve().name}")
     text = build_report(trials_df, objectives, plots=plots, extra=extra, **kwargs)
     return atomic_write_text(folder / REPORT_FILE, text)

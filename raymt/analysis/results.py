@@ -17,8 +17,10 @@ import pandas as pd
 
 from raymt.analysis.pareto import DEFAULT_OBJECTIVES, DEFAULT_STATUSES, pareto_front, validate_objectives
 from raymt.errors import DataError
-from raymt.metrics.per_pair import is_pair_metric
 from raymt.io import atomic_to_csv, atomic_to_parquet
+from raymt.metrics.per_pair import is_pair_metric
+from raymt.results.columns import folder_param_names, upgrade_columns
+from raymt.results.files import HISTORY_FILE, PARETO_CSV, TRIALS_CSV, TRIALS_FILE
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -29,11 +31,6 @@ __all__ = [
     "load_history",
     "write_results",
 ]
-
-TRIALS_FILE = "trials.parquet"
-TRIALS_CSV = "trials.csv"
-PARETO_CSV = "pareto.csv"
-HISTORY_FILE = "history.parquet"
 
 STATUSES = ("completed", "early_stopped", "failed", "running")
 
@@ -112,7 +109,7 @@ def load(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
         raise DataError(f"cannot read {TRIALS_FILE}: {err}", where=str(path),
                         fix="the file is damaged; rerun `raymt report` after the search rewrites it") from err
     _check_trials(df, str(path))
-    return df
+    return upgrade_columns(df, folder_param_names(folder), where=str(path))  # raymt 0.1 results: old names
 
 
 def load_history(results_dir: str | os.PathLike[str]) -> pd.DataFrame:

@@ -32,8 +32,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         at = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"YAML syntax error: {problem}", where=at, fix="fix the indentation/quoting at that line") from None
-    if raw is None:
-        raw = {}
+    if raw is None:  # empty, or only comments: most likely the wrong or an unsaved file
+        raise ConfigError("the file is empty (no settings in it)", where=str(path),
+                          fix="omit the file to run the offline default (`raymt search`, `raymt train`), or start "
+                          "from a copy of search_spaces/default.yaml; a file holding just {} runs every default")
     if not isinstance(raw, dict):
         raise ConfigError(f"expected a mapping of sections at the top level, got {type(raw).__name__}", where=str(path),
                           fix="start the file with keys such as 'model:', 'data:', 'method:', 'train:'")
@@ -81,7 +83,6 @@ def format_validation_error(err: ValidationError, root: type[BaseModel], where: 
     """Turn pydantic's first error into one ConfigError line."""
     first = err.errors()[0]
     loc = tuple(first["loc"])
-    shown = [str(p) for p in loc if not (isinstance(p, str) and "[" in p)]
     # Drop discriminator tags pydantic inserts (e.g. data.local.path -> data.path)
     field = prefix + ".".join(_strip_tags(root, loc))
     kind = first["type"]
@@ -123,7 +124,7 @@ def _strip_tags(root: type[BaseModel], loc: tuple) -> list[str]:
             continue
         else:
             out.append(part)
-    return [p if not p.startswith("[") else p for p in out]
+    return out
 
 
 def _fix_for(kind: str, error: dict) -> str:
@@ -143,8 +144,6 @@ def _fix_for(kind: str, error: dict) -> str:
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None):
     """Load and validate an experiment config; ``None`` gives the offline default."""
-    from raymt.config.schema import ExperimentConfig
-
     raw = read_yaml(path) if path is not None else {}
     if overrides:
         raw = deep_merge(raw, overrides)

@@ -43,6 +43,9 @@ def render_reference() -> str:
     from raymt.data.multi_pair import MultiPairConfig, PairConfig
     from raymt.methods import available_methods, get_method
     from raymt.search.config import SearchConfig
+    from raymt.search.sampler.options import GPOptions, NSGA2Options, RaymtSamplerOptions, SamplerConfig, TPEOptions
+    from raymt.search.scheduler.options import ASHAConfig, MOASHAConfig, NoSchedulerConfig
+    from raymt.search.space import SpaceConfig
 
     lines = ["# Configuration reference", "",
              "Generated from raymt's schema by `python -m raymt.config.reference`; every key below is",
@@ -62,6 +65,12 @@ def render_reference() -> str:
     for name in available_operators():
         _section(f"augment.{name}.params", get_operator(name).params_cls, lines, [])
     _section("search", SearchConfig, lines, [])
+    _section("search.space", SpaceConfig, lines, [])
+    _section("search.sampler", SamplerConfig, lines, [])
+    for kind, model in (("raymt", RaymtSamplerOptions), ("tpe", TPEOptions), ("nsga2", NSGA2Options), ("gp", GPOptions)):
+        _section(f"search.sampler.{kind}", model, lines, [])
+    for kind, model in (("none", NoSchedulerConfig), ("asha", ASHAConfig), ("mo_asha", MOASHAConfig)):
+        _section(f"search.scheduler (kind: {kind})", model, lines, [])
     return "\n".join(lines).rstrip() + "\n"
 
 

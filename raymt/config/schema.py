@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from raymt.data.config import DataConfig, SyntheticData
 from raymt.data.multi_pair import MultiPairConfig
+from raymt.model import TINY
+from raymt.model.multilingual import MultilingualSpec
 from raymt.model.tiny import TinyModelSpec
-
-TINY = "tiny"
+from raymt.search.config import SearchConfig
 
 
 class _Section(BaseModel):
@@ -27,12 +28,14 @@ class _Section(BaseModel):
 
 
 class ModelConfig(_Section):
-    name_or_path: str = Field(TINY, description="'tiny' (built and pre-trained locally, offline), a hub id such as facebook/mbart-large-50-many-to-many-mmt, or a local folder from save_pretrained.")
+    name_or_path: str = Field(TINY, description="A built-in base, built and pre-trained locally, offline (docs/bases.md): 'tiny' (synthetic language pair) or 'tiny-multilingual' (real text: en/de/fr/cs tokenizer, pre-trained on Multi30k en<->de, en<->fr); a hub id such as facebook/mbart-large-50-many-to-many-mmt; or a local folder from save_pretrained.")
     src_lang: str = Field("en_XX", description="mBART-50 language code of the source side (e.g. de_DE). With multi_pair: not given; set to the first pair's code.")
     tgt_lang: str = Field("de_DE", description="mBART-50 language code of the target side; forced as the first generated token. With multi_pair: not given; set to the first pair's code.")
     max_length: int = Field(64, ge=8, le=4096, description="Longest source/target in tokens; longer ones are truncated.")
     trust_remote_code: bool = Field(False, description="Run Python code shipped with a hub model. Off unless you trust its author.")
     tiny: TinyModelSpec = Field(default_factory=TinyModelSpec, description="Size and pre-training of the tiny base (used when name_or_path is 'tiny').")
+    multilingual: MultilingualSpec = Field(default_factory=MultilingualSpec, description="Corpus, tokenizer, size and pre-training of the real-text base (used when name_or_path is 'tiny-multilingual').")
+    max_unk_rate: float = Field(0.01, ge=0.0, le=1.0, description="Refuse a corpus (before Ray starts) when more than this share of its source or target tokens are <unk> under the model's tokenizer: the tokenizer does not cover the language. 1.0 = never refuse; the rates are measured and reported anyway.")
 
 
 class MethodConfig(_Section):
@@ -42,7 +45,7 @@ class MethodConfig(_Section):
     name: str = Field("lora", description="Fine-tuning method: one of raymt.methods.available_methods().")
 
     @model_validator(mode="after")
-    def _check_params(self) -> "MethodConfig":
+    def _check_params(self) -> MethodConfig:
         from raymt.methods import available_methods, get_method
 
         if self.name not in available_methods():
@@ -92,6 +95,7 @@ class EvalConfig(_Section):
     batch_size: int = Field(64, ge=1, description="Sentences per generation batch.")
     max_new_tokens: int = Field(64, ge=1, le=2048, description="Longest generated target.")
     max_samples: int | None = Field(None, ge=1, description="Score only the first N sentences of the split (None = all).")
+    score_base: bool | None = Field(None, description="Score the untouched base on the same sentences before the search (the level each direction must rise above; the report flags a direction that stays there). null = for raymt's built-in bases only: decoding a large hub model on the driver's CPU can take minutes.")
     bleu_tokenize: str = Field("auto", description="sacrebleu's BLEU tokenizer: auto = from each target language code (zh for Chinese, ja-mecab for Japanese, ko-mecab for Korean: pip install 'raymt[cjk]'; 13a otherwise), or any sacrebleu tokenizer by name (13a, intl, char, zh, ja-mecab, ko-mecab, none, ...). Shown in every result's sacrebleu signature.")
 
     @field_validator("bleu_tokenize")
@@ -162,7 +166,7 @@ class ExperimentConfig(_Section):
     multi_pair: MultiPairConfig | None = Field(None, description="Several language pairs in one run (multi-task), each with its own data and mBART codes, sampled with a temperature; replaces data: and model.src_lang/tgt_lang. null = one pair.")
     init: InitConfig = Field(default_factory=InitConfig, description="Optional first stage before MT fine-tuning (searchable as init.stage).")
     augment: dict[str, AugmentEntry] = Field(default_factory=dict, description="Augmentation operators by name with their ratio (see raymt.data.augment).")
-    search: dict[str, Any] | None = Field(None, description="What to vary and how to search it (raymt search).")
+    search: SearchConfig | None = Field(None, description="What to vary and how to search it (raymt search); see the search section below.")
 
     @field_validator("storage_path")
     @classmethod
@@ -181,7 +185,7 @@ class ExperimentConfig(_Section):
         return value
 
     @model_validator(mode="after")
-    def _first_pair_codes(self) -> "ExperimentConfig":
+    def _first_pair_codes(self) -> ExperimentConfig:
         # what reads the codes of "the" pair (tokenizer set-up, export) sees the first pair's
         if self.multi_pair is not None:
             first = self.multi_pair.pairs[0]

@@ -23,14 +23,18 @@ from raymt.errors import ConfigError, DataError
 from raymt.export.card import model_card
 from raymt.io import atomic_write_text
 from raymt.object_store import join, localize
+from raymt.results.files import CONFIG_COPY, PREPARED
 
 META = "raymt_export.json"
 CARD = "README.md"
 
 
 def choose_trial(df: pd.DataFrame, *, trial: str | None = None, best_under_mb: float | None = None,
-                 knee: bool = False, objectives: dict | None = None) -> pd.Series:
-    """The trial to export: by id, the best BLEU within a storage budget, or the front's knee."""
+                 knee: bool = False, objectives: dict | None = None, log=None) -> pd.Series:
+    """The trial to export: by id, the best BLEU within a storage budget, or the front's knee.
+
+    ``knee``: ``Front.knee()``, the report's knee; ``log`` receives its one-line reason (which
+    also says when the front has no knee and which member is chosen instead)."""
     from raymt.analysis.front import Front
 
     if sum(x is not None and x is not False for x in (trial, best_under_mb, knee or None)) != 1:
@@ -48,8 +52,18 @@ def choose_trial(df: pd.DataFrame, *, trial: str | None = None, best_under_mb: f
         return row
     front = Front(df, objectives or {"bleu": "max", "storage_mb": "min"})
     if knee:
-        return front.knee(log_objectives=["storage_mb"])
-    return front.select(max_storage_mb=best_under_mb)
+        chosen = front.knee()
+        if log is not None:
+            log(chosen.why)
+        return chosen.row
+    if not best_under_mb > 0:  # NaN too
+        raise ConfigError(f"the storage budget must be above 0 MB, got {best_under_mb:g}", where="--best-under-mb",
+                          fix="give the most disk the model may take, in MB (e.g. --best-under-mb 1.0)")
+    try:
+        return front.select(max_storage_mb=best_under_mb)
+    except ConfigError as err:  # say it with the flag the user typed, not the Python call
+        raise ConfigError(f"no trial on the front fits in {best_under_mb:g} MB", where="--best-under-mb",
+                          fix=(err.fix or "").replace("relax a limit", "raise --best-under-mb")) from None
 
 
 def _trial_config(results_dir: Path, row: pd.Series) -> dict:
@@ -57,7 +71,7 @@ def _trial_config(results_dir: Path, row: pd.Series) -> dict:
     from raymt.config.load import read_yaml
     from raymt.search.space import CompiledSpace, SpaceConfig
 
-    raw = read_yaml(results_dir / "search_config.yaml")
+    raw = read_yaml(results_dir / CONFIG_COPY)
     space = SpaceConfig.model_validate((raw.get("search") or {}).get("space") or {})
     compiled = CompiledSpace(space, {k: v for k, v in raw.items() if k != "search"})
     params = {}
@@ -111,7 +125,7 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
 
     results_dir, out = Path(results_dir), Path(out_dir)
     _check_destination(out)
-    prepared = json.loads((results_dir / "prepared.json").read_text())
+    prepared = json.loads((results_dir / PREPARED).read_text())
     base = localize(prepared["base_path"])  # an object-store experiment records its cache by URI
     raw = _trial_config(results_dir, row)
     cfg = ExperimentConfig.model_validate(raw)

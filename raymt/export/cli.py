@@ -9,10 +9,10 @@ import sys
 def _cmd_export(args) -> int:
     from raymt.analysis.results import load
     from raymt.export.bundle import choose_trial, export_trial
-    from raymt.search.results_dir import check_experiment_dir
+    from raymt.results.folder import check_experiment_dir
 
-    results = check_experiment_dir(args.results_dir)
-    row = choose_trial(load(results), trial=args.trial, best_under_mb=args.best_under_mb, knee=args.knee)
+    results = check_experiment_dir(args.results_dir, role="raymt export RESULTS_DIR")
+    row = choose_trial(load(results), trial=args.trial, best_under_mb=args.best_under_mb, knee=args.knee, log=print)
     out = export_trial(results, row, args.to, merge=args.merge)
     print(f"exported trial {row['trial_id']} ({row['method']}, BLEU {row['bleu']:.2f}, {row['storage_mb']:.4g} MB) -> {out}")
     return 0
@@ -61,18 +61,20 @@ def _positive_int(text: str) -> int:
 
 def add_commands(sub) -> None:
     p = sub.add_parser("export", help="write one trial's model as a ready-to-use folder")
-    p.add_argument("results_dir", help="a search's results folder (printed by `raymt search`, e.g. raymt_results/default)")
+    p.add_argument("results_dir", metavar="RESULTS_DIR",
+                   help="a search's results folder (printed by `raymt search`, e.g. raymt_results/default), or its URI")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--trial", help="trial id (see trials.csv)")
     which.add_argument("--best-under-mb", type=float, help="the best-BLEU front member within this storage")
-    which.add_argument("--knee", action="store_true", help="the front's knee (storage on a log scale)")
+    which.add_argument("--knee", action="store_true",
+                       help="the report's knee (storage on a log scale); with no knee, the highest-BLEU member, said so")
     p.add_argument("--to", required=True, metavar="DIR", help="output folder (new, or empty)")
     p.add_argument("--merge", action="store_true", help="LoRA only: fold the update into a standalone model")
     p.set_defaults(func=_cmd_export)
     for name, helptext in (("translate", "translate a file or stdin with an exported model, decoding as the search did"),
                            ("evaluate", "BLEU/chrF of an exported model on parallel files, scored as the search scored")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("export_dir", help="a folder written by `raymt export`")
+        p.add_argument("export_dir", metavar="EXPORT_DIR", help="a folder written by `raymt export`")
         if name == "translate":
             p.add_argument("input", nargs="?", default=None,
                            help="source file, one sentence a line (default: stdin); a blank line gives a blank line")

@@ -11,7 +11,7 @@ from raymt.methods.base import ArtifactPlan, FineTuneMethod, MethodParams, unwra
 from raymt.methods.registry import available_methods, get_method, register_method
 
 # Importing a method module registers it.
-from raymt.methods import adapter, full, ia3, lora, prefix, prompt  # noqa: E402,F401  isort: skip
+from raymt.methods import adapter, full, ia3, lora, prefix, prompt  # noqa: F401  isort: skip
 
 __all__ = [
     "ArtifactPlan",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from raymt.errors import ConfigError
 
@@ -89,7 +89,7 @@ def check_tokenizer_installed(name: str, *, where: str, tgt_lang: str | None = N
                       fix=f"{fix}, or set eval.bleu_tokenize to a tokenizer that needs nothing more (e.g. char)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_error(name: str) -> str | None:
     from sacrebleu.metrics.bleu import BLEU
 

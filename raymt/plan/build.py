@@ -224,15 +224,16 @@ def _candidates(dist) -> list:
 def _points(compiled, method: str) -> list[dict]:
     """Flat parameter dicts of the branch: every memory setting and method parameter at its
     extremes, everything else at its first value."""
-    from raymt.search.space import Dist, column_name, method_column
+    from raymt.results.columns import method_param_name
+    from raymt.search.space import Dist
 
     axes: list[tuple[str, list]] = []
     for path, dist in compiled.space.common.items():
         if isinstance(dist, Dist):
-            axes.append((column_name(path), _candidates(dist) if path in MEMORY_PATHS else _candidates(dist)[:1]))
+            axes.append((path, _candidates(dist) if path in MEMORY_PATHS else _candidates(dist)[:1]))
     for param, dist in compiled.space.methods.get(method, {}).items():
         if isinstance(dist, Dist):
-            axes.append((method_column(method, param), _candidates(dist)))
+            axes.append((method_param_name(method, param), _candidates(dist)))
     points = []
     for values in itertools.islice(itertools.product(*(v for _, v in axes)), MAX_COMBINATIONS):
         points.append({"method": method, **{name: value for (name, _), value in zip(axes, values)}})
@@ -241,10 +242,11 @@ def _points(compiled, method: str) -> list[dict]:
 
 def _memory_columns(compiled, method: str) -> set[str]:
     """Flat names of the settings that change memory or storage (what the plan shows)."""
-    from raymt.search.space import Dist, column_name, method_column
+    from raymt.results.columns import method_param_name
+    from raymt.search.space import Dist
 
-    names = {column_name(p) for p, d in compiled.space.common.items() if isinstance(d, Dist) and p in MEMORY_PATHS}
-    return names | {method_column(method, p) for p, d in compiled.space.methods.get(method, {}).items() if isinstance(d, Dist)}
+    names = {p for p, d in compiled.space.common.items() if isinstance(d, Dist) and p in MEMORY_PATHS}
+    return names | {method_param_name(method, p) for p, d in compiled.space.methods.get(method, {}).items() if isinstance(d, Dist)}
 
 
 def plan_for(config: str | Path | None = None, *, overrides: dict | None = None, gpu_memory: str | int | None = None,
@@ -258,7 +260,7 @@ def plan_for(config: str | Path | None = None, *, overrides: dict | None = None,
     source = str(config) if config is not None else "the offline default (search_spaces/default.yaml)"
     if loaded is None:
         if config is None or "search" in read_yaml(config):
-            from raymt.search.run import load_search
+            from raymt.search.load import load_search
 
             loaded = load_search(config, overrides)
         else:
@@ -402,7 +404,7 @@ def format_plan(plan: Plan) -> str:
             lines.append(f"    alternatives: {alt}")
         if b.fits is False:
             lines.append(f"    does NOT fit {gib(plan.gpu_memory)}: {_fix(b, plan.gpu_memory)}")
-        lines.append(f"    checkpoint: " + ", ".join(f"{k.replace('_', ' ')} {storage(v)}" for k, v in b.checkpoint.items()))
+        lines.append("    checkpoint: " + ", ".join(f"{k.replace('_', ' ')} {storage(v)}" for k, v in b.checkpoint.items()))
     pol = CHECKPOINT_POLICY
     lines.append("")
     worst = max(plan.branches, key=lambda b: b.checkpoint_bytes)

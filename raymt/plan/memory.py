@@ -92,7 +92,7 @@ class ModelShape:
     tied: bool = True
 
     @classmethod
-    def from_config(cls, config: Any) -> "ModelShape":
+    def from_config(cls, config: Any) -> ModelShape:
         """From a Hugging Face ``MBartConfig`` (or anything with the same attributes)."""
         return cls(
             d_model=config.d_model, encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers,

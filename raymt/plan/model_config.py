@@ -49,6 +49,7 @@ def model_config_for(cfg) -> tuple[Any, str]:
     """(the base model's ``PretrainedConfig``, where it came from) for a trial config."""
     from transformers import AutoConfig, MBartConfig
 
+    from raymt.model import MULTILINGUAL
     from raymt.model.loading import looks_like_local_path
 
     name = cfg.model.name_or_path
@@ -64,6 +65,20 @@ def model_config_for(cfg) -> tuple[Any, str]:
         # the Unigram pieces, the 52 mBART-50 language codes and <mask>
         return tiny_config(spec, _SizedTokenizer(spec.vocab_size + 53)), \
             "tiny base (not built yet: its vocabulary taken as model.tiny.vocab_size + 53)"
+    if name == MULTILINGUAL:
+        from raymt.model.multilingual import MARKER, base_config, cache_key, corpus_files
+        from raymt.object_store import is_uri, local_form
+
+        spec = cfg.model.multilingual
+        if not is_uri(cfg.storage_path):
+            try:
+                built = Path(local_form(cfg.storage_path)).expanduser() / ".cache" / "models" / cache_key(spec, corpus_files(spec))
+            except Exception:  # the corpus is not here: the shapes below do not need it
+                built = None
+            if built is not None and (built / MARKER).exists():
+                return AutoConfig.from_pretrained(str(built)), f"real-text base {built}"
+        return base_config(spec, _SizedTokenizer(spec.vocab_size + 53)), \
+            "real-text base (not built yet: its vocabulary taken as model.multilingual.vocab_size + 53)"
     if looks_like_local_path(name):
         path = Path(name).expanduser()
         if not (path / "config.json").exists():

@@ -1,13 +1,22 @@
-"""The ``search:`` section that turns a trial config into a search space."""
+"""The ``search:`` section of an experiment: what to vary and how to search it.
+
+A typed section of :class:`raymt.config.schema.ExperimentConfig` like the others, validated with
+the rest of the file. Its models are pydantic only (the sampler's and scheduler's options live in
+their light ``options`` modules, apart from the samplers and schedulers), so the search section
+adds neither torch, Optuna nor Ray to loading a config (tests/test_imports.py).
+"""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from raymt.errors import ConfigError
-from raymt.search.samplers import SamplerConfig
+from raymt.errors import RaymtDeprecationWarning
+from raymt.results.columns import METHOD, deprecation_note, legacy_renames, method_param_name
+from raymt.search.sampler.options import SamplerConfig
+from raymt.search.scheduler.options import MOASHAConfig, SchedulerConfig
 from raymt.search.space import SpaceConfig
 
 #: Metrics a trial reports that can be objectives, with their natural direction.
@@ -16,6 +25,8 @@ OBJECTIVE_METRICS = {"bleu": "max", "chrf": "max", "storage_mb": "min", "eval_lo
 
 
 class SearchConfig(BaseModel):
+    """What to vary (``space``), how to propose (``sampler``) and stop (``scheduler``) trials."""
+
     model_config = ConfigDict(extra="forbid")
 
     num_samples: int = Field(8, ge=1, le=100000, description="Trials to run in total.")
@@ -23,9 +34,10 @@ class SearchConfig(BaseModel):
     objectives: dict[str, Literal["max", "min"]] = Field(default_factory=lambda: {"bleu": "max", "storage_mb": "min"},
                                                         description="Metric -> max|min; the Pareto front is taken over these.")
     sampler: SamplerConfig = Field(default_factory=SamplerConfig, description="How configurations are proposed.")
-    scheduler: dict[str, Any] = Field(default_factory=lambda: {"kind": "mo_asha"}, description="Early stopping: kind none | asha | mo_asha, with grace_period, reduction_factor, ...")
+    scheduler: SchedulerConfig = Field(default_factory=lambda: MOASHAConfig(kind="mo_asha"),
+                                       description="Early stopping: kind none | asha | mo_asha, with grace_period, reduction_factor, ... (docs/early_stopping.md)")
     space: SpaceConfig = Field(default_factory=SpaceConfig, description="What to vary.")
-    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list, description="Configurations (flat parameter names) to try first.")
+    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list, description="Configurations to try first, by the space's parameter names (train.lr, lora.r, ...).")
     keep_artifacts: Literal["all", "front"] = Field("all", description="Copy the artefact of every completed trial into the results (all) or only the front's.")
     time_budget_s: float | None = Field(None, gt=0, description="Stop starting new trials after this many seconds.")
 
@@ -39,19 +51,25 @@ class SearchConfig(BaseModel):
                 raise ValueError(f"unknown objective {name!r}; choose from {', '.join(OBJECTIVE_METRICS)}")
         return value
 
+    @field_validator("scheduler")
+    @classmethod
+    def _stops_by_an_objective(cls, value, info: ValidationInfo):
+        objectives = info.data.get("objectives")
+        if value.kind != "none" and objectives and value.metric not in objectives:
+            raise ValueError(f"the scheduler stops trials by {value.metric!r}, which is not an objective; "
+                             f"set scheduler.metric to one of {', '.join(objectives)}")
+        return value
 
-def parse_search(raw: dict | None, where: str) -> SearchConfig:
-    from raymt.config.load import format_validation_error
-    from raymt.search.schedulers import parse_scheduler_config
-
-    try:
-        cfg = SearchConfig.model_validate(raw or {})
-    except ValidationError as err:
-        raise format_validation_error(err, SearchConfig, where, prefix="search.") from None
-    except ConfigError:
-        raise
-    try:
-        parse_scheduler_config(cfg.scheduler, where="search.scheduler")
-    except ConfigError as err:
-        raise ConfigError(err.message, where=f"{where}: {err.where}", fix=err.fix) from None
-    return cfg
+    @model_validator(mode="after")
+    def _points_by_the_space_names(self) -> SearchConfig:
+        """Points written with raymt 0.1's names (``lr``, ``lora_r``) still work, with a warning."""
+        names = [METHOD, *self.space.common]
+        names += [method_param_name(m, p) for m, params in self.space.methods.items() for p in params]
+        used: dict[str, str] = {}
+        for i, point in enumerate(self.points_to_evaluate):
+            renames = legacy_renames(point, names)
+            used.update(renames)
+            self.points_to_evaluate[i] = {renames.get(k, k): v for k, v in point.items()}
+        if used:
+            warnings.warn(deprecation_note(used, "search.points_to_evaluate"), RaymtDeprecationWarning, stacklevel=2)
+        return self

@@ -18,18 +18,22 @@ YAML shape (under ``search.space``)::
 
 A distribution is ``{choices: [...]}``, ``{uniform: [lo, hi]}``, ``{log_uniform: [lo, hi]}``
 or ``{int: [lo, hi], step: 1, log: false}``; a bare value fixes the parameter.
+
+The names of the parameters (in points_to_evaluate, Optuna's study, the trials table and the
+report) are the names above: ``train.lr``, ``augment.word_dropout.ratio``, ``init.stage``,
+``lora.r``, ``lora.alpha_over_r``, ``adapter.size`` and ``method`` (raymt.results.columns).
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from raymt.errors import ConfigError
+from raymt.results.columns import METHOD, method_param_name
 
 LORA_ALPHA_OVER_R = "alpha_over_r"
 STAGE_PATH = "init.stage"  # the warm-start branch variable (raymt.train.init_stage)
@@ -48,7 +52,7 @@ class Dist(BaseModel):
     log: bool = Field(False, description="Log scale for int.")
 
     @model_validator(mode="after")
-    def _one_kind(self) -> "Dist":
+    def _one_kind(self) -> Dist:
         kinds = [k for k in ("choices", "uniform", "log_uniform", "integer") if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("give exactly one of choices / uniform / log_uniform / int")
@@ -108,13 +112,15 @@ def _named_dist(name: str, value) -> Dist | Any:
 
 
 class SpaceConfig(BaseModel):
+    """What a search varies: the method branch, common parameters (dotted config paths) and each method's own."""
+
     model_config = ConfigDict(extra="forbid")
     method: list[str] | str = Field(default_factory=lambda: ["lora"], description="Methods to search over (the branch variable).")
     common: dict[str, Any] = Field(default_factory=dict, description="Dotted trial-config paths -> distribution or fixed value, for every method.")
     methods: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Per-method parameters -> distribution or fixed value.")
 
     @model_validator(mode="after")
-    def _parse(self) -> "SpaceConfig":
+    def _parse(self) -> SpaceConfig:
         self.common = {k: _named_dist(k, v) for k, v in self.common.items()}
         for path, dist in self.common.items():
             parts = path.split(".")
@@ -134,20 +140,16 @@ class SpaceConfig(BaseModel):
         return [self.method] if isinstance(self.method, str) else list(self.method)
 
 
-def column_name(path: str) -> str:
-    """Flat, readable result-column name of a dotted config path."""
-    parts = path.split(".")
-    if parts[0] == "train":
-        return "_".join(parts[1:])
-    if parts[0] == "augment" and len(parts) == 3 and parts[2] == "ratio":
-        return f"aug_{parts[1]}"
-    if parts[0] == "augment" and len(parts) == 4 and parts[2] == "params":
-        return f"aug_{parts[1]}_{parts[3]}"
-    return "_".join(parts)
+def log_scale_columns(space: SpaceConfig) -> list[str]:
+    """Trials-table columns the space samples on a log scale: the report's plots draw them on
+    log axes, so a learning rate searched by factors is not squeezed against one end."""
+    def is_log(dist) -> bool:
+        return isinstance(dist, Dist) and (dist.log_uniform is not None or (dist.integer is not None and dist.log))
 
-
-def method_column(method: str, param: str) -> str:
-    return f"{method}_{param}"
+    cols = [path for path, dist in space.common.items() if is_log(dist)]
+    for method, params in space.methods.items():
+        cols += [method_param_name(method, param) for param, dist in params.items() if is_log(dist)]
+    return cols
 
 
 def set_path(raw: dict, path: str, value) -> None:
@@ -174,51 +176,64 @@ class CompiledSpace:
 
     def __init__(self, space: SpaceConfig, base_raw: dict, *, where: str = "search.space"):
         self.space = space
-        self.base_raw = base_raw
+        self.base_raw = {k: v for k, v in base_raw.items() if k != "search"}  # a trial config has no search
         self.where = where
+        #: (where, validated trial config) of every value :meth:`validate` checked
+        self.checked: list[tuple[str, Any]] = []
 
     # --- Optuna side --------------------------------------------------------------------------
     def define_by_run(self, trial) -> dict | None:
-        """Suggest one configuration; returns constants Tune adds to the trial's config."""
+        """Suggest one configuration; returns constants Tune adds to the trial's config.
+
+        Parameters are named as the space writes them (raymt.results.columns): a common one by
+        its config path (``train.lr``), a method's own as ``<method>.<param>`` (``lora.r``)."""
         methods = self.space.method_list
-        method = trial.suggest_categorical("method", methods) if len(methods) > 1 else methods[0]
+        method = trial.suggest_categorical(METHOD, methods) if len(methods) > 1 else methods[0]
         sampled: dict = {}
         for path, dist in self._common_in_order():
             if isinstance(dist, Dist) and self._active(path, sampled):
-                sampled[column_name(path)] = dist.suggest(trial, column_name(path))
+                sampled[path] = dist.suggest(trial, path)
         for param, dist in self.space.methods.get(method, {}).items():
             if isinstance(dist, Dist):
-                dist.suggest(trial, method_column(method, param))
-        return {"method": method} if len(methods) == 1 else None
+                dist.suggest(trial, method_param_name(method, param))
+        return {METHOD: method} if len(methods) == 1 else None
 
     # --- back to a trial config -----------------------------------------------------------------
     def to_raw_config(self, params: dict) -> dict:
         """Tune's flat sampled params -> the raw trial config (validated later by pydantic)."""
         raw = copy.deepcopy(self.base_raw)
-        raw.pop("search", None)
         method = params.get("method", self.space.method_list[0])
         params = self._decode(params, method)
         for path, dist in self._common_in_order():
             if not self._active(path, params):
                 continue
-            value = params[column_name(path)] if isinstance(dist, Dist) else dist
+            value = params[path] if isinstance(dist, Dist) else dist
             set_path(raw, path, _plain(value))
-        method_raw = {"name": method}
-        if isinstance(raw.get("method"), dict) and raw["method"].get("name") == method:
-            method_raw = {**raw["method"], "name": method}
+        raw["method"] = self._method_raw(method, params)
+        return raw
+
+    def method_raw(self, params: dict) -> dict:
+        """The ``method:`` section a sampled configuration gives its trial (raw, unvalidated):
+        all its storage cost depends on, so a cache of estimates is keyed by it."""
+        method = params.get("method", self.space.method_list[0])
+        return self._method_raw(method, self._decode(params, method))
+
+    def _method_raw(self, method: str, params: dict) -> dict:
+        base = self.base_raw.get("method")
+        method_raw = {**base, "name": method} if isinstance(base, dict) and base.get("name") == method else {"name": method}
         for param, dist in self.space.methods.get(method, {}).items():
-            value = params[method_column(method, param)] if isinstance(dist, Dist) else dist
+            value = params[method_param_name(method, param)] if isinstance(dist, Dist) else dist
             method_raw[param] = _plain(value)
         if method == "lora" and LORA_ALPHA_OVER_R in method_raw:
             ratio = method_raw.pop(LORA_ALPHA_OVER_R)
             method_raw["alpha"] = float(ratio) * float(method_raw.get("r", 8))
-        raw["method"] = method_raw
-        return raw
+        return method_raw
 
     def flat_columns(self) -> list[str]:
-        cols = ["method"] + [column_name(p) for p in self.space.common]
+        """Every parameter name of the space, ``method`` first: the trials table's parameter columns."""
+        cols = [METHOD, *self.space.common]
         for method in self.space.method_list:
-            cols += [method_column(method, p) for p in self.space.methods.get(method, {})]
+            cols += [method_param_name(method, p) for p in self.space.methods.get(method, {})]
         return cols
 
     def max_ratios(self) -> dict[str, float]:
@@ -235,9 +250,10 @@ class CompiledSpace:
     def validate(self, validate_raw) -> None:
         """Check every branch and every extreme value against the trial schema.
 
-        ``validate_raw(raw, where)`` validates one raw trial config (raises ConfigError). Each
-        parameter is varied over its extremes with the others at their first value, so a
-        negative rank or a learning rate of 0 is caught here, naming the space field.
+        ``validate_raw(raw, where)`` validates one raw trial config (raises ConfigError) and
+        returns it; the results are kept in :attr:`checked`. Each parameter is varied over its
+        extremes with the others at their first value, so a negative rank or a learning rate of 0
+        is caught here, naming the space field.
         """
         from raymt.methods import available_methods, get_method
 
@@ -263,25 +279,29 @@ class CompiledSpace:
             if path.split(".")[0] in ("method", "search", "name", "storage_path"):
                 raise ConfigError(f"{path!r} cannot be searched here", where=f"{self.where}.common.{path}",
                                   fix="search methods with search.space.method and method parameters under search.space.methods")
+        checked = []
         for method in self.space.method_list:
             # each parameter alone on top of the base config, so an error names its field
             for key, dist, label in self._dists(method):
                 for value in dist.extremes():
                     label_value = _label(value) if isinstance(value, (list, tuple)) else value
+                    where = f"{self.where}.{label}"
                     try:
-                        validate_raw(self._raw_with(method, key, label_value), f"{self.where}.{label}")
+                        checked.append((where, validate_raw(self._raw_with(method, key, label_value), where)))
                     except ConfigError as err:
-                        raise ConfigError(f"value {value!r} is invalid: {err.message}", where=f"{self.where}.{label}",
+                        raise ConfigError(f"value {value!r} is invalid: {err.message}", where=where,
                                           fix=err.fix or "change the distribution's bounds/choices") from None
-            validate_raw(self.to_raw_config({**self._baseline(), "method": method}), f"{self.where} (method {method}, first values)")
+            where = f"{self.where} (method {method}, first values)"
+            checked.append((where, validate_raw(self.to_raw_config({**self._baseline(), "method": method}), where)))
+        self.checked = checked
 
     def _raw_with(self, method: str, key: str, value) -> dict:
         """The base config with only ``method`` and one sampled parameter applied."""
         saved = (self.space.common, self.space.methods)
-        common = {p: d for p, d in self.space.common.items() if not isinstance(d, Dist) or column_name(p) == key}
-        if any(column_name(p) == key and p.startswith(STAGE_SETTINGS) for p in common):
+        common = {p: d for p, d in self.space.common.items() if not isinstance(d, Dist) or p == key}
+        if any(p == key and p.startswith(STAGE_SETTINGS) for p in common):
             common = {STAGE_PATH: "denoise", **common}  # check a stage setting where it applies
-        methods = {m: {p: d for p, d in ps.items() if not isinstance(d, Dist) or method_column(m, p) == key}
+        methods = {m: {p: d for p, d in ps.items() if not isinstance(d, Dist) or method_param_name(m, p) == key}
                    for m, ps in self.space.methods.items()}
         try:
             self.space.common, self.space.methods = common, methods
@@ -301,16 +321,16 @@ class CompiledSpace:
             return True
         stage = self.space.common.get(STAGE_PATH, get_path(self.base_raw, STAGE_PATH, "none"))
         if isinstance(stage, Dist):
-            stage = params.get(column_name(STAGE_PATH), stage.extremes()[0])
+            stage = params.get(STAGE_PATH, stage.extremes()[0])
         return stage != "none"
 
     def _dists(self, method: str):
         for path, dist in self.space.common.items():
             if isinstance(dist, Dist):
-                yield column_name(path), dist, f"common.{path}"
+                yield path, dist, f"common.{path}"
         for param, dist in self.space.methods.get(method, {}).items():
             if isinstance(dist, Dist):
-                yield method_column(method, param), dist, f"methods.{method}.{param}"
+                yield method_param_name(method, param), dist, f"methods.{method}.{param}"
 
     def _baseline(self) -> dict:
         params: dict = {}
@@ -334,7 +354,5 @@ class CompiledSpace:
 def _plain(value):
     """numpy / optuna scalars -> plain Python for YAML/JSON/pydantic."""
     if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
-        value = value.item()
-    if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 2**53:
-        return value
+        return value.item()
     return value

@@ -31,7 +31,7 @@ from ray import cloudpickle, tune
 from ray.tune.search.optuna import OptunaSearch
 
 from raymt.errors import ConfigError
-from raymt.object_store import is_uri
+from raymt.object_store import is_uri, upload
 
 SpaceFn = Callable[[Any], Any]
 
@@ -41,11 +41,12 @@ class RaymtOptunaSearch(OptunaSearch):
 
     1. Trial outcomes. Ray 2.60 builds ``[result.get(m) for m in metrics]`` for several
        objectives, a list that is never None, so a trial that ended without reporting its
-       objectives was told COMPLETE with ``[None, None]``; Optuna refused that, Ray logged a
-       warning and the Optuna trial stayed RUNNING forever (checked here). Now such a trial is
-       told PRUNED, and so is a trial the scheduler stopped early (its last report says
-       ``done: False``); an errored trial, or one reporting NaN/inf, is told FAIL (an errored trial's
-       last values come from an unfinished run; raymt's trials table calls it "failed" too).
+       objectives would be told COMPLETE with ``[None, None]``: Optuna refuses that, Ray logs a
+       warning and the Optuna trial stays RUNNING forever. Such a trial is told PRUNED here, and
+       so is a trial the scheduler stopped early (its last result says ``early_stopped``, or
+       Tune's own ``done: False``); an errored trial, or one reporting NaN/inf, is told FAIL (an
+       errored trial's last values come from an unfinished run; raymt's trials table calls it
+       "failed" too).
     2. Checkpoints hold closures and lambdas (saved with cloudpickle, not pickle).
     """
 
@@ -55,8 +56,8 @@ class RaymtOptunaSearch(OptunaSearch):
         if any(v is not None and not _finite(v) for v in values):
             error = True  # NaN/inf BLEU: a broken run, not a result
         if result is not None and (result.get("early_stopped") or result.get("done") is False):
-            # stopped early by the scheduler: its BLEU is from a shorter run. Telling it COMPLETE
-            # would put a cheap, truncated result on the sampler's front (checked: it did).
+            # stopped early by the scheduler: its BLEU is from a shorter run. Told COMPLETE, a
+            # cheap, truncated result would land on the sampler's front.
             values = [None]
         if error or any(v is None for v in values):
             result = None  # OptunaSearch: no result -> FAIL if error else PRUNED
@@ -100,7 +101,7 @@ def make_searcher(
     """An ``OptunaSearch`` over the define-by-run ``space_fn`` for ``objectives``.
 
     ``objectives``: ``{metric: "max" | "min"}``; the order is the study's objective order.
-    ``sampler``: from :func:`raymt.search.samplers.make_sampler` (seeded there); ``None`` means
+    ``sampler``: from :func:`raymt.search.sampler.registry.make_sampler` (seeded there); ``None`` means
     Optuna's default (TPE) seeded with ``seed``. ``points_to_evaluate``: configurations run first
     (enqueued). ``storage``: a journal file path (or any Optuna storage) to persist the study;
     ``study_name`` names it there (default "raymt"; an existing study of that name is continued).
@@ -198,3 +199,24 @@ def restore_tuner(
     """
     fn = tune.with_resources(trainable, dict(resources)) if resources else trainable
     return tune.Tuner.restore(str(path), trainable=fn, resume_unfinished=True, resume_errored=resume_errored)
+
+
+def upload_journal_callback(local: Path, uri: str) -> tune.Callback:
+    """A Tune callback that uploads the Optuna journal whenever a trial ends, so a search
+    resumed on another machine continues from the sampler's full history."""
+
+    class UploadJournal(tune.Callback):
+        def _push(self):
+            if local.exists():
+                upload(local, uri)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self._push()
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._push()
+
+        def on_experiment_end(self, trials, **info):
+            self._push()
+
+    return UploadJournal()

@@ -25,15 +25,15 @@ class EvalPart:
 
     pair: str
     tgt_lang: str
-    eval: "object"  # datasets.Dataset
+    eval: object  # datasets.Dataset
     references: list[str]
     sources: list[str]
 
 
 @dataclass
 class TrialData:
-    train: "object"  # datasets.Dataset
-    eval: "object"
+    train: object  # datasets.Dataset
+    eval: object
     references: list[str]
     sources: list[str]
     parts: list[EvalPart] = field(default_factory=list)

@@ -98,8 +98,17 @@ def stage_key(cfg, base_path: str, text_path: str) -> str:
         "text": Path(text_path).name,
         "langs": cfg.model.tgt_lang,
         "max_length": cfg.model.max_length,
+        # the stage trains with this many intra-op threads, which changes its float sums
+        # (raymt.model.pretrain): a different count is a different artefact
+        "threads": stage_threads(cfg),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def stage_threads(cfg) -> int:
+    """The stage runs in the trial driver before the trial's workers start, on the CPUs one of
+    them reserves: ``resources.cpus_per_worker`` (rounded), exactly, whatever the node has."""
+    return max(1, int(round(cfg.resources.cpus_per_worker)))
 
 
 def ensure_init_stage(cfg, prepared, *, run_build=None, log=print) -> StageOutcome:
@@ -133,7 +142,7 @@ def ensure_init_stage(cfg, prepared, *, run_build=None, log=print) -> StageOutco
             tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
             try:
                 run = run_build or _run_build
-                seconds = run(build_stage, cfg.model_dump(mode="json"), localize(prepared.base_path), localize(prepared.init_text), str(tmp / ARTIFACT))
+                seconds = run(build_stage, cfg, localize(prepared.base_path), localize(prepared.init_text), str(tmp / ARTIFACT))
                 atomic_write_text(tmp / META, json.dumps({"key": key, "build_s": seconds, "stage": cfg.init.stage,
                                                           "method": cfg.method.name}, indent=1))
                 shutil.rmtree(folder, ignore_errors=True)  # a half-written folder of a killed builder
@@ -150,18 +159,19 @@ def ensure_init_stage(cfg, prepared, *, run_build=None, log=print) -> StageOutco
                         wait_s=time.perf_counter() - t0, built=built)
 
 
-def build_stage(cfg_json: dict, base_path: str, text_path: str, dest: str) -> float:
-    """Train the stage and save the method's artefact to ``dest``; returns its seconds."""
-    from raymt.config.schema import ExperimentConfig
+def build_stage(cfg, base_path: str, text_path: str, dest: str) -> float:
+    """Train the stage and save the method's artefact to ``dest``; returns its seconds.
+    ``cfg`` is the trial's validated config (it crosses into a GPU task pickled, as is)."""
+    from raymt.model.pretrain import torch_threads
     from raymt.train.denoise import train_denoise
 
-    cfg = ExperimentConfig.model_validate(cfg_json)
     t0 = time.perf_counter()
-    train_denoise(cfg, base_path, read_init_text(text_path), Path(dest))
+    with torch_threads(stage_threads(cfg)):  # fixed: the bytes depend on the thread count
+        train_denoise(cfg, base_path, read_init_text(text_path), Path(dest))
     return time.perf_counter() - t0
 
 
-def _run_build(fn, cfg_json: dict, *args):
+def _run_build(fn, cfg, *args):
     """CPU trials build in this process (the trial driver, before its workers exist); GPU
     trials in a Ray task that holds one worker's GPU, outside the Tune trial's placement group
     (which holds only the driver's CPU share).
@@ -172,14 +182,14 @@ def _run_build(fn, cfg_json: dict, *args):
     """
     import ray
 
-    res = cfg_json["resources"]
-    if not (res["use_gpu"] and ray.is_initialized()):
-        return fn(cfg_json, *args)
+    res = cfg.resources
+    if not (res.use_gpu and ray.is_initialized()):
+        return fn(cfg, *args)
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    task = ray.remote(num_cpus=0, num_gpus=res["gpus_per_worker"], max_retries=0)(fn)
+    task = ray.remote(num_cpus=0, num_gpus=res.gpus_per_worker, max_retries=0)(fn)
     outside = PlacementGroupSchedulingStrategy(placement_group=None)
-    return ray.get(task.options(scheduling_strategy=outside).remote(cfg_json, *args))
+    return ray.get(task.options(scheduling_strategy=outside).remote(cfg, *args))
 
 
 def outcome_metrics(outcome: dict) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from raymt.errors import TrialFailed
+from raymt.results.files import TRIALS_DIR
 from raymt.train.prepare import PreparedExperiment
 
 
@@ -43,17 +44,17 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
 
 
 def train_loop_per_worker(loop_config: dict) -> None:
-    """Ray Train's entry point on every worker: runs :func:`raymt.train.worker.train_loop_per_worker`.
+    """Ray Train's entry point on every worker: runs :func:`raymt.train.worker.run_worker`.
 
     Why a stand-in: the trial driver hands Ray Train the function by reference (module and
     name), so the driver imports the module that defines it. ``raymt.train.worker`` pulls in
     peft and every fine-tuning method (~2.5-3 s and ~140 MB per process on a 2-core machine),
-    and in a search that import sat on every trial's critical path, in a trial driver that only
-    builds a ``TorchTrainer``. Here the import happens on the workers only, which need it anyway.
+    which in a trial driver that only builds a ``TorchTrainer`` would sit on every trial's
+    critical path. Here the import happens on the workers only, which need it anyway.
     """
-    from raymt.train.worker import train_loop_per_worker as loop
+    from raymt.train.worker import run_worker
 
-    loop(loop_config)
+    run_worker(loop_config)
 
 
 def run_trial(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str | None = None, callbacks=()):
@@ -61,8 +62,8 @@ def run_trial(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str
     from raymt.object_store import is_uri, join, local_form
 
     if storage_path is None:  # an object store goes to Ray Train as a URI (it writes there itself)
-        storage_path = join(cfg.storage_path, cfg.name, "trials") if is_uri(cfg.storage_path) \
-            else str(Path(local_form(cfg.storage_path)).expanduser().resolve() / cfg.name / "trials")
+        storage_path = join(cfg.storage_path, cfg.name, TRIALS_DIR) if is_uri(cfg.storage_path) \
+            else str(Path(local_form(cfg.storage_path)).expanduser().resolve() / cfg.name / TRIALS_DIR)
     storage = storage_path
     trainer = make_trainer(cfg, prepared, name=name, storage_path=storage, callbacks=callbacks)
     result = trainer.fit()

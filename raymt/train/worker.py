@@ -1,10 +1,11 @@
 """The per-worker training loop of one trial: it runs on every Ray Train worker.
 
-Reads top to bottom: set up (seed, threads, tokenizer, base model, method, parallel wrapper,
-data, optimizer), resume from the last checkpoint if Ray restarted the worker group, then one
-block per epoch: train, evaluate (generation sharded across workers, BLEU once on rank 0),
-checkpoint and report. It knows nothing of the tuner: it reports through ``ray.train.report``
-and the trial driver forwards the reports to Tune.
+Reads top to bottom in :func:`run_worker`: set up (seed, threads, tokenizer, base model, method,
+parallel wrapper, data, optimizer, and the last checkpoint's state if Ray restarted the worker
+group), then one block per epoch: train, evaluate (generation sharded across workers, BLEU once
+on rank 0), decide (best epoch, patience, divergence), checkpoint and report. Each step is a
+function below, in that order. It knows nothing of the tuner: it reports through
+``ray.train.report`` and the trial driver forwards the reports to Tune.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ import random
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import ray.train
+import ray.train.torch
 import torch
 import torch.distributed as dist
 
@@ -29,7 +34,7 @@ from raymt.metrics.storage import artifact_bytes
 from raymt.model.generation import Decoding, generate_texts
 from raymt.model.loading import load_model, load_tokenizer
 from raymt.train import parallel
-from raymt.train.data import eval_batches, make_train_loader, open_trial_data
+from raymt.train.data import TrialData, eval_batches, make_train_loader, open_trial_data
 from raymt.train.init_stage import outcome_metrics
 from raymt.train.prepare import local_loop_config
 from raymt.train.selection import BestEpoch
@@ -42,21 +47,88 @@ HYPS = "hyps.txt"
 BEST_HYPS = "best_hyps.txt"
 
 
-def train_loop_per_worker(loop_config: dict) -> None:
-    import ray.train
-    import ray.train.torch
+@dataclass
+class TrialRun:
+    """What one worker holds for its trial; ``state`` is what a checkpoint carries over."""
 
-    cfg = ExperimentConfig.model_validate(loop_config["config"])
+    cfg: ExperimentConfig
+    loop_config: dict
+    rank: int
+    world: int
+    device: torch.device
+    tokenizer: Any
+    model: torch.nn.Module
+    method: Any
+    init: dict
+    data: TrialData
+    loader: Any
+    sampler: Any
+    trainable: list
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    autocast: Any
+    scaler: Any
+    trainable_params: int
+    total_params: int
+    state: dict
+    best_local: Path | None
+    best_hyps: str
+    started: float  # perf_counter at the worker's first line
+    started_unix: float  # the same on the wall clock: lets the driver split its time-to-first-step
+    setup_s: float = 0.0
+    restore_s: float = 0.0  # reading the last checkpoint back (weights, optimizer, best artefact)
+    report_s: float = float("nan")  # the last checkpoint's report: its upload to storage_path (+ the barrier)
+    first_step_at: float | None = None
+
+
+@dataclass
+class Epoch:
+    """One epoch's outcome, filled step by step."""
+
+    number: int  # 1-based
+    train_loss: float = float("nan")
+    train_s: float = 0.0
+    tokens_per_s: float = 0.0
+    diverged: bool = False
+    eval_loss: float = float("nan")
+    eval_s: float = 0.0
+    hyps: list[str] = field(default_factory=list)
+    scores: Scores | None = None
+    pair_scores: dict = field(default_factory=dict)
+    record: dict = field(default_factory=dict)
+    improved: bool = False
+    patience_hit: bool = False
+    finished: bool = False  # the trial's last epoch: all of them, patience, or divergence
+
+
+def run_worker(loop_config: dict) -> None:
+    """One worker of one trial, from set-up to the last report."""
+    run = set_up(loop_config)
+    for number in range(run.state["epoch"] + 1, run.cfg.train.epochs + 1):
+        epoch = Epoch(number)
+        train_epoch(run, epoch)
+        evaluate_epoch(run, epoch)
+        decide(run, epoch)
+        checkpoint_and_report(run, epoch)
+        if epoch.finished:
+            break
+    if run.best_local is not None:  # the local copy of the best artefact: every checkpoint already holds it
+        shutil.rmtree(run.best_local.parent, ignore_errors=True)
+
+
+# --- the steps, in order ----------------------------------------------------------------------
+
+def set_up(loop_config: dict) -> TrialRun:
+    """Model, method, data and optimizer; the last checkpoint's state when Ray restarted us."""
+    started, started_unix = time.perf_counter(), time.time()
+    cfg: ExperimentConfig = loop_config["config"]  # validated once, by the trial driver
     loop_config = local_loop_config(loop_config)  # object-store storage: this node's copies (raymt.object_store)
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
-    t_setup = time.perf_counter()
-    started_unix = time.time()  # wall clock: lets the driver split its time-to-first-step
-
-    # --- set up -----------------------------------------------------------------------------
     torch.set_num_threads(max(1, int(round(cfg.resources.cpus_per_worker))))
     _seed_everything(cfg.train.seed + rank)
+
     tokenizer = load_tokenizer(loop_config["base_path"], cfg.model.src_lang, cfg.model.tgt_lang,
                                trust_remote_code=cfg.model.trust_remote_code)
     model = load_model(loop_config["base_path"], trust_remote_code=cfg.model.trust_remote_code)
@@ -69,28 +141,17 @@ def train_loop_per_worker(loop_config: dict) -> None:
         method.load_state(model, init["artifact"])
     trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total_params = sum(p.numel() for p in model.parameters())
-
-    state = {"epoch": 0, "step": 0, "history": [], "best": None, "restarts": 0}
-    checkpoint = ray.train.get_checkpoint()
-    resume_dir = None
     t_restore = time.perf_counter()
-    if checkpoint is not None:
-        resume_dir = Path(tempfile.mkdtemp(prefix="raymt-resume-"))
-        checkpoint.to_directory(str(resume_dir))
-        state = json.loads((resume_dir / STATE_FILE).read_text())
-        state["restarts"] = state.get("restarts", 0) + 1
-        method.load_state(model, resume_dir / ARTIFACT)
-    restore_s = time.perf_counter() - t_restore  # reading the checkpoint back (weights here, optimizer below)
+    state, resume_dir = _resume(method, model)
+    restore_s = time.perf_counter() - t_restore  # the weights here, the optimizer below
 
     model = parallel.wrap(model, cfg.resources.strategy, world, device)
     data = open_trial_data(loop_config, cfg)
     loader, sampler = make_train_loader(data, tokenizer, cfg, rank, world)
-
     steps_per_epoch = math.ceil(len(loader) / cfg.train.grad_accum)
-    total_steps = steps_per_epoch * cfg.train.epochs
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    scheduler = _make_schedule(optimizer, cfg, total_steps)
+    scheduler = _make_schedule(optimizer, cfg, steps_per_epoch * cfg.train.epochs)
     t_restore = time.perf_counter()
     trainer_file = resume_dir / _trainer_file(model, rank) if resume_dir is not None else None
     if trainer_file is not None and trainer_file.exists():
@@ -102,129 +163,162 @@ def train_loop_per_worker(loop_config: dict) -> None:
             # trainable tensors differ from the first run): start its AdamW moments afresh.
             pass
         scheduler.load_state_dict(saved["scheduler"])
-    best_local = _restore_best(resume_dir, state)
     best_hyps = (resume_dir / BEST_HYPS).read_text(encoding="utf-8") if resume_dir and (resume_dir / BEST_HYPS).exists() else ""
+    best_local = _restore_best(resume_dir, state)
     restore_s = restore_s + time.perf_counter() - t_restore if resume_dir is not None else 0.0
     if resume_dir is not None:  # everything needed was read (the best artefact copied): free the scratch disk
         shutil.rmtree(resume_dir, ignore_errors=True)
-    report_s = float("nan")  # the last checkpoint's report: its upload to storage_path (+ the barrier)
     autocast = _autocast(cfg, device)
-    scaler = torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None
-    setup_s = time.perf_counter() - t_setup
-    first_step_at: float | None = None
-
-    # --- epochs -------------------------------------------------------------------------------
-    for epoch in range(state["epoch"], cfg.train.epochs):
-        sampler.set_epoch(epoch)
-        model.train()
-        t_train = time.perf_counter()
-        loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of loss x tokens, tokens)
-        for micro, batch in enumerate(loader):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            last_micro = (micro + 1) % cfg.train.grad_accum == 0 or micro + 1 == len(loader)
-            with parallel.no_sync(model, active=not last_micro), (autocast or _null()):
-                loss, tokens = _loss(model, batch, cfg.train.label_smoothing)
-                (scaler.scale(loss) if scaler else loss).div(cfg.train.grad_accum).backward()
-            loss_sum += torch.tensor([loss.item() * tokens, tokens], dtype=torch.float64)
-            if not last_micro:
-                continue
-            if scaler:
-                scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(trainable, cfg.train.max_grad_norm)
-            (scaler.step(optimizer), scaler.update()) if scaler else optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            state["step"] += 1
-            if first_step_at is None:
-                first_step_at = time.perf_counter()
-        loss_sum = _all_reduce(loss_sum, world)
-        train_loss = float(loss_sum[0] / max(loss_sum[1], 1))
-        train_s = time.perf_counter() - t_train
-        tokens_per_s = float(loss_sum[1]) / train_s if train_s > 0 else 0.0
-
-        diverged = not math.isfinite(train_loss)
-        t_eval = time.perf_counter()
-        if diverged:
-            scores, eval_loss, hyps, pair_scores = None, float("nan"), [], {}
-        else:
-            eval_loss, hyps, scores, pair_scores = _evaluate(model, data, tokenizer, cfg, rank, world, device, autocast)
-        eval_s = time.perf_counter() - t_eval
-        state["train_time_s"] = state.get("train_time_s", 0.0) + train_s  # totals survive restarts
-        state["eval_time_s"] = state.get("eval_time_s", 0.0) + eval_s
-
-        # --- decide, checkpoint, report (every rank calls report: it is a barrier) ------------
-        record = {"epoch": epoch + 1, "step": state["step"], "train_loss": train_loss, "eval_loss": eval_loss,
-                  "bleu": scores.bleu if scores else float("nan"), "chrf": scores.chrf if scores else float("nan"),
-                  **pair_scores}
-        record = _broadcast(record, world)
-        state["history"].append(record)
-        selector = BestEpoch(cfg.train.patience, state["best"])
-        improved = not diverged and selector.observe(record)
-        state["best"] = selector.best
-        state["epoch"] = epoch + 1
-        patience_hit = selector.exhausted(epoch + 1)
-        done = diverged or patience_hit or epoch + 1 == cfg.train.epochs
-
-        t_ckpt = time.perf_counter()
-        ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
-        _save_artifact(model, method, cfg, loop_config["base_path"], rank, ckpt_dir / ARTIFACT)
-        if parallel.is_fsdp(model):  # each rank holds its own shard of the AdamW moments
-            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
-                       ckpt_dir / _trainer_file(model, rank))
-        metrics = {}
-        if rank == 0:
-            size = artifact_bytes(ckpt_dir / ARTIFACT)
-            hyps_text = "\n".join(hyps) + ("\n" if hyps else "")
-            if improved and not diverged:
-                best_local = _keep_best(ckpt_dir / ARTIFACT, best_local)
-                best_hyps = hyps_text
-            elif best_local is not None:
-                shutil.copytree(best_local, ckpt_dir / BEST)
-            if not parallel.is_fsdp(model):
-                torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
-            (ckpt_dir / HYPS).write_text(hyps_text, encoding="utf-8")
-            (ckpt_dir / BEST_HYPS).write_text(best_hyps, encoding="utf-8")
-            (ckpt_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
-            best = state["best"] or record
-            first_step_s = (first_step_at - t_setup) if first_step_at else float("nan")
-            metrics = {
-                # the trial's result = its best evaluation so far (the "load best model at end" habit)
-                "bleu": best["bleu"], "chrf": best["chrf"], "eval_loss": best["eval_loss"], "best_epoch": best["epoch"],
-                **{key: best.get(key, float("nan")) for key in pair_metric_columns(record)},
-                "bleu_epoch": record["bleu"], "chrf_epoch": record["chrf"], "eval_loss_epoch": record["eval_loss"],
-                "train_loss": train_loss, "epoch": epoch + 1, "step": state["step"],
-                "storage_bytes": size, "storage_mb": size / 1e6,
-                "trainable_params": trainable_params, "total_params": total_params,
-                "train_time_s": state["train_time_s"], "eval_time_s": state["eval_time_s"],
-                "epoch_train_time_s": train_s, "epoch_eval_time_s": eval_s, "setup_time_s": setup_s,
-                "first_step_s": first_step_s, "checkpoint_write_s": time.perf_counter() - t_ckpt,
-                "checkpoint_report_s": report_s, "restore_s": restore_s,
-                "worker_started_unix": started_unix, "first_step_unix": started_unix + first_step_s,
-                "tokens_per_s": tokens_per_s, "world_size": world, "restarts": state["restarts"],
-                "sacrebleu_signature": scores.bleu_signature if scores else "",
-                "chrf_signature": scores.chrf_signature if scores else "",
-                "patience_stopped": bool(patience_hit and epoch + 1 < cfg.train.epochs),
-                "diverged": bool(diverged), "done": bool(done), **outcome_metrics(init),
-                "error": (f"training loss became {train_loss} in epoch {epoch + 1} (lr {cfg.train.lr:g}): the run diverged"
-                          if diverged else ""),
-            }
-        # rank 0 reports the checkpoint; under FSDP every rank adds its optimizer shard (Ray Train
-        # merges the ranks' files into one checkpoint folder). The local copy is deleted once
-        # uploaded: it would otherwise stay in /tmp for every epoch of every trial.
-        shares = rank == 0 or parallel.is_fsdp(model)
-        t_report = time.perf_counter()
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if shares else None,
-                         delete_local_checkpoint_after_upload=shares)
-        report_s = time.perf_counter() - t_report
-        if not shares:
-            shutil.rmtree(ckpt_dir, ignore_errors=True)
-        if done:
-            break
-    if best_local is not None:  # the local copy of the best artefact: every checkpoint already holds it
-        shutil.rmtree(best_local.parent, ignore_errors=True)
+    run = TrialRun(cfg=cfg, loop_config=loop_config, rank=rank, world=world, device=device, tokenizer=tokenizer, model=model,
+                   method=method, init=init, data=data, loader=loader, sampler=sampler, trainable=trainable, optimizer=optimizer,
+                   scheduler=scheduler, autocast=autocast,
+                   scaler=torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None,
+                   trainable_params=trainable_params, total_params=total_params, state=state,
+                   best_local=best_local, best_hyps=best_hyps, started=started, started_unix=started_unix, restore_s=restore_s)
+    run.setup_s = time.perf_counter() - started
+    return run
 
 
-# --- helpers (each used once above; kept here so the loop reads as a recipe) ---------------
+def train_epoch(run: TrialRun, epoch: Epoch) -> None:
+    """One pass over this worker's shard, with gradient accumulation and clipping."""
+    cfg, model = run.cfg, run.model
+    run.sampler.set_epoch(epoch.number - 1)
+    model.train()
+    t_train = time.perf_counter()
+    loss_sum = torch.zeros(2, dtype=torch.float64)  # (sum of loss x tokens, tokens)
+    for micro, batch in enumerate(run.loader):
+        batch = {k: v.to(run.device) for k, v in batch.items()}
+        last_micro = (micro + 1) % cfg.train.grad_accum == 0 or micro + 1 == len(run.loader)
+        with parallel.no_sync(model, active=not last_micro), (run.autocast or _null()):
+            loss, tokens = _loss(model, batch, cfg.train.label_smoothing)
+            (run.scaler.scale(loss) if run.scaler else loss).div(cfg.train.grad_accum).backward()
+        loss_sum += torch.tensor([loss.item() * tokens, tokens], dtype=torch.float64)
+        if not last_micro:
+            continue
+        if run.scaler:
+            run.scaler.unscale_(run.optimizer)
+        torch.nn.utils.clip_grad_norm_(run.trainable, cfg.train.max_grad_norm)
+        (run.scaler.step(run.optimizer), run.scaler.update()) if run.scaler else run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        run.state["step"] += 1
+        if run.first_step_at is None:
+            run.first_step_at = time.perf_counter()
+    loss_sum = _all_reduce(loss_sum, run.world)
+    epoch.train_loss = float(loss_sum[0] / max(loss_sum[1], 1))
+    epoch.train_s = time.perf_counter() - t_train
+    epoch.tokens_per_s = float(loss_sum[1]) / epoch.train_s if epoch.train_s > 0 else 0.0
+
+
+def evaluate_epoch(run: TrialRun, epoch: Epoch) -> None:
+    """Eval loss, hypotheses and BLEU/chrF; skipped when the training loss diverged."""
+    epoch.diverged = not math.isfinite(epoch.train_loss)
+    t_eval = time.perf_counter()
+    if not epoch.diverged:
+        epoch.eval_loss, epoch.hyps, epoch.scores, epoch.pair_scores = _evaluate(
+            run.model, run.data, run.tokenizer, run.cfg, run.rank, run.world, run.device, run.autocast)
+    epoch.eval_s = time.perf_counter() - t_eval
+    run.state["train_time_s"] = run.state.get("train_time_s", 0.0) + epoch.train_s  # totals survive restarts
+    run.state["eval_time_s"] = run.state.get("eval_time_s", 0.0) + epoch.eval_s
+
+
+def decide(run: TrialRun, epoch: Epoch) -> None:
+    """Record the evaluation (the same on every rank), update the best epoch, and decide
+    whether this is the trial's last epoch."""
+    scores = epoch.scores
+    record = {"epoch": epoch.number, "step": run.state["step"], "train_loss": epoch.train_loss, "eval_loss": epoch.eval_loss,
+              "bleu": scores.bleu if scores else float("nan"), "chrf": scores.chrf if scores else float("nan"),
+              **epoch.pair_scores}
+    epoch.record = _broadcast(record, run.world)
+    run.state["history"].append(epoch.record)
+    selector = BestEpoch(run.cfg.train.patience, run.state["best"])
+    epoch.improved = not epoch.diverged and selector.observe(epoch.record)
+    run.state["best"] = selector.best
+    run.state["epoch"] = epoch.number
+    epoch.patience_hit = selector.exhausted(epoch.number)
+    epoch.finished = epoch.diverged or epoch.patience_hit or epoch.number == run.cfg.train.epochs
+
+
+def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
+    """Save the artefact (every rank takes part under FSDP), write the checkpoint on rank 0
+    and report; every rank calls ``ray.train.report``: it is a barrier."""
+    t_ckpt = time.perf_counter()
+    ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
+    _save_artifact(run.model, run.method, run.cfg, run.loop_config["base_path"], run.rank, ckpt_dir / ARTIFACT)
+    fsdp = parallel.is_fsdp(run.model)
+    if fsdp:  # each rank holds its own shard of the AdamW moments
+        torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()},
+                   ckpt_dir / _trainer_file(run.model, run.rank))
+    metrics = {}
+    if run.rank == 0:
+        size = artifact_bytes(ckpt_dir / ARTIFACT)
+        hyps_text = "\n".join(epoch.hyps) + ("\n" if epoch.hyps else "")
+        if epoch.improved:
+            run.best_local = _keep_best(ckpt_dir / ARTIFACT, run.best_local)
+            run.best_hyps = hyps_text
+        elif run.best_local is not None:
+            shutil.copytree(run.best_local, ckpt_dir / BEST)
+        if not fsdp:
+            torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
+        (ckpt_dir / HYPS).write_text(hyps_text, encoding="utf-8")
+        (ckpt_dir / BEST_HYPS).write_text(run.best_hyps, encoding="utf-8")
+        (ckpt_dir / STATE_FILE).write_text(json.dumps(run.state, indent=1))
+        metrics = _metrics(run, epoch, size)
+        metrics["checkpoint_write_s"] = time.perf_counter() - t_ckpt
+    # rank 0 reports the checkpoint; under FSDP every rank adds its optimizer shard (Ray Train
+    # merges the ranks' files into one checkpoint folder). The local copy is deleted once
+    # uploaded: it would otherwise stay in /tmp for every epoch of every trial.
+    shares = run.rank == 0 or fsdp
+    t_report = time.perf_counter()
+    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if shares else None,
+                     delete_local_checkpoint_after_upload=shares)
+    run.report_s = time.perf_counter() - t_report
+    if not shares:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+
+def _metrics(run: TrialRun, epoch: Epoch, size: int) -> dict:
+    """The trial's result after this epoch = its best evaluation so far (the "load best model
+    at end" habit), plus this epoch's own scores, costs and timings."""
+    best, record, scores, cfg = run.state["best"] or epoch.record, epoch.record, epoch.scores, run.cfg
+    first_step_s = (run.first_step_at - run.started) if run.first_step_at else float("nan")
+    return {
+        "bleu": best["bleu"], "chrf": best["chrf"], "eval_loss": best["eval_loss"], "best_epoch": best["epoch"],
+        **{key: best.get(key, float("nan")) for key in pair_metric_columns(record)},
+        "bleu_epoch": record["bleu"], "chrf_epoch": record["chrf"], "eval_loss_epoch": record["eval_loss"],
+        "train_loss": epoch.train_loss, "epoch": epoch.number, "step": run.state["step"],
+        "storage_bytes": size, "storage_mb": size / 1e6,
+        "trainable_params": run.trainable_params, "total_params": run.total_params,
+        "train_time_s": run.state["train_time_s"], "eval_time_s": run.state["eval_time_s"],
+        "epoch_train_time_s": epoch.train_s, "epoch_eval_time_s": epoch.eval_s, "setup_time_s": run.setup_s,
+        "first_step_s": first_step_s, "checkpoint_report_s": run.report_s, "restore_s": run.restore_s,
+        "worker_started_unix": run.started_unix, "first_step_unix": run.started_unix + first_step_s,
+        "tokens_per_s": epoch.tokens_per_s, "world_size": run.world, "restarts": run.state["restarts"],
+        "sacrebleu_signature": scores.bleu_signature if scores else "",
+        "chrf_signature": scores.chrf_signature if scores else "",
+        "patience_stopped": bool(epoch.patience_hit and epoch.number < cfg.train.epochs),
+        "diverged": bool(epoch.diverged), "finished": bool(epoch.finished), **outcome_metrics(run.init),
+        "error": (f"training loss became {epoch.train_loss} in epoch {epoch.number} (lr {cfg.train.lr:g}): the run diverged"
+                  if epoch.diverged else ""),
+    }
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _resume(method, model) -> tuple[dict, Path | None]:
+    """The state of the last checkpoint (and its folder) when Ray restarted the worker group;
+    a fresh state otherwise. The method's trainable weights are restored into ``model``."""
+    state = {"epoch": 0, "step": 0, "history": [], "best": None, "restarts": 0}
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is None:
+        return state, None
+    resume_dir = Path(tempfile.mkdtemp(prefix="raymt-resume-"))
+    checkpoint.to_directory(str(resume_dir))
+    state = json.loads((resume_dir / STATE_FILE).read_text())
+    state["restarts"] = state.get("restarts", 0) + 1
+    method.load_state(model, resume_dir / ARTIFACT)
+    return state, resume_dir
+
 
 def _seed_everything(seed: int) -> None:
     random.seed(seed)

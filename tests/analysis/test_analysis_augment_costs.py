@@ -11,13 +11,13 @@ COST = {"model": "tiny", "sentences": 1000, "seconds": 42.0, "generate_s": 20.0,
 
 
 def test_counts_only_trials_whose_ratio_was_above_zero():
-    df = pd.DataFrame({"aug_back_translation": [0.0, 0.5, 0.25, math.nan], "method": ["lora"] * 4})
+    df = pd.DataFrame({"augment.back_translation.ratio": [0.0, 0.5, 0.25, math.nan], "method": ["lora"] * 4})
     assert trials_using(df, "back_translation") == 2
     assert trials_using(df, "word_dropout") is None  # not searched: every trial used the configured ratio
 
 
 def test_section_states_cost_throughput_and_sharing_once():
-    df = pd.DataFrame({"aug_back_translation": [0.0, 0.5, 0.5]})
+    df = pd.DataFrame({"augment.back_translation.ratio": [0.0, 0.5, 0.5]})
     text = augment_cost_section({"back_translation": COST}, df)
     assert text.count("\n") == 0
     assert text.startswith("- back-translation pool: 42.0 s for 1000 sentences (50.0 sentences/s of generation on 2 actors, cpu")

@@ -62,25 +62,75 @@ def test_knee_is_the_point_farthest_from_the_extreme_line():
             "storage_mb": [0.0, 10.0, 50.0, 100.0],
         }
     )
-    assert Front(df).knee()["trial_id"] == "elbow"
-    with pytest.raises(DataError, match="<= 0"):  # log needs positive values
-        Front(df).knee(log_objectives=["storage_mb"])
+    knee = Front(df).knee(log_objectives=())
+    assert knee.found and knee["trial_id"] == "elbow" and knee.trial_id == "elbow"
+    assert knee.distance == pytest.approx((1 - 0.1 - 0.1) / np.sqrt(2))
+    assert knee.why.startswith("knee: trial elbow") and "Das 1999" in knee.why
+    with pytest.raises(DataError, match="<= 0.*log_objectives=\\(\\)"):  # storage is log-scaled by default
+        Front(df).knee()
     # Storage spanning decades: linear normalisation squeezes 1..1000 MB together near 0,
-    # so "mid" looks like the knee; on a log10 scale (as plotted) it is "elbow":
+    # so "mid" looks like the knee; on a log10 scale (the default, as plotted) it is "elbow":
     # normalised (x, y) elbow = (0.25, 0.5) -> 0.25/sqrt2; mid = (0.75, 0.05) -> 0.2/sqrt2.
     pos = df.assign(storage_mb=[1.0, 10.0, 1000.0, 10000.0], bleu=[10.0, 20.0, 29.0, 30.0])
+    assert Front(pos).knee()["trial_id"] == "elbow"
+    assert "storage_mb on a log10 scale" in Front(pos).knee().why
     assert Front(pos).knee(log_objectives=["storage_mb"])["trial_id"] == "elbow"
-    assert Front(pos).knee()["trial_id"] == "mid"
+    assert Front(pos).knee(log_objectives=())["trial_id"] == "mid"
 
 
-def test_knee_of_small_fronts_prefers_the_cheaper_member():
+def _no_knee_front():
+    """The front of issue 19: on the log storage scale every middle member lies beyond the line
+    joining the extremes (BLEU per log-MB grows along it), so the old rule picked the cheapest,
+    weakest model at distance 0."""
+    return pd.DataFrame({"trial_id": ["8e6257b1", "b", "c", "83884cdd"], "status": "completed",
+                         "method": ["lora", "lora", "adapter", "full"], "bleu": [25.7, 27.0, 30.0, 36.7],
+                         "storage_mb": [0.029, 0.1, 0.5, 2.8]})
+
+
+def test_a_front_bent_the_other_way_has_no_knee_and_says_what_it_chose_instead():
+    knee = Front(_no_knee_front()).knee()
+    assert not knee.found
+    assert knee.trial_id == "83884cdd"  # the highest BLEU, not the cheapest end point
+    assert knee.why.startswith("no knee: every middle member lies on or beyond the line")
+    assert "chosen instead: trial 83884cdd" in knee.why and "best bleu" in knee.why
+    # a member exactly on the line is no bend either: (0.5, 0.5) in normalised units
+    on_line = pd.DataFrame({"trial_id": ["lo", "on", "hi"], "status": "completed", "bleu": [10.0, 20.0, 30.0],
+                            "storage_mb": [1.0, 10.0, 100.0]})
+    assert not Front(on_line).knee().found and Front(on_line).knee().trial_id == "hi"
+    # ... and one a hair on the ideal side is
+    assert Front(on_line.assign(bleu=[10.0, 20.001, 30.0])).knee().trial_id == "on"
+
+
+def test_small_fronts_have_no_knee_and_choose_the_best_bleu():
     df = pd.DataFrame({"trial_id": ["a", "b"], "status": "completed", "bleu": [10.0, 20.0],
                        "storage_mb": [1.0, 100.0]})
-    assert Front(df).knee()["trial_id"] == "a"
-    assert Front(df.iloc[[1]]).knee()["trial_id"] == "b"
+    knee = Front(df).knee()
+    assert not knee.found and knee.trial_id == "b" and "the front has 2 members" in knee.why
+    one = Front(df.iloc[[0]]).knee()
+    assert not one.found and one.trial_id == "a" and "1 member," in one.why
     three = df.assign(latency=[1.0, 2.0])
     with pytest.raises(ConfigError, match="two objectives"):
         Front(three, {"bleu": "max", "storage_mb": "min", "latency": "min"}).knee()
+
+
+def test_front_takes_optuna_directions():
+    import optuna
+
+    df = _trials()
+    expected = list(Front(df).members["trial_id"])
+    assert list(Front(df, {"bleu": "maximize", "storage_mb": "minimize"}).members["trial_id"]) == expected
+    front = Front(df, {"bleu": optuna.study.StudyDirection.MAXIMIZE, "storage_mb": optuna.study.StudyDirection.MINIMIZE})
+    assert front.objectives == {"bleu": "max", "storage_mb": "min"}
+    assert list(front.members["trial_id"]) == expected
+    with pytest.raises(ConfigError, match="maximise"):
+        Front(df, {"bleu": "maximise", "storage_mb": "min"})
+
+
+def test_select_refuses_a_storage_limit_that_is_not_a_size():
+    front = Front(_trials())
+    for bad in (0, -1.0, float("nan"), "big"):
+        with pytest.raises(ConfigError, match="max_storage_mb"):
+            front.select(max_storage_mb=bad)
 
 
 def test_hypervolume_and_compare_use_one_common_reference():

@@ -108,3 +108,67 @@ def test_write_plots_writes_pngs(tmp_path):
     # Nothing plottable: no empty figures.
     empty = _trials().assign(status="failed")
     assert write_plots(tmp_path / "empty", empty) == {}
+
+
+def test_pareto_data_marks_the_knee_of_the_report_and_labels_trials():
+    from raymt.analysis.front import Front
+
+    df = _trials()
+    data = pareto_plot_data(df)
+    knee = Front(df).knee()
+    assert data.knee is not None and data.knee.trial_id == knee.trial_id and data.knee.found == knee.found
+    assert (data.knee.x, data.knee.y) == (knee["storage_mb"], knee["bleu"])
+    # few trials: every drawn point carries its id; many: only the front's members do
+    assert list(data.points["label"]) == list(data.points["trial_id"])
+    many = pd.concat([df] + [df.assign(trial_id=df["trial_id"] + f"-{i}") for i in range(4)], ignore_index=True)
+    labelled = pareto_plot_data(many).points
+    assert (labelled["label"] != "").equals(labelled["on_front"])
+    # a third objective: no knee is defined, none is drawn
+    three = df.assign(latency=1.0)
+    assert pareto_plot_data(three, {"bleu": "max", "storage_mb": "min", "latency": "min"}).knee is None
+
+
+def test_parallel_axes_follow_the_space_log_scale_and_carry_round_ticks():
+    df = _trials().assign(lr=[3e-4, 5e-4, 1e-3, 1e-3, 2e-4, 1e-4, 2.5e-3])  # a factor 8: not "wide"
+    guessed = parallel_plot_data(df)
+    assert {a.name: a.kind for a in guessed.axes}["lr"] == "log"  # learning rates are log by name
+    told = parallel_plot_data(df, log_params=[])
+    assert {a.name: a.kind for a in told.axes}["lr"] == "linear"  # the space says uniform
+    told = parallel_plot_data(df, log_params=["lr"])
+    lr = next(a for a in told.axes if a.name == "lr")
+    labels = [label for _, label in lr.ticks]
+    assert lr.kind == "log" and "0.001" in labels and len(labels) >= 3  # round values inside the range
+    positions = [pos for pos, _ in lr.ticks]
+    assert positions == sorted(positions) and min(positions) >= 0 and max(positions) <= 1
+    lora_r = next(a for a in told.axes if a.name == "lora_r")
+    assert [label for _, label in lora_r.ticks] == ["8", "16", "32"]  # a choices parameter: one tick per value
+    assert next(a for a in told.axes if a.name == "storage_mb").kind == "log"  # storage: always log
+    # front members are bold and every line is labelled with its trial id (few trials)
+    assert list(told.on_front) == [True, True, True, False] and told.labels == told.trial_ids
+
+
+def test_round_ticks_cover_the_range_with_round_values():
+    from raymt.analysis.plots import round_ticks
+
+    ticks = round_ticks(3e-4, 3e-3, log=True)
+    assert ticks[0] == 3e-4 and ticks[-1] == 3e-3 and 1e-3 in ticks and 5e-4 in ticks
+    assert round_ticks(0.0, 0.2, log=False) == pytest.approx([0.0, 0.04, 0.08, 0.12, 0.16, 0.2])
+    assert round_ticks(0.013, 0.19, log=False) == pytest.approx([0.013, 0.04, 0.08, 0.12, 0.16, 0.19])
+    assert round_ticks(5.0, 5.0, log=False) == [5.0]
+
+
+def test_history_is_drawn_one_panel_per_method_one_colour_per_trial():
+    from raymt.analysis.plots import draw_history
+
+    history = pd.DataFrame({"trial_id": ["a", "a", "b", "b", "c"], "epoch": [1, 2, 1, 2, 1],
+                            "bleu": [5.0, 9.0, 4.0, 6.0, 3.0]})
+    trials = pd.DataFrame({"trial_id": ["a", "b", "c"], "status": ["completed", "completed", "early_stopped"],
+                           "method": ["lora", "lora", "full"]})
+    fig = draw_history(history_plot_data(history, trials))
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["full (1 trial)", "lora (2 trials)"]
+    lora = panels[1]
+    colours = {line.get_color() for line in lora.get_lines()}
+    assert len(colours) == 2  # one per trial, not one per method
+    assert {t.get_text() for t in lora.texts} == {"a", "b"}  # each line labelled with its trial id
+    assert panels[0].get_lines()[0].get_linestyle() == "--"  # early-stopped

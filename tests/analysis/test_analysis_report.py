@@ -49,7 +49,9 @@ def test_report_sections_hold_the_numbers():
     assert order == sorted(order)  # ascending BLEU
     assert "| es |" not in front  # early-stopped never on the front
     assert "lr=0.0001, lora_r=8" in front
-    assert "Knee: trial" in front
+    # storage on a log10 scale: ia3 (0, 1), lora1 (0.25, 0.5), lora2 (0.33, 0.25), full0 (1, 0)
+    assert "Knee: trial lora2 (bleu 27.5, storage_mb 8) lies 0.294 beyond the line" in front
+    assert "storage_mb on a log10 scale" in front and "`raymt export --knee` exports this trial" in front
     hv = _section(text, "Hypervolume")
     # default reference: bleu 20 - 0.1*10 = 19, storage 2000 + 0.1*1999.5 = 2199.95
     assert "bleu = 19" in hv and "storage_mb = 2199.95" in hv
@@ -124,16 +126,42 @@ def test_init_stage_cost_is_counted_once_per_stage_artifact():
 
     df = pd.DataFrame([
         {"trial_id": "a", "status": "completed", "method": "lora", "bleu": 30.0, "storage_mb": 0.1,
-         "init_stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 12.5, "init_built": True},
+         "init.stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 12.5, "init_built": True},
         {"trial_id": "b", "status": "completed", "method": "lora", "bleu": 31.0, "storage_mb": 0.1,
-         "init_stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 0.1, "init_built": False},
+         "init.stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 0.1, "init_built": False},
         {"trial_id": "c", "status": "completed", "method": "full", "bleu": 33.0, "storage_mb": 3.0,
-         "init_stage": "denoise", "init_key": "k2", "init_build_s": 20.0, "init_wait_s": 20.2, "init_built": True},
+         "init.stage": "denoise", "init_key": "k2", "init_build_s": 20.0, "init_wait_s": 20.2, "init_built": True},
         {"trial_id": "d", "status": "completed", "method": "lora", "bleu": 29.0, "storage_mb": 0.1,
-         "init_stage": "none", "init_key": "", "init_build_s": 0.0, "init_wait_s": 0.0, "init_built": False},
+         "init.stage": "none", "init_key": "", "init_build_s": 0.0, "init_wait_s": 0.0, "init_built": False},
     ])
     text = build_report(df, significance=False)
     section = text.split("## Init stage (denoising warm start)")[1]
     assert "2 stage artefact(s) served 3 trial(s)" in section and "32.0 s in all" in section  # 12 + 20, not 12 + 12 + 20
     assert "| denoise | 3 | 33.00 |" in section and "| none | 1 | 29.00 |" in section
     assert "## Init stage" not in build_report(df.drop(columns=["init_key"]), significance=False)
+
+
+def test_report_and_terminal_say_when_the_front_has_no_knee():
+    from raymt.analysis.report import front_summary
+
+    df = pd.DataFrame({"trial_id": ["8e6257b1", "b", "c", "83884cdd", "gone"],
+                       "status": ["completed"] * 4 + ["failed"], "method": ["lora", "lora", "adapter", "full", "full"],
+                       "lr": [1e-3, 2e-3, 1e-3, 5e-4, 1e-3], "bleu": [25.7, 27.0, 30.0, 36.7, np.nan],
+                       "storage_mb": [0.029, 0.1, 0.5, 2.8, np.nan]})
+    front = _section(build_report(df, significance=False), "Pareto front")
+    assert "No knee: every middle member lies on or beyond the line" in front
+    assert "chosen instead: trial 83884cdd (bleu 36.7, storage_mb 2.8), the member with the best bleu" in front
+    summary = front_summary(df)
+    lines = summary.splitlines()
+    assert lines[0] == "5 trials: 4 completed, 1 failed"
+    assert lines[1] == "Pareto front (4 of 4 eligible trials; bleu (max), storage_mb (min)):"
+    assert "83884cdd    full 36.70        2.8  lr=0.0005" in summary
+    assert lines[-1].startswith("No knee:") and "chosen instead: trial 83884cdd" in lines[-1]
+    assert front_summary(df.assign(status="failed")).endswith("Pareto front: no eligible trial "
+                                                               "(completed, with a value for every objective)")
+
+
+def test_a_knee_that_cannot_be_computed_does_not_sink_the_report():
+    df = _trials().assign(storage_mb=[0.0, 4.0, 8.0, 0.5, 0.1, np.nan, np.nan])  # 0 MB: no log10
+    front = _section(build_report(df, significance=False), "Pareto front")
+    assert "Knee: not computed (" in front and "log_objectives=()" in front

@@ -69,6 +69,9 @@ def test_merge_is_for_lora_only(results, tmp_path):
 def test_cli_export_translate_evaluate(results, tmp_path, capsys):
     out = tmp_path / "cli-out"
     assert main(["export", str(results), "--knee", "--to", str(out)]) == 0
+    said = capsys.readouterr().out
+    # two members: no knee, and it says so and which one it exports instead (the higher BLEU)
+    assert "no knee: the front has 2 members" in said and "exported trial t_adapter" in said
     model_tuple = load_exported(out)
     src = tmp_path / "src.txt"
     src.write_text("\n".join(SOURCES) + "\n")
@@ -110,7 +113,6 @@ def test_export_records_the_decoding_and_evaluate_equals_the_workers_scoring(sea
     hypotheses and the same BLEU, with beam 2, 9 new tokens, batches of 5 and sources truncated
     to 24 tokens: the settings travel with the export."""
     from raymt.export import evaluate
-    from raymt.methods import get_method
     from raymt.train.data import open_trial_data
     from raymt.train.worker import _evaluate
 
@@ -229,7 +231,7 @@ def test_translate_and_evaluate_are_quiet(results, tmp_path, capfd):
     assert captured.err == "" and len(captured.out.splitlines()) == len(SOURCES)
     assert main(["evaluate", str(out), "--src", str(src), "--ref", str(src)]) == 0
     captured = capfd.readouterr()
-    assert captured.err == "" and [l.split()[0] for l in captured.out.splitlines()] == ["BLEU", "chrF"]
+    assert captured.err == "" and [line.split()[0] for line in captured.out.splitlines()] == ["BLEU", "chrF"]
 
 
 def test_every_argument_of_export_translate_evaluate_has_help():

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "methods"))
-from method_helpers import large_config, tiny_config  # noqa: E402
+from method_helpers import large_config, tiny_config
 
-from raymt.methods import get_method  # noqa: E402
-from raymt.plan.memory import ModelShape, TrainingSetup, activation_bytes, estimate_memory  # noqa: E402
+from raymt.methods import get_method
+from raymt.plan.memory import ModelShape, TrainingSetup, activation_bytes, estimate_memory
 
 
 class _Cfg:

@@ -52,7 +52,7 @@ def test_branches_are_planned_at_their_largest_values(tmp_path):
     raw["search"]["space"]["common"]["train.batch_size"] = {"choices": [4, 8]}
     plan = api.plan(_write(tmp_path, raw))
     lora = next(b for b in plan.branches if b.method == "lora")
-    assert lora.point["lora_r"] == 64 and lora.point["lora_target_modules"] == "all-linear"
+    assert lora.point["lora.r"] == 64 and lora.point["lora.target_modules"] == "all-linear"
     assert lora.setup.batch_size == 8
     from raymt.methods import get_method
     from raymt.plan.model_config import KNOWN_MODELS

@@ -131,9 +131,9 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
     raw["train"]["epochs"] = 1
     raw["resources"]["max_failures"] = 0
     raw["search"].update(num_samples=5, scheduler={"kind": "none"}, points_to_evaluate=[
-        {"method": "prompt", "lr": 1e-2 * 0.5, "warmup_ratio": 0.1, "prompt_num_virtual_tokens": 110},
-        {"method": "lora", "lr": 9.5e-3, "warmup_ratio": 0.1, "lora_r": 2},
-        {"method": "lora", "lr": 2e-3, "warmup_ratio": 0.1, "lora_r": 4},
+        {"method": "prompt", "train.lr": 1e-2 * 0.5, "train.warmup_ratio": 0.1, "prompt.num_virtual_tokens": 110},
+        {"method": "lora", "train.lr": 9.5e-3, "train.warmup_ratio": 0.1, "lora.r": 2},
+        {"method": "lora", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "lora.r": 4},
     ])
     raw["search"]["space"] = {"method": ["lora", "prompt"],
                               "common": {"train.lr": {"log_uniform": [1e-3, 1e-2]}, "train.warmup_ratio": 0.1},
@@ -152,9 +152,9 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
     diverged = failed[failed["error"].str.contains("diverged")]
     assert len(crashed) + len(diverged) == len(failed), failed["error"].tolist()
     assert ((crashed["method"] == "prompt") & (crashed["prompt_num_virtual_tokens"] == 110)).all()
-    assert (diverged["lr"] >= 9e-3).all() and diverged["error"].str.contains("nan").all(), diverged["error"].tolist()
+    assert (diverged["train.lr"] >= 9e-3).all() and diverged["error"].str.contains("nan").all(), diverged["error"].tolist()
     assert len(crashed) >= 1 and len(diverged) >= 1                    # both enqueued points broke
-    assert (df.loc[df["status"] == "completed", "lr"] < 9e-3).all()    # no NaN run passed as a result
+    assert (df.loc[df["status"] == "completed", "train.lr"] < 9e-3).all()    # no NaN run passed as a result
     assert (df["status"] == "completed").sum() >= 1                      # the search went on
     assert set(pd.read_csv(results / "pareto.csv")["trial_id"]) <= set(df.loc[df["status"] == "completed", "trial_id"])
     import optuna

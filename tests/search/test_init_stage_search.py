@@ -27,9 +27,9 @@ def test_search_over_init_stage_builds_each_stage_once_and_reports_its_cost(tmp_
         "search": {
             "num_samples": 3, "max_concurrent_trials": 1, "objectives": {"bleu": "max", "storage_mb": "min"},
             "sampler": {"kind": "tpe", "seed": 0}, "scheduler": {"kind": "none"},
-            "points_to_evaluate": [{"method": "lora", "lr": 2e-3, "init_stage": "none"},
-                                   {"method": "lora", "lr": 2e-3, "init_stage": "denoise"},
-                                   {"method": "lora", "lr": 1e-3, "init_stage": "denoise"}],
+            "points_to_evaluate": [{"method": "lora", "train.lr": 2e-3, "init.stage": "none"},
+                                   {"method": "lora", "train.lr": 2e-3, "init.stage": "denoise"},
+                                   {"method": "lora", "train.lr": 1e-3, "init.stage": "denoise"}],
             "space": {"method": "lora", "common": {"train.lr": {"choices": [1e-3, 2e-3]},
                                                    "init.stage": {"choices": ["none", "denoise"]}}},
         },
@@ -37,18 +37,18 @@ def test_search_over_init_stage_builds_each_stage_once_and_reports_its_cost(tmp_
     path = tmp_path / "warm.yaml"
     path.write_text(yaml.safe_dump(raw))
     results = run_search(path, log=lambda m: None)
-    df = pd.read_parquet(results / "trials.parquet").set_index("init_stage", append=True)
-    df = df.reset_index(level="init_stage")
+    df = pd.read_parquet(results / "trials.parquet").set_index("init.stage", append=True)
+    df = df.reset_index(level="init.stage")
     assert (df["status"] == "completed").all(), df[["status", "error"]]
-    warm = df[df["init_stage"] == "denoise"]
-    cold = df[df["init_stage"] == "none"]
+    warm = df[df["init.stage"] == "denoise"]
+    cold = df[df["init.stage"] == "none"]
     assert len(warm) == 2 and len(cold) == 1
     # one stage for both warm trials (same method settings): built by one, reused by the other
     assert warm["init_key"].nunique() == 1 and warm["init_built"].sum() == 1 and (warm["init_build_s"] > 0).all()
     assert cold["init_key"].iloc[0] == "" and not cold["init_built"].iloc[0]
     assert len(list((tmp_path / ".cache" / "init").glob("*/stage.json"))) == 1
     # the warm trial with the cold trial's settings starts elsewhere, so it ends elsewhere
-    same = warm[warm["lr"] == cold["lr"].iloc[0]]
+    same = warm[warm["train.lr"] == cold["train.lr"].iloc[0]]
     assert same["eval_loss"].iloc[0] != pytest.approx(cold["eval_loss"].iloc[0], abs=1e-6)
     report = (results / "report.md").read_text()
     assert "## Init stage (denoising warm start)" in report and "1 stage artefact(s) served 2 trial(s)" in report

@@ -19,9 +19,10 @@ from optuna.trial import TrialState
 from pydantic import ValidationError
 
 from raymt.errors import ConfigError, DataError
-from raymt.search import samplers as samplers_mod
-from raymt.search.samplers import SamplerConfig, available_samplers, make_sampler
-from raymt.search.transfer import RelatedTrials, pareto_mask
+from raymt.search.sampler import options as sampler_options
+from raymt.search.sampler.options import SamplerConfig
+from raymt.search.sampler.registry import available_samplers, make_sampler
+from raymt.search.sampler.transfer import RelatedTrials, pareto_mask
 from raymt.search.tuner import make_searcher
 
 OBJECTIVES = {"bleu": "max", "storage_mb": "min"}
@@ -88,7 +89,7 @@ def assert_branch_keys(config: dict) -> None:
 
 # --------------------------------------------------------------------------- config
 def test_every_kind_in_the_schema_has_a_builder_and_vice_versa():
-    kinds = set(typing.get_args(samplers_mod.SamplerKind))
+    kinds = set(typing.get_args(sampler_options.SamplerKind))
     assert kinds == set(available_samplers())
 
 
@@ -106,7 +107,7 @@ def test_unknown_field_and_options_of_another_kind_are_refused():
 
 
 def test_every_config_field_has_a_description():
-    models = [SamplerConfig, samplers_mod.RaymtSamplerOptions, samplers_mod.TPEOptions, samplers_mod.NSGA2Options, samplers_mod.GPOptions]
+    models = [SamplerConfig, sampler_options.RaymtSamplerOptions, sampler_options.TPEOptions, sampler_options.NSGA2Options, sampler_options.GPOptions]
     for model in models:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"

@@ -18,22 +18,11 @@ from hypothesis import strategies as st
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
 from raymt.errors import ConfigError
-from raymt.search.schedulers import (
-    EARLY_STOP_RUNG_KEY,
-    EARLY_STOPPED_KEY,
-    ASHAConfig,
-    EarlyStopMarker,
-    MOASHAConfig,
-    MultiObjectiveASHAScheduler,
-    NoEarlyStopping,
-    RecordingASHAScheduler,
-    front_indices,
-    make_scheduler,
-    parse_scheduler_config,
-    rung_milestones,
-    scheduler_from_config,
-    storage_band,
-)
+from raymt.search.scheduler.asha import NoEarlyStopping, RecordingASHAScheduler
+from raymt.search.scheduler.build import make_scheduler, scheduler_from_config
+from raymt.search.scheduler.mo_asha import MultiObjectiveASHAScheduler, front_indices, rung_milestones, storage_band
+from raymt.search.scheduler.options import ASHAConfig, MOASHAConfig, parse_scheduler_config
+from raymt.search.scheduler.record import EARLY_STOP_RUNG_KEY, EARLY_STOPPED_KEY, EarlyStopMarker
 
 CONTINUE, STOP = TrialScheduler.CONTINUE, TrialScheduler.STOP
 
@@ -374,7 +363,7 @@ def test_real_tuner_stops_trials_and_marks_them_in_results(tmp_path, ray_local):
     assert not [r.error for r in grid if r.error]
     rows = {r.metrics["trial_id"]: (r.config["cfg"], r.metrics) for r in grid}
     stopped = scheduler.stopped_trials
-    for trial_id, (cfg, metrics) in rows.items():
+    for trial_id, (_, metrics) in rows.items():
         assert metrics[EARLY_STOPPED_KEY] is (trial_id in stopped)
         if trial_id in stopped:
             assert metrics["training_iteration"] < 9

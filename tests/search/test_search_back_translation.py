@@ -24,7 +24,7 @@ def bt_space(tmp_path: Path, cache_root: Path) -> Path:
     raw["train"]["epochs"] = 1
     raw["augment"] = {"back_translation": {"params": {"reverse_epochs": 1, "max_new_tokens": 24, "batch_size": 32}}}
     raw["search"].update(num_samples=3, scheduler={"kind": "none"},
-                         points_to_evaluate=[{"aug_back_translation": r} for r in (0.5, 0.0, 0.5)])
+                         points_to_evaluate=[{"augment.back_translation.ratio": r} for r in (0.5, 0.0, 0.5)])
     raw["search"]["space"] = {"method": "lora", "common": {"augment.back_translation.ratio": {"choices": [0.0, 0.5]}},
                               "methods": {"lora": {"r": 4}}}
     # the tiny base is reused from the session cache; the pool cache starts empty
@@ -38,7 +38,7 @@ def bt_space(tmp_path: Path, cache_root: Path) -> Path:
 def test_back_translation_pool_is_generated_once_for_the_search(tmp_path, cache_root, tiny_base, ray_local):
     results = run_search(bt_space(tmp_path, cache_root), log=lambda m: None)
     df = pd.read_parquet(results / "trials.parquet")
-    assert len(df) == 3 and set(df["aug_back_translation"]) == {0.0, 0.5}  # a results column, both ratios ran
+    assert len(df) == 3 and set(df["augment.back_translation.ratio"]) == {0.0, 0.5}  # a results column, both ratios ran
     assert (df["status"] == "completed").all()
 
     builds = build_log(tmp_path / ".cache")

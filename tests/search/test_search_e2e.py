@@ -20,9 +20,9 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 POINTS = [
-    {"method": "full", "lr": 1e-3, "warmup_ratio": 0.1},
-    {"method": "lora", "lr": 2e-3, "warmup_ratio": 0.1, "lora_r": 8, "lora_alpha_over_r": 2, "lora_target_modules": "all-linear"},
-    {"method": "adapter", "lr": 2e-3, "warmup_ratio": 0.1, "adapter_size": 32},
+    {"method": "full", "train.lr": 1e-3, "train.warmup_ratio": 0.1},
+    {"method": "lora", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "lora.r": 8, "lora.alpha_over_r": 2, "lora.target_modules": "all-linear"},
+    {"method": "adapter", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "adapter.size": 32},
 ]
 
 
@@ -55,10 +55,11 @@ def test_search_writes_results_front_and_artifacts(tmp_path, cache_root, tiny_ba
     assert (results / "report.md").exists() and (results / "pareto.png").exists()
     assert (results / "optuna_journal.log").exists()
     # conditional parameters are NaN where they do not apply
-    assert df.loc[df["method"] != "lora", "lora_r"].isna().all()
-    assert df.loc[df["method"] == "lora", "lora_r"].notna().all()
-    assert df.loc[df["method"] != "adapter", "adapter_size"].isna().all()
-    assert set(df["aug_word_dropout"].dropna()) <= {0.0, 0.5} and df["aug_word_dropout"].notna().all()
+    assert df.loc[df["method"] != "lora", "lora.r"].isna().all()
+    assert df.loc[df["method"] == "lora", "lora.r"].notna().all()
+    assert df.loc[df["method"] != "adapter", "adapter.size"].isna().all()
+    ratio = df["augment.word_dropout.ratio"]
+    assert set(ratio.dropna()) <= {0.0, 0.5} and ratio.notna().all()
     from raymt.data.cache import load_tokenized
 
     pools = json.loads((results / "prepared.json").read_text())["augment_pools"]
@@ -130,9 +131,9 @@ def _cli_output(argv: list[str]) -> str:
 
 
 def _finished(report: dict) -> bool:
-    """A trial's last report: the worker's done flag reaches Tune as ``train_done`` (Tune itself
-    marks the trial done only when the trial function returns, which result.json never shows)."""
-    return bool(report.get("done") or report.get("train_done"))
+    """A trial's last report: the worker says ``finished`` (Tune itself marks the trial done
+    only when the trial function returns, which result.json never shows)."""
+    return bool(report.get("finished"))
 
 
 def _wait_for_trials(results: Path, n: int, timeout: float) -> None:
@@ -140,8 +141,8 @@ def _wait_for_trials(results: Path, n: int, timeout: float) -> None:
     while time.time() < end:
         finished = 0
         for result_json in (results / "tune").glob("*/result.json"):
-            lines = [json.loads(l) for l in result_json.read_text().splitlines() if l.strip()]
-            finished += any(_finished(l) for l in lines)
+            lines = [json.loads(line) for line in result_json.read_text().splitlines() if line.strip()]
+            finished += any(_finished(line) for line in lines)
         if finished >= n:
             return
         time.sleep(2)
@@ -161,8 +162,8 @@ def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base
         proc.wait()
     first = {}
     for result_json in (results / "tune").glob("*/result.json"):
-        lines = [json.loads(l) for l in result_json.read_text().splitlines() if l.strip()]
-        if any(_finished(l) for l in lines):
+        lines = [json.loads(line) for line in result_json.read_text().splitlines() if line.strip()]
+        if any(_finished(line) for line in lines):
             first[lines[-1]["trial_id"]] = lines[-1]["bleu"]
     assert first
     out = subprocess.run([sys.executable, "-m", "raymt.cli", "search", "--resume", str(results)], cwd=tmp_path, env=env,

@@ -29,8 +29,8 @@ def _space(tmp_path: Path, uri: str) -> Path:
     raw["eval"]["max_samples"] = 30
     raw["train"]["epochs"] = 2
     raw["search"].update(num_samples=2, scheduler={"kind": "none"}, points_to_evaluate=[
-        {"method": "lora", "lr": 2e-3, "warmup_ratio": 0.1, "lora_r": 8, "lora_alpha_over_r": 2, "lora_target_modules": "all-linear"},
-        {"method": "adapter", "lr": 2e-3, "warmup_ratio": 0.1, "adapter_size": 32},
+        {"method": "lora", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "lora.r": 8, "lora.alpha_over_r": 2, "lora.target_modules": "all-linear"},
+        {"method": "adapter", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "adapter.size": 32},
     ])
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump(raw))

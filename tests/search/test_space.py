@@ -1,11 +1,9 @@
 """The conditional search space: branch parameters exist only on their branch, and every
 value a space can produce is validated against the trial schema before Ray starts."""
 
-import math
 
 import optuna
 import pytest
-import yaml
 
 from raymt.config.load import validate_config
 from raymt.errors import ConfigError
@@ -36,23 +34,23 @@ def test_define_by_run_is_conditional():
         method = trial.params["method"]
         seen.add(method)
         keys = set(trial.params)
-        assert ("lora_r" in keys) == (method == "lora")
-        assert ("adapter_size" in keys) == (method == "adapter")
-        assert "lr" in keys and "warmup_ratio" in keys
+        assert ("lora.r" in keys) == (method == "lora")
+        assert ("adapter.size" in keys) == (method == "adapter")
+        assert "train.lr" in keys and "train.warmup_ratio" in keys
         raw = space.to_raw_config(trial.params)
         cfg = validate_config(raw, "test")
         assert cfg.method.name == method
-        assert cfg.train.lr == pytest.approx(trial.params["lr"])
+        assert cfg.train.lr == pytest.approx(trial.params["train.lr"])
         if method == "lora":
-            assert cfg.method.params.alpha == trial.params["lora_r"] * trial.params["lora_alpha_over_r"]
+            assert cfg.method.params.alpha == trial.params["lora.r"] * trial.params["lora.alpha_over_r"]
         study.tell(trial, 0.0)
     assert seen == {"full", "lora", "adapter"}
 
 
 def test_list_choices_round_trip():
     space = compiled()
-    raw = space.to_raw_config({"method": "lora", "lr": 1e-3, "warmup_ratio": 0.1, "lora_r": 2,
-                               "lora_alpha_over_r": 1, "lora_target_modules": "q_proj+v_proj"})
+    raw = space.to_raw_config({"method": "lora", "train.lr": 1e-3, "train.warmup_ratio": 0.1, "lora.r": 2,
+                               "lora.alpha_over_r": 1, "lora.target_modules": "q_proj+v_proj"})
     assert raw["method"]["target_modules"] == ["q_proj", "v_proj"]
 
 
@@ -96,15 +94,15 @@ def test_init_stage_is_a_branch_and_its_settings_exist_only_on_it():
     for _ in range(20):
         trial = study.ask()
         space.define_by_run(trial)
-        stage = trial.params["init_stage"]
+        stage = trial.params["init.stage"]
         seen.add(stage)
-        assert ("init_denoise_steps" in trial.params) == (stage == "denoise")
+        assert ("init.denoise.steps" in trial.params) == (stage == "denoise")
         cfg = validate_config(space.to_raw_config(trial.params), "test")
         assert cfg.init.stage == stage
-        assert cfg.init.denoise.steps == trial.params.get("init_denoise_steps", 200)
+        assert cfg.init.denoise.steps == trial.params.get("init.denoise.steps", 200)
         study.tell(trial, 0.0)
     assert seen == {"none", "denoise"}
-    assert {"init_stage", "init_denoise_steps"} <= set(space.flat_columns())
+    assert {"init.stage", "init.denoise.steps"} <= set(space.flat_columns())
 
 
 @pytest.mark.parametrize("common, where", [
@@ -116,3 +114,12 @@ def test_init_stage_is_a_branch_and_its_settings_exist_only_on_it():
 def test_bad_init_values_in_a_space_are_refused_before_ray(common, where):
     with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
         compiled({"method": "lora", "common": common}).validate(lambda raw, w: validate_config(raw, w))
+
+
+def test_log_scale_columns_are_the_table_columns_the_space_samples_by_factors():
+    """The report's plots put these on log axes (a learning rate searched log-uniformly)."""
+    from raymt.search.space import log_scale_columns
+
+    space = SpaceConfig.model_validate(SPACE)
+    assert log_scale_columns(space) == ["train.lr", "adapter.size"]
+    assert set(log_scale_columns(space)) <= set(compiled().flat_columns())

@@ -15,7 +15,8 @@ import pytest
 from optuna.trial import TrialState
 
 from raymt.errors import ConfigError
-from raymt.search.samplers import SamplerConfig, make_sampler
+from raymt.search.sampler.options import SamplerConfig
+from raymt.search.sampler.registry import make_sampler
 from raymt.search.tuner import RaymtOptunaSearch, journal_storage, make_searcher, make_tuner, restore_tuner
 
 OBJECTIVES = {"bleu": "max", "storage_mb": "min"}

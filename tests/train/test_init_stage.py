@@ -35,11 +35,44 @@ def config(storage, method=None, **over):
     return validate_config(raw, "test")
 
 
-def test_stage_is_built_once_per_key_even_when_trials_ask_concurrently(storage):
+class ArrivalLock:
+    """``filelock.FileLock`` that counts the callers arriving at it (before they block), so a
+    test can hold a build until every concurrent caller is waiting at the lock."""
+
+    def __init__(self, lock_class, arrived, condition):
+        self.lock_class, self.arrived, self.condition = lock_class, arrived, condition
+
+    def __call__(self, *args, **kwargs):
+        arrived, condition = self.arrived, self.condition
+
+        class Counting(self.lock_class):
+            def acquire(self, *a, **k):
+                with condition:
+                    arrived.value += 1
+                    condition.notify_all()
+                return super().acquire(*a, **k)
+
+        return Counting(*args, **kwargs)
+
+
+def wait_for_arrivals(arrived, condition, n: int) -> None:
+    with condition:
+        assert condition.wait_for(lambda: arrived.value >= n, timeout=300), f"only {arrived.value} of {n} arrived"
+
+
+def test_stage_is_built_once_per_key_even_when_trials_ask_concurrently(storage, monkeypatch):
+    import types
+
+    import filelock
+
+    arrived, condition = types.SimpleNamespace(value=0), threading.Condition()
+    monkeypatch.setattr(filelock, "FileLock", ArrivalLock(filelock.FileLock, arrived, condition))
     builds = []
 
     def counting(fn, *args):
-        builds.append(args[0]["method"])
+        builds.append(args[0].method)
+        if len(builds) == 1:  # the first build waits until all three trials stand at the lock
+            wait_for_arrivals(arrived, condition, 3)
         return fn(*args)
 
     # three trials that differ only in MT settings share one stage; a different LoRA rank is another
@@ -47,7 +80,7 @@ def test_stage_is_built_once_per_key_even_when_trials_ask_concurrently(storage):
     other = config(storage, method={"name": "lora", "r": 8})
     prepared = prepare_experiment(trials[0], log=lambda m: None)
     outcomes: list = [None] * 4
-    # the three ask at once (the lock makes two of them wait); then the other one
+    # the three ask at once: one builds while the other two wait at the lock; then the other one
     threads = [threading.Thread(target=lambda i=i, c=c: outcomes.__setitem__(i, ensure_init_stage(c, prepared, run_build=counting, log=lambda m: None)))
                for i, c in enumerate(trials)]
     for t in threads:
@@ -133,19 +166,23 @@ def test_missing_text_file_is_refused_before_ray(storage):
         prepare_experiment(cfg, log=lambda m: None)
 
 
-def _ask_for_stage(cfg_json: dict, base_path: str, text_path: str, log_path: str, out) -> None:
-    """One trial driver process asking for the stage; its builder notes each build in a file."""
+def _ask_for_stage(cfg_json: dict, base_path: str, text_path: str, log_path: str, out, arrived, condition) -> None:
+    """One trial driver process asking for the stage; its builder notes each build in a file and
+    waits until the other process stands at the lock too."""
     import os
-    import time
     from types import SimpleNamespace
+
+    import filelock
 
     from raymt.config.schema import ExperimentConfig
 
-    def noting_build(fn, cfg_json, base_path, text_path, dest):
+    filelock.FileLock = ArrivalLock(filelock.FileLock, arrived, condition)
+
+    def noting_build(fn, cfg, base_path, text_path, dest):
         with open(log_path, "a") as f:
             f.write(f"{os.getpid()}\n")
-        time.sleep(2.0)  # long enough for the other process to arrive while this one builds
-        return fn(cfg_json, base_path, text_path, dest)
+        wait_for_arrivals(arrived, condition, 2)
+        return fn(cfg, base_path, text_path, dest)
 
     cfg = ExperimentConfig.model_validate(cfg_json)
     outcome = ensure_init_stage(cfg, SimpleNamespace(base_path=base_path, init_text=text_path), run_build=noting_build,
@@ -160,8 +197,10 @@ def test_two_processes_needing_the_same_stage_build_it_once(storage, tmp_path):
     prepared = prepare_experiment(cfg, log=lambda m: None)
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
+    arrived, condition = ctx.Value("i", 0), ctx.Condition()
     log_path = tmp_path / "builds.txt"
-    procs = [ctx.Process(target=_ask_for_stage, args=(cfg.model_dump(mode="json"), prepared.base_path, prepared.init_text, str(log_path), out))
+    procs = [ctx.Process(target=_ask_for_stage, args=(cfg.model_dump(mode="json"), prepared.base_path, prepared.init_text, str(log_path),
+                                                      out, arrived, condition))
              for _ in range(2)]
     for p in procs:
         p.start()

@@ -38,8 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from raymt.data.augment.base import AugmentOperator, register_operator
 from raymt.errors import ConfigError
+from raymt.model import TINY
 
-TINY = "tiny"
 POOL_FORMAT = 1  # bump when the stored pool changes, to invalidate old caches
 BUILD_LOG = "builds.jsonl"
 

@@ -15,153 +15,28 @@ the first step and never changes during training. So the only uncertain objectiv
 is BLEU, and :class:`MultiObjectiveASHAScheduler` can compare a newcomer with the trials
 recorded at the same rung on (BLEU so far, exact storage) without any guesswork about cost.
 
-Which trials were stopped early: every scheduler made here records them
-(``scheduler.stopped_trials``: trial id -> :class:`EarlyStop`, with the rung), and
-:class:`EarlyStopMarker`, a Tune callback, writes ``early_stopped`` (and
-``early_stop_rung`` when true) into every reported result. Tune calls callbacks after the
-scheduler's decision and keeps the result they mutate, so the flag reaches the trial's last
-result, ``ResultGrid`` and the searcher's ``on_trial_complete``. Detecting an early stop by
-"fewer iterations than ``max_t``" is NOT reliable: a trial may legitimately end earlier
-(its own convergence test, a smaller ``epochs`` value sampled by the searcher).
+Which trials were stopped early is recorded the same way by every raymt scheduler
+(:mod:`raymt.search.scheduler.record`).
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
-from ray.tune import Callback
 from ray.tune.result import DEFAULT_METRIC
-from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from raymt.errors import ConfigError
+from raymt.search.scheduler.options import MOASHAConfig, validate_options
+from raymt.search.scheduler.record import EarlyStop, StopRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     from ray.tune.experiment import Trial
 
-__all__ = [
-    "ASHAConfig",
-    "EARLY_STOPPED_KEY",
-    "EARLY_STOP_RUNG_KEY",
-    "EarlyStop",
-    "EarlyStopMarker",
-    "MOASHAConfig",
-    "MultiObjectiveASHAScheduler",
-    "NoEarlyStopping",
-    "NoSchedulerConfig",
-    "RecordingASHAScheduler",
-    "SchedulerConfig",
-    "front_indices",
-    "make_scheduler",
-    "parse_scheduler_config",
-    "rung_milestones",
-    "scheduler_from_config",
-    "storage_band",
-]
-
 logger = logging.getLogger(__name__)
-
-#: Result key set by :class:`EarlyStopMarker`: True on every result of a trial that a
-#: scheduler stopped before ``max_t`` (only its last result exists after the stop).
-EARLY_STOPPED_KEY = "early_stopped"
-#: Result key set next to ``early_stopped=True``: the rung milestone at which it was stopped.
-EARLY_STOP_RUNG_KEY = "early_stop_rung"
-
-
-@dataclass(frozen=True)
-class EarlyStop:
-    """Why and where one trial was stopped; kept so results can exclude it from the front."""
-
-    trial_id: str
-    rung: float  # the rung milestone (in units of time_attr) whose comparison stopped it
-    time: float  # the value of time_attr in the result that triggered the stop
-    metric: float  # the metric in that result (raw, not sign-flipped)
-    cost: float | None  # the cost (storage MB) for multi-objective schedulers, else None
-    reason: str  # one human-readable line
-
-
-class _StopRecord:
-    """Mixin: the record of trials stopped early, the same API on every raymt scheduler."""
-
-    def _init_record(self) -> None:
-        self._stopped: dict[str, EarlyStop] = {}
-
-    @property
-    def stopped_trials(self) -> dict[str, EarlyStop]:
-        """Trial id -> :class:`EarlyStop` for every trial this scheduler stopped early."""
-        return dict(self._stopped)
-
-    def is_early_stopped(self, trial_id: str) -> bool:
-        return trial_id in self._stopped
-
-
-class NoEarlyStopping(_StopRecord, FIFOScheduler):
-    """Run every trial to its end (Tune's FIFO), with the same record API (always empty)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._init_record()
-
-    def debug_string(self) -> str:
-        return "Using FIFO scheduling (no early stopping)."
-
-
-class RecordingASHAScheduler(_StopRecord, AsyncHyperBandScheduler):
-    """Tune's single-metric ASHA (Li et al., 2020, MLSys), recording the trials it stops.
-
-    Tune's ASHA also answers STOP when a trial reaches ``max_t``; that is completion, not an
-    early stop, and is not recorded. Kept as the baseline the multi-objective scheduler is
-    measured against (benchmarks/lc_replay.py).
-    """
-
-    def __init__(
-        self,
-        time_attr: str = "training_iteration",
-        metric: str | None = None,
-        mode: str | None = None,
-        max_t: float = 100,
-        grace_period: float = 1,
-        reduction_factor: float = 3,
-    ) -> None:
-        super().__init__(
-            time_attr=time_attr,
-            metric=metric,
-            mode=mode,
-            max_t=max_t,
-            grace_period=grace_period,
-            reduction_factor=reduction_factor,
-            brackets=1,
-            stop_last_trials=True,
-        )
-        self._init_record()
-
-    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
-        action = super().on_trial_result(tune_controller, trial, result)
-        if (
-            action == TrialScheduler.STOP
-            and self._time_attr in result
-            and self._metric in result
-            and result[self._time_attr] < self._max_t
-        ):
-            t = float(result[self._time_attr])
-            rung = max(
-                (m for m, recorded in self._brackets[0]._rungs if m <= t and trial.trial_id in recorded),
-                default=t,
-            )
-            self._stopped[trial.trial_id] = EarlyStop(
-                trial_id=trial.trial_id,
-                rung=float(rung),
-                time=t,
-                metric=float(result[self._metric]),
-                cost=None,
-                reason=f"{self._metric} below the top 1/{self._reduction_factor:g} at rung {rung:g}",
-            )
-        return action
 
 
 def rung_milestones(grace_period: float, max_t: float, reduction_factor: float) -> list[float]:
@@ -220,7 +95,7 @@ def storage_band(cost: float, band_width_decades: float) -> int:
     return math.floor(math.log10(cost) / band_width_decades + 1e-9)
 
 
-class MultiObjectiveASHAScheduler(_StopRecord, FIFOScheduler):
+class MultiObjectiveASHAScheduler(StopRecord, FIFOScheduler):
     """Asynchronous successive halving that ranks (metric, exact cost) at each rung.
 
     Rungs are ASHA's (Li et al., 2020, MLSys): ``grace_period * reduction_factor**k`` below
@@ -260,7 +135,7 @@ class MultiObjectiveASHAScheduler(_StopRecord, FIFOScheduler):
         band_width_decades: float = 0.5,
     ) -> None:
         # Same checks as the pydantic config, for direct construction (tests, notebooks).
-        cfg = _validate(
+        cfg = validate_options(
             MOASHAConfig,
             dict(
                 kind="mo_asha",
@@ -420,190 +295,3 @@ class MultiObjectiveASHAScheduler(_StopRecord, FIFOScheduler):
             f"{better} of {n - 1} trials at rung {rung:g} lie in better non-dominated fronts "
             f"on ({self._metric}, {self._cost_attr}) (its front {mine}; keep < {n / self._rf:.2f})"
         )
-
-
-class EarlyStopMarker(Callback):
-    """Tune callback: writes ``early_stopped`` (and ``early_stop_rung``) into every result.
-
-    Tune lets callbacks modify a result in place, after the scheduler has decided and
-    before the result becomes the trial's ``last_result``; so the flag reaches
-    ``ResultGrid``, ``result.json`` (it survives ``Tuner.restore``, unlike the scheduler's
-    in-memory record) and the searcher's ``on_trial_complete``, which may then tell its
-    sampler that the trial was pruned rather than completed. Pass the same scheduler object
-    that goes into ``TuneConfig``.
-    """
-
-    def __init__(self, scheduler: _StopRecord) -> None:
-        if not isinstance(scheduler, _StopRecord):
-            raise ConfigError(
-                f"EarlyStopMarker needs a raymt scheduler, got {type(scheduler).__name__}",
-                where="EarlyStopMarker(scheduler=)",
-                fix="build the scheduler with raymt.search.schedulers.make_scheduler",
-            )
-        self.scheduler = scheduler
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Trial, result: dict, **info: Any) -> None:
-        stop = self.scheduler._stopped.get(trial.trial_id)
-        result[EARLY_STOPPED_KEY] = stop is not None
-        if stop is not None:
-            result[EARLY_STOP_RUNG_KEY] = stop.rung
-
-
-# -- configuration ---------------------------------------------------------------------
-
-
-class NoSchedulerConfig(BaseModel):
-    """Every trial runs all its epochs."""
-
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["none"] = Field(description="No early stopping: every trial runs to its end.")
-
-
-class _RungConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    time_attr: str = Field(
-        "training_iteration",
-        min_length=1,
-        description="Reported key that measures progress (monotonic), e.g. training_iteration = epochs done.",
-    )
-    metric: str = Field("bleu", min_length=1, description="Reported metric the rungs compare, e.g. bleu.")
-    mode: Literal["max", "min"] = Field("max", description="Whether the metric is maximised or minimised.")
-    max_t: float | None = Field(
-        None,
-        gt=0,
-        description="Budget per trial in time_attr units (epochs); trials stop there. "
-        "None: the tuner sets it to the search's largest epoch budget.",
-    )
-    grace_period: float = Field(
-        1, gt=0, description="First rung: no trial is stopped before this much time_attr."
-    )
-    reduction_factor: float = Field(
-        3,
-        gt=1,
-        description="Rungs at grace_period * reduction_factor**k; about 1/reduction_factor "
-        "of the trials reaching a rung continue past it.",
-    )
-
-    @model_validator(mode="after")
-    def _grace_within_budget(self) -> _RungConfig:
-        if self.max_t is not None and self.grace_period > self.max_t:
-            raise ValueError(f"grace_period ({self.grace_period}) is larger than max_t ({self.max_t})")
-        return self
-
-
-class ASHAConfig(_RungConfig):
-    """Tune's ASHA on one metric (Li et al., 2020, MLSys). Baseline: blind to storage."""
-
-    kind: Literal["asha"] = Field(description="Single-metric asynchronous successive halving.")
-
-
-class MOASHAConfig(_RungConfig):
-    """Multi-objective ASHA: rank (metric, storage) at each rung (see MultiObjectiveASHAScheduler)."""
-
-    kind: Literal["mo_asha"] = Field(description="Multi-objective ASHA on (metric, cost_attr).")
-    cost_attr: str = Field(
-        "storage_mb",
-        min_length=1,
-        description="Reported (or config) key of the cost to minimise, known before training.",
-    )
-    ranking: Literal["pareto", "bands"] = Field(
-        "pareto",
-        description="pareto: non-dominated sorting of (metric, cost) at each rung; "
-        "bands: ASHA on the metric within log-spaced cost bands.",
-    )
-    band_width_decades: float = Field(
-        0.5, gt=0, le=3, description="Width of a cost band in decades (0.5 = a factor of 3.16); ranking=bands only."
-    )
-
-
-SchedulerConfig = Annotated[
-    Union[NoSchedulerConfig, ASHAConfig, MOASHAConfig],
-    Field(discriminator="kind", description="Early stopping of trials (none | asha | mo_asha)."),
-]
-
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(SchedulerConfig)
-
-
-def _validate(model: Any, data: dict[str, Any], where: str = "scheduler") -> Any:
-    try:
-        return (model.model_validate if isinstance(model, type) else model.validate_python)(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [str(p) for p in err["loc"] if p not in ("none", "asha", "mo_asha")]
-        field = ".".join([where, *loc])
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            allowed = _fields_of(data.get("kind"))
-            close = difflib.get_close_matches(loc[-1], allowed, n=1, cutoff=0.5) if loc else []
-            fix = (f"did you mean {close[0]!r}? " if close else "remove it; ") + (
-                f"the fields of kind {data.get('kind')!r} are: {', '.join(allowed)}"
-            )
-        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            field, fix = f"{where}.kind", "set kind to one of: none, asha, mo_asha"
-        elif "grace_period" in message and "max_t" in message:
-            field, fix = f"{where}.grace_period", "use a grace_period of at most max_t (typically 1 epoch)"
-        else:
-            fix = "see the field's description in raymt/search/schedulers.py (class " + (
-                {"none": "NoSchedulerConfig", "asha": "ASHAConfig", "mo_asha": "MOASHAConfig"}.get(
-                    data.get("kind"), "SchedulerConfig"
-                )
-                + ")"
-            )
-        raise ConfigError(message, where=field, fix=fix) from None
-
-
-def _fields_of(kind: Any) -> list[str]:
-    model = {"none": NoSchedulerConfig, "asha": ASHAConfig, "mo_asha": MOASHAConfig}.get(kind)
-    return sorted(model.model_fields) if model else []
-
-
-def parse_scheduler_config(data: dict[str, Any], where: str = "scheduler") -> Any:
-    """Validate a YAML ``scheduler:`` mapping; user mistakes raise ConfigError naming the field."""
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"expected a mapping, got {type(data).__name__}", where=where, fix="write e.g. `kind: mo_asha`"
-        )
-    return _validate(_ADAPTER, data, where)
-
-
-def scheduler_from_config(cfg: Any, *, max_t: float | None = None) -> TrialScheduler:
-    """Build the scheduler a validated config asks for; ``max_t`` fills a config left at None."""
-    if isinstance(cfg, NoSchedulerConfig):
-        return NoEarlyStopping()
-    budget = cfg.max_t if cfg.max_t is not None else max_t
-    if budget is None:
-        raise ConfigError(
-            "max_t (the epoch budget per trial) is not set",
-            where="scheduler.max_t",
-            fix="set scheduler.max_t, or let the tuner pass the search's epoch budget",
-        )
-    if cfg.grace_period > budget:
-        raise ConfigError(
-            f"grace_period ({cfg.grace_period:g}) is larger than max_t ({budget:g})",
-            where="scheduler.grace_period",
-            fix="use a grace_period of at most max_t (typically 1 epoch)",
-        )
-    common = dict(
-        time_attr=cfg.time_attr,
-        metric=cfg.metric,
-        mode=cfg.mode,
-        max_t=budget,
-        grace_period=cfg.grace_period,
-        reduction_factor=cfg.reduction_factor,
-    )
-    if isinstance(cfg, ASHAConfig):
-        return RecordingASHAScheduler(**common)
-    return MultiObjectiveASHAScheduler(
-        **common, cost_attr=cfg.cost_attr, ranking=cfg.ranking, band_width_decades=cfg.band_width_decades
-    )
-
-
-def make_scheduler(kind: Literal["none", "asha", "mo_asha"], **params: Any) -> TrialScheduler:
-    """``make_scheduler("mo_asha", max_t=4, grace_period=1)`` -> a validated scheduler.
-
-    ``params`` are the fields of the matching config model (NoSchedulerConfig, ASHAConfig,
-    MOASHAConfig); every returned scheduler has ``stopped_trials`` and works with
-    :class:`EarlyStopMarker`.
-    """
-    return scheduler_from_config(parse_scheduler_config({"kind": kind, **params}))

@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 
 from raymt.errors import DataError
-from raymt.search.candidates import ParamCodec, config_key
-from raymt.search.gp import GPFit, HyperPrior, fit_gp, predict
+from raymt.search.sampler.candidates import ParamCodec, config_key
+from raymt.search.sampler.gp import GPFit, HyperPrior, fit_gp, predict
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ class HyperPrior:
     """Independent normal priors on the log hyperparameters.
 
     The default has its lengthscale mode at 1 on [0, 1] inputs and a small noise. With related
-    tasks, :meth:`raymt.search.transfer.RelatedTrials.hyper_prior` centres it on what the GPs of
+    tasks, :meth:`raymt.search.sampler.transfer.RelatedTrials.hyper_prior` centres it on what the GPs of
     the other tasks found (empirical Bayes): with a dozen results MAP cannot tell noise from
     signal (it interpolated decode times and called the rest noise-free), the other tasks can.
     """

@@ -1,12 +1,12 @@
-"""Which Optuna sampler proposes the next trial: the ``sampler:`` config section and a registry.
+"""Which Optuna sampler proposes the next trial: a registry of builders, one per ``kind``.
 
 Kinds:
 
-- ``raymt`` (default): :class:`~raymt.search.cost_aware.CostAwareSampler`. Computes objectives
+- ``raymt`` (default): :class:`~raymt.search.sampler.cost_aware.CostAwareSampler`. Computes objectives
   that are known before a trial runs (storage MB), models only the unknown ones (BLEU) with a GP,
   and picks whole configurations by expected hypervolume improvement; optionally warm-started
   from searches on related tasks (other language pairs). Measured against the others in
-  ``docs/samplers.md``.
+  BENCHMARKS.md ("Samplers on the Zhang & Duh NMT HPO tables").
 - ``tpe``: Optuna's TPE (Bergstra et al., 2011, NeurIPS; Ozaki et al., 2022, GECCO for the
   multi-objective variant), multivariate and grouped so conditional branches are modelled jointly,
   with the constant liar for parallel trials.
@@ -15,8 +15,9 @@ Kinds:
 - ``random``: uniform random sampling; the baseline every other kind must beat.
 - ``gp``: Optuna's GPSampler (log-EHVI for several objectives); needs scipy.
 
-A new kind is a builder function registered with :func:`register_sampler`; the ``kind`` field's
-allowed values come from the ``Literal`` below and a test checks both agree.
+A new kind is a builder function registered with :func:`register_sampler`, plus its name in
+``SamplerKind`` and an options model in :mod:`raymt.search.sampler.options` (the config side,
+which must stay importable without torch); a test checks the registry and the ``Literal`` agree.
 """
 
 from __future__ import annotations
@@ -24,111 +25,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import optuna
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from raymt.errors import ConfigError, DataError
-from raymt.search.cost_aware import CostAwareSampler, KnownFn, SpaceFn
-from raymt.search.transfer import RelatedTrials, related_from_tables
-
-SamplerKind = Literal["raymt", "tpe", "nsga2", "random", "gp"]
-
-
-class RaymtSamplerOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    n_startup_trials: int | None = Field(
-        None,
-        ge=0,
-        le=1000,
-        description="Random trials before the model is used. Default: 5 (at least 2 while an "
-        "objective is modelled), 0 when related_trials are given.",
-    )
-    n_candidates: int = Field(
-        1024,
-        ge=16,
-        le=100_000,
-        description="Whole configurations drawn and scored per trial (half random, half "
-        "mutations of the current Pareto front). More = finer search, slower proposals.",
-    )
-    related_trials: list[Path] = Field(
-        default_factory=list,
-        description="Trials tables (parquet or csv, e.g. trials.parquet of earlier raymt searches "
-        "on OTHER language pairs) used as a prior and whose Pareto-optimal configurations are "
-        "tried early. One task per file unless the file has a 'task' column. Never list the "
-        "current search's own table.",
-    )
-    weight_related: bool = Field(
-        True,
-        description="Re-weight related tasks by how well they rank this search's results "
-        "(from 3 finished trials on); false = plain average.",
-    )
-    learn_from_failures: bool = Field(
-        True,
-        description="Failed trials (an exception, a NaN/inf loss) teach the quality model the worst "
-        "BLEU seen so far, so the sampler steers away from regions that crash (SMAC's crash cost); "
-        "false = ignore them, as Optuna's samplers do.",
-    )
-
-
-class TPEOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    n_startup_trials: int = Field(10, ge=0, le=1000, description="Random trials before TPE models the results.")
-    n_ei_candidates: int = Field(24, ge=1, le=10_000, description="Candidates drawn from the good-region density per parameter.")
-    multivariate: bool = Field(True, description="Model parameters jointly (Falkner et al., 2018); Optuna's own multi-objective default is False.")
-    group: bool = Field(True, description="Split the space into conditional groups so each branch is modelled jointly (needs multivariate).")
-    constant_liar: bool = Field(True, description="Treat running trials as bad results so parallel trials spread out.")
-
-    @model_validator(mode="after")
-    def _group_needs_multivariate(self) -> TPEOptions:
-        if self.group and not self.multivariate:
-            raise ValueError("group: true needs multivariate: true (Optuna refuses grouped univariate TPE)")
-        return self
-
-
-class NSGA2Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    population_size: int = Field(20, ge=2, le=10_000, description="Trials per generation; the first generation is random.")
-    crossover_prob: float = Field(0.9, ge=0.0, le=1.0, description="Probability that a child is a crossover of two parents.")
-    mutation_prob: float | None = Field(None, ge=0.0, le=1.0, description="Per-parameter mutation probability; default 1 / number of parameters.")
-
-
-class GPOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    n_startup_trials: int = Field(10, ge=0, le=1000, description="Random trials before the GP is used.")
-    deterministic_objective: bool = Field(False, description="Fix the GP noise at ~0 (only if re-running a configuration gives identical results).")
-
-
-class SamplerConfig(BaseModel):
-    """The ``sampler:`` section: which algorithm proposes configurations, and its options."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: SamplerKind = Field(
-        "raymt",
-        description="raymt (default: known costs computed, BLEU modelled, EHVI), tpe, nsga2, "
-        "random or gp (Optuna's GPSampler, needs scipy).",
-    )
-    seed: int | None = Field(None, ge=0, description="Seed of the sampler's random numbers; same seed + same results = same proposals.")
-    raymt: RaymtSamplerOptions = Field(default_factory=RaymtSamplerOptions, description="Options of kind: raymt.")
-    tpe: TPEOptions = Field(default_factory=TPEOptions, description="Options of kind: tpe.")
-    nsga2: NSGA2Options = Field(default_factory=NSGA2Options, description="Options of kind: nsga2.")
-    gp: GPOptions = Field(default_factory=GPOptions, description="Options of kind: gp.")
-
-    @model_validator(mode="after")
-    def _options_match_kind(self) -> SamplerConfig:
-        given = [k for k in ("raymt", "tpe", "nsga2", "gp") if k in self.model_fields_set and k != self.kind]
-        if given:
-            raise ValueError(
-                f"options for {given} are set but kind is '{self.kind}': set kind: {given[0]} or remove the '{given[0]}:' block"
-            )
-        return self
+from raymt.results.columns import read_trials_table
+from raymt.search.sampler.cost_aware import CostAwareSampler, KnownFn, SpaceFn
+from raymt.search.sampler.options import SamplerConfig
+from raymt.search.sampler.transfer import RelatedTrials, related_from_tables
 
 
 @dataclass
@@ -139,6 +45,7 @@ class SamplerContext:
     space_fn: SpaceFn | None = None
     known_objectives: dict[str, KnownFn] = field(default_factory=dict)
     related: RelatedTrials | None = None
+    param_names: list[str] | None = None
 
 
 Builder = Callable[[SamplerConfig, SamplerContext], optuna.samplers.BaseSampler]
@@ -168,6 +75,7 @@ def make_sampler(
     space_fn: SpaceFn | None = None,
     known_objectives: Mapping[str, KnownFn] | None = None,
     related: RelatedTrials | pd.DataFrame | None = None,
+    param_names: list[str] | None = None,
 ) -> optuna.samplers.BaseSampler:
     """Build the sampler ``cfg`` describes.
 
@@ -175,7 +83,8 @@ def make_sampler(
     ``space_fn`` (the define-by-run space) and ``known_objectives`` (``{metric: f(params)}`` for
     metrics computable before a trial runs) are used by kind ``raymt`` and ignored by the others.
     ``related`` (trials of related tasks, with a ``task`` column) adds to
-    ``cfg.raymt.related_trials``.
+    ``cfg.raymt.related_trials``; ``param_names`` (the space's parameter names) lets tables
+    written with raymt 0.1's names be read as the space's.
     """
     if cfg.kind not in _BUILDERS:  # pragma: no cover - the Literal and the registry are tested equal
         raise ConfigError(f"unknown sampler kind {cfg.kind!r}", where="sampler.kind", fix=f"use one of {available_samplers()}")
@@ -189,20 +98,17 @@ def make_sampler(
         raise ConfigError(f"known objective(s) {stray} are not objectives {list(objectives)}", where="known_objectives", fix="name only metrics listed in objectives")
     if isinstance(related, pd.DataFrame):
         related = RelatedTrials(related, objectives)
-    ctx = SamplerContext(objectives, space_fn, known, related)
+    ctx = SamplerContext(objectives, space_fn, known, related, list(param_names) if param_names else None)
     return _BUILDERS[cfg.kind](cfg, ctx)
 
 
-def _load_related(paths: list[Path], objectives: dict[str, str]) -> RelatedTrials | None:
+def _load_related(paths: list[Path], objectives: dict[str, str], param_names: list[str] | None) -> RelatedTrials | None:
     tables = []
     for i, path in enumerate(paths):
-        where = f"sampler.raymt.related_trials[{i}]"
-        if not path.exists():
-            raise DataError(f"{path} does not exist", where=where, fix="point to a trials.parquet/.csv of an earlier search")
         try:
-            df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-        except Exception as exc:
-            raise DataError(f"cannot read {path}: {exc}", where=where, fix="give a parquet or csv trials table") from exc
+            df = read_trials_table(path, names=param_names)
+        except DataError as err:
+            raise DataError(err.message, where=f"sampler.raymt.related_trials[{i}]", fix=err.fix) from None
         if "task" in df.columns:
             for task, sub in df.groupby("task"):
                 tables.append((str(task), sub))
@@ -221,7 +127,7 @@ def _build_raymt(cfg: SamplerConfig, ctx: SamplerContext) -> optuna.samplers.Bas
         )
     opts = cfg.raymt
     related = ctx.related
-    from_files = _load_related(opts.related_trials, ctx.objectives)
+    from_files = _load_related(opts.related_trials, ctx.objectives, ctx.param_names)
     if from_files is not None:
         if related is not None:
             raise ConfigError(

@@ -44,16 +44,16 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from raymt.search.acquisition import ehvi_mc, hvi_2d, log_ehvi_known_cost, parego_ei_mc
-from raymt.search.candidates import (
+from raymt.search.sampler.acquisition import ehvi_mc, hvi_2d, log_ehvi_known_cost, parego_ei_mc
+from raymt.search.sampler.candidates import (
     ParamCodec,
     config_key,
     random_proposal,
     replay,
     template_proposal,
 )
-from raymt.search.gp import DEFAULT_PRIOR, fit_gp, predict, single_thread
-from raymt.search.transfer import RelatedTrials, pareto_mask
+from raymt.search.sampler.gp import DEFAULT_PRIOR, fit_gp, predict, single_thread
+from raymt.search.sampler.transfer import RelatedTrials, pareto_mask
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class CostAwareSampler(BaseSampler):
             runs (e.g. storage MB from the configuration). Not modelled: computed for every
             candidate.
         related: trials of related tasks, a prior for the modelled objectives (see
-            :class:`~raymt.search.transfer.RelatedTrials`).
+            :class:`~raymt.search.sampler.transfer.RelatedTrials`).
         n_startup_trials: random trials before the model is used; default 5 without
             ``related`` (at least 2), 0 with it.
         n_candidates: candidate configurations scored per trial.

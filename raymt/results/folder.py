@@ -17,12 +17,7 @@ from pathlib import Path
 from raymt.errors import ConfigError
 from raymt.io import ensure_writable
 from raymt.object_store import check_writable, filesystem, is_uri, join, local_form, mirror_experiment, push_tree, staging_path
-
-MARKER = "raymt_experiment.json"
-CONFIG_COPY = "search_config.yaml"
-JOURNAL = "optuna_journal.log"
-#: written by Ray straight to the store; never uploaded from the staging copy
-REMOTE_ONLY = ("tune", "trials")
+from raymt.results.files import MARKER, REMOTE_ONLY
 
 
 def results_dir_for(cfg) -> Path:
@@ -55,24 +50,31 @@ def _empty_uri(uri: str) -> bool:
     return not fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
 
 
-def check_experiment_dir(path: str | Path) -> Path:
+def check_experiment_dir(path: str | Path, *, role: str = "results folder") -> Path:
     """The results folder of an earlier search, as a local folder.
 
-    An object-store URI is mirrored into this machine's staging copy first (result files, the
-    Optuna journal, configs; not Tune's state, checkpoints or artefacts, which are read from
-    the store where they are needed)."""
+    ``role`` is how the user gave it (``--resume``, ``raymt report RESULTS_DIR``, ...): errors
+    name that, not an option the user never passed. An object-store URI is mirrored into this
+    machine's staging copy first (result files, the Optuna journal, configs; not Tune's state,
+    checkpoints or artefacts, which are read from the store where they are needed)."""
+    fix = "pass the results folder printed by an earlier `raymt search` (e.g. raymt_results/default)"
+    uri = None
     if is_uri(path):
         uri = str(path)
         try:
             path = mirror_experiment(uri)
         except OSError as err:
             raise ConfigError(f"cannot read {uri} ({str(err).strip().splitlines()[0] if str(err).strip() else err})",
-                              where="--resume/--warm-start/results folder",
+                              where=role,
                               fix="check the URI and your credentials (AWS_* / GOOGLE_APPLICATION_CREDENTIALS)") from None
     path = Path(local_form(path)).expanduser().resolve()
+    shown = uri or str(path)  # a URI is named as given, not as this machine's staging copy
+    if not path.exists():
+        raise ConfigError(f"{shown} does not exist", where=role, fix=fix)
+    if not path.is_dir():
+        raise ConfigError(f"{shown} is a file, not a results folder", where=role, fix=fix)
     if not (path / MARKER).exists():
-        raise ConfigError(f"{path} is not a raymt experiment (no {MARKER})", where="--resume/--warm-start",
-                          fix="pass the results folder printed by an earlier `raymt search` (e.g. raymt_results/default)")
+        raise ConfigError(f"{shown} is not a raymt experiment (no {MARKER})", where=role, fix=fix)
     return path
 
 
@@ -103,27 +105,3 @@ def copy_artifact(src: Path | str, dest: Path) -> None:
     else:
         shutil.copytree(src, tmp)
     os.replace(tmp, dest)
-
-
-def make_upload_journal(local: Path, uri: str):
-    """A Tune callback that uploads the Optuna journal whenever a trial ends, so a search
-    resumed on another machine continues from the sampler's full history."""
-    from ray.tune import Callback
-
-    from raymt.object_store import upload
-
-    class UploadJournal(Callback):
-        def _push(self):
-            if local.exists():
-                upload(local, uri)
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            self._push()
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            self._push()
-
-        def on_experiment_end(self, trials, **info):
-            self._push()
-
-    return UploadJournal()

@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from raymt.analysis.pareto import pareto_mask
 from raymt.metrics.per_pair import pair_metric_columns
-from raymt.search.results_dir import copy_artifact
-from raymt.search.run import trial_id_from_path
-from raymt.search.space import CompiledSpace
 from raymt.object_store import download, exists, filesystem, join
+from raymt.results.columns import INIT_STAGE
+from raymt.results.files import ARTIFACTS_DIR, HYPS_DIR, TRIALS_DIR, train_run_name
+from raymt.results.folder import copy_artifact
 
 METRIC_COLUMNS = ["bleu", "chrf", "eval_loss", "storage_mb", "trainable_params", "total_params", "best_epoch",
                   "train_time_s", "eval_time_s", "setup_time_s", "first_step_s", "tokens_per_s", "restarts",
                   "patience_stopped", "sacrebleu_signature", "init_key", "init_build_s", "init_wait_s", "init_built"]
+
+
+def trial_id_from_path(path: str) -> str:
+    """The Tune trial id in a trial folder's name (``<trainable>_<5 hex>_<5 digits>...``)."""
+    match = re.search(r"([0-9a-f]{5}_\d{5})", os.path.basename(path.rstrip("/")))
+    return match.group(1) if match else os.path.basename(path)
 
 
 def _latest_checkpoint(train_dir: Path) -> Path | None:
@@ -59,7 +69,7 @@ def _latest_checkpoint_uri(train_uri: str) -> str | None:
 def _fetch_hyps(ckpt_uri: str, results_dir: Path, exp_uri: str, trial_id: str) -> str:
     """Copy a trial's dev hypotheses next to the results (the significance tests read them)
     and return their URI in the experiment; "" when the trial wrote none."""
-    rel = ("hyps", f"{trial_id}.txt")
+    rel = (HYPS_DIR, f"{trial_id}.txt")
     try:
         download(join(ckpt_uri, "best_hyps.txt"), results_dir.joinpath(*rel))
     except FileNotFoundError:
@@ -67,33 +77,33 @@ def _fetch_hyps(ckpt_uri: str, results_dir: Path, exp_uri: str, trial_id: str) -
     return join(exp_uri, *rel)
 
 
-def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, refs_path: Path | str, *,
-                    exp_uri: str | None = None):
-    """``exp_uri``: the experiment's object-store URI (``results_dir`` is then its staging
-    copy); paths in the table are then URIs, which any machine can fetch."""
-    from raymt.analysis.pareto import pareto_mask
+def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objectives: dict[str, str], keep_artifacts: str,
+                    refs_path: Path | str, *, exp_uri: str | None = None):
+    """The trials table and the per-epoch history of a finished (or interrupted) search.
 
+    ``param_columns``: every searched parameter (NaN where a trial's branch lacks it);
+    ``keep_artifacts``: "all" copies every completed trial's artefact into the results, "front"
+    only those on the front of ``objectives``. ``exp_uri``: the experiment's object-store URI
+    (``results_dir`` is then its staging copy); paths in the table are then URIs, which any
+    machine can fetch."""
     rows, history = [], []
     for result in grid:
         metrics = dict(result.metrics or {})
         trial_id = str(metrics.get("trial_id") or trial_id_from_path(str(result.path)))
         row: dict = {"trial_id": trial_id}
-        for col in compiled.flat_columns():
+        for col in param_columns:
             row.setdefault(col, math.nan)
         for key, value in (result.config or {}).items():
             row[key] = "+".join(map(str, value)) if isinstance(value, (list, tuple)) else value
         for key in METRIC_COLUMNS + pair_metric_columns(metrics):  # multi-pair: bleu_<src>-<tgt>, ...
             row[key] = metrics.get(key, math.nan)
-        if "init_stage" not in row and metrics.get("init_stage", "none") != "none":
-            row["init_stage"] = metrics["init_stage"]  # a fixed (not searched) warm start still shows
+        if INIT_STAGE not in row and metrics.get("init_stage", "none") != "none":
+            row[INIT_STAGE] = metrics["init_stage"]  # a fixed (not searched) warm start still shows
         error = result.error
-        # the worker's own flag (forwarded as train_done) survives a resume; Tune's `done` is
-        # missing from the last result of trials restored by Tuner.restore
-        done = bool(metrics.get("done")) or bool(metrics.get("train_done"))
         if error is not None:
             row["status"] = "failed"
             row["error"] = _reason(error)
-        elif metrics.get("early_stopped") or not done:
+        elif metrics.get("early_stopped") or not metrics.get("finished"):  # the worker's last report says finished
             row["status"] = "early_stopped"
             row["error"] = ""
         else:
@@ -103,11 +113,11 @@ def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, re
         row["epochs_done"] = metrics.get("epoch", 0)
         row["wall_time_s"] = metrics.get("time_total_s", math.nan)
         if exp_uri:
-            ckpt = _latest_checkpoint_uri(join(exp_uri, "trials", f"trial_{trial_id}"))
+            ckpt = _latest_checkpoint_uri(join(exp_uri, TRIALS_DIR, train_run_name(trial_id)))
             row["checkpoint_path"] = ckpt or ""
             row["hyps_path"] = _fetch_hyps(ckpt, results_dir, exp_uri, trial_id) if ckpt else ""
         else:
-            ckpt = _latest_checkpoint(results_dir / "trials" / f"trial_{trial_id}")
+            ckpt = _latest_checkpoint(results_dir / TRIALS_DIR / train_run_name(trial_id))
             row["checkpoint_path"] = str(ckpt) if ckpt else ""
             row["hyps_path"] = str(ckpt / "best_hyps.txt") if ckpt and (ckpt / "best_hyps.txt").exists() else ""
         row["refs_path"] = str(refs_path)
@@ -122,16 +132,16 @@ def collect_results(grid, compiled: CompiledSpace, results_dir: Path, search, re
     if len(trials) == 0:
         return trials, pd.DataFrame(history)
     trials = trials.sort_values("trial_id").reset_index(drop=True)
-    on_front = pareto_mask(trials, search.objectives)
+    on_front = pareto_mask(trials, objectives)
     trials["artifact_path"] = ""
     for i, row in trials.iterrows():
-        keep = row["status"] == "completed" and (search.keep_artifacts == "all" or bool(on_front.iloc[i]))
+        keep = row["status"] == "completed" and (keep_artifacts == "all" or bool(on_front.iloc[i]))
         if keep and row["checkpoint_path"]:
             ckpt = row["checkpoint_path"]
             src = join(ckpt, "best") if exists(join(ckpt, "best")) else join(ckpt, "artifact")
-            dest = results_dir / "artifacts" / row["trial_id"]
+            dest = results_dir / ARTIFACTS_DIR / row["trial_id"]
             copy_artifact(src, dest)
-            trials.at[i, "artifact_path"] = join(exp_uri, "artifacts", row["trial_id"]) if exp_uri else str(dest)
+            trials.at[i, "artifact_path"] = join(exp_uri, ARTIFACTS_DIR, row["trial_id"]) if exp_uri else str(dest)
     return trials, pd.DataFrame(history)
 
 
@@ -142,24 +152,3 @@ def _reason(error) -> str:
         if "TrialFailed" in line or "Error" in line or "error" in line:
             return line[:500]
     return text.splitlines()[-1][:500] if text else type(error).__name__
-
-
-def finish_report(results_dir: Path, trials: pd.DataFrame, history: pd.DataFrame, search, prepared, timings: dict, *, log=print) -> None:
-    from raymt.analysis.pareto import pareto_front
-    from raymt.analysis.report import write_report
-    from raymt.analysis.results import write_results
-
-    write_results(results_dir, trials, history, objectives=search.objectives)
-    extra = {"Run": "\n".join(f"- {k}: {v:.1f} s" for k, v in timings.items() if isinstance(v, (int, float))),
-             "Data": "\n".join(f"- {k}: {v}" for k, v in prepared.sizes.items())}
-    if prepared.augment_costs:
-        from raymt.analysis.augment_costs import augment_cost_section
-
-        extra["Shared augmentation cost"] = augment_cost_section(prepared.augment_costs, trials)
-    write_report(results_dir, trials, search.objectives, history_df=history if len(history) else None, extra=extra)
-    front = pareto_front(trials, search.objectives) if len(trials) else trials
-    counts = trials["status"].value_counts().to_dict() if len(trials) else {}
-    log(f"\n{len(trials)} trials: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    cols = [c for c in ["trial_id", "method", "bleu", "chrf", "storage_mb", "lr", "lora_r", "adapter_size"] if c in front.columns]
-    log("Pareto front:\n" + (front[cols].to_string(index=False) if len(front) else "  (no completed trial)"))
-    log(f"\nresults: {results_dir}/trials.parquet, trials.csv, pareto.csv, report.md")

@@ -151,7 +151,7 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
     crashed = failed[failed["error"].str.contains("index out of range")]
     diverged = failed[failed["error"].str.contains("diverged")]
     assert len(crashed) + len(diverged) == len(failed), failed["error"].tolist()
-    assert ((crashed["method"] == "prompt") & (crashed["prompt_num_virtual_tokens"] == 110)).all()
+    assert ((crashed["method"] == "prompt") & (crashed["prompt.num_virtual_tokens"] == 110)).all()
     assert (diverged["train.lr"] >= 9e-3).all() and diverged["error"].str.contains("nan").all(), diverged["error"].tolist()
     assert len(crashed) >= 1 and len(diverged) >= 1                    # both enqueued points broke
     assert (df.loc[df["status"] == "completed", "train.lr"] < 9e-3).all()    # no NaN run passed as a result

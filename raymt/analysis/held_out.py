@@ -77,8 +77,12 @@ def choice_changes(df: pd.DataFrame, objectives: Mapping[str, str]) -> list[str]
                      "the choice changes.")
     if len(objectives) == 2:
         by_val, by_test = _knee(df, objectives), _knee(scored, tobj)
-        if by_val is not None and by_test is not None:
-            if by_val.trial_id == by_test.trial_id:
+        if by_val is not None and by_test is not None and (by_val.found or by_test.found):  # no knee either way: the best trial said it
+            if not (by_val.found and by_test.found):
+                which = "validation" if not by_val.found else "test"
+                lines.append(f"By {which} the front has no knee (the member with the best {quality} stands in): "
+                             f"by validation {_name(by_val.row)}, by test {_name(by_test.row)}.")
+            elif by_val.trial_id == by_test.trial_id:
                 lines.append(f"The knee is the same by validation and by test: {_name(by_val.row)}.")
             else:
                 lines.append(f"The knee by validation is {_name(by_val.row)}, by test {_name(by_test.row)}: "

@@ -114,3 +114,34 @@ def test_report_test_refuses_a_trial_it_cannot_score(scored, capsys, trial, word
     assert main(["report", str(folder), "--test", trial]) == 2
     err = capsys.readouterr().err
     assert all(w in err for w in words) and "Traceback" not in err
+
+
+def test_a_multi_pair_trial_is_scored_per_pair(tmp_path, cache_root, tiny_base):
+    """Each pair's test set decoded with its own target code and scored alone; test_bleu is
+    the unweighted mean, as bleu is."""
+    from raymt.config.load import validate_config
+    from raymt.metrics.bleu import corpus_scores
+    from raymt.train.prepare import prepare_experiment
+
+    synth = {"source": "synthetic", "domain": "medical", "valid_size": 12, "test_size": 12, "lexicon_size": 20}
+    section = {"temperature": 1.0, "pairs": [
+        {"src_lang": "en_XX", "tgt_lang": "de_DE", "data": {**synth, "train_size": 30}},
+        {"src_lang": "de_DE", "tgt_lang": "en_XX", "reverse": True, "data": {**synth, "train_size": 30}}]}
+    (tmp_path / ".cache").symlink_to(cache_root, target_is_directory=True)
+    cfg = validate_config({"storage_path": str(tmp_path), "model": {"max_length": 48}, "multi_pair": section}, "test")
+    prepared = prepare_experiment(cfg, log=lambda m: None)
+    folder = make_results_folder(tmp_path / "results", tiny_base, (("t_mp", "lora", {"r": 8}, 30.0),), failed=False,
+                                 config={"model": {"name_or_path": "tiny", "max_length": 48}, "multi_pair": section})
+    (folder / "prepared.json").write_text(json.dumps({"base_path": str(tiny_base), "data_path": prepared.data_path,
+                                                      "pair_data": prepared.pair_data}))
+    out = score_front_on_test(folder, load(folder), OBJECTIVES, log=lambda m: None)
+    row = out.iloc[0]
+    hyps = (folder / TEST_HYPS_DIR / "t_mp.txt").read_text().splitlines()
+    refs = (folder / TEST_REFERENCES).read_text().splitlines()
+    assert len(hyps) == len(refs) == 24 and row["test_sentences"] == 24
+    de, en = corpus_scores(hyps[:12], refs[:12]), corpus_scores(hyps[12:], refs[12:])
+    assert row["test_bleu_en_XX-de_DE"] == pytest.approx(de.bleu) and row["test_bleu_de_DE-en_XX"] == pytest.approx(en.bleu)
+    assert row["test_chrf_de_DE-en_XX"] == pytest.approx(en.chrf)
+    assert row["test_bleu"] == pytest.approx((de.bleu + en.bleu) / 2)
+    assert row["test_bleu_ci95_en_XX-de_DE"] > 0 and row["test_bleu_ci95"] > 0
+    assert de.bleu > en.bleu  # the base was pre-trained on en -> de only: the second pair really used en_XX

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from raymt.analysis.augment_costs import augment_cost_section
+from raymt.analysis.data_section import data_section
 from raymt.analysis.held_out import held_out_section
 from raymt.analysis.report import write_report
 from raymt.analysis.results import load, load_history
@@ -34,8 +35,8 @@ def report_sections(results_dir: Path, trials: pd.DataFrame, objectives: Mapping
     extra: dict[str, str] = {}
     if timings:
         extra["Run"] = "\n".join(f"- {k}: {v:.1f} s" for k, v in timings.items() if isinstance(v, (int, float)))
-    if prepared.get("sizes"):
-        extra["Data"] = "\n".join(f"- {k}: {v}" for k, v in prepared["sizes"].items())
+    if prepared:
+        extra["Data"] = data_section(prepared, trials)
     held_out = held_out_section(trials, objectives, seconds=timings.get("test_scoring_s")) if objectives else ""
     if held_out:
         extra["Validation vs held-out test"] = held_out

@@ -124,6 +124,16 @@ class ResourcesConfig(_Section):
     trial_cpus: float = Field(0.1, gt=0, description="CPU share of each trial's driver (the Tune trial that launches the workers).")
     strategy: Literal["ddp", "fsdp", "none"] = Field("ddp", description="Parallel wrapper: ddp (default), fsdp (full fine-tuning of big models), none.")
     max_failures: int = Field(2, ge=0, description="Worker-group restarts from the last checkpoint before a trial fails.")
+    gpu_memory: str | None = Field(None, description="Memory of one GPU, e.g. 80GB (GB = GiB, as nvidia-smi counts). Known (here, or CUDA visible where raymt starts), a trial the memory plan says cannot fit is refused before launch (raymt plan, docs/plan.md).")
+
+    @field_validator("gpu_memory")
+    @classmethod
+    def _readable_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            from raymt.plan.units import parse_memory
+
+            parse_memory(value)  # ValueError -> a ConfigError naming resources.gpu_memory
+        return value
 
 
 class AugmentEntry(_Section):

@@ -24,6 +24,7 @@ from raymt.analysis.report import front_summary
 from raymt.analysis.results import write_results
 from raymt.cluster_limits import find_cluster_limits
 from raymt.io import atomic_write_text
+from raymt.plan.build import check_before_launch
 from raymt.object_store import exists, is_uri, join, localize, to_uri
 from raymt.results.collect import collect_results
 from raymt.results.files import CONFIG_COPY, JOURNAL, MARKER, PREPARED, TIMINGS, TRIALS_DIR, TUNE_DIR
@@ -54,6 +55,7 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
         results_dir = check_experiment_dir(resume, role="--resume")
         config = results_dir / CONFIG_COPY
     cfg, search, compiled, raw = load_search(config, overrides)
+    check_before_launch(config, (cfg, search, compiled, raw), log=log)  # memory / storage plan; refuses what cannot fit
     warm = check_experiment_dir(warm_start, role="--warm-start") if warm_start is not None else None
     if resume is None:
         results_dir = results_dir_for(cfg)

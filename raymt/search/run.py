@@ -19,6 +19,7 @@ import yaml
 from ray import tune
 
 import raymt
+from raymt.analysis.held_out import held_out_summary
 from raymt.analysis.report import front_summary
 from raymt.analysis.results import write_results
 from raymt.cluster_limits import find_cluster_limits
@@ -32,6 +33,7 @@ from raymt.results.paths import write_prepared
 from raymt.results.references import write_references
 from raymt.results.report import rebuild_report
 from raymt.results.study import optuna_links
+from raymt.results.test_scores import score_front_on_test
 from raymt.runtime import init_ray
 from raymt.search.config import SearchConfig
 from raymt.search.estimate import check_space_fits_model, storage_estimator
@@ -104,8 +106,12 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
         timings["augment_costs"] = prepared.augment_costs
     atomic_write_text(results_dir / TIMINGS, json.dumps(timings, indent=1))
     write_results(results_dir, trials, history, objectives=search.objectives)
+    if len(trials):  # the validation front, scored once on the held-out test split (written before: nothing lost)
+        trials = score_front_on_test(results_dir, trials, search.objectives, log=log)
     rebuild_report(results_dir, search.objectives, trials=trials, history=history, log_params=log_scale_columns(search.space))
     log("\n" + front_summary(trials, search.objectives))  # the same lines as `raymt report`
+    if held_out := held_out_summary(trials, search.objectives):
+        log(held_out)
     log(f"\nresults: {results_dir}/trials.parquet, trials.csv, pareto.csv, report.md")
     if exp_uri:
         sync_results(results_dir, exp_uri)

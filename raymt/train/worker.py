@@ -139,7 +139,7 @@ def set_up(loop_config: dict) -> TrialRun:
     total_params = sum(p.numel() for p in model.parameters())
     state, resume_dir = _resume(method, model)
 
-    model = parallel.wrap(model, cfg.resources.strategy, world, device)
+    model = parallel.wrap(model, cfg.resources.strategy, world, device, find_unused=method.ddp_find_unused_parameters)
     data = open_trial_data(loop_config, cfg)
     loader, sampler = make_train_loader(data, tokenizer, cfg, rank, world)
     steps_per_epoch = math.ceil(len(loader) / cfg.train.grad_accum)

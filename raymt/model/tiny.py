@@ -28,6 +28,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from raymt.data.synthetic import SyntheticSpec, generate_splits
+from raymt.progress import Progress
 
 #: The 52 language codes of mBART-50, in the tokenizer's own order.
 from transformers.models.mbart50.tokenization_mbart50 import FAIRSEQ_LANGUAGE_CODES
@@ -125,6 +126,7 @@ def _pretrain(model, tokenizer, pairs: list[tuple[str, str]], spec: TinyModelSpe
     opt = torch.optim.AdamW(model.parameters(), lr=spec.pretrain_lr, weight_decay=0.01)
     sched = get_linear_schedule_with_warmup(opt, max(1, total // 10), total)
     pad = tokenizer.pad_token_id
+    progress = Progress("tiny base pre-training", total, log=log)
     model.train()
     for epoch in range(spec.pretrain_epochs):
         rng.shuffle(examples)
@@ -145,6 +147,7 @@ def _pretrain(model, tokenizer, pairs: list[tuple[str, str]], spec: TinyModelSpe
             sched.step()
             opt.zero_grad(set_to_none=True)
             loss_sum += out.loss.item()
+            progress.advance()
         log(f"tiny base pre-training: epoch {epoch + 1}/{spec.pretrain_epochs} loss {loss_sum / steps_per_epoch:.3f}")
     model.eval()
 

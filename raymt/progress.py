@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 
 class Progress:
-    """Counts ``total`` units of ``what``; logs at most every ``every_s`` seconds, and at the end."""
+    """Counts ``total`` units of ``what``; logs at most every ``every_s`` seconds, and at the end
+    of work that took that long (work done sooner prints nothing)."""
 
     def __init__(self, what: str, total: int, *, unit: str = "steps", log: Callable[[str], None] = print,
                  every_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -24,7 +25,7 @@ class Progress:
     def advance(self, n: int = 1) -> None:
         self.done = min(self.done + n, self.total)
         now = self.clock()
-        if self.done == self.total or now - self._last >= self.every_s:
+        if now - self._last >= self.every_s or (self.done == self.total and now - self.started >= self.every_s):
             self._last = now
             self.log(self.line(now))
 

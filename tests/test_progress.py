@@ -25,3 +25,11 @@ def test_long_waits_are_told_in_minutes():
     now[0] = 300
     progress.advance()
     assert lines == ["tokenising: 25% (1/4 shards), 5 min so far, about 15 min left"]
+
+
+def test_quick_work_prints_nothing():
+    lines: list[str] = []
+    progress = Progress("tokenising", 3, log=lines.append, every_s=10, clock=lambda: 1.0)
+    for _ in range(3):
+        progress.advance()
+    assert lines == []

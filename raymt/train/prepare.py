@@ -120,7 +120,7 @@ def _prepare(cfg, root: Path, max_ratios, log) -> PreparedExperiment:
     splits, cleaning = load_corpus(cfg.data)
     timings["corpus_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    data_path = build_tokenized(splits, tokenizer, cfg.model.max_length, root / "data")
+    data_path = build_tokenized(splits, tokenizer, cfg.model.max_length, root / "data", log=log)
     timings["tokenize_s"] = time.perf_counter() - t0
 
     pools: dict[str, str] = {}

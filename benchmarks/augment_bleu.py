@@ -40,7 +40,8 @@ def build_real_base(out: Path, pairs: int, vocab: int) -> Path:
     """A randomly initialised tiny mBART with a tokenizer trained on Multi30k train (de + en)."""
     from transformers import MBartForConditionalGeneration
 
-    from raymt.model.tiny import TinyModelSpec, tiny_config, train_tokenizer
+    from raymt.model.tiny import TinyModelSpec, tiny_config
+    from raymt.model.tokenizer_training import train_tokenizer
 
     folder = out / f"multi30k-base-v{vocab}"
     if (folder / "config.json").exists():

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from raymt.data.config import DataConfig, SyntheticData
 from raymt.data.multi_pair import MultiPairConfig
 from raymt.model import TINY
+from raymt.model.multilingual import MultilingualSpec
 from raymt.model.tiny import TinyModelSpec
 from raymt.search.config import SearchConfig
 
@@ -27,12 +28,14 @@ class _Section(BaseModel):
 
 
 class ModelConfig(_Section):
-    name_or_path: str = Field(TINY, description="'tiny' (built and pre-trained locally, offline), a hub id such as facebook/mbart-large-50-many-to-many-mmt, or a local folder from save_pretrained.")
+    name_or_path: str = Field(TINY, description="A built-in base, built and pre-trained locally, offline (docs/bases.md): 'tiny' (synthetic language pair) or 'tiny-multilingual' (real text: en/de/fr/cs tokenizer, pre-trained on Multi30k en<->de, en<->fr); a hub id such as facebook/mbart-large-50-many-to-many-mmt; or a local folder from save_pretrained.")
     src_lang: str = Field("en_XX", description="mBART-50 language code of the source side (e.g. de_DE). With multi_pair: not given; set to the first pair's code.")
     tgt_lang: str = Field("de_DE", description="mBART-50 language code of the target side; forced as the first generated token. With multi_pair: not given; set to the first pair's code.")
     max_length: int = Field(64, ge=8, le=4096, description="Longest source/target in tokens; longer ones are truncated.")
     trust_remote_code: bool = Field(False, description="Run Python code shipped with a hub model. Off unless you trust its author.")
     tiny: TinyModelSpec = Field(default_factory=TinyModelSpec, description="Size and pre-training of the tiny base (used when name_or_path is 'tiny').")
+    multilingual: MultilingualSpec = Field(default_factory=MultilingualSpec, description="Corpus, tokenizer, size and pre-training of the real-text base (used when name_or_path is 'tiny-multilingual').")
+    max_unk_rate: float = Field(0.01, ge=0.0, le=1.0, description="Refuse a corpus (before Ray starts) when more than this share of its source or target tokens are <unk> under the model's tokenizer: the tokenizer does not cover the language. 1.0 = never refuse; the rates are measured and reported anyway.")
 
 
 class MethodConfig(_Section):
@@ -92,6 +95,7 @@ class EvalConfig(_Section):
     batch_size: int = Field(64, ge=1, description="Sentences per generation batch.")
     max_new_tokens: int = Field(64, ge=1, le=2048, description="Longest generated target.")
     max_samples: int | None = Field(None, ge=1, description="Score only the first N sentences of the split (None = all).")
+    score_base: bool | None = Field(None, description="Score the untouched base on the same sentences before the search (the level each direction must rise above; the report flags a direction that stays there). null = for raymt's built-in bases only: decoding a large hub model on the driver's CPU can take minutes.")
     bleu_tokenize: str = Field("auto", description="sacrebleu's BLEU tokenizer: auto = from each target language code (zh for Chinese, ja-mecab for Japanese, ko-mecab for Korean: pip install 'raymt[cjk]'; 13a otherwise), or any sacrebleu tokenizer by name (13a, intl, char, zh, ja-mecab, ko-mecab, none, ...). Shown in every result's sacrebleu signature.")
 
     @field_validator("bleu_tokenize")

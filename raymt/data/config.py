@@ -87,11 +87,24 @@ class LocalData(_Carving, _Common):
     columns: list[str] | None = Field(
         None, min_length=2, description="TSV only: the name of each tab-separated column in file order; null = [src, tgt]."
     )
+    src_file: str | None = Field(
+        None, description="Moses only: the source file of the training split, relative to path, for a corpus whose two sides are not named <stem>.<src>/<stem>.<tgt> (e.g. NTREX's newstest2019-src.eng.txt); needs tgt_file."
+    )
+    tgt_file: str | None = Field(None, description="Moses only: the target file of the training split, relative to path (see src_file).")
+    documents: str | None = Field(
+        None, description="A file (relative to path) with the document id of every training line, line-aligned (first tab-separated field). Validation/test are then carved by whole documents, so no document spans two splits; needs validation: null and test: null."
+    )
 
     @model_validator(mode="after")
     def _keys(self) -> LocalData:
         if self.src == self.tgt:
             raise ValueError(f"src and tgt are both {self.src!r}; they must name different languages")
+        if (self.src_file is None) != (self.tgt_file is None):
+            raise ValueError("src_file and tgt_file go together: give both or neither")
+        if self.src_file is not None and self.format != "moses":
+            raise ValueError("src_file / tgt_file apply to format: moses only")
+        if self.documents is not None and (self.validation is not None or self.test is not None):
+            raise ValueError("documents carves validation and test by document: set validation: null and test: null")
         if self.columns is not None:
             if self.format != "tsv":
                 raise ValueError("columns applies to format: tsv only")

@@ -14,17 +14,21 @@ from pathlib import Path
 from raymt.data.cleaning import CleaningReport, clean_pairs
 from raymt.data.config import HFData, LocalData, SyntheticData
 from raymt.data.files import find_file, read_lines
-from raymt.data.splits import SPLIT_NAMES, Pair, Splits, cap, carve
+from raymt.data.splits import SPLIT_NAMES, Pair, Splits, cap, carve, carve_documents
 from raymt.data.synthetic import generate_splits
 from raymt.errors import DataError
 
 RawSplits = dict[str, tuple[list[Pair], str]]  # split -> (pairs, origin)
 
 
-def _read_moses(folder_or_prefix: Path, stem: str | None, cfg: LocalData) -> tuple[list[Pair], str] | None:
-    base = folder_or_prefix / stem if stem is not None else folder_or_prefix
-    src_base = base.with_name(f"{base.name}.{cfg.src}")
-    tgt_base = base.with_name(f"{base.name}.{cfg.tgt}")
+def _read_moses(folder_or_prefix: Path, stem: str | None, cfg: LocalData, *, named: tuple[Path, Path] | None = None
+                ) -> tuple[list[Pair], str] | None:
+    if named is not None:  # data.src_file / data.tgt_file
+        src_base, tgt_base = named
+    else:
+        base = folder_or_prefix / stem if stem is not None else folder_or_prefix
+        src_base = base.with_name(f"{base.name}.{cfg.src}")
+        tgt_base = base.with_name(f"{base.name}.{cfg.tgt}")
     src_file, tgt_file = find_file(src_base), find_file(tgt_base)
     if src_file is None and tgt_file is None:
         return None
@@ -117,7 +121,12 @@ def read_local(cfg: LocalData) -> RawSplits:
     for split, stem in stems.items():
         if stem is None:
             continue
-        if cfg.format == "moses":
+        if cfg.format == "moses" and split == "train" and cfg.src_file is not None:
+            found = _read_moses(path, None, cfg, named=(path / cfg.src_file, path / cfg.tgt_file))
+            if found is None:
+                raise DataError(f"no files {cfg.src_file} / {cfg.tgt_file}", where=str(path),
+                                fix="data.src_file / data.tgt_file are relative to data.path")
+        elif cfg.format == "moses":
             found = _read_moses(path, stem, cfg)
         else:
             file = find_file(path / f"{stem}.{cfg.format}")
@@ -176,7 +185,9 @@ def load_corpus(cfg: SyntheticData | LocalData | HFData) -> tuple[Splits, Cleani
         splits[split] = pairs
     size_field = {"validation": "valid_size", "test": "test_size"}
     missing = {name: getattr(cfg, size_field[name]) for name in SPLIT_NAMES if name not in splits}
-    if missing:
+    if missing and getattr(cfg, "documents", None) is not None:
+        _carve_documents(cfg, raw, splits, missing, report)
+    elif missing:
         n_train = len(splits["train"])
         if sum(missing.values()) >= n_train:
             raise DataError(
@@ -196,3 +207,32 @@ def load_corpus(cfg: SyntheticData | LocalData | HFData) -> tuple[Splits, Cleani
     ordered = {name: splits[name] for name in SPLIT_NAMES}
     report.kept = {name: len(pairs) for name, pairs in ordered.items()}
     return ordered, report
+
+
+def _carve_documents(cfg: LocalData, raw: RawSplits, splits: Splits, missing: dict[str, int], report: CleaningReport) -> None:
+    """Carve validation/test by whole documents (``data.documents``) from the *read* training
+    pairs, before cleaning (cleaning needs the ids aligned; it then applies per split as
+    ``cleaning.apply_to`` says)."""
+    pairs, origin = raw["train"]
+    doc_file = find_file(cfg.path / cfg.documents)
+    if doc_file is None:
+        raise DataError(f"no document-id file {cfg.documents}", where=str(cfg.path), fix="data.documents is relative to data.path")
+    docs = [line.split("\t", 1)[0].strip() for line in read_lines(doc_file)]
+    if len(docs) != len(pairs):
+        raise DataError(f"{len(docs)} document ids for {len(pairs)} training lines", where=str(doc_file),
+                        fix="the document-id file must have one line per line of the training files")
+    if sum(missing.values()) >= len(pairs):
+        raise DataError(f"cannot carve {sum(missing.values())} pairs from {len(pairs)}", where=origin,
+                        fix="lower data.valid_size / data.test_size")
+    train, carved, report.overlap_dropped = carve_documents(pairs, docs, missing, cfg.split_seed)
+    if not train:
+        raise DataError("carving by document left no training pairs", where=origin, fix="lower data.valid_size / data.test_size")
+    n_docs = len(set(docs))
+    for name, rows in [("train", train), *carved.items()]:
+        if name in cfg.cleaning.apply_to:
+            rows, report.dropped[name] = clean_pairs(rows, cfg.cleaning)
+        splits[name] = rows
+        if name != "train":
+            report.carved[name] = len(rows)
+            report.notes.append(f"{name}: carved {len(rows)} pairs from train by whole documents ({doc_file.name}, {n_docs} documents, "
+                                f"seed {cfg.split_seed}): no document spans two splits")

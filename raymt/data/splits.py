@@ -41,7 +41,13 @@ def carve(pairs: list[Pair], sizes: dict[str, int], seed: int) -> tuple[list[Pai
         chosen = sorted(order[start : start + size])  # keep corpus order inside a split
         carved[name] = [pairs[i] for i in chosen]
         start += size
-    taken = set(order[:start])
+    remaining, n_overlap = _rest(pairs, set(order[:start]), carved)
+    return remaining, carved, n_overlap
+
+
+def _rest(pairs: list[Pair], taken: set[int], carved: dict[str, list[Pair]]) -> tuple[list[Pair], int]:
+    """The pairs not taken, without those whose source is also in a carved set (a duplicate
+    left in train would leak the held-out set into training)."""
     held_sources = {src for split in carved.values() for src, _ in split}
     remaining: list[Pair] = []
     n_overlap = 0
@@ -52,6 +58,38 @@ def carve(pairs: list[Pair], sizes: dict[str, int], seed: int) -> tuple[list[Pai
             n_overlap += 1
             continue
         remaining.append(pair)
+    return remaining, n_overlap
+
+
+def carve_documents(pairs: list[Pair], documents: list[str], sizes: dict[str, int], seed: int
+                    ) -> tuple[list[Pair], dict[str, list[Pair]], int]:
+    """Like :func:`carve`, but whole documents go to one split: no document spans two.
+
+    Sentences of one news article share names, topics and phrasing; a test sentence whose
+    neighbours were trained on is not held out. Documents are drawn in a seeded order and a
+    split takes documents until it holds at least its size (so it may be a little larger).
+    ``documents[i]`` is the document id of ``pairs[i]``.
+    """
+    if len(documents) != len(pairs):
+        raise ValueError(f"{len(documents)} document ids for {len(pairs)} pairs")
+    by_doc: dict[str, list[int]] = {}
+    for i, doc in enumerate(documents):
+        by_doc.setdefault(doc, []).append(i)
+    order = list(by_doc)
+    _rng(seed, "carve_documents").shuffle(order)
+    carved: dict[str, list[Pair]] = {}
+    taken: set[int] = set()
+    docs = iter(order)
+    for name, size in sizes.items():
+        rows: list[int] = []
+        while len(rows) < size:
+            doc = next(docs, None)
+            if doc is None:
+                break
+            rows += by_doc[doc]
+        taken.update(rows)
+        carved[name] = [pairs[i] for i in sorted(rows)]
+    remaining, n_overlap = _rest(pairs, taken, carved)
     return remaining, carved, n_overlap
 
 

@@ -49,24 +49,12 @@ def translate(export_dir: str | Path, lines: list[str], *, beam_size: int | None
               loaded=None) -> list[str]:
     """One translation per input line, decoded as the search did unless overridden."""
     from raymt.export.bundle import load_exported, quiet
-    from raymt.model.generation import all_batches, generate_texts, pad_batch
+    from raymt.model.generation import translate_lines
 
     model, tokenizer, meta = loaded or load_exported(export_dir, pair=pair)
     decoding = export_decoding(meta, beam_size=beam_size, max_new_tokens=max_new_tokens, batch_size=batch_size)
-    out = [""] * len(lines)
-    todo = [i for i, line in enumerate(lines) if line.strip()]
-    if not todo:
-        return out
-    # the tokenised corpus was built the same way: source mode, truncated to max_length
-    ids = tokenizer([lines[i] for i in todo], truncation=True, max_length=decoding.max_length)["input_ids"]
-    pad = tokenizer.pad_token_id
     with quiet():
-        for batch in all_batches([len(x) for x in ids], decoding.batch_size, decoding.shards):
-            input_ids = pad_batch([ids[j] for j in batch], pad)
-            texts = generate_texts(model, input_ids, (input_ids != pad).long(), tokenizer, meta["tgt_lang"], decoding)
-            for j, text in zip(batch, texts):
-                out[todo[j]] = text
-    return out
+        return translate_lines(model, tokenizer, lines, meta["tgt_lang"], decoding)
 
 
 def split_lines(text: str) -> list[str]:

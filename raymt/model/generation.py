@@ -79,3 +79,22 @@ def generate_texts(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                          max_new_tokens=decoding.max_new_tokens, forced_bos_token_id=forced_bos_id(tokenizer, tgt_lang),
                          decoder_start_token_id=model.config.decoder_start_token_id)
     return [text.strip() for text in tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+
+def translate_lines(model, tokenizer, lines: Sequence[str], tgt_lang: str, decoding: Decoding) -> list[str]:
+    """One translation per line in input order, batched as the search batches its evaluation;
+    a blank line stays blank (the search never decodes an empty source). The tokenizer's
+    ``src_lang`` is the caller's to set."""
+    out = [""] * len(lines)
+    todo = [i for i, line in enumerate(lines) if line.strip()]
+    if not todo:
+        return out
+    # the tokenised corpus was built the same way: source mode, truncated to max_length
+    ids = tokenizer([lines[i] for i in todo], truncation=True, max_length=decoding.max_length)["input_ids"]
+    pad = tokenizer.pad_token_id
+    for batch in all_batches([len(x) for x in ids], decoding.batch_size, decoding.shards):
+        input_ids = pad_batch([ids[j] for j in batch], pad)
+        for j, text in zip(batch, generate_texts(model, input_ids, (input_ids != pad).long(), tokenizer, tgt_lang, decoding)):
+            out[todo[j]] = text
+    return out
+

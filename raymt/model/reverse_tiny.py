@@ -9,7 +9,8 @@ synthetic sources.
 
 The folder is cached under ``<cache>/models/`` keyed by the base spec, the training text, the
 languages and the recipe, so every experiment on the same corpus reuses it; it is built in
-a temporary folder renamed into place, like the base.
+a temporary folder renamed into place, like the base, with the base's fixed thread count
+(:mod:`raymt.model.pretrain`: same inputs, same bytes, and no oversubscribed cores).
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ def build_reverse_tiny(base_path: str | os.PathLike, spec: TinyModelSpec, train:
         return out
     from transformers import MBartForConditionalGeneration
 
+    from raymt.model.build_cache import publish_model_folder
     from raymt.model.loading import load_tokenizer
-    from raymt.model.tiny import _pretrain, publish_model_folder
+    from raymt.model.pretrain import encode_pairs, pretrain
+    from raymt.model.tiny import pretrain_recipe
 
     t0 = time.time()
     tokenizer = load_tokenizer(str(base_path), tgt_lang, src_lang)  # reads the target language, writes the source
     model = MBartForConditionalGeneration.from_pretrained(str(base_path))
-    recipe = spec.model_copy(update={"pretrain_epochs": epochs})
-    _pretrain(model, tokenizer, [(tgt, src) for src, tgt in train], recipe, log=lambda m: log(m.replace("tiny base pre-training", "reverse model")))
+    examples = encode_pairs(tokenizer, [(tgt, src) for src, tgt in train], src_lang=tgt_lang, tgt_lang=src_lang,
+                            max_length=spec.max_positions)
+    pretrain(model, examples, pretrain_recipe(spec, epochs), pad_id=tokenizer.pad_token_id, log=log, what="reverse model")
     meta = {"base": str(base_path), "reads": tgt_lang, "writes": src_lang, "pairs": len(train), "epochs": epochs,
             "build_s": round(time.time() - t0, 1)}
     publish_model_folder(model, tokenizer, out, REVERSE_MARKER, meta)

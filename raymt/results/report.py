@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from raymt.analysis.augment_costs import augment_cost_section
+from raymt.analysis.data_section import data_section
 from raymt.analysis.report import write_report
 from raymt.analysis.results import load, load_history
 from raymt.results.files import PREPARED, TIMINGS
@@ -32,8 +33,8 @@ def report_sections(results_dir: Path, trials: pd.DataFrame) -> dict[str, str]:
     extra: dict[str, str] = {}
     if timings:
         extra["Run"] = "\n".join(f"- {k}: {v:.1f} s" for k, v in timings.items() if isinstance(v, (int, float)))
-    if prepared.get("sizes"):
-        extra["Data"] = "\n".join(f"- {k}: {v}" for k, v in prepared["sizes"].items())
+    if prepared:
+        extra["Data"] = data_section(prepared, trials)
     costs = prepared.get("augment_costs")
     if costs:  # paid once for the whole search (back-translation): shown once
         extra["Shared augmentation cost"] = augment_cost_section(costs, trials)

@@ -28,7 +28,9 @@ def noised_pairs(texts: list[str], *, mask_ratio: float, poisson_lambda: float, 
 
 
 def train_denoise(cfg, base_path: str, texts: list[str], dest: Path, *, log=None) -> dict:
-    """Train the trial's module for ``cfg.init.denoise.steps`` steps; save it to ``dest``."""
+    """Train the trial's module for ``cfg.init.denoise.steps`` steps; save it to ``dest``. The
+    caller fixes the thread count (:func:`raymt.train.init_stage.build_stage`: its cache key
+    holds it)."""
     from transformers import get_linear_schedule_with_warmup
 
     from raymt.methods import get_method
@@ -36,7 +38,6 @@ def train_denoise(cfg, base_path: str, texts: list[str], dest: Path, *, log=None
 
     dn = cfg.init.denoise
     torch.manual_seed(dn.seed)
-    torch.set_num_threads(max(1, int(round(cfg.resources.cpus_per_worker))))
     device = torch.device("cuda" if cfg.resources.use_gpu and torch.cuda.is_available() else "cpu")
     tokenizer = load_tokenizer(base_path, cfg.model.tgt_lang, cfg.model.tgt_lang, trust_remote_code=cfg.model.trust_remote_code)
     if tokenizer.mask_token is None:

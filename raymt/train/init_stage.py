@@ -98,8 +98,17 @@ def stage_key(cfg, base_path: str, text_path: str) -> str:
         "text": Path(text_path).name,
         "langs": cfg.model.tgt_lang,
         "max_length": cfg.model.max_length,
+        # the stage trains with this many intra-op threads, which changes its float sums
+        # (raymt.model.pretrain): a different count is a different artefact
+        "threads": stage_threads(cfg),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def stage_threads(cfg) -> int:
+    """The stage runs in the trial driver before the trial's workers start, on the CPUs one of
+    them reserves: ``resources.cpus_per_worker`` (rounded), exactly, whatever the node has."""
+    return max(1, int(round(cfg.resources.cpus_per_worker)))
 
 
 def ensure_init_stage(cfg, prepared, *, run_build=None, log=print) -> StageOutcome:
@@ -153,10 +162,12 @@ def ensure_init_stage(cfg, prepared, *, run_build=None, log=print) -> StageOutco
 def build_stage(cfg, base_path: str, text_path: str, dest: str) -> float:
     """Train the stage and save the method's artefact to ``dest``; returns its seconds.
     ``cfg`` is the trial's validated config (it crosses into a GPU task pickled, as is)."""
+    from raymt.model.pretrain import torch_threads
     from raymt.train.denoise import train_denoise
 
     t0 = time.perf_counter()
-    train_denoise(cfg, base_path, read_init_text(text_path), Path(dest))
+    with torch_threads(stage_threads(cfg)):  # fixed: the bytes depend on the thread count
+        train_denoise(cfg, base_path, read_init_text(text_path), Path(dest))
     return time.perf_counter() - t0
 
 

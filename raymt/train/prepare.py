@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from raymt.model import TINY
+from raymt.model.builtin import build_builtin, is_builtin
 from raymt.model.loading import check_model_source, load_tokenizer
-from raymt.model.tiny import build_tiny_base
 from raymt.object_store import to_uri
+from raymt.train.base_checks import check_tokenizer_fit, score_base, wants_base_score
 
 CACHE_DIR = ".cache"
 
@@ -32,6 +32,12 @@ class PreparedExperiment:
     augment_costs: dict[str, dict] = field(default_factory=dict)
     pair_data: dict[str, str] = field(default_factory=dict)  # multi-pair: pair key -> tokenised cache
     init_text: str = ""  # monolingual text of the init.stage=denoise warm start (raymt.train.init_stage)
+    #: the base: name, and for a built-in base its recipe, build time and own validation BLEU
+    base: dict = field(default_factory=dict)
+    #: the corpus under the base's tokenizer, per pair ('' = the single pair): raymt.data.tokenizer_fit
+    tokenizer_fit: dict[str, list[dict]] = field(default_factory=dict)
+    #: the untouched base's scores on the evaluation split, per pair: the level a trial must rise above
+    base_scores: dict[str, dict] = field(default_factory=dict)
 
     def with_paths(self, fn) -> PreparedExperiment:
         """A copy whose cache paths went through ``fn`` (local staging path -> URI)."""
@@ -105,20 +111,26 @@ def _prepare(cfg, root: Path, max_ratios, log) -> PreparedExperiment:
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    if cfg.model.name_or_path == TINY:
-        base = str(build_tiny_base(cfg.model.tiny, root, log=log))
+    if is_builtin(cfg.model.name_or_path):
+        base = str(build_builtin(cfg.model, root, log=log))
     else:
         check_model_source(cfg.model.name_or_path, "model.name_or_path")
         base = cfg.model.name_or_path
+    from raymt.model.builtin import base_record
+
+    record = base_record(cfg.model.name_or_path, base)
     if cfg.multi_pair is not None:  # one tokenizer per pair, each with its own codes
         timings["model_s"] = time.perf_counter() - t0
-        return _prepare_pairs(cfg, base, root, timings, log)
+        prepared = _prepare_pairs(cfg, base, root, timings, log)
+        prepared.base = record
+        return prepared
     tokenizer = load_tokenizer(base, cfg.model.src_lang, cfg.model.tgt_lang, trust_remote_code=cfg.model.trust_remote_code)
     timings["model_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     splits, cleaning = load_corpus(cfg.data)
     timings["corpus_s"] = time.perf_counter() - t0
+    fit = {"": check_tokenizer_fit(cfg, splits, tokenizer, src_lang=cfg.model.src_lang, tgt_lang=cfg.model.tgt_lang, where="data", log=log)}
     t0 = time.perf_counter()
     data_path = build_tokenized(splits, tokenizer, cfg.model.max_length, root / "data", log=log)
     timings["tokenize_s"] = time.perf_counter() - t0
@@ -136,9 +148,15 @@ def _prepare(cfg, root: Path, max_ratios, log) -> PreparedExperiment:
     sizes = {k: len(v) for k, v in splits.items()}
     from raymt.train.init_stage import prepare_init_text
 
+    t0 = time.perf_counter()
+    base_scores = {"": score_base(cfg, base, tokenizer, splits[cfg.eval.split], cfg.model.src_lang, cfg.model.tgt_lang, log=log)} \
+        if wants_base_score(cfg) else {}
+    if base_scores:
+        timings["base_score_s"] = time.perf_counter() - t0
     return PreparedExperiment(base_path=base, data_path=str(data_path), augment_pools=pools,
                               cleaning=_as_dict(cleaning), timings=timings, sizes=sizes, augment_costs=costs,
-                              init_text=prepare_init_text(cfg, splits, root))
+                              init_text=prepare_init_text(cfg, splits, root), base=record, tokenizer_fit=fit,
+                              base_scores=base_scores)
 
 
 def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -> PreparedExperiment:
@@ -149,7 +167,8 @@ def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -
     pairs = tokenize_pairs(cfg, base, root / "data", log=log)
     timings["tokenize_s"] = time.perf_counter() - t0
     return PreparedExperiment(base_path=base, data_path=next(iter(pairs.paths.values())), pair_data=pairs.paths,
-                              cleaning=pairs.cleaning, timings=timings, sizes=pairs.sizes)
+                              cleaning=pairs.cleaning, timings=timings, sizes=pairs.sizes, tokenizer_fit=pairs.tokenizer_fit,
+                              base_scores=pairs.base_scores)
 
 
 def build_augment_pool(name: str, cfg, splits, ratio: float, tokenizer, root: Path, *, log=print, costs: dict | None = None) -> Path:

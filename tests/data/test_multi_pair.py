@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from raymt.config.load import validate_config
-from raymt.errors import ConfigError
+from raymt.errors import ConfigError, DataError
 
 SYNTH = {"source": "synthetic", "domain": "medical", "train_size": 60, "valid_size": 12, "test_size": 12, "lexicon_size": 20}
 BOTH_DIRECTIONS = {
@@ -143,7 +143,14 @@ def test_multi30k_pairs_from_one_english_side(storage, multi30k_raw):
     config = with_pairs({"src_lang": "en_XX", "tgt_lang": "de_DE", "data": local("de")},
                         {"src_lang": "en_XX", "tgt_lang": "fr_XX", "data": local("fr")})
     cfg = validate_config({**config, "storage_path": str(storage)}, "mp.yaml")
+    # the tokenizer-fit check refuses real text under the synthetic tokenizer, naming the pair
+    with pytest.raises(DataError, match=r"^multi_pair.pairs\[0\].data: .*% of the target tokens \(de_DE\) are <unk>"):
+        prepare_experiment(cfg, log=lambda m: None)
+    config["model"] = {**config.get("model", {}), "max_unk_rate": 1.0}  # measured and stored, not refused
+    cfg = validate_config({**config, "storage_path": str(storage)}, "mp.yaml")
     prepared = prepare_experiment(cfg, log=lambda m: None)
+    assert set(prepared.tokenizer_fit) == {"en_XX-de_DE", "en_XX-fr_XX"}
+    assert set(prepared.base_scores) == {"en_XX-de_DE", "en_XX-fr_XX"}
     de, fr = (load_tokenized(prepared.pair_data[k]) for k in ("en_XX-de_DE", "en_XX-fr_XX"))
     assert len(de["train"]) == len(fr["train"]) == 300
     assert len(de["validation"]) == len(fr["validation"]) == 1014

@@ -204,3 +204,34 @@ def test_cleaning_counts_per_filter_and_max_train_pairs(tmp_path):
     assert report.capped == 30 and len(splits["train"]) == 50
     assert report.kept == {"train": 50, "validation": 10, "test": 10}
     assert "empty=2" in report.summary()
+
+
+def test_ntrex_news_carved_by_document(tmp_path):
+    """NTREX-128 (../shared): one test set whose sides are named differently, with document ids;
+    validation and test are carved by whole documents."""
+    from pathlib import Path
+
+    import pytest
+
+    from raymt.data.config import parse_data_config
+    from raymt.data.sources import load_corpus
+
+    ntrex = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ntrex128" / "NTREX"
+    if not (ntrex / "DOCUMENT_IDS.tsv").is_file():
+        pytest.skip(f"NTREX-128 is not at {ntrex} (../shared absent on this machine)")
+    raw = {"source": "local", "path": str(ntrex), "format": "moses", "src": "en", "tgt": "de",
+           "src_file": "NTREX-128/newstest2019-src.eng.txt", "tgt_file": "NTREX-128/newstest2019-ref.deu.txt",
+           "documents": "DOCUMENT_IDS.tsv", "validation": None, "test": None, "valid_size": 300, "test_size": 500}
+    splits, report = load_corpus(parse_data_config(raw))
+    src = (ntrex / "NTREX-128" / "newstest2019-src.eng.txt").read_text(encoding="utf-8").split("\n")
+    docs = (ntrex / "DOCUMENT_IDS.tsv").read_text().split("\n")
+    doc_of = {}
+    for line, doc in zip(src, docs):
+        doc_of.setdefault(line.strip(), set()).add(doc.strip())
+    split_docs = {name: set().union(*(doc_of[s] for s, _ in rows)) for name, rows in splits.items()}
+    assert not split_docs["train"] & split_docs["test"] and not split_docs["train"] & split_docs["validation"]
+    assert not split_docs["validation"] & split_docs["test"]
+    assert len(splits["validation"]) >= 300 and len(splits["test"]) >= 500 and len(splits["train"]) > 1000
+    assert "whole documents" in report.summary()
+    with pytest.raises(Exception, match="validation: null"):
+        parse_data_config({**raw, "validation": "val"})

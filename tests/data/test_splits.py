@@ -48,3 +48,19 @@ def test_content_hash_changes_with_any_text_or_split_name():
     changed = dict(splits, train=_pairs(4) + [("src 4", "tgt 4!")])
     assert content_hash(changed) != h
     assert content_hash({"train": _pairs(5), "validation": _pairs(2), "tests": _pairs(2)}) != h
+
+
+def test_carve_documents_keeps_every_document_in_one_split():
+    from raymt.data.splits import carve_documents
+
+    docs = [f"d{i // 7}" for i in range(140)]  # 20 documents of 7 sentences
+    pairs = [(f"s{i}", f"t{i}") for i in range(140)]
+    train, carved, _ = carve_documents(pairs, docs, {"validation": 20, "test": 30}, seed=3)
+    doc_of = {p: d for p, d in zip(pairs, docs)}
+    split_docs = {name: {doc_of[p] for p in rows} for name, rows in {"train": train, **carved}.items()}
+    assert not split_docs["train"] & split_docs["validation"] and not split_docs["train"] & split_docs["test"]
+    assert not split_docs["validation"] & split_docs["test"]
+    assert len(carved["validation"]) == 21 and len(carved["test"]) == 35  # whole documents: at least the size asked
+    assert len(train) + 21 + 35 == 140
+    again = carve_documents(pairs, docs, {"validation": 20, "test": 30}, seed=3)
+    assert again[1] == carved and carve_documents(pairs, docs, {"validation": 20, "test": 30}, seed=4)[1] != carved

@@ -1,6 +1,8 @@
 """A multi-pair search through Ray Tune + Ray Train: both directions of the synthetic pair in
 one model, 2 DDP workers sharing the temperature sampler, per-pair BLEU and its mean in the
-results table and the report (the shipped search_spaces/multi_pair.yaml, made small)."""
+results table and the report (the shipped search_spaces/multi_pair.yaml, made small and moved
+onto the synthetic tiny base: the shipped one runs on the real-text base, whose test is
+tests/model/test_multilingual_search.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def small_multi_pair_space(tmp_path, cache_root) -> Path:
     raw = yaml.safe_load((ROOT / "search_spaces" / "multi_pair.yaml").read_text())
     raw["storage_path"] = str(tmp_path)
-    for pair, train_size in zip(raw["multi_pair"]["pairs"], (400, 100)):
-        pair["data"].update(train_size=train_size, valid_size=30, test_size=30)
+    raw["model"] = {"name_or_path": "tiny", "max_length": 48}
+    synthetic = {"source": "synthetic", "domain": "medical", "valid_size": 30, "test_size": 30, "lexicon_size": 20}
+    raw["multi_pair"]["pairs"] = [
+        {"src_lang": "en_XX", "tgt_lang": "de_DE", "data": {**synthetic, "train_size": 400}},
+        {"src_lang": "de_DE", "tgt_lang": "en_XX", "reverse": True, "data": {**synthetic, "seed": 1, "train_size": 100}},
+    ]
     raw["train"]["epochs"] = 1
     raw["search"].update(num_samples=1, scheduler={"kind": "none"},
                          points_to_evaluate=[{"method": "lora", "train.lr": 2e-3, "multi_pair.temperature": 5.0, "lora.r": 4}])
@@ -38,7 +44,7 @@ def test_multi_pair_search_reports_per_pair_bleu_and_the_mean(tmp_path, cache_ro
     forward, backward = row["bleu_en_XX-de_DE"], row["bleu_de_DE-en_XX"]
     assert row["bleu"] == pytest.approx((forward + backward) / 2)
     assert row["chrf"] == pytest.approx((row["chrf_en_XX-de_DE"] + row["chrf_de_DE-en_XX"]) / 2)
-    assert forward > 5, row.to_dict()  # the base was pre-trained on en -> de: it already translates
+    assert forward > 2 and forward > backward, row.to_dict()  # the base was pre-trained on en -> de: it already translates
     assert 0 <= backward <= 100
     # hypotheses and references line up pair by pair (30 each, config order): bootstrap and
     # `raymt evaluate` read these two files

@@ -66,7 +66,7 @@ def _reports(results: Path) -> dict[str, list[dict]]:
 
 
 def test_ctrl_c_keeps_finished_trials_prints_the_resume_command_and_resume_completes(tmp_path, cache_root, tiny_base):
-    space = _space(tmp_path, cache_root, "interrupt", epochs=3, num_samples=2, points_to_evaluate=[GOOD, BAD],
+    space = _space(tmp_path, cache_root, "interrupt", epochs=6, num_samples=2, points_to_evaluate=[GOOD, BAD],
                    scheduler={"kind": "none"})
     results = tmp_path / "interrupt"
     log = (tmp_path / "driver.log").open("w")
@@ -74,15 +74,16 @@ def test_ctrl_c_keeps_finished_trials_prints_the_resume_command_and_resume_compl
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         end = time.time() + 600
-        while time.time() < end:  # the first trial finished and the second reported its first epoch
+        while time.time() < end:  # the first trial finished and the second checkpointed its first epoch
             reports = _reports(results) if results.exists() else {}
             finished = [t for t, lines in reports.items() if lines[-1].get("finished")]
-            running = [t for t, lines in reports.items() if not lines[-1].get("finished")]
+            running = [path.name.removeprefix("trial_") for path in (results / "trials").glob("trial_*")
+                       if any(path.glob("checkpoint_*")) and path.name.removeprefix("trial_") not in finished]
             if finished and running:
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
         else:
-            raise AssertionError("the second trial never reported an epoch")
+            raise AssertionError("the second trial never checkpointed an epoch")
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends the driver
         assert proc.wait(timeout=300) == 130
     finally:

@@ -3,6 +3,7 @@
     from raymt import api
     metrics = api.train("my.yaml")          # one trial
     results_dir = api.search("search_spaces/default.yaml")
+    print(api.plan("search_spaces/mbart50_de_en.yaml", gpu_memory="80GB").to_frame())
 
 (``raymt.train`` and ``raymt.search`` are the subpackages that do the work, hence ``api``.)
 """
@@ -26,6 +27,9 @@ def train(config: str | Path | None = None, *, overrides: dict[str, Any] | None 
 
     t_start = time.perf_counter()
     cfg = load_config(config, overrides)
+    from raymt.plan.build import check_before_launch
+
+    check_before_launch(config, (cfg, None, None, None), log=log)  # memory plan; refuses a trial that cannot fit
     limits = find_cluster_limits(log=log)  # an autoscaler config: the trial is checked before any data or Ray work
     if limits is not None:
         check_trial_fits(cfg, limits=limits)
@@ -53,3 +57,21 @@ def search(config: str | Path | None = None, *, resume: str | Path | None = None
     from raymt.search.run import run_search
 
     return run_search(config, resume=resume, warm_start=warm_start, overrides=overrides, log=log)
+
+
+def plan(config: str | Path | None = None, *, gpu_memory: str | int | None = None, gpus_per_node: int | None = None,
+         overrides: dict[str, Any] | None = None):
+    """The memory / checkpoint / storage plan of a search space or trial config, before any Ray
+    work (:class:`raymt.plan.build.Plan`; ``.to_frame()`` for a table). ``gpu_memory``: one
+    GPU's memory (``"80GB"``), to check that every branch fits (docs/plan.md)."""
+    from raymt.plan.build import plan_for
+
+    if gpu_memory is not None:
+        from raymt.errors import ConfigError
+        from raymt.plan.units import parse_memory
+
+        try:
+            parse_memory(gpu_memory)
+        except ValueError as err:
+            raise ConfigError(str(err), where="--gpu-memory", fix="write the memory of one GPU, e.g. 80GB or 24GiB") from None
+    return plan_for(config, overrides=overrides, gpu_memory=gpu_memory, gpus_per_node=gpus_per_node)

@@ -63,7 +63,7 @@ def _add_more_commands(sub) -> None:
     """Subcommands contributed by other modules (search, report, export, ...)."""
     import importlib
 
-    for module in ("raymt.search.cli", "raymt.export.cli"):
+    for module in ("raymt.search.cli", "raymt.export.cli", "raymt.plan.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

@@ -16,12 +16,14 @@ DEFAULT_TRIALS = (("t_lora", "lora", {"r": 8}, 30.0), ("t_adapter", "adapter", {
 
 
 def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, config: dict | None = None,
-                        failed: bool = True, perturb: float = 0.0) -> Path:
+                        failed: bool = True, perturb: float = 0.0, test_size: int = 0) -> Path:
     """``folder`` with search_config.yaml, prepared.json, the experiment marker, trials.parquet
     and one artefact per trial (``(trial_id, method, params, bleu)``); ``config`` is merged into
     the search config (e.g. an ``eval:`` section). A fresh LoRA/adapter is the identity;
     ``perturb`` adds seeded noise of that size to the trainable weights, so the trial's model
-    translates differently from its base."""
+    translates differently from its base. ``test_size`` > 0 prepares tokenised validation and
+    test splits of that many synthetic pairs (recorded in prepared.json as the search does), so
+    the trials can be scored on the held-out test split."""
     import torch
 
     from raymt.methods import get_method
@@ -34,7 +36,8 @@ def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, conf
                                                                             "adapter": {"size": {"choices": [8, 16]}}}}}}
     raw.update(config or {})
     (folder / CONFIG_COPY).write_text(yaml.safe_dump(raw))
-    (folder / PREPARED).write_text(json.dumps({"base_path": str(base), "data_path": ""}))
+    data_path = _prepared_data(folder / ".cache", base, test_size) if test_size else ""
+    (folder / PREPARED).write_text(json.dumps({"base_path": str(base), "data_path": data_path}))
     (folder / MARKER).write_text("{}")
     rows = []
     for trial_id, method, params, bleu in trials:
@@ -58,3 +61,14 @@ def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, conf
         rows.append({"trial_id": "t_failed", "status": "failed", "method": "lora", "lora.r": 4})
     pd.DataFrame(rows).to_parquet(folder / TRIALS_FILE)
     return folder
+
+
+def _prepared_data(root: Path, base: Path, size: int) -> str:
+    """The tokenised splits ``prepare`` would build for the tiny base (en_XX -> de_DE)."""
+    from raymt.data.cache import build_tokenized
+    from raymt.data.synthetic import SyntheticSpec, generate_splits
+    from raymt.model.loading import load_tokenizer
+
+    splits = generate_splits(SyntheticSpec(seed=7, train_size=1, valid_size=size, test_size=size, lexicon_size=20))
+    tokenizer = load_tokenizer(str(base), "en_XX", "de_DE")
+    return str(build_tokenized(splits, tokenizer, 64, root))

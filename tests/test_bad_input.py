@@ -66,6 +66,7 @@ CONFIG_CASES = [
     ("point_name_not_in_space", SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.rank: 4}]\n",
      ["points_to_evaluate[0].lora.rank", "does not have", "lora.r"]),
     ("unknown_bleu_tokenizer", "eval: {bleu_tokenize: 13b}\n", ["eval.bleu_tokenize", "13a"]),
+    ("eval_split_test", "eval: {split: test}\n", ["eval.split", "held out", "set it to validation", "--test"]),
 ]
 
 

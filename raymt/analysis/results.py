@@ -48,13 +48,16 @@ RESULT_COLUMNS = (
     "init_key", "init_build_s", "init_wait_s", "init_built",
 )  # fmt: skip
 
+#: held-out test scores (raymt.results.test_scores: test_bleu, test_chrf, test_bleu_ci95, ...)
+TEST_PREFIX = "test_"
+
 HISTORY_COLUMNS = ("trial_id", "epoch", "step", "bleu", "chrf", "eval_loss", "train_loss")
 _REQUIRED = ("trial_id", "status")
 
 
 def hyperparameter_columns(df: pd.DataFrame) -> list[str]:
     """The searched-parameter columns of a trials table, in table order (``method`` first)."""
-    cols = [c for c in df.columns if c not in RESULT_COLUMNS and not is_pair_metric(c)]
+    cols = [c for c in df.columns if c not in RESULT_COLUMNS and not is_pair_metric(c) and not str(c).startswith(TEST_PREFIX)]
     return sorted(cols, key=lambda c: c != "method")
 
 

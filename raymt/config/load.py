@@ -100,8 +100,10 @@ def format_validation_error(err: ValidationError, root: type[BaseModel], where: 
     got_text = "" if isinstance(got, dict) or got is None or len(repr(got)) > 80 else f" (got {got!r})"
     if kind == "missing":
         return ConfigError("required field is missing", where=f"{where}: {field}", fix="add it (see the shipped examples in search_spaces/)")
-    return ConfigError(f"{msg}{got_text}", where=f"{where}: {field}" if field else where,
-                       fix=_fix_for(kind, first))
+    fix = _fix_for(kind, first)
+    if " Fix: " in msg:  # a validator that knows the fix says it after " Fix: "
+        msg, fix = msg.split(" Fix: ", 1)
+    return ConfigError(f"{msg}{got_text}", where=f"{where}: {field}" if field else where, fix=fix)
 
 
 def _strip_tags(root: type[BaseModel], loc: tuple) -> list[str]:

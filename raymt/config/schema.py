@@ -90,13 +90,23 @@ class TrainConfig(_Section):
 
 
 class EvalConfig(_Section):
-    split: Literal["validation", "test"] = Field("validation", description="Split scored each epoch (the search optimises it).")
+    split: Literal["validation"] = Field("validation", description="Split scored each epoch (the search optimises it). Only validation: the test split is held out, and every front trial is scored on it once after the search (test_bleu); test is refused.")
     beam_size: int = Field(1, ge=1, le=16, description="Beam size of generation (1 = greedy).")
     batch_size: int = Field(64, ge=1, description="Sentences per generation batch.")
     max_new_tokens: int = Field(64, ge=1, le=2048, description="Longest generated target.")
     max_samples: int | None = Field(None, ge=1, description="Score only the first N sentences of the split (None = all).")
     score_base: bool | None = Field(None, description="Score the untouched base on the same sentences before the search (the level each direction must rise above; the report flags a direction that stays there). null = for raymt's built-in bases only: decoding a large hub model on the driver's CPU can take minutes.")
     bleu_tokenize: str = Field("auto", description="sacrebleu's BLEU tokenizer: auto = from each target language code (zh for Chinese, ja-mecab for Japanese, ko-mecab for Korean: pip install 'raymt[cjk]'; 13a otherwise), or any sacrebleu tokenizer by name (13a, intl, char, zh, ja-mecab, ko-mecab, none, ...). Shown in every result's sacrebleu signature.")
+
+    @field_validator("split", mode="before")
+    @classmethod
+    def _not_the_test_split(cls, value):
+        if value == "test":
+            raise ValueError("test would let the search choose epochs and trials on the test split, so "
+                             "no score would be held out. Fix: remove eval.split (or set it to validation); every "
+                             "trial of the validation front is scored on the test split once after the search "
+                             "(test_bleu in trials.csv and report.md; more with `raymt report DIR --test TRIAL`)")
+        return value
 
     @field_validator("bleu_tokenize")
     @classmethod
@@ -114,6 +124,16 @@ class ResourcesConfig(_Section):
     trial_cpus: float = Field(0.1, gt=0, description="CPU share of each trial's driver (the Tune trial that launches the workers).")
     strategy: Literal["ddp", "fsdp", "none"] = Field("ddp", description="Parallel wrapper: ddp (default), fsdp (full fine-tuning of big models), none.")
     max_failures: int = Field(2, ge=0, description="Worker-group restarts from the last checkpoint before a trial fails.")
+    gpu_memory: str | None = Field(None, description="Memory of one GPU, e.g. 80GB (GB = GiB, as nvidia-smi counts). Known (here, or CUDA visible where raymt starts), a trial the memory plan says cannot fit is refused before launch (raymt plan, docs/plan.md).")
+
+    @field_validator("gpu_memory")
+    @classmethod
+    def _readable_size(cls, value: str | None) -> str | None:
+        if value is not None:
+            from raymt.plan.units import parse_memory
+
+            parse_memory(value)  # ValueError -> a ConfigError naming resources.gpu_memory
+        return value
 
 
 class AugmentEntry(_Section):

@@ -196,6 +196,16 @@ class AdapterMethod(FineTuneMethod):
         require_supported(model_config)
         return len(_sites(model_config, params)) * self._per_adapter(model_config.d_model, params.size)
 
+    def activation_sites(self, model_config: Any, params: Any = None) -> tuple:
+        """Per adapter: its norm's input and statistics, the norm's output (the down
+        projection's input) and the activation's output (the up projection's input)."""
+        from raymt.plan.memory import InjectedSite
+
+        params = self.validate_params(params)
+        d = model_config.d_model
+        return tuple(InjectedSite("src" if path.startswith("model.encoder.") else "tgt", 2 * d + params.size + 2)
+                     for path, _ in _sites(model_config, params))
+
     def artifact_plan(self, model_config: Any, params: Any = None) -> ArtifactPlan:
         params = self.validate_params(params)
         require_supported(model_config)

@@ -187,6 +187,15 @@ class FineTuneMethod(abc.ABC):
         """Bytes :meth:`save` will write, from the HF config alone (within 2 %)."""
         return self.artifact_plan(model_config, self.validate_params(params)).nbytes()
 
+    def activation_sites(self, model_config: Any, params: Any = None) -> tuple:
+        """Activations the injected modules keep for backward, per token, as
+        :class:`raymt.plan.memory.InjectedSite` entries (``raymt plan``'s memory estimate).
+
+        The default, nothing, is right for methods that inject no module on the token path
+        (full fine-tuning); a method that does overrides it, or the plan underestimates it.
+        """
+        return ()
+
     # -- helpers for subclasses ------------------------------------------------------------
     @staticmethod
     def _artifact_file(artifact_dir: str | os.PathLike, filename: str, method: str) -> Path:

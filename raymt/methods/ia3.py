@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, model_validator
 
 from raymt.methods.base import MethodParams
-from raymt.methods.layout import check_module_names, match_linears
+from raymt.methods.layout import check_module_names, linear_input, match_linears
 from raymt.methods.peft_common import PeftMethod
 from raymt.methods.registry import register_method
 
@@ -85,6 +85,18 @@ class IA3Method(PeftMethod):
     def count_trainable(self, model_config: Any, params: Any = None) -> int:
         params = self.validate_params(params)
         return sum(a * b for a, b in self._vectors(model_config, params).values())
+
+    def activation_sites(self, model_config: Any, params: Any = None) -> tuple:
+        """Per rescaled linear: the tensor the scaling vector multiplies, kept for its
+        gradient (the linear's output, or its input for a feed-forward module)."""
+        from raymt.plan.memory import InjectedSite
+
+        params = self.validate_params(params)
+        sites = []
+        for lin in match_linears(model_config, params.target_modules):
+            feedforward = any(lin.path == ff or lin.path.endswith("." + ff) for ff in params.feedforward_modules)
+            sites.append(InjectedSite(linear_input(lin.path)[1], lin.in_features if feedforward else lin.out_features))
+        return tuple(sites)
 
 
 register_method(IA3Method)

@@ -35,6 +35,7 @@ __all__ = [
     "full_param_count",
     "full_state_shapes",
     "layer_linears",
+    "linear_input",
     "match_linears",
     "require_supported",
 ]
@@ -199,3 +200,26 @@ def full_param_count(model_config: Any) -> int:
             n *= dim
         total += n
     return total
+
+
+def linear_input(path: str) -> tuple[str, str]:
+    """(which tensor a layer linear reads, whose tokens it holds: ``"src"`` or ``"tgt"``).
+
+    The q/k/v projections of one attention read the same normed hidden states; every
+    decoder layer's cross-attention keys and values read the same encoder output (source
+    tokens); an ``out_proj`` reads the attention output, which SDPA keeps for its own backward. The memory plan (``raymt.plan``) counts a tensor that several injected modules
+    keep only once.
+    """
+    layer, _, leaf = path.rpartition(".")
+    if ".encoder_attn" in path and leaf in ("k_proj", "v_proj"):
+        return "encoder_output", "src"
+    side = "src" if path.startswith("model.encoder.") else "tgt"
+    if leaf in ("q_proj", "k_proj", "v_proj") and not layer.endswith("encoder_attn"):
+        return f"{layer}.input", side
+    if leaf == "out_proj":  # the attention's output, which attention itself keeps for backward
+        return f"{layer}.{ATTENTION_OUTPUT}", side
+    return path, side
+
+
+#: Suffix :func:`linear_input` gives the input of an ``out_proj``: a tensor the base model keeps anyway.
+ATTENTION_OUTPUT = "attention_output"

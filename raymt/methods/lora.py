@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 
 from raymt.methods.base import MethodParams
-from raymt.methods.layout import ALL_LINEAR, check_module_names, match_linears
+from raymt.methods.layout import ALL_LINEAR, ATTENTION_OUTPUT, check_module_names, linear_input, match_linears
 from raymt.methods.peft_common import PeftMethod
 from raymt.methods.registry import register_method
 
@@ -82,6 +82,25 @@ class LoraMethod(PeftMethod):
         params = self.validate_params(params)
         return sum(params.r * (lin.in_features + lin.out_features)
                    for lin in match_linears(model_config, params.target_modules))
+
+    def activation_sites(self, model_config: Any, params: Any = None) -> tuple:
+        """Per adapted linear: the branch input ``dropout(x)`` kept for ``A``'s gradient (with
+        its dropout mask), and ``A x`` (r values) kept for ``B``'s. Without dropout the branch
+        reads ``x`` itself, which the q/k/v of one attention share (kept once) and which for
+        ``out_proj`` is the attention output the base keeps anyway."""
+        from raymt.plan.memory import InjectedSite
+
+        params = self.validate_params(params)
+        sites, seen = [], set()
+        for lin in match_linears(model_config, params.target_modules):
+            tensor, side = linear_input(lin.path)
+            if params.dropout > 0:
+                sites.append(InjectedSite(side, lin.in_features + params.r, masks=lin.in_features))
+            else:
+                kept = tensor in seen or tensor.endswith(ATTENTION_OUTPUT)
+                sites.append(InjectedSite(side, params.r + (0 if kept else lin.in_features)))
+                seen.add(tensor)
+        return tuple(sites)
 
 
 register_method(LoraMethod)

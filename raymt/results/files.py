@@ -21,6 +21,12 @@ TIMINGS = "timings.json"
 #: the evaluation split's references and sources, in the order of every trial's hypotheses
 REFERENCES = "references.txt"
 SOURCES = "sources.txt"
+#: the test split's references and sources, and each test-scored trial's hypotheses in that
+#: order (``raymt evaluate EXPORT --src test_sources.txt --ref test_references.txt`` reproduces
+#: a trial's test_bleu)
+TEST_REFERENCES = "test_references.txt"
+TEST_SOURCES = "test_sources.txt"
+TEST_HYPS_DIR = "test_hyps"
 #: the trials table (typed source of truth), the same as CSV, the front, per-epoch history
 TRIALS_FILE = "trials.parquet"
 TRIALS_CSV = "trials.csv"

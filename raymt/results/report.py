@@ -15,6 +15,7 @@ import pandas as pd
 
 from raymt.analysis.augment_costs import augment_cost_section
 from raymt.analysis.data_section import data_section
+from raymt.analysis.held_out import held_out_section
 from raymt.analysis.report import write_report
 from raymt.analysis.results import load, load_history
 from raymt.results.files import PREPARED, TIMINGS
@@ -26,8 +27,9 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def report_sections(results_dir: Path, trials: pd.DataFrame) -> dict[str, str]:
-    """The report's sections about the run itself, from ``timings.json`` and ``prepared.json``."""
+def report_sections(results_dir: Path, trials: pd.DataFrame, objectives: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The report's sections about the run itself, from ``timings.json`` and ``prepared.json``,
+    and validation next to held-out test (with ``objectives``)."""
     timings = _read_json(results_dir / TIMINGS)
     prepared = _read_json(results_dir / PREPARED)
     extra: dict[str, str] = {}
@@ -35,6 +37,9 @@ def report_sections(results_dir: Path, trials: pd.DataFrame) -> dict[str, str]:
         extra["Run"] = "\n".join(f"- {k}: {v:.1f} s" for k, v in timings.items() if isinstance(v, (int, float)))
     if prepared:
         extra["Data"] = data_section(prepared, trials)
+    held_out = held_out_section(trials, objectives, seconds=timings.get("test_scoring_s")) if objectives else ""
+    if held_out:
+        extra["Validation vs held-out test"] = held_out
     costs = prepared.get("augment_costs")
     if costs:  # paid once for the whole search (back-translation): shown once
         extra["Shared augmentation cost"] = augment_cost_section(costs, trials)
@@ -52,6 +57,6 @@ def rebuild_report(results_dir: str | Path, objectives: Mapping[str, str], *, tr
     results_dir = Path(results_dir)
     trials = load(results_dir) if trials is None else trials
     history = load_history(results_dir) if history is None else history
-    extra = report_sections(results_dir, trials)
+    extra = report_sections(results_dir, trials, objectives)
     return write_report(results_dir, trials, objectives, history_df=history if len(history) else None, extra=extra or None,
                         log_params=log_params)

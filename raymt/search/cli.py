@@ -11,6 +11,7 @@ def _cmd_search(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from raymt.analysis.held_out import held_out_summary
     from raymt.analysis.report import front_summary
     from raymt.analysis.results import load
     from raymt.config.load import read_yaml
@@ -22,8 +23,17 @@ def _cmd_report(args) -> int:
 
     path = check_experiment_dir(args.results_dir, role="raymt report RESULTS_DIR")
     search = parse_search(read_yaml(path / CONFIG_COPY).get("search"), str(path / CONFIG_COPY))
+    if args.test is not None:  # the validation front and the named trials, each scored on test once
+        from raymt.results.test_scores import score_front_on_test, trials_to_score
+
+        trials = load(path)
+        trials_to_score(trials, search.objectives, args.test)  # a wrong name is refused before any model loads
+        score_front_on_test(path, trials, search.objectives, named=args.test)
     written = rebuild_report(path, search.objectives, log_params=log_scale_columns(search.space))
-    print(front_summary(load(path), search.objectives))
+    trials = load(path)
+    print(front_summary(trials, search.objectives))
+    if held_out := held_out_summary(trials, search.objectives):
+        print(held_out)
     plots = sorted(p.name for p in path.glob("*.png"))
     print(f"\nreport: {written}" + (f" (plots: {', '.join(plots)})" if plots else ""))
     if experiment_uri(path):  # an object-store experiment: the store keeps the new report too
@@ -43,7 +53,11 @@ def add_commands(sub) -> None:
                        "and print the Pareto front and its knee",
                        description="Rebuild report.md and its plots (pareto.png, parallel.png, bleu_over_epochs.png) "
                        "from trials.parquet and history.parquet, then print the front. trials.parquet, trials.csv and "
-                       "pareto.csv are read, not rewritten: the search writes them.")
+                       "pareto.csv are read, not rewritten (the search writes them), except with --test, which adds "
+                       "the held-out test scores (test_bleu, test_chrf, test_bleu_ci95) of the trials it scores.")
     p.add_argument("results_dir", metavar="RESULTS_DIR",
                    help="the folder `raymt search` printed (e.g. raymt_results/default), or its s3:// / gs:// URI")
+    p.add_argument("--test", nargs="*", metavar="TRIAL", default=None,
+                   help="score on the held-out test split, once each, the validation front's trials that have no test "
+                   "score yet and these completed trials (their artefacts must be kept: keep_artifacts: all)")
     p.set_defaults(func=_cmd_report)

@@ -20,17 +20,20 @@ from pathlib import Path
 import yaml
 
 import raymt
+from raymt.analysis.held_out import held_out_summary
 from raymt.analysis.report import front_summary
 from raymt.analysis.results import write_results
 from raymt.cluster_limits import find_cluster_limits
 from raymt.errors import SearchInterrupted
 from raymt.io import atomic_write_text
+from raymt.plan.build import check_before_launch
 from raymt.object_store import exists, is_uri, join, localize, to_uri
 from raymt.results.collect import collect_results
 from raymt.results.files import CONFIG_COPY, JOURNAL, MARKER, PREPARED, TIMINGS, TRIALS_DIR, TUNE_DIR
 from raymt.results.folder import check_experiment_dir, experiment_uri, results_dir_for, sync_results
 from raymt.results.references import write_references
 from raymt.results.report import rebuild_report
+from raymt.results.test_scores import score_front_on_test
 from raymt.runtime import init_ray
 from raymt.search.config import SearchConfig
 from raymt.search.estimate import check_space_fits_model, storage_estimator
@@ -54,6 +57,7 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
         results_dir = check_experiment_dir(resume, role="--resume")
         config = results_dir / CONFIG_COPY
     cfg, search, compiled, raw = load_search(config, overrides)
+    check_before_launch(config, (cfg, search, compiled, raw), log=log)  # memory / storage plan; refuses what cannot fit
     warm = check_experiment_dir(warm_start, role="--warm-start") if warm_start is not None else None
     if resume is None:
         results_dir = results_dir_for(cfg)
@@ -103,8 +107,12 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
         timings["augment_costs"] = prepared.augment_costs
     atomic_write_text(results_dir / TIMINGS, json.dumps(timings, indent=1))
     write_results(results_dir, trials, history, objectives=search.objectives)
+    if len(trials):  # the validation front, scored once on the held-out test split (written before: nothing lost)
+        trials = score_front_on_test(results_dir, trials, search.objectives, log=log)
     rebuild_report(results_dir, search.objectives, trials=trials, history=history, log_params=log_scale_columns(search.space))
     log("\n" + front_summary(trials, search.objectives))  # the same lines as `raymt report`
+    if held_out := held_out_summary(trials, search.objectives):
+        log(held_out)
     log(f"\nresults: {results_dir}/trials.parquet, trials.csv, pareto.csv, report.md")
     if exp_uri:
         sync_results(results_dir, exp_uri)

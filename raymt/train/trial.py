@@ -22,6 +22,7 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    from raymt.plan.storage import CHECKPOINT_POLICY
     from raymt.train.init_stage import as_loop_config, ensure_init_stage
 
     res = cfg.resources
@@ -38,7 +39,7 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
             name=name,
             storage_path=storage_path,
             failure_config=FailureConfig(max_failures=res.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            checkpoint_config=CheckpointConfig(num_to_keep=CHECKPOINT_POLICY.num_to_keep),  # the plan counts the same
             callbacks=list(callbacks),
         ),
     )

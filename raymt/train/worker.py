@@ -78,6 +78,8 @@ class TrialRun:
     started_unix: float  # the same on the wall clock: lets the driver split its time-to-first-step
     stop: StopWatch  # the trial asked its workers to stop (early stop, Ctrl-C): raymt.train.stop
     setup_s: float = 0.0
+    restore_s: float = 0.0  # reading the last checkpoint back (weights, optimizer, best artefact)
+    report_s: float = float("nan")  # the last checkpoint's report: its upload to storage_path (+ the barrier)
     first_step_at: float | None = None
 
 
@@ -115,6 +117,8 @@ def run_worker(loop_config: dict) -> None:
         checkpoint_and_report(run, epoch)
         if epoch.finished:
             break
+    if run.best_local is not None:  # the local copy of the best artefact: every checkpoint already holds it
+        shutil.rmtree(run.best_local.parent, ignore_errors=True)
 
 
 # --- the steps, in order ----------------------------------------------------------------------
@@ -143,7 +147,9 @@ def set_up(loop_config: dict) -> TrialRun:
         method.load_state(model, init["artifact"])
     trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total_params = sum(p.numel() for p in model.parameters())
+    t_restore = time.perf_counter()
     state, resume_dir = _resume(method, model)
+    restore_s = time.perf_counter() - t_restore  # the weights here, the optimizer below
 
     model = parallel.wrap(model, cfg.resources.strategy, world, device, find_unused=method.ddp_find_unused_parameters)
     data = open_trial_data(loop_config, cfg)
@@ -152,8 +158,10 @@ def set_up(loop_config: dict) -> TrialRun:
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scheduler = _make_schedule(optimizer, cfg, steps_per_epoch * cfg.train.epochs)
-    if resume_dir is not None and (resume_dir / TRAINER_FILE).exists():
-        saved = torch.load(resume_dir / TRAINER_FILE, map_location="cpu", weights_only=True)
+    t_restore = time.perf_counter()
+    trainer_file = resume_dir / _trainer_file(model, rank) if resume_dir is not None else None
+    if trainer_file is not None and trainer_file.exists():
+        saved = torch.load(trainer_file, map_location="cpu", weights_only=True)
         try:
             optimizer.load_state_dict(saved["optimizer"])
         except ValueError:
@@ -162,13 +170,17 @@ def set_up(loop_config: dict) -> TrialRun:
             pass
         scheduler.load_state_dict(saved["scheduler"])
     best_hyps = (resume_dir / BEST_HYPS).read_text(encoding="utf-8") if resume_dir and (resume_dir / BEST_HYPS).exists() else ""
+    best_local = _restore_best(resume_dir, state)
+    restore_s = restore_s + time.perf_counter() - t_restore if resume_dir is not None else 0.0
+    if resume_dir is not None:  # everything needed was read (the best artefact copied): free the scratch disk
+        shutil.rmtree(resume_dir, ignore_errors=True)
     autocast = _autocast(cfg, device)
     run = TrialRun(cfg=cfg, loop_config=loop_config, rank=rank, world=world, device=device, tokenizer=tokenizer, model=model,
                    method=method, init=init, data=data, loader=loader, sampler=sampler, trainable=trainable, optimizer=optimizer,
                    scheduler=scheduler, autocast=autocast,
                    scaler=torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None,
                    trainable_params=trainable_params, total_params=total_params, state=state,
-                   best_local=_restore_best(resume_dir, state), best_hyps=best_hyps, started=started, started_unix=started_unix,
+                   best_local=best_local, best_hyps=best_hyps, started=started, started_unix=started_unix, restore_s=restore_s,
                    stop=StopWatch(loop_config.get("stop_key"), rank, world, device))
     run.setup_s = time.perf_counter() - started
     return run
@@ -240,8 +252,13 @@ def decide(run: TrialRun, epoch: Epoch) -> None:
 def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
     """Save the artefact (every rank takes part under FSDP), write the checkpoint on rank 0
     and report; every rank calls ``ray.train.report``: it is a barrier."""
+    t_ckpt = time.perf_counter()
     ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
     _save_artifact(run.model, run.method, run.cfg, run.loop_config["base_path"], run.rank, ckpt_dir / ARTIFACT)
+    fsdp = parallel.is_fsdp(run.model)
+    if fsdp:  # each rank holds its own shard of the AdamW moments
+        torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()},
+                   ckpt_dir / _trainer_file(run.model, run.rank))
     metrics = {}
     if run.rank == 0:
         size = artifact_bytes(ckpt_dir / ARTIFACT)
@@ -251,12 +268,23 @@ def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
             run.best_hyps = hyps_text
         elif run.best_local is not None:
             shutil.copytree(run.best_local, ckpt_dir / BEST)
-        torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
+        if not fsdp:
+            torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
         (ckpt_dir / HYPS).write_text(hyps_text, encoding="utf-8")
         (ckpt_dir / BEST_HYPS).write_text(run.best_hyps, encoding="utf-8")
         (ckpt_dir / STATE_FILE).write_text(json.dumps(run.state, indent=1))
         metrics = _metrics(run, epoch, size)
-    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if run.rank == 0 else None)
+        metrics["checkpoint_write_s"] = time.perf_counter() - t_ckpt
+    # rank 0 reports the checkpoint; under FSDP every rank adds its optimizer shard (Ray Train
+    # merges the ranks' files into one checkpoint folder). The local copy is deleted once
+    # uploaded: it would otherwise stay in /tmp for every epoch of every trial.
+    shares = run.rank == 0 or fsdp
+    t_report = time.perf_counter()
+    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if shares else None,
+                     delete_local_checkpoint_after_upload=shares)
+    run.report_s = time.perf_counter() - t_report
+    if not shares:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
 
 
 def _metrics(run: TrialRun, epoch: Epoch, size: int) -> dict:
@@ -273,7 +301,7 @@ def _metrics(run: TrialRun, epoch: Epoch, size: int) -> dict:
         "trainable_params": run.trainable_params, "total_params": run.total_params,
         "train_time_s": run.state["train_time_s"], "eval_time_s": run.state["eval_time_s"],
         "epoch_train_time_s": epoch.train_s, "epoch_eval_time_s": epoch.eval_s, "setup_time_s": run.setup_s,
-        "first_step_s": first_step_s,
+        "first_step_s": first_step_s, "checkpoint_report_s": run.report_s, "restore_s": run.restore_s,
         "worker_started_unix": run.started_unix, "first_step_unix": run.started_unix + first_step_s,
         "tokens_per_s": epoch.tokens_per_s, "world_size": run.world, "restarts": run.state["restarts"],
         "sacrebleu_signature": scores.bleu_signature if scores else "",
@@ -442,17 +470,31 @@ def _generate_sharded(model, data, tokenizer, cfg, rank, world, device, tgt_lang
     return [ordered[i] for i in range(len(data.references))]
 
 
+def _trainer_file(model, rank: int) -> str:
+    """The optimizer/scheduler file of this rank: one per rank under FSDP (each holds a shard
+    of the moments; restoring rank 0's on every rank would silently give the others wrong
+    moments), one for all under DDP (the ranks' states are identical)."""
+    return f"trainer_state.rank{rank}.pt" if parallel.is_fsdp(model) else TRAINER_FILE
+
+
 def _save_artifact(model, method, cfg, base_path: str, rank: int, dest: Path) -> None:
-    """Rank 0 writes what a user keeps. Under FSDP the shards are first gathered into a plain
-    copy of the model (every rank takes part in the gather)."""
+    """Rank 0 writes what a user keeps. Under FSDP the shards are first gathered (every rank
+    takes part) into a plain model built on the meta device, which takes the gathered
+    tensors as its own: no second copy of the weights in memory."""
     if not parallel.is_fsdp(model):
         if rank == 0:
             method.save(parallel.unwrap(model), dest)
         return
     state = parallel.full_state_dict(model)
     if rank == 0:
-        whole = method.apply(load_model(base_path, trust_remote_code=cfg.model.trust_remote_code), cfg.method.params)
-        whole.load_state_dict(state)
+        from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+        config = AutoConfig.from_pretrained(base_path, trust_remote_code=cfg.model.trust_remote_code)
+        with torch.device("meta"):
+            base = AutoModelForSeq2SeqLM.from_config(config, trust_remote_code=cfg.model.trust_remote_code)
+        whole = method.apply(base, cfg.method.params)
+        whole.load_state_dict(state, assign=True)
+        parallel.unwrap(whole).tie_weights()
         method.save(whole, dest)
 
 

@@ -80,6 +80,13 @@ def test_search_writes_results_front_and_artifacts(tmp_path, cache_root, tiny_ba
     mask = pareto_mask(df, {"bleu": "max", "storage_mb": "min"})
     assert set(front["trial_id"]) == set(df.loc[mask, "trial_id"])
     assert set(front["trial_id"]) <= set(done["trial_id"])  # early-stopped/failed never on the front
+    # every front trial is scored once on the held-out test split (40 pairs), the others are not
+    on_front = df.loc[mask.to_numpy()]
+    assert on_front["test_bleu"].between(0, 100).all() and on_front["test_chrf"].notna().all()
+    assert (on_front["test_bleu_ci95"] > 0).all() and (on_front["test_sentences"] == 40).all()
+    assert df.loc[~mask.to_numpy(), "test_bleu"].isna().all()
+    assert json.loads((results / "timings.json").read_text())["test_scoring_s"] > 0
+    assert "## Validation vs held-out test" in (results / "report.md").read_text()
     check_export_reproduces_the_trials(results, done, tmp_path)
 
 

@@ -1,0 +1,351 @@
+"""An mBART-large-50-sized trial on CPU, measured against ``raymt plan``.
+
+    python -m benchmarks.real_scale                       # lora, adapter, full (FSDP): ~30-40 min on 2 cores
+    python -m benchmarks.real_scale --methods lora --no-kill
+    python -m benchmarks.real_scale --baseline            # the CPU per-process baseline the plan uses
+
+Why: raymt's users fine-tune mBART-50 (611M parameters, 2.44 GB per full artefact) and no GPU
+was ever lent to this project. This proves the plan's figures and the trial's machinery at that
+size on a 2-core, 24 GB machine. The base is built from mBART-large-50's published config
+(d_model 1024, 12+12 layers, 16 heads, FFN 4096, vocabulary 250,054) with random weights and
+dropout off (so a resumed run must equal an unbroken one exactly), saved once under ``--work``;
+the tokenizer is a small Unigram one trained here (its ids are a subset of the vocabulary).
+
+Each method runs as a real ``raymt train`` process (2 Ray Train workers: DDP for LoRA and the
+adapter, FSDP for full fine-tuning), sentences truncated to ``--length`` tokens so that every
+batch is exactly as long as the plan assumes, ``--epochs`` x ``--train-size / (2 x batch)``
+optimizer steps. Measured, per method:
+
+- peak resident memory of each worker (``VmHWM`` of the two RayTrainWorker processes, read every
+  0.5 s) against the plan's peak per worker, and the phase the plan says it is in;
+- the bytes of the artefact against the method's estimate (must be equal), and of the whole
+  checkpoint folder against the plan's checkpoint figure;
+- checkpoint write time (raymt's files, incl. the FSDP gather), upload time (Ray Train copying it
+  to storage_path) and restore time (reading it back after a restart);
+- a second run of the same trial in which one worker is SIGKILLed in its last epoch: Ray Train
+  restarts the group from the last checkpoint, and the run must end with exactly the losses,
+  steps and artefact bytes (sha256) of the unbroken run.
+
+Other people share this machine: run it under ``flock /work/coord/heavy.lock`` (the full FSDP
+run peaks near 16 GB in all); it checks ``MemAvailable`` before each run and waits.
+Writes benchmarks/out/real_scale.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+MARKER = "raymt_real_scale.json"
+BASE_NAME = "facebook/mbart-large-50"
+
+
+def build_base(work: Path, *, tiny: bool = False, log=print) -> Path:
+    """The mBART-large-50-shaped random base (or, ``tiny``, the same layout at toy size), once."""
+    import torch
+    from transformers import MBartConfig, MBartForConditionalGeneration
+
+    from raymt.data.synthetic import SyntheticSpec, generate_splits
+    from raymt.model.tiny import train_tokenizer
+    from raymt.plan.model_config import KNOWN_MODELS
+
+    out = work / ("toy-base" if tiny else "mbart-large-50-random")
+    if (out / MARKER).exists():
+        return out
+    t0 = time.perf_counter()
+    pairs = generate_splits(SyntheticSpec(domain="medical", train_size=3000, valid_size=0, test_size=0, lexicon_size=20))["train"]
+    tokenizer = train_tokenizer([s for s, _ in pairs] + [t for _, t in pairs], 1000)
+    values = {**KNOWN_MODELS[BASE_NAME], "dropout": 0.0}
+    if tiny:
+        values.update(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+                      encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=len(tokenizer), max_position_embeddings=64)
+    torch.manual_seed(0)
+    model = MBartForConditionalGeneration(MBartConfig(**values))
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    (out / MARKER).write_text(json.dumps({"config": values, "build_s": round(time.perf_counter() - t0, 1)}))
+    log(f"built {out} in {time.perf_counter() - t0:.0f}s")
+    return out
+
+
+def trial_config(method: str, base: Path, work: Path, args) -> dict:
+    params = {"lora": {"name": "lora", "r": 8, "dropout": 0.0}, "adapter": {"name": "adapter", "size": 16},
+              "full": {"name": "full"}}[method]
+    return {
+        "name": f"real_scale_{method}", "storage_path": str(work / "results"),
+        "model": {"name_or_path": str(base), "src_lang": "en_XX", "tgt_lang": "de_DE", "max_length": args.length},
+        "data": {"source": "synthetic", "domain": "medical", "train_size": args.train_size, "valid_size": 4, "test_size": 4,
+                 "lexicon_size": 20, "min_words": 10, "max_words": 12},
+        "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": 1e-4, "warmup_ratio": 0.0},
+        "eval": {"batch_size": args.batch_size, "max_samples": 2, "max_new_tokens": 8, "beam_size": 1},
+        "method": params,
+        "resources": {"num_workers": 2, "cpus_per_worker": 0.95, "trial_cpus": 0.1, "max_failures": 2,
+                      "strategy": "fsdp" if method == "full" else "ddp"},
+    }
+
+
+# --- watching the workers ------------------------------------------------------------------------
+
+def _status(pid: int) -> dict[str, int]:
+    values = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                values[key] = int(rest.split()[0]) * 1024
+    return values
+
+
+class Watch:
+    """Peak RSS of every RayTrainWorker under a process, and of the whole process tree."""
+
+    def __init__(self, root_pid: int):
+        import psutil
+
+        self.root = psutil.Process(root_pid)
+        self.workers: dict[int, int] = {}  # pid -> VmHWM
+        self.tree_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def worker_pids(self) -> list[int]:
+        import psutil
+
+        pids = []
+        try:
+            for proc in self.root.children(recursive=True):
+                try:
+                    if "RayTrainWorker" in " ".join(proc.cmdline()):
+                        pids.append(proc.pid)
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            pass
+        return pids
+
+    def _run(self):
+        import psutil
+
+        while not self._stop.is_set():
+            total = 0
+            try:
+                procs = [self.root] + self.root.children(recursive=True)
+            except psutil.Error:
+                procs = []
+            for proc in procs:
+                try:
+                    status = _status(proc.pid)
+                    total += status.get("VmRSS", 0)
+                    if "RayTrainWorker" in " ".join(proc.cmdline()):
+                        self.workers[proc.pid] = max(self.workers.get(proc.pid, 0), status.get("VmHWM", 0))
+                except (OSError, psutil.Error):
+                    pass
+            self.tree_peak = max(self.tree_peak, total)
+            self._stop.wait(0.5)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+
+def _snapshot(trials: Path) -> list[dict]:
+    """Metrics of the checkpoints Ray Train registered, oldest first."""
+    for path in trials.glob("*/checkpoint_manager_snapshot.json"):
+        try:
+            return [r["metrics"] for r in json.loads(path.read_text())["checkpoint_results"]]
+        except (OSError, ValueError, KeyError):
+            return []
+    return []
+
+
+def _wait_for_memory(need: int, log) -> None:
+    import psutil
+
+    for _ in range(120):
+        if psutil.virtual_memory().available >= need:
+            return
+        log(f"waiting: {psutil.virtual_memory().available / 2**30:.1f} GiB available, {need / 2**30:.1f} needed")
+        time.sleep(30)
+    raise SystemExit("not enough free memory on this machine for the run")
+
+
+def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log) -> dict:
+    """One `raymt train` process; SIGKILL a worker once ``kill_after`` checkpoints exist."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "raymt.cli", "train", str(config_path)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    watch = Watch(proc.pid)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    killed = None
+    try:
+        if kill_after is not None:
+            while proc.poll() is None and len(_snapshot(trials)) < kill_after:
+                time.sleep(0.5)
+            time.sleep(3.0)  # into the next epoch's training steps
+            pids = watch.worker_pids()
+            if proc.poll() is None and pids:
+                killed = pids[-1]
+                os.kill(killed, signal.SIGKILL)
+                log(f"killed worker {killed} at {time.perf_counter() - t0:.0f}s")
+        proc.wait(timeout=7200)
+    finally:
+        watch.stop()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    reader.join(timeout=10)
+    wall = time.perf_counter() - t0
+    text = "".join(lines)
+    if proc.returncode != 0:
+        raise SystemExit(f"raymt train failed ({proc.returncode}):\n{text[-4000:]}")
+    checkpoint = next((line.split()[-1] for line in text.splitlines() if line.strip().startswith("checkpoint")), None)
+    return {"wall_s": wall, "workers_peak": sorted(watch.workers.values(), reverse=True), "tree_peak": watch.tree_peak,
+            "checkpoints": _snapshot(trials), "checkpoint": checkpoint, "killed_pid": killed, "output": text}
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    for f in sorted(path.rglob("*.safetensors")):
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+# --- one method ------------------------------------------------------------------------------------
+
+def measure(method: str, base: Path, work: Path, args, log) -> dict:
+    import shutil
+
+    from raymt import api
+    from raymt.methods import get_method
+    from transformers import AutoConfig
+
+    raw = trial_config(method, base, work, args)
+    cfg_path = work / f"{method}.yaml"
+    cfg_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    plan = api.plan(cfg_path).branches[0]
+    estimate = get_method(method).estimate_bytes(AutoConfig.from_pretrained(base), raw["method"])
+    trials = work / "results" / raw["name"] / "trials"
+    shutil.rmtree(trials, ignore_errors=True)
+    _wait_for_memory(2 * plan.memory.peak + int(2.5 * 2**30), log)  # + the driver and Ray's own processes
+    log(f"{method}: plan says {plan.memory.peak / 2**30:.2f} GiB per worker ({plan.memory.peak_phase}); running")
+    a = run_train(cfg_path, trials, kill_after=None, log=log)
+    final = a["checkpoints"][-1]
+    ckpt_dir = Path(a["checkpoint"])
+    row = {
+        "method": method, "strategy": raw["resources"]["strategy"], "steps": final["step"], "wall_s": round(a["wall_s"], 1),
+        "plan_peak_gib": plan.memory.peak / 2**30, "plan_phase": plan.memory.peak_phase,
+        "plan_phases_gib": {k: (v + plan.memory.baseline) / 2**30 for k, v in plan.memory.phases.items()},
+        "measured_peak_gib": [v / 2**30 for v in a["workers_peak"]], "tree_peak_gib": a["tree_peak"] / 2**30,
+        "artifact_bytes": final["storage_bytes"], "artifact_estimate": estimate,
+        "checkpoint_bytes": _folder_bytes(ckpt_dir), "checkpoint_estimate": plan.checkpoint_bytes,
+        "checkpoint_write_s": [round(m["checkpoint_write_s"], 2) for m in a["checkpoints"]],
+        "checkpoint_upload_s": [round(m["checkpoint_report_s"], 2) for m in a["checkpoints"][1:]],
+        "tokens_per_s": final["tokens_per_s"], "train_loss": final["train_loss"], "eval_loss": final["eval_loss"],
+        "sha": _sha(ckpt_dir / "artifact"),
+    }
+    row["peak_error"] = max(row["measured_peak_gib"]) / row["plan_peak_gib"] - 1
+    log(f"{method}: measured {', '.join(f'{v:.2f}' for v in row['measured_peak_gib'])} GiB per worker "
+        f"(plan {row['plan_peak_gib']:.2f}, {row['peak_error']:+.1%}); artefact {row['artifact_bytes']} vs {estimate}")
+    if not args.no_kill:
+        shutil.rmtree(trials, ignore_errors=True)
+        b = run_train(cfg_path, trials, kill_after=args.epochs - 1, log=log)
+        last = b["checkpoints"][-1]
+        same = {k: last[k] == final[k] for k in ("train_loss", "eval_loss", "step", "storage_bytes")}
+        same["artifact_sha256"] = _sha(Path(b["checkpoint"]) / "artifact") == row["sha"]
+        row.update(killed_restarts=last["restarts"], restore_s=round(last["restore_s"], 2), resumed_equal=same,
+                   killed_wall_s=round(b["wall_s"], 1), killed_workers_peak_gib=[v / 2**30 for v in b["workers_peak"]])
+        log(f"{method}: killed a worker, restarts={last['restarts']}, restore {last['restore_s']:.1f}s, same result: {same}")
+    shutil.rmtree(trials, ignore_errors=True)  # the next method needs the disk
+    return row
+
+
+def baseline(work: Path, args, log) -> dict:
+    """Peak RSS of a worker whose model is negligible: python, torch, transformers, peft, Ray,
+    gloo and the data loader. The plan's CPU_PROCESS_BASELINE comes from this run (a toy
+    model), never from the mBART-large runs it is then compared with."""
+    from raymt import api
+
+    base = build_base(work, tiny=True, log=log)
+    raw = trial_config("lora", base, work, args)
+    raw["name"] = "real_scale_baseline"
+    cfg_path = work / "baseline.yaml"
+    cfg_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    plan = api.plan(cfg_path).branches[0]
+    tensors = plan.memory.peak - plan.memory.baseline
+    run = run_train(cfg_path, work / "results" / raw["name"] / "trials", kill_after=None, log=log)
+    return {"workers_peak_mib": [v / 2**20 for v in run["workers_peak"]], "tensors_mib": tensors / 2**20,
+            "baseline_mib": (max(run["workers_peak"]) - tensors) / 2**20}
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", default=["lora", "adapter", "full"], choices=["lora", "adapter", "full"])
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("RAYMT_REAL_SCALE_DIR", "/tmp/raymt-real-scale")))
+    parser.add_argument("--train-size", type=int, default=8, help="training pairs (2 workers x batch per step)")
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--length", type=int, default=16, help="model.max_length: every sentence is cut to this")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--no-kill", action="store_true", help="skip the killed-worker run")
+    parser.add_argument("--baseline", action="store_true", help="only measure the CPU per-process baseline")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True)  # noqa: E731
+    result = {"command": "python -m benchmarks.real_scale " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "load_before": _load(), "cpus": os.cpu_count()}
+    if args.baseline:
+        result["baseline"] = baseline(args.work, args, log)
+        print(json.dumps(result, indent=1))
+        return 0
+    base = build_base(args.work, log=log)
+    rows = [measure(m, base, args.work, args, log) for m in args.methods]
+    for row in rows:
+        row.update(command=result["command"], load_before=result["load_before"], load_after=_load())
+    # one file for every method measured so far (each run replaces its own methods' rows)
+    path = OUT / "real_scale.json"
+    kept = [r for r in (json.loads(path.read_text()).get("rows", []) if path.exists() else []) if r["method"] not in args.methods]
+    result.update(rows=kept + rows, load_after=_load())
+    path.write_text(json.dumps(result, indent=1))
+    print(f"\nmachine load (1/5/15 min) before: {result['load_before']}, after: {result['load_after']}\n")
+    print("| method | steps | peak RSS per worker (GiB) | plan (GiB, phase) | error | artefact bytes = estimate | "
+          "checkpoint (GB) vs plan | write / upload / restore (s) | killed worker: same result |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in result["rows"]:
+        kill = "-" if "resumed_equal" not in r else ("yes" if all(r["resumed_equal"].values()) else f"NO {r['resumed_equal']}")
+        print(f"| {r['method']} ({r['strategy']}) | {r['steps']} | {' / '.join(f'{v:.2f}' for v in r['measured_peak_gib'])} | "
+              f"{r['plan_peak_gib']:.2f} ({r['plan_phase']}) | {r['peak_error']:+.1%} | "
+              f"{r['artifact_bytes']:,} {'=' if r['artifact_bytes'] == r['artifact_estimate'] else '!='} {r['artifact_estimate']:,} | "
+              f"{r['checkpoint_bytes'] / 1e9:.3f} vs {r['checkpoint_estimate'] / 1e9:.3f} | "
+              f"{max(r['checkpoint_write_s']):.1f} / {max(r['checkpoint_upload_s'] or [float('nan')]):.1f} / "
+              f"{r.get('restore_s', float('nan')):.1f} | {kill} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -51,6 +51,8 @@ def search(config: str | Path | None = None, *, resume: str | Path | None = None
     """Run (or ``resume``) a search and return its results folder (no argument: offline default).
 
     ``warm_start``: results folder of an earlier search whose trials seed the sampler.
+    Ctrl-C (KeyboardInterrupt) ends the search with its results written so far and raises
+    :class:`raymt.errors.SearchInterrupted` (a KeyboardInterrupt naming the folder to resume).
     """
     from raymt.search.run import run_search
 

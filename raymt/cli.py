@@ -7,7 +7,7 @@ import json
 import sys
 import warnings
 
-from raymt.errors import RaymtDeprecationWarning, RaymtError, TrialFailed
+from raymt.errors import RaymtDeprecationWarning, RaymtError, SearchInterrupted, TrialFailed
 
 
 def _cmd_train(args) -> int:
@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrialFailed as err:  # a trial that ran and failed (e.g. diverged): its reason, not a traceback
         print(f"raymt: the trial failed: {err}", file=sys.stderr)
         return 1
+    except SearchInterrupted as err:  # Ctrl-C during the search: what was kept and how to go on
+        print(f"raymt: {err}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("raymt: interrupted", file=sys.stderr)
         return 130

@@ -48,3 +48,14 @@ class TrialFailed(RuntimeError):
 
     Not a RaymtError: the input was valid and cluster time was spent; the CLI prints the reason
     and exits with 1, not 2. Defined here so the CLI can catch it without importing torch."""
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C ended a search: its finished trials are kept, the results written so far, and
+    ``raymt search --resume`` continues it. A KeyboardInterrupt, so a notebook stops as on
+    any Ctrl-C; the CLI prints the resume command and exits with 130."""
+
+    def __init__(self, experiment: str):
+        self.experiment = experiment
+        super().__init__(f"the search was interrupted; its finished trials are kept in {experiment}. "
+                         f"Continue it with: raymt search --resume {experiment}")

@@ -33,7 +33,8 @@ __all__ = [
     "write_results",
 ]
 
-STATUSES = ("completed", "early_stopped", "failed", "running")
+#: ``interrupted``: the search was stopped (Ctrl-C) during the trial; ``--resume`` continues it.
+STATUSES = ("completed", "early_stopped", "interrupted", "failed", "running")
 
 #: Columns of the trials table that are NOT hyperparameters: identity, outcome, cost and
 #: bookkeeping, as are a multi-pair run's per-pair scores (``bleu_<src>-<tgt>``, ``chrf_...``,

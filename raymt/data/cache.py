@@ -22,6 +22,7 @@ from pathlib import Path
 
 from raymt.data.splits import Pair, Splits, content_hash
 from raymt.errors import ConfigError, DataError
+from raymt.progress import Progress
 
 CACHE_FORMAT = 1  # bump when the stored columns change, to invalidate old caches
 _META = "raymt_cache.json"
@@ -71,7 +72,7 @@ def _features():
     )
 
 
-def _tokenize_split(pairs: list[Pair], tokenizer, max_length: int) -> dict[str, list]:
+def _tokenize_split(pairs: list[Pair], tokenizer, max_length: int, progress: Progress) -> dict[str, list]:
     """Tokenise source and target in batches; targets become ``labels`` in target mode."""
     columns: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": [], "src_text": [], "tgt_text": []}
     for start in range(0, len(pairs), _BATCH):
@@ -84,11 +85,13 @@ def _tokenize_split(pairs: list[Pair], tokenizer, max_length: int) -> dict[str, 
         columns["labels"].extend(enc["labels"])
         columns["src_text"].extend(srcs)
         columns["tgt_text"].extend(tgts)
+        progress.advance(len(batch))
     return columns
 
 
-def build_tokenized(splits: Splits, tokenizer, max_length: int, cache_root: str | os.PathLike) -> Path:
-    """Tokenise ``splits`` once and return the folder of the saved ``DatasetDict``.
+def build_tokenized(splits: Splits, tokenizer, max_length: int, cache_root: str | os.PathLike, *, log=None) -> Path:
+    """Tokenise ``splits`` once and return the folder of the saved ``DatasetDict``; ``log``
+    gets a progress line with the time left every 10 s (a real corpus takes minutes).
 
     Every split keeps its raw text in ``src_text`` / ``tgt_text``: BLEU must be computed
     against the untokenised references, not against decoded labels (which lose ``<unk>``
@@ -113,9 +116,11 @@ def build_tokenized(splits: Splits, tokenizer, max_length: int, cache_root: str 
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
     try:
         features = _features()
+        progress = Progress("tokenising", sum(len(pairs) for pairs in splits.values()), unit="sentence pairs",
+                            log=log or (lambda line: None))
         dd = datasets.DatasetDict(
             {
-                name: datasets.Dataset.from_dict(_tokenize_split(pairs, tokenizer, max_length), features=features)
+                name: datasets.Dataset.from_dict(_tokenize_split(pairs, tokenizer, max_length, progress), features=features)
                 for name, pairs in splits.items()
             }
         )

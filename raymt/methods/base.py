@@ -131,6 +131,12 @@ class FineTuneMethod(abc.ABC):
     name: ClassVar[str]
     params_cls: ClassVar[type[MethodParams]]
     paper: ClassVar[str]
+    #: Whether some trainable parameter can stay out of a forward pass's graph (DDP must then
+    #: search for unused parameters after every backward: ``find_unused_parameters=True``).
+    #: That search costs a graph traversal per step and, when nothing is unused, makes torch
+    #: warn on every run; so a method sets it only when it needs it. The method contract test
+    #: checks each registered method's declaration against one real backward pass.
+    ddp_find_unused_parameters: ClassVar[bool] = False
 
     # -- params --------------------------------------------------------------------------
     def validate_params(self, params: MethodParams | Mapping[str, Any] | None = None) -> MethodParams:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
+from raymt.progress import Progress
+
 Example = tuple[list[int], list[int]]  # (input_ids, labels)
 
 #: batches are cut from length-sorted windows of this many batches
@@ -96,6 +98,7 @@ def pretrain(model, examples: Sequence[Example], recipe: Recipe, *, pad_id: int,
         total = steps_per_epoch * recipe.epochs
         opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
         sched = get_linear_schedule_with_warmup(opt, max(1, int(total * recipe.warmup_share)), total)
+        progress = Progress(what, total, log=log)  # a line with the time left every 10 s
         model.train()
         losses = []
         for epoch in range(recipe.epochs):
@@ -109,6 +112,7 @@ def pretrain(model, examples: Sequence[Example], recipe: Recipe, *, pad_id: int,
                 sched.step()
                 opt.zero_grad(set_to_none=True)
                 loss_sum += out.loss.item()
+                progress.advance()
             losses.append(loss_sum / steps_per_epoch)
             log(f"{what}: epoch {epoch + 1}/{recipe.epochs} loss {losses[-1]:.3f}")
         model.eval()

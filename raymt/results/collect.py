@@ -118,8 +118,11 @@ def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objec
         if error is not None:
             row["status"] = "failed"
             row["error"] = _reason(error)
-        elif metrics.get("early_stopped") or not metrics.get("finished"):  # the worker's last report says finished
+        elif metrics.get("early_stopped"):  # set by the scheduler's record (raymt.search.scheduler.record)
             row["status"] = "early_stopped"
+            row["error"] = ""
+        elif not metrics.get("finished"):  # Ctrl-C came before the worker's last report said finished:
+            row["status"] = "interrupted"  # `raymt search --resume` continues it from its last checkpoint
             row["error"] = ""
         else:
             row["status"] = "completed"

@@ -10,19 +10,21 @@ results are turned into a flat DataFrame, the Pareto front, artefacts and a repo
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import yaml
-from ray import tune
 
 import raymt
 from raymt.analysis.held_out import held_out_summary
 from raymt.analysis.report import front_summary
 from raymt.analysis.results import write_results
 from raymt.cluster_limits import find_cluster_limits
+from raymt.errors import SearchInterrupted
 from raymt.io import atomic_write_text
 from raymt.plan.build import check_before_launch
 from raymt.object_store import exists, is_uri, join, localize, to_uri
@@ -42,7 +44,7 @@ from raymt.search.sampler.registry import make_sampler
 from raymt.search.scheduler.build import scheduler_from_config
 from raymt.search.scheduler.record import EarlyStopMarker
 from raymt.search.space import CompiledSpace, log_scale_columns
-from raymt.search.trainable import tune_trial
+from raymt.search.trainable import make_trainable
 from raymt.search.tuner import make_searcher, make_tuner, restore_tuner, upload_journal_callback
 from raymt.search.warm_start import seed_study_from
 from raymt.train.preflight import check_trial_fits, trial_concurrency
@@ -94,7 +96,8 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     tuner = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log,
                          exp_uri=exp_uri, limits=limits)
     t_fit = time.perf_counter()
-    grid = tuner.fit()
+    with _no_tuner_restore_hint():
+        grid = tuner.fit()
     fit_s = time.perf_counter() - t_fit
 
     refs = to_uri(refs_path, results_dir, exp_uri) if exp_uri else refs_path
@@ -116,13 +119,38 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     if exp_uri:
         sync_results(results_dir, exp_uri)
         log(f"results uploaded to {exp_uri} (local copy: {results_dir})")
+    # Ctrl-C: Tune ends the run early and returns; a trial it was in, or one never started, is missing
+    if len(trials) < search.num_samples or (trials["status"] == "interrupted").any():
+        raise SearchInterrupted(exp_uri or str(results_dir))
     return results_dir
+
+
+@contextlib.contextmanager
+def _no_tuner_restore_hint():
+    """Hide Tune's "Resume experiment with: Tuner.restore(path=...)" on Ctrl-C: raymt's users
+    resume with ``raymt search --resume DIR`` (printed by the CLI from SearchInterrupted)."""
+    tune_logger = logging.getLogger("ray.tune.tune")
+    hint = _DropMessagesWith("Tuner.restore(")
+    tune_logger.addFilter(hint)
+    try:
+        yield
+    finally:
+        tune_logger.removeFilter(hint)
+
+
+class _DropMessagesWith(logging.Filter):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
 
 
 def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, prepared, results_dir: Path,
                  resuming: bool, warm: Path | None, log, *, exp_uri: str | None = None, limits=None):
-    trainable = tune.with_parameters(tune_trial, compiled=compiled, prepared=prepared,
-                                     trials_storage=join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR))
+    trainable = make_trainable(compiled=compiled, prepared=prepared,
+                               trials_storage=join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR))
     resources = {"cpu": cfg.resources.trial_cpus}
     tune_dir = join(exp_uri, TUNE_DIR) if exp_uri else results_dir / TUNE_DIR
     if resuming and exists(tune_dir):

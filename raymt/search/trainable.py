@@ -6,9 +6,16 @@ driver's reports reach Tune through Ray's ``TuneReportCallback``; the worker say
 on its last one, a key of its own (Tune's ``done`` would make Tune stop the trial's actor while
 ``fit()`` still shuts the Train run down; on an autoscaling cluster the Train controller then
 dies before withdrawing its resource request, which keeps idle nodes alive for 180 s).
+
+When Tune stops a trial (a scheduler's early stop, Ctrl-C), :class:`StopsWorkersFirst` first
+asks the trial's Train workers to leave between two steps (raymt.train.stop) and waits for the
+Train run to end; only then does Tune end the trial's actor. Torn down mid-step instead, the
+workers printed C++ stack traces ("SIGABRT received") after the search's final summary.
 """
 
 from __future__ import annotations
+
+import threading
 
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
@@ -18,16 +25,61 @@ from raymt.errors import TrialFailed
 from raymt.results.files import train_run_name
 from raymt.search.space import CompiledSpace
 from raymt.train.prepare import PreparedExperiment
+from raymt.train.stop import clear_stop, request_stop, stop_key
 from raymt.train.trial import make_trainer
+
+
+#: Seconds a stopping trial waits for its workers to leave. Tune gives a stopping trial's actor
+#: 10 s at the end of an experiment (Ctrl-C) before it kills it (ray/tune/execution/
+#: tune_controller.py ``_actor_force_cleanup_timeout``): the workers notice within about a
+#: second plus one optimizer step, and the Train controller needs its poll interval to see them
+#: finish. A step (or an evaluation, which is not interrupted) longer than this is cut as before.
+STOP_GRACE_S = 8.0
+
+#: Tune trial id -> (stop key, "its Train run has ended"), for the trials running in this actor.
+_RUNS: dict[str, tuple[str, threading.Event]] = {}
 
 
 def tune_trial(config: dict, *, compiled: CompiledSpace, prepared: PreparedExperiment, trials_storage: str) -> None:
     """One Tune trial: the trial config from the sampled parameters, then one Ray Train run."""
     trial_id = tune.get_context().get_trial_id()
     cfg = validate_config(compiled.to_raw_config(config), f"trial {trial_id}")
-    trainer = make_trainer(cfg, prepared, name=train_run_name(trial_id), storage_path=trials_storage,
-                           callbacks=[TuneReportCallback()])
-    result = trainer.fit()
+    name = train_run_name(trial_id)
+    key = stop_key(trials_storage, name)
+    clear_stop(key)  # a resumed trial: the stop asked of its interrupted run is not for this one
+    ended = threading.Event()
+    _RUNS[trial_id] = (key, ended)
+    try:
+        trainer = make_trainer(cfg, prepared, name=name, storage_path=trials_storage, callbacks=[TuneReportCallback()],
+                               stop_key=key)
+        result = trainer.fit()
+    finally:
+        ended.set()
+        clear_stop(key)
     error = (result.metrics or {}).get("error")
     if error:
         raise TrialFailed(error)
+
+
+class StopsWorkersFirst:
+    """Mixin for Tune's function trainable: when Tune stops the trial, the Train workers stop
+    between two steps and the Train run ends before the trial's actor does.
+
+    Tune calls ``Trainable.stop`` -> ``cleanup`` on the trial's actor before ending it
+    (``TuneController._remove_actor``), while the trial function still waits in ``fit()`` on
+    its own thread."""
+
+    def cleanup(self):
+        run = _RUNS.pop(self.trial_id, None)
+        if run is not None and not run[1].is_set():
+            key, ended = run
+            request_stop(key)
+            ended.wait(STOP_GRACE_S)
+        super().cleanup()
+
+
+def make_trainable(*, compiled: CompiledSpace, prepared: PreparedExperiment, trials_storage: str):
+    """:func:`tune_trial` with its parameters, as the function trainable Tune runs."""
+    trainable = tune.with_parameters(tune_trial, compiled=compiled, prepared=prepared, trials_storage=trials_storage)
+    trainable.__mixins__ = (StopsWorkersFirst,)  # ray.tune.trainable.wrap_function puts them before FunctionTrainable
+    return trainable

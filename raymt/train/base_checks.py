@@ -33,7 +33,15 @@ def score_base(cfg, base: str, tokenizer, pairs, src_lang: str, tgt_lang: str, *
     from raymt.model.pretrain import torch_threads
 
     n = len(pairs) if cfg.eval.max_samples is None else min(cfg.eval.max_samples, len(pairs))
-    model = load_model(base, trust_remote_code=cfg.model.trust_remote_code)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a loader bar among the search's own lines says nothing
+    try:
+        model = load_model(base, trust_remote_code=cfg.model.trust_remote_code)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     with torch_threads(max(1, int(round(cfg.resources.cpus_per_worker * cfg.resources.num_workers)))):
         _, scores = translate_texts(model, tokenizer, [s for s, _ in pairs[:n]], src_lang=src_lang, tgt_lang=tgt_lang,
                                     references=[t for _, t in pairs[:n]], beam_size=cfg.eval.beam_size,

@@ -15,16 +15,17 @@ import contextlib
 import torch
 
 
-def wrap(model: torch.nn.Module, strategy: str, world_size: int, device: torch.device):
-    """Return the model to train, wrapped for ``strategy`` (no wrapping for one worker)."""
+def wrap(model: torch.nn.Module, strategy: str, world_size: int, device: torch.device, *, find_unused: bool = False):
+    """Return the model to train, wrapped for ``strategy`` (no wrapping for one worker).
+
+    ``find_unused``: the method's ``ddp_find_unused_parameters`` (frozen parameters need no
+    search: DDP only tracks those with ``requires_grad``)."""
     if world_size <= 1 or strategy == "none":
         return model.to(device)
     if strategy == "ddp":
         from ray.train.torch import prepare_model
 
-        # find_unused_parameters: PEFT methods leave most parameters frozen and some (e.g. a
-        # prefix encoder's unused rows) outside the graph of a given batch.
-        return prepare_model(model, parallel_strategy="ddp", parallel_strategy_kwargs={"find_unused_parameters": True})
+        return prepare_model(model, parallel_strategy="ddp", parallel_strategy_kwargs={"find_unused_parameters": find_unused})
     if strategy == "fsdp":
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import fully_shard

@@ -132,7 +132,7 @@ def _prepare(cfg, root: Path, max_ratios, log) -> PreparedExperiment:
     timings["corpus_s"] = time.perf_counter() - t0
     fit = {"": check_tokenizer_fit(cfg, splits, tokenizer, src_lang=cfg.model.src_lang, tgt_lang=cfg.model.tgt_lang, where="data", log=log)}
     t0 = time.perf_counter()
-    data_path = build_tokenized(splits, tokenizer, cfg.model.max_length, root / "data")
+    data_path = build_tokenized(splits, tokenizer, cfg.model.max_length, root / "data", log=log)
     timings["tokenize_s"] = time.perf_counter() - t0
 
     pools: dict[str, str] = {}

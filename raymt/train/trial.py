@@ -15,9 +15,10 @@ from raymt.results.files import TRIALS_DIR
 from raymt.train.prepare import PreparedExperiment
 
 
-def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str, callbacks=()):
+def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str, callbacks=(), stop_key: str | None = None):
     """The trial's TorchTrainer. Its init stage (if any) is built or reused here, in the
-    driver, before the workers start: they only load the finished artefact."""
+    driver, before the workers start: they only load the finished artefact. ``stop_key``: the
+    key under which the trial may ask its workers to stop between steps (raymt.train.stop)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -30,7 +31,8 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
         per_worker["GPU"] = res.gpus_per_worker
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={**prepared.loop_config(cfg), "init": as_loop_config(ensure_init_stage(cfg, prepared))},
+        train_loop_config={**prepared.loop_config(cfg), "init": as_loop_config(ensure_init_stage(cfg, prepared)),
+                           "stop_key": stop_key},
         torch_config=TorchConfig(backend=None),
         scaling_config=ScalingConfig(num_workers=res.num_workers, use_gpu=res.use_gpu, resources_per_worker=per_worker),
         run_config=RunConfig(

@@ -38,6 +38,7 @@ from raymt.train.data import TrialData, eval_batches, make_train_loader, open_tr
 from raymt.train.init_stage import outcome_metrics
 from raymt.train.prepare import local_loop_config
 from raymt.train.selection import BestEpoch
+from raymt.train.stop import StopWatch
 
 STATE_FILE = "state.json"
 TRAINER_FILE = "trainer_state.pt"
@@ -75,6 +76,7 @@ class TrialRun:
     best_hyps: str
     started: float  # perf_counter at the worker's first line
     started_unix: float  # the same on the wall clock: lets the driver split its time-to-first-step
+    stop: StopWatch  # the trial asked its workers to stop (early stop, Ctrl-C): raymt.train.stop
     setup_s: float = 0.0
     restore_s: float = 0.0  # reading the last checkpoint back (weights, optimizer, best artefact)
     report_s: float = float("nan")  # the last checkpoint's report: its upload to storage_path (+ the barrier)
@@ -99,6 +101,7 @@ class Epoch:
     improved: bool = False
     patience_hit: bool = False
     finished: bool = False  # the trial's last epoch: all of them, patience, or divergence
+    stopped: bool = False  # the trial asked its workers to stop: they leave between two steps
 
 
 def run_worker(loop_config: dict) -> None:
@@ -107,6 +110,8 @@ def run_worker(loop_config: dict) -> None:
     for number in range(run.state["epoch"] + 1, run.cfg.train.epochs + 1):
         epoch = Epoch(number)
         train_epoch(run, epoch)
+        if epoch.stopped:  # nothing to report: Tune has already ended the trial
+            return
         evaluate_epoch(run, epoch)
         decide(run, epoch)
         checkpoint_and_report(run, epoch)
@@ -121,6 +126,7 @@ def run_worker(loop_config: dict) -> None:
 def set_up(loop_config: dict) -> TrialRun:
     """Model, method, data and optimizer; the last checkpoint's state when Ray restarted us."""
     started, started_unix = time.perf_counter(), time.time()
+    _quiet_libraries()
     cfg: ExperimentConfig = loop_config["config"]  # validated once, by the trial driver
     loop_config = local_loop_config(loop_config)  # object-store storage: this node's copies (raymt.object_store)
     ctx = ray.train.get_context()
@@ -145,7 +151,7 @@ def set_up(loop_config: dict) -> TrialRun:
     state, resume_dir = _resume(method, model)
     restore_s = time.perf_counter() - t_restore  # the weights here, the optimizer below
 
-    model = parallel.wrap(model, cfg.resources.strategy, world, device)
+    model = parallel.wrap(model, cfg.resources.strategy, world, device, find_unused=method.ddp_find_unused_parameters)
     data = open_trial_data(loop_config, cfg)
     loader, sampler = make_train_loader(data, tokenizer, cfg, rank, world)
     steps_per_epoch = math.ceil(len(loader) / cfg.train.grad_accum)
@@ -174,7 +180,8 @@ def set_up(loop_config: dict) -> TrialRun:
                    scheduler=scheduler, autocast=autocast,
                    scaler=torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None,
                    trainable_params=trainable_params, total_params=total_params, state=state,
-                   best_local=best_local, best_hyps=best_hyps, started=started, started_unix=started_unix, restore_s=restore_s)
+                   best_local=best_local, best_hyps=best_hyps, started=started, started_unix=started_unix, restore_s=restore_s,
+                   stop=StopWatch(loop_config.get("stop_key"), rank, world, device))
     run.setup_s = time.perf_counter() - started
     return run
 
@@ -204,6 +211,9 @@ def train_epoch(run: TrialRun, epoch: Epoch) -> None:
         run.state["step"] += 1
         if run.first_step_at is None:
             run.first_step_at = time.perf_counter()
+        if run.stop.requested():  # every rank answers the same here, so all leave at this step
+            epoch.stopped = True
+            return
     loss_sum = _all_reduce(loss_sum, run.world)
     epoch.train_loss = float(loss_sum[0] / max(loss_sum[1], 1))
     epoch.train_s = time.perf_counter() - t_train
@@ -318,6 +328,24 @@ def _resume(method, model) -> tuple[dict, Path | None]:
     state["restarts"] = state.get("restarts", 0) + 1
     method.load_state(model, resume_dir / ARTIFACT)
     return state, resume_dir
+
+
+def _quiet_libraries() -> None:
+    """No loader progress bars, info logs or libraries' deprecation notices from this worker
+    process: Ray sends every worker's output to the driver's terminal, where it landed among
+    (and after) the search's summary. Deprecations (``FutureWarning``, e.g. transformers'
+    ``is_gradient_checkpointing``, called by peft) are for the libraries' own code, not for
+    the user; other warnings still show."""
+    import logging
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger("peft").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def _seed_everything(seed: int) -> None:

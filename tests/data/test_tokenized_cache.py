@@ -20,9 +20,9 @@ def counting(monkeypatch):
     calls = []
     original = cache._tokenize_split
 
-    def wrapped(pairs, tokenizer, max_length):
+    def wrapped(pairs, tokenizer, max_length, progress):
         calls.append(len(pairs))
-        return original(pairs, tokenizer, max_length)
+        return original(pairs, tokenizer, max_length, progress)
 
     monkeypatch.setattr(cache, "_tokenize_split", wrapped)
     return calls
@@ -74,14 +74,14 @@ def test_losing_a_concurrent_build_race_uses_the_winners_copy(tmp_path, tiny_tok
     original = cache._tokenize_split
     state = {"raced": False}
 
-    def racing(pairs, tokenizer, max_length):
+    def racing(pairs, tokenizer, max_length, progress):
         if not state["raced"]:  # while we tokenise, another builder finishes first
             state["raced"] = True
             monkeypatch.setattr(cache, "_tokenize_split", original)
             winner = build_tokenized(SPLITS, tokenizer, 16, tmp_path)
             (winner / "winner.txt").write_text("first")
             monkeypatch.setattr(cache, "_tokenize_split", racing)
-        return original(pairs, tokenizer, max_length)
+        return original(pairs, tokenizer, max_length, progress)
 
     monkeypatch.setattr(cache, "_tokenize_split", racing)
     path = build_tokenized(SPLITS, tiny_tokenizer, 16, tmp_path)

@@ -126,3 +126,14 @@ class TestMethodContract:
             assert changed > 0
         else:
             assert changed == 0
+
+    def test_ddp_find_unused_parameters_is_declared_as_needed(self, trained):
+        """DDP with ``find_unused_parameters=False`` fails when a trainable parameter gets no
+        gradient; with True it searches the graph every step (and torch warns when nothing is
+        unused). A fresh copy's one backward pass shows which the method needs."""
+        method = trained["method"]
+        model = method.apply(make_base(trained["config"]), trained["params"])
+        model.train()
+        model(**trained["batch"]).loss.backward()
+        unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+        assert bool(unused) == method.ddp_find_unused_parameters, unused

@@ -66,8 +66,17 @@ def run_config(out: Path, base: Path, op: str | None, ratio: float, args, seed: 
         "storage_path": str(out),
         "model": {"name_or_path": str(base), "src_lang": "de_DE", "tgt_lang": "en_XX", "max_length": 64},
         "method": {"name": "full"},
-        "data": {"source": "local", "path": str(MULTI30K), "format": "moses", "src": "de", "tgt": "en",
-                 "train": "train", "validation": "val", "test": "test_2016_flickr", "max_train_pairs": args.pairs},
+        "data": {
+            "source": "local",
+            "path": str(MULTI30K),
+            "format": "moses",
+            "src": "de",
+            "tgt": "en",
+            "train": "train",
+            "validation": "val",
+            "test": "test_2016_flickr",
+            "max_train_pairs": args.pairs,
+        },
         "train": {"epochs": args.epochs, "lr": 1e-3, "batch_size": 16, "warmup_ratio": 0.1, "seed": seed},
         "eval": {"max_samples": args.eval, "batch_size": 64},
         "resources": {"num_workers": 1, "cpus_per_worker": 1.9},
@@ -142,22 +151,36 @@ def main(argv: list[str] | None = None) -> int:
         path.write_text(text)
         t0 = time.perf_counter()
         m = api.train(path, log=lambda msg: None)
-        rows.append({"augment": op or "none", "ratio": ratio, "seed": seed, "bleu": m["bleu"], "chrf": m["chrf"],
-                     "best_epoch": m["best_epoch"], "train_time_s": m["train_time_s"], "wall_s": time.perf_counter() - t0,
-                     "augment_prep_s": m["timings"].get("augment_s", 0.0)})
+        rows.append(
+            {
+                "augment": op or "none",
+                "ratio": ratio,
+                "seed": seed,
+                "bleu": m["bleu"],
+                "chrf": m["chrf"],
+                "best_epoch": m["best_epoch"],
+                "train_time_s": m["train_time_s"],
+                "wall_s": time.perf_counter() - t0,
+                "augment_prep_s": m["timings"].get("augment_s", 0.0),
+            }
+        )
         done.write_text(json.dumps(rows[-1]))
         print(json.dumps(rows[-1]), flush=True)
     df = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "augment_bleu.csv", index=False)
     base_bleu = df[df["augment"] == "none"]["bleu"]
-    print(f"\nMulti30k de->en, {args.pairs} training pairs, {args.epochs} epochs, BLEU on {args.eval} validation sentences "
-          f"(best epoch); no-augmentation spread over {len(base_bleu)} seeds: {base_bleu.min():.2f}-{base_bleu.max():.2f}\n")
+    print(
+        f"\nMulti30k de->en, {args.pairs} training pairs, {args.epochs} epochs, BLEU on {args.eval} validation sentences "
+        f"(best epoch); no-augmentation spread over {len(base_bleu)} seeds: {base_bleu.min():.2f}-{base_bleu.max():.2f}\n"
+    )
     print("| augmentation | ratio | BLEU | Δ vs none (mean) | chrF | train s | prep s |\n|---|---|---|---|---|---|---|")
     for r in df.itertuples():
         delta = r.bleu - base_bleu.mean()
-        print(f"| {r.augment}{'' if r.augment != 'none' else f' (seed {r.seed})'} | {r.ratio} | {r.bleu:.2f} | {delta:+.2f} | "
-              f"{r.chrf:.1f} | {r.train_time_s:.0f} | {r.augment_prep_s:.1f} |")
+        print(
+            f"| {r.augment}{'' if r.augment != 'none' else f' (seed {r.seed})'} | {r.ratio} | {r.bleu:.2f} | {delta:+.2f} | "
+            f"{r.chrf:.1f} | {r.train_time_s:.0f} | {r.augment_prep_s:.1f} |"
+        )
     return 0
 
 

@@ -43,8 +43,9 @@ def _run(argv: list[str]) -> tuple[int, str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "raymt-bench-cache",
-                        help="where the tiny base is built or reused")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "raymt-bench-cache", help="where the tiny base is built or reused"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     args = parser.parse_args(argv)
 
@@ -87,14 +88,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             sys.stdin = stdin
     df = pd.DataFrame(rows, columns=["case", "command", "exit_code", "message", "seconds"])
-    df["message"] = (df["message"].str.replace(tmp_name, "<tmp>", regex=False)
-                     .str.replace(str(args.cache), "<cache>", regex=False))
+    df["message"] = df["message"].str.replace(tmp_name, "<tmp>", regex=False).str.replace(str(args.cache), "<cache>", regex=False)
     df["ray_started"] = ray.is_initialized()
     args.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out / "bad_input.csv", index=False)
-    print(f"{len(df)} inputs; exit code 2 for {int((df['exit_code'] == 2).sum())}; "
-          f"no traceback in any: {not df['message'].str.contains('Traceback').any()}; Ray started: {ray.is_initialized()}; "
-          f"slowest refusal {df['seconds'].max():.2f} s\n")
+    print(
+        f"{len(df)} inputs; exit code 2 for {int((df['exit_code'] == 2).sum())}; "
+        f"no traceback in any: {not df['message'].str.contains('Traceback').any()}; Ray started: {ray.is_initialized()}; "
+        f"slowest refusal {df['seconds'].max():.2f} s\n"
+    )
     print("| case | command | exit | message |\n|---|---|---|---|")
     for r in df.itertuples():
         msg = r.message.replace("|", "\\|").replace("\n", " ")

@@ -78,9 +78,28 @@ def submit_search(env: dict, space: Path, log: Path) -> float:
     """`ray job submit ... raymt search`; returns the submit command's wall time."""
     runtime_env = {"env_vars": {"RAYMT_AUTOSCALING": "1", "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "300"}}
     t0 = time.time()
-    proc = subprocess.run([RAY, "job", "submit", "--address", PORTS.dashboard_url, "--runtime-env-json", json.dumps(runtime_env),
-                           "--", sys.executable, "-m", "raymt.cli", "search", str(space)],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    proc = subprocess.run(
+        [
+            RAY,
+            "job",
+            "submit",
+            "--address",
+            PORTS.dashboard_url,
+            "--runtime-env-json",
+            json.dumps(runtime_env),
+            "--",
+            sys.executable,
+            "-m",
+            "raymt.cli",
+            "search",
+            str(space),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     log.write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise SystemExit(f"job failed (exit {proc.returncode}); log: {log}")
@@ -101,8 +120,12 @@ def throughput_run(tag: str, nodes: int, samples: int, cache: Path) -> dict:
     space = default_space(out, tag, samples, cache)
     autoscaling = None
     if nodes > 1:  # a head plus fixed fake worker nodes, started by the autoscaler at launch
-        autoscaling = fake_cluster_config(head_cpus=2, gcs_port=PORTS.gcs, idle_timeout_minutes=5,
-                                          worker_types={"cpu2": {**WORKER_TYPE, "min_workers": nodes - 1, "max_workers": nodes - 1}})
+        autoscaling = fake_cluster_config(
+            head_cpus=2,
+            gcs_port=PORTS.gcs,
+            idle_timeout_minutes=5,
+            worker_types={"cpu2": {**WORKER_TYPE, "min_workers": nodes - 1, "max_workers": nodes - 1}},
+        )
     with Head(tag, num_cpus=2, autoscaling=autoscaling) as env:
         wait_for_nodes(env, nodes, timeout=300)
         t_submit = time.time()
@@ -121,11 +144,17 @@ def throughput_run(tag: str, nodes: int, samples: int, cache: Path) -> dict:
     state = min((results / "tune").glob("experiment_state-*.json")).stem.removeprefix("experiment_state-")
     fit_start = time.mktime(time.strptime(state, "%Y-%m-%d_%H-%M-%S"))
     return {
-        "nodes": nodes, "trials": len(trials), "completed": completed, "job_wall_s": wall,
-        "tune_fit_s": timings["tune_fit_s"], "prepare_s": timings["prepare_s"], "ray_init_s": timings["ray_init_s"],
+        "nodes": nodes,
+        "trials": len(trials),
+        "completed": completed,
+        "job_wall_s": wall,
+        "tune_fit_s": timings["tune_fit_s"],
+        "prepare_s": timings["prepare_s"],
+        "ray_init_s": timings["ray_init_s"],
         "trials_per_hour": completed / timings["tune_fit_s"] * 3600,
         "submit_to_first_worker_s": first_worker - t_submit,
-        "submit_to_search_ready_s": created - t_submit, "search_ready_to_fit_s": fit_start - created,
+        "submit_to_search_ready_s": created - t_submit,
+        "search_ready_to_fit_s": fit_start - created,
         "fit_to_first_worker_s": first_worker - fit_start,
         "submit_to_first_step_s": min(r["first_step_unix"] for r in reports) - t_submit,
     }
@@ -133,8 +162,9 @@ def throughput_run(tag: str, nodes: int, samples: int, cache: Path) -> dict:
 
 def cluster_nodes(env: dict) -> list[dict]:
     code = "import json, ray; ray.init(address='auto', logging_level='ERROR'); print(json.dumps(ray.nodes()))"
-    out = subprocess.run([sys.executable, "-c", code], env={**env, "RAY_ADDRESS": f"{node_ip()}:{PORTS.gcs}"},
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "RAY_ADDRESS": f"{node_ip()}:{PORTS.gcs}"}, capture_output=True, text=True, timeout=120
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -189,11 +219,17 @@ print("RESULT", json.dumps({"adds": adds, "idle_removal_s": time.time() - t0}))
 
 
 def autoscaler_run(adds: int, idle_minutes: float = 0.1) -> dict:
-    config = fake_cluster_config(head_cpus=1, gcs_port=PORTS.gcs, idle_timeout_minutes=idle_minutes,
-                                 worker_types={"cpu2": {**WORKER_TYPE, "max_workers": adds}})
+    config = fake_cluster_config(
+        head_cpus=1, gcs_port=PORTS.gcs, idle_timeout_minutes=idle_minutes, worker_types={"cpu2": {**WORKER_TYPE, "max_workers": adds}}
+    )
     with Head("autoscale", num_cpus=1, autoscaling=config) as env:
-        out = subprocess.run([sys.executable, "-c", ADD_NODE_PROBE, str(adds)], env={**env, "RAY_ADDRESS": f"{node_ip()}:{PORTS.gcs}"},
-                             capture_output=True, text=True, timeout=900)
+        out = subprocess.run(
+            [sys.executable, "-c", ADD_NODE_PROBE, str(adds)],
+            env={**env, "RAY_ADDRESS": f"{node_ip()}:{PORTS.gcs}"},
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     (OUT / "autoscaler.log").write_text(out.stdout + out.stderr)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]  # Ray prints autoscaler events too
     if out.returncode != 0 or not lines:
@@ -207,16 +243,16 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=4, help="trials per search in the throughput runs")
     parser.add_argument("--adds", type=int, default=3, help="nodes the autoscaler adds, one after another")
-    parser.add_argument("--cache", default=str(ROOT / "raymt_results" / ".cache"),
-                        help="shared data cache (tiny base, tokenised corpus); built on first use")
+    parser.add_argument(
+        "--cache", default=str(ROOT / "raymt_results" / ".cache"), help="shared data cache (tiny base, tokenised corpus); built on first use"
+    )
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     cache = Path(args.cache).resolve()
     cache.mkdir(parents=True, exist_ok=True)
 
-    raw: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
-                 "load_avg_at_start": os.getloadavg()}
+    raw: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
     raw["autoscaler"] = autoscaler_run(args.adds)
     if not args.skip_throughput:
         raw["one_node"] = throughput_run("one-node", 1, args.samples, cache)
@@ -227,25 +263,47 @@ def main(argv=None) -> None:
     rows = []
     adds = raw["autoscaler"]["adds"]
     med = lambda key: statistics.median(a[key] for a in adds)  # noqa: E731
-    rows += [(f"autoscaler: demand -> new node alive (median of {len(adds)})", f"{med('node_alive_s'):.1f} s",
-              ", ".join(f"{a['node_alive_s']:.1f}" for a in adds)),
-             ("autoscaler: demand -> actor running on the new node", f"{med('actor_running_s'):.1f} s",
-              ", ".join(f"{a['actor_running_s']:.1f}" for a in adds)),
-             ("autoscaler: idle nodes gone after the last use", f"{raw['autoscaler']['idle_removal_s']:.1f} s",
-              f"idle_timeout {raw['autoscaler']['idle_timeout_s']:.0f} s")]
+    rows += [
+        (
+            f"autoscaler: demand -> new node alive (median of {len(adds)})",
+            f"{med('node_alive_s'):.1f} s",
+            ", ".join(f"{a['node_alive_s']:.1f}" for a in adds),
+        ),
+        (
+            "autoscaler: demand -> actor running on the new node",
+            f"{med('actor_running_s'):.1f} s",
+            ", ".join(f"{a['actor_running_s']:.1f}" for a in adds),
+        ),
+        (
+            "autoscaler: idle nodes gone after the last use",
+            f"{raw['autoscaler']['idle_removal_s']:.1f} s",
+            f"idle_timeout {raw['autoscaler']['idle_timeout_s']:.0f} s",
+        ),
+    ]
     if not args.skip_throughput:
         one, two = raw["one_node"], raw["two_nodes"]
-        rows += [("job submit -> first trial's worker running (1 node)", f"{one['submit_to_first_worker_s']:.1f} s",
-                  f"prepare {one['prepare_s']:.1f} s, attach {one['ray_init_s']:.1f} s"),
-                 ("  submit -> search ready (job start, imports, prepare, attach)", f"{one['submit_to_search_ready_s']:.0f} s", "+-1 s"),
-                 ("  search ready -> Tune fit() (sampler, storage estimates)", f"{one['search_ready_to_fit_s']:.0f} s", "+-1 s"),
-                 ("  fit() -> first Train worker running", f"{one['fit_to_first_worker_s']:.0f} s", "+-1 s"),
-                 ("job submit -> first optimizer step (1 node)", f"{one['submit_to_first_step_s']:.1f} s", ""),
-                 ("trials/hour, 1 node (1 trial at a time)", f"{one['trials_per_hour']:.1f}",
-                  f"{one['completed']}/{one['trials']} trials in {one['tune_fit_s']:.0f} s"),
-                 ("trials/hour, 2 nodes (2 at a time)", f"{two['trials_per_hour']:.1f}",
-                  f"{two['completed']}/{two['trials']} trials in {two['tune_fit_s']:.0f} s"),
-                 ("ratio 2 nodes / 1 node", f"{two['trials_per_hour'] / one['trials_per_hour']:.2f}", "same 2 physical cores")]
+        rows += [
+            (
+                "job submit -> first trial's worker running (1 node)",
+                f"{one['submit_to_first_worker_s']:.1f} s",
+                f"prepare {one['prepare_s']:.1f} s, attach {one['ray_init_s']:.1f} s",
+            ),
+            ("  submit -> search ready (job start, imports, prepare, attach)", f"{one['submit_to_search_ready_s']:.0f} s", "+-1 s"),
+            ("  search ready -> Tune fit() (sampler, storage estimates)", f"{one['search_ready_to_fit_s']:.0f} s", "+-1 s"),
+            ("  fit() -> first Train worker running", f"{one['fit_to_first_worker_s']:.0f} s", "+-1 s"),
+            ("job submit -> first optimizer step (1 node)", f"{one['submit_to_first_step_s']:.1f} s", ""),
+            (
+                "trials/hour, 1 node (1 trial at a time)",
+                f"{one['trials_per_hour']:.1f}",
+                f"{one['completed']}/{one['trials']} trials in {one['tune_fit_s']:.0f} s",
+            ),
+            (
+                "trials/hour, 2 nodes (2 at a time)",
+                f"{two['trials_per_hour']:.1f}",
+                f"{two['completed']}/{two['trials']} trials in {two['tune_fit_s']:.0f} s",
+            ),
+            ("ratio 2 nodes / 1 node", f"{two['trials_per_hour'] / one['trials_per_hour']:.2f}", "same 2 physical cores"),
+        ]
     with open(OUT / "cluster.csv", "w", newline="") as f:
         csv.writer(f).writerows([("figure", "value", "detail"), *rows])
     width = max(len(r[0]) for r in rows)

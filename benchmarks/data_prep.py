@@ -35,11 +35,15 @@ OUT = Path(__file__).resolve().parent / "out"
 def experiment_config(storage: Path, train_size: int, ratio: float):
     from raymt.config.load import validate_config
 
-    return validate_config({
-        "name": "data_prep", "storage_path": str(storage),
-        "data": {"source": "synthetic", "domain": "medical", "train_size": train_size, "valid_size": 200, "test_size": 200, "lexicon_size": 20},
-        "augment": {"word_dropout": {"ratio": ratio}, "back_translation": {"ratio": ratio}},
-    }, "benchmarks.data_prep")
+    return validate_config(
+        {
+            "name": "data_prep",
+            "storage_path": str(storage),
+            "data": {"source": "synthetic", "domain": "medical", "train_size": train_size, "valid_size": 200, "test_size": 200, "lexicon_size": 20},
+            "augment": {"word_dropout": {"ratio": ratio}, "back_translation": {"ratio": ratio}},
+        },
+        "benchmarks.data_prep",
+    )
 
 
 def prepare_stages(cfg, root: Path) -> dict:
@@ -93,8 +97,16 @@ def throughput(cfg, root: Path, n: int, actors: list[int], local_threads: list[i
     splits, _ = load_corpus(cfg.data)
     train = splits["train"]
     p = BackTranslationParams()
-    model = build_reverse_tiny(build_tiny_base(cfg.model.tiny, root, log=lambda m: None), cfg.model.tiny, train, root,
-                               src_lang=cfg.model.src_lang, tgt_lang=cfg.model.tgt_lang, epochs=p.reverse_epochs, log=lambda m: None)
+    model = build_reverse_tiny(
+        build_tiny_base(cfg.model.tiny, root, log=lambda m: None),
+        cfg.model.tiny,
+        train,
+        root,
+        src_lang=cfg.model.src_lang,
+        tgt_lang=cfg.model.tgt_lang,
+        epochs=p.reverse_epochs,
+        log=lambda m: None,
+    )
     ratio = n / len(train)
     rows = []
     for k in actors:
@@ -103,9 +115,16 @@ def throughput(cfg, root: Path, n: int, actors: list[int], local_threads: list[i
         shutil.copytree(root / "models", run_root / "models", symlinks=True)
         op.build_pool(train, ratio, {"num_actors": k, "cpus_per_actor": 1.0}, seed=0, cfg=cfg, root=run_root, log=lambda m: None)
         c = op.cost
-        rows.append({"where": f"Ray ActorPool, {c['actors']} actor(s) x 1 CPU", "sentences": c["sentences"], "startup_s": c["startup_s"],
-                     "generate_s": c["generate_s"], "sentences_per_s": c["sentences_per_s"],
-                     "wall_sentences_per_s": c["sentences"] / c["seconds"]})
+        rows.append(
+            {
+                "where": f"Ray ActorPool, {c['actors']} actor(s) x 1 CPU",
+                "sentences": c["sentences"],
+                "startup_s": c["startup_s"],
+                "generate_s": c["generate_s"],
+                "sentences_per_s": c["sentences_per_s"],
+                "wall_sentences_per_s": c["sentences"] / c["seconds"],
+            }
+        )
     import torch
 
     from raymt.data.augment.ratio import chosen_pairs
@@ -118,9 +137,16 @@ def throughput(cfg, root: Path, n: int, actors: list[int], local_threads: list[i
         t0 = time.perf_counter()
         translate_local(translator, [t for _, t in chosen], seed=0, batch_size=p.batch_size)
         gen = time.perf_counter() - t0
-        rows.append({"where": f"this process, {torch.get_num_threads()} torch thread(s), no Ray", "sentences": len(chosen),
-                     "startup_s": startup, "generate_s": gen, "sentences_per_s": len(chosen) / gen,
-                     "wall_sentences_per_s": len(chosen) / (gen + startup)})
+        rows.append(
+            {
+                "where": f"this process, {torch.get_num_threads()} torch thread(s), no Ray",
+                "sentences": len(chosen),
+                "startup_s": startup,
+                "generate_s": gen,
+                "sentences_per_s": len(chosen) / gen,
+                "wall_sentences_per_s": len(chosen) / (gen + startup),
+            }
+        )
     return rows
 
 
@@ -132,8 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bt-sentences", type=int, default=512, help="sentences back-translated per throughput run")
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--local-threads", type=int, nargs="+", default=[1, 2], help="torch threads of the in-process baseline runs")
-    parser.add_argument("--models", type=Path, default=Path(os.environ.get("RAYMT_TEST_CACHE", "raymt_results/.cache")) / "models",
-                        help="a cache models/ folder holding the tiny base (built there if absent)")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=Path(os.environ.get("RAYMT_TEST_CACHE", "raymt_results/.cache")) / "models",
+        help="a cache models/ folder holding the tiny base (built there if absent)",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
 
@@ -156,14 +186,24 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     stages = ["corpus_s", "tokenize_s", "word_dropout_s", "back_translation_s", "total_s"]
-    prep_rows = [{"stage": s.removesuffix("_s"), "per_experiment_s": cold[s], "per_trial_total_s": args.trials * cold[s],
-                  "warm_cache_s": warm[s]} for s in stages]
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            "load_avg_1m": os.getloadavg()[0], "trials": args.trials, "train_size": args.train_size, "ratio": args.ratio,
-            "bt_reverse_model_s": cold["bt_reverse_model_s"], "bt_generate_wall_s": cold["bt_generate_wall_s"]}
+    prep_rows = [
+        {"stage": s.removesuffix("_s"), "per_experiment_s": cold[s], "per_trial_total_s": args.trials * cold[s], "warm_cache_s": warm[s]}
+        for s in stages
+    ]
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "load_avg_1m": os.getloadavg()[0],
+        "trials": args.trials,
+        "train_size": args.train_size,
+        "ratio": args.ratio,
+        "bt_reverse_model_s": cold["bt_reverse_model_s"],
+        "bt_generate_wall_s": cold["bt_generate_wall_s"],
+    }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "data_prep.json").write_text(json.dumps({"meta": meta, "prepare": prep_rows, "back_translation": bt_rows,
-                                                          "cold": cold, "warm": warm}, indent=1))
+    (args.out / "data_prep.json").write_text(
+        json.dumps({"meta": meta, "prepare": prep_rows, "back_translation": bt_rows, "cold": cold, "warm": warm}, indent=1)
+    )
     with open(args.out / "data_prep.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["table", "row", "column", "value"])
@@ -176,14 +216,20 @@ def main(argv: list[str] | None = None) -> int:
                 if k != "where":
                     writer.writerow(["back_translation", r["where"], k, v])
 
-    print(f"\n{meta['date']}, {meta['machine']}, 1-min load average {meta['load_avg_1m']:.1f}; "
-          f"{args.train_size} training pairs, pools at ratio {args.ratio}")
-    print(f"\nPreparation (seconds): shared once per experiment vs paid by every trial of a {args.trials}-trial search "
-          f"(= {args.trials} x the per-experiment time, measured once)")
+    print(
+        f"\n{meta['date']}, {meta['machine']}, 1-min load average {meta['load_avg_1m']:.1f}; "
+        f"{args.train_size} training pairs, pools at ratio {args.ratio}"
+    )
+    print(
+        f"\nPreparation (seconds): shared once per experiment vs paid by every trial of a {args.trials}-trial search "
+        f"(= {args.trials} x the per-experiment time, measured once)"
+    )
     print(f"{'stage':<18}{'per experiment':>16}{f'{args.trials} trials, per-trial':>24}{'warm cache':>12}")
     for r in prep_rows:
         print(f"{r['stage']:<18}{r['per_experiment_s']:>16.2f}{r['per_trial_total_s']:>24.2f}{r['warm_cache_s']:>12.2f}")
-    print(f"(back-translation = {cold['bt_reverse_model_s']:.1f} s reverse tiny model + {cold['bt_generate_wall_s']:.1f} s generation incl. actor start)")
+    print(
+        f"(back-translation = {cold['bt_reverse_model_s']:.1f} s reverse tiny model + {cold['bt_generate_wall_s']:.1f} s generation incl. actor start)"
+    )
     print(f"\nBack-translation throughput ({args.bt_sentences} sentences, reverse tiny model, unrestricted sampling)")
     print(f"{'where':<46}{'start-up s':>11}{'generate s':>11}{'sent/s':>9}{'sent/s incl. start':>20}")
     for r in bt_rows:

@@ -39,17 +39,20 @@ def main(argv=None) -> None:
     method = {"name": "lora", "r": 8, "alpha": 16, "target_modules": "all-linear"} if args.method == "lora" else {"name": args.method}
 
     def config(stage: str, seed: int):
-        return validate_config({
-            "name": "bench-denoise", "storage_path": args.storage,
-            "model": {"name_or_path": "tiny", "max_length": 48},
-            "data": {"source": "synthetic", "domain": "medical", "train_size": 2000, "valid_size": 200, "test_size": 200,
-                     "lexicon_size": 20},
-            "train": {"epochs": 3, "batch_size": 32, "lr": 2e-3, "warmup_ratio": 0.1, "seed": seed},
-            "eval": {"max_samples": 200},
-            "method": method,
-            "resources": {"num_workers": 2, "cpus_per_worker": 0.95, "trial_cpus": 0.1},
-            "init": {"stage": stage, "denoise": {"steps": args.steps}},
-        }, "benchmark")
+        return validate_config(
+            {
+                "name": "bench-denoise",
+                "storage_path": args.storage,
+                "model": {"name_or_path": "tiny", "max_length": 48},
+                "data": {"source": "synthetic", "domain": "medical", "train_size": 2000, "valid_size": 200, "test_size": 200, "lexicon_size": 20},
+                "train": {"epochs": 3, "batch_size": 32, "lr": 2e-3, "warmup_ratio": 0.1, "seed": seed},
+                "eval": {"max_samples": 200},
+                "method": method,
+                "resources": {"num_workers": 2, "cpus_per_worker": 0.95, "trial_cpus": 0.1},
+                "init": {"stage": stage, "denoise": {"steps": args.steps}},
+            },
+            "benchmark",
+        )
 
     prepared = prepare_experiment(config("denoise", args.seeds[0]), log=lambda m: None)
     init_ray(num_cpus=2, log=lambda m: None)
@@ -58,23 +61,44 @@ def main(argv=None) -> None:
         for stage in ("none", "denoise"):
             t0 = time.perf_counter()
             metrics, _ = run_trial(config(stage, seed), prepared, name=f"bench-{stage}-{seed}-{int(time.time())}")
-            rows.append({"seed": seed, "init_stage": stage, "bleu": metrics["bleu"], "chrf": metrics["chrf"],
-                         "eval_loss": metrics["eval_loss"], "init_built": metrics["init_built"],
-                         "init_build_s": metrics["init_build_s"], "init_wait_s": metrics["init_wait_s"],
-                         "trial_wall_s": time.perf_counter() - t0, "train_time_s": metrics["train_time_s"]})
+            rows.append(
+                {
+                    "seed": seed,
+                    "init_stage": stage,
+                    "bleu": metrics["bleu"],
+                    "chrf": metrics["chrf"],
+                    "eval_loss": metrics["eval_loss"],
+                    "init_built": metrics["init_built"],
+                    "init_build_s": metrics["init_build_s"],
+                    "init_wait_s": metrics["init_wait_s"],
+                    "trial_wall_s": time.perf_counter() - t0,
+                    "train_time_s": metrics["train_time_s"],
+                }
+            )
     df = pd.DataFrame(rows)
     OUT.mkdir(exist_ok=True)
     df.to_csv(OUT / "denoise_warm_start.csv", index=False)
-    summary = df.groupby("init_stage").agg(trials=("bleu", "size"), bleu_mean=("bleu", "mean"), bleu_min=("bleu", "min"),
-                                           bleu_max=("bleu", "max"), eval_loss_mean=("eval_loss", "mean"),
-                                           trial_wall_s_mean=("trial_wall_s", "mean")).reset_index()
+    summary = (
+        df.groupby("init_stage")
+        .agg(
+            trials=("bleu", "size"),
+            bleu_mean=("bleu", "mean"),
+            bleu_min=("bleu", "min"),
+            bleu_max=("bleu", "max"),
+            eval_loss_mean=("eval_loss", "mean"),
+            trial_wall_s_mean=("trial_wall_s", "mean"),
+        )
+        .reset_index()
+    )
     (OUT / "denoise_warm_start.json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
     warm = df[df["init_stage"] == "denoise"]
     built, reused = warm[warm["init_built"]], warm[~warm["init_built"]]
     print(f"\ndenoising warm start, {args.method}, {args.steps} stage steps, seeds {args.seeds}, {os.cpu_count()} cores")
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"\nstage built once: {built['init_build_s'].sum():.1f} s; "
-          f"reused by {len(reused)} trial(s) at {reused['init_wait_s'].mean() if len(reused) else float('nan'):.3f} s each")
+    print(
+        f"\nstage built once: {built['init_build_s'].sum():.1f} s; "
+        f"reused by {len(reused)} trial(s) at {reused['init_wait_s'].mean() if len(reused) else float('nan'):.3f} s each"
+    )
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 

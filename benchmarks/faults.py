@@ -75,12 +75,18 @@ def worker_fault(out: Path, cache: Path) -> dict:
     from raymt.train.trial import run_trial
 
     (out / ".cache").symlink_to(cache, target_is_directory=True)
-    cfg = validate_config({
-        "name": "worker", "storage_path": str(out),
-        "data": {"source": "synthetic", "domain": "medical", "train_size": 3000, "valid_size": 40, "test_size": 40, "lexicon_size": 20},
-        "train": {"epochs": 4, "batch_size": 16}, "eval": {"max_samples": 40},
-        "method": {"name": "lora"}, "resources": {"num_workers": 2, "cpus_per_worker": 0.9, "max_failures": 2},
-    }, "benchmark")
+    cfg = validate_config(
+        {
+            "name": "worker",
+            "storage_path": str(out),
+            "data": {"source": "synthetic", "domain": "medical", "train_size": 3000, "valid_size": 40, "test_size": 40, "lexicon_size": 20},
+            "train": {"epochs": 4, "batch_size": 16},
+            "eval": {"max_samples": 40},
+            "method": {"name": "lora"},
+            "resources": {"num_workers": 2, "cpus_per_worker": 0.9, "max_failures": 2},
+        },
+        "benchmark",
+    )
     prepared = prepare_experiment(cfg, log=lambda m: None)
     init_ray(num_cpus=2, log=lambda m: None)
     try:
@@ -128,8 +134,14 @@ def driver_fault(out: Path, cache: Path) -> dict:
     space = _default_space("driver", out, cache, num_samples=4)
     results = out / "driver"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "raymt.cli", "search", str(space)], cwd=out, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raymt.cli", "search", str(space)],
+        cwd=out,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         while not _finished(results):
             if proc.poll() is not None:
@@ -140,14 +152,17 @@ def driver_fault(out: Path, cache: Path) -> dict:
         proc.wait()
     before = _finished(results)
     t0 = time.perf_counter()
-    resumed = subprocess.run([sys.executable, "-m", "raymt.cli", "search", "--resume", str(results)], cwd=out, env=env,
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "raymt.cli", "search", "--resume", str(results)], cwd=out, env=env, capture_output=True, text=True
+    )
     resume_s = time.perf_counter() - t0
     if resumed.returncode != 0:
         raise SystemExit(f"resume failed:\n{resumed.stderr[-2000:]}")
     df = pd.read_parquet(results / "trials.parquet")
     after = _finished(results)
-    lost = [t for t, v in before.items() if (df["trial_id"] == t).sum() != 1 or abs(float(df.loc[df["trial_id"] == t, "bleu"].iloc[0]) - v["bleu"]) > 1e-9]
+    lost = [
+        t for t, v in before.items() if (df["trial_id"] == t).sum() != 1 or abs(float(df.loc[df["trial_id"] == t, "bleu"].iloc[0]) - v["bleu"]) > 1e-9
+    ]
     rerun = [t for t, v in before.items() if after.get(t, {}).get("reports") != v["reports"]]
     return {
         "fault": f"SIGKILL the `raymt search` driver (and its local Ray) after {len(before)} of 4 trials finished",
@@ -161,14 +176,20 @@ def driver_fault(out: Path, cache: Path) -> dict:
 # --------------------------------------------------------------------------- broken trials
 def trial_faults(out: Path, cache: Path) -> list[dict]:
     space = _default_space(
-        "trials", out, cache, num_samples=3,
+        "trials",
+        out,
+        cache,
+        num_samples=3,
         points_to_evaluate=[
             {"method": "prompt", "train.lr": 5e-3, "train.warmup_ratio": 0.1, "prompt.num_virtual_tokens": 110},
             {"method": "lora", "train.lr": 9.5e-3, "train.warmup_ratio": 0.1, "lora.r": 2},
             {"method": "lora", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "lora.r": 4},
         ],
-        space={"method": ["lora", "prompt"], "common": {"train.lr": {"log_uniform": [1e-3, 1e-2]}, "train.warmup_ratio": 0.1},
-               "methods": {"lora": {"r": {"choices": [2, 4]}}, "prompt": {"num_virtual_tokens": {"choices": [10, 110]}}}},
+        space={
+            "method": ["lora", "prompt"],
+            "common": {"train.lr": {"log_uniform": [1e-3, 1e-2]}, "train.warmup_ratio": 0.1},
+            "methods": {"lora": {"r": {"choices": [2, 4]}}, "prompt": {"num_virtual_tokens": {"choices": [10, 110]}}},
+        },
     )
     raw = yaml.safe_load(space.read_text())
     raw["resources"]["max_failures"] = 0
@@ -181,20 +202,24 @@ def trial_faults(out: Path, cache: Path) -> list[dict]:
         raise SystemExit(f"search failed:\n{proc.stderr[-2000:]}")
     df = pd.read_parquet(out / "trials" / "trials.parquet")
     rows = []
-    for kind, mask in (("raises", df["error"].str.contains("index out of range", na=False)),
-                       ("nan", df["error"].str.contains("diverged", na=False))):
+    for kind, mask in (("raises", df["error"].str.contains("index out of range", na=False)), ("nan", df["error"].str.contains("diverged", na=False))):
         for r in df[mask].itertuples():
-            fault = ("a trial raises inside its Train workers (prompt tuning, 110 virtual tokens for 128 positions)" if kind == "raises"
-                     else "a trial's loss becomes NaN (lr 9.5e-3; NaN weights injected after each AdamW step)")
-            rows.append({
-                "fault": fault,
-                "user_sees": f"status `{r.status}`, error `{str(r.error).replace('raymt.train.trial.', '')[:90]}`; "
-                             f"{int((df['status'] == 'completed').sum())} other trial(s) completed in the same search "
-                             f"({len(df)} trials, one at a time, {search_s:.0f} s); front excludes it",
-                "lost": "nothing (the broken trial's own result is recorded, not a model)",
-                "recover_s": 0.0,  # nothing to recover: the next trial simply runs
-                "detail": {"trial_id": r.trial_id, "search_s": search_s},
-            })
+            fault = (
+                "a trial raises inside its Train workers (prompt tuning, 110 virtual tokens for 128 positions)"
+                if kind == "raises"
+                else "a trial's loss becomes NaN (lr 9.5e-3; NaN weights injected after each AdamW step)"
+            )
+            rows.append(
+                {
+                    "fault": fault,
+                    "user_sees": f"status `{r.status}`, error `{str(r.error).replace('raymt.train.trial.', '')[:90]}`; "
+                    f"{int((df['status'] == 'completed').sum())} other trial(s) completed in the same search "
+                    f"({len(df)} trials, one at a time, {search_s:.0f} s); front excludes it",
+                    "lost": "nothing (the broken trial's own result is recorded, not a model)",
+                    "recover_s": 0.0,  # nothing to recover: the next trial simply runs
+                    "detail": {"trial_id": r.trial_id, "search_s": search_s},
+                }
+            )
     return rows
 
 
@@ -206,12 +231,12 @@ def write_fault(out: Path) -> dict:
         import pandas as pd
         from raymt.io import atomic_to_parquet
         df = pd.DataFrame({{"trial_id": ["t0"], "bleu": [1.0]}})
-        atomic_to_parquet(df, {str(out / 'trials.parquet')!r})
+        atomic_to_parquet(df, {str(out / "trials.parquet")!r})
         def half_then_die(self, path, *a, **k):
             open(path, "wb").write(b"PAR1 half")
             os.kill(os.getpid(), signal.SIGKILL)
         pd.DataFrame.to_parquet = half_then_die
-        atomic_to_parquet(df.assign(bleu=2.0), {str(out / 'trials.parquet')!r})
+        atomic_to_parquet(df.assign(bleu=2.0), {str(out / "trials.parquet")!r})
         """
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT)
@@ -227,8 +252,12 @@ def write_fault(out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "raymt-bench-cache",
-                        help="where the tiny base and tokenised data are built or reused")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "raymt-bench-cache",
+        help="where the tiny base and tokenised data are built or reused",
+    )
     parser.add_argument("--only", nargs="+", choices=["worker", "driver", "trial", "write"], default=["worker", "driver", "trial", "write"])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     args = parser.parse_args(argv)

@@ -35,11 +35,25 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-METHODS = {"lora": {"name": "lora", "r": 16, "target_modules": "all-linear", "dropout": 0.05},
-           "adapter": {"name": "adapter", "size": 64}, "full": {"name": "full"}}
+METHODS = {
+    "lora": {"name": "lora", "r": 16, "target_modules": "all-linear", "dropout": 0.05},
+    "adapter": {"name": "adapter", "size": 64},
+    "full": {"name": "full"},
+}
 #: Peak dense bf16 tensor FLOP/s (no sparsity) by device-name fragment, from the vendors' data sheets.
-PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10G": 125.0, "A10": 125.0,
-               "V100": 125.0, "T4": 65.0, "RTX 4090": 165.0, "RTX 3090": 71.0}
+PEAK_TFLOPS = {
+    "H200": 989.0,
+    "H100": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+    "A10G": 125.0,
+    "A10": 125.0,
+    "V100": 125.0,
+    "T4": 65.0,
+    "RTX 4090": 165.0,
+    "RTX 3090": 71.0,
+}
 
 
 def model_config(cpu: bool):
@@ -49,8 +63,17 @@ def model_config(cpu: bool):
 
     values = dict(KNOWN_MODELS["facebook/mbart-large-50"])
     if cpu:  # the smoke form: the same layout at toy size
-        values.update(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4,
-                      encoder_ffn_dim=256, decoder_ffn_dim=256, vocab_size=1000, max_position_embeddings=128)
+        values.update(
+            d_model=64,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=256,
+            decoder_ffn_dim=256,
+            vocab_size=1000,
+            max_position_embeddings=128,
+        )
     return MBartConfig(**values)
 
 
@@ -59,8 +82,9 @@ def forward_flops(config, batch: int, src: int, tgt: int) -> float:
     d, f, v = config.d_model, config.encoder_ffn_dim, config.vocab_size
     s_tok, t_tok = batch * src, batch * tgt
     enc = config.encoder_layers * (s_tok * (4 * d * d + 2 * d * f) + 2 * s_tok * src * d)
-    dec = config.decoder_layers * (t_tok * (6 * d * d + 2 * d * config.decoder_ffn_dim) + s_tok * 2 * d * d
-                                   + 2 * t_tok * tgt * d + 2 * t_tok * src * d)
+    dec = config.decoder_layers * (
+        t_tok * (6 * d * d + 2 * d * config.decoder_ffn_dim) + s_tok * 2 * d * d + 2 * t_tok * tgt * d + 2 * t_tok * src * d
+    )
     return 2.0 * (enc + dec + t_tok * d * v)
 
 
@@ -70,10 +94,19 @@ def plan_peak(config, method: dict, args, device: str) -> int:
     from raymt.plan.build import method_footprint, trial_setup
     from raymt.plan.memory import ModelShape, estimate_memory
 
-    cfg = validate_config({"method": method, "model": {"max_length": args.length},
-                           "train": {"batch_size": args.batch_size, "gradient_checkpointing": args.gradient_checkpointing,
-                                     "precision": "fp32" if device == "cpu" else "bf16"},
-                           "resources": {"num_workers": 1, "strategy": "none", "use_gpu": device == "gpu"}}, "benchmarks.gpu")
+    cfg = validate_config(
+        {
+            "method": method,
+            "model": {"max_length": args.length},
+            "train": {
+                "batch_size": args.batch_size,
+                "gradient_checkpointing": args.gradient_checkpointing,
+                "precision": "fp32" if device == "cpu" else "bf16",
+            },
+            "resources": {"num_workers": 1, "strategy": "none", "use_gpu": device == "gpu"},
+        },
+        "benchmarks.gpu",
+    )
     fp, _, _ = method_footprint(cfg, config)
     est = estimate_memory(ModelShape.from_config(config), fp, trial_setup(cfg))
     return max(est.phases["train"], est.phases["optimizer_step"])
@@ -110,8 +143,10 @@ def run_method(name: str, config, args, device: str) -> dict:
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-5)
     gen = torch.Generator().manual_seed(1)
-    batch = {"input_ids": torch.randint(4, config.vocab_size, (args.batch_size, args.length), generator=gen),
-             "labels": torch.randint(4, config.vocab_size, (args.batch_size, args.length), generator=gen)}
+    batch = {
+        "input_ids": torch.randint(4, config.vocab_size, (args.batch_size, args.length), generator=gen),
+        "labels": torch.randint(4, config.vocab_size, (args.batch_size, args.length), generator=gen),
+    }
     batch["attention_mask"] = torch.ones_like(batch["input_ids"])
     batch = {k: v.to(dev) for k, v in batch.items()}
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "gpu" else torch.autocast("cpu", enabled=False)
@@ -139,10 +174,16 @@ def run_method(name: str, config, args, device: str) -> dict:
     frozen = sum(p.numel() for p in trainable) < sum(p.numel() for p in model.parameters())
     flops = forward_flops(config, args.batch_size, args.length, args.length) * (2 if frozen else 3)
     peak = torch.cuda.max_memory_allocated() if device == "gpu" else _peak_rss() - rss_before
-    row = {"method": name, "params": {k: v for k, v in METHODS[name].items() if k != "name"},
-           "step_s": seconds, "tokens_per_s": 2 * args.batch_size * args.length / seconds,
-           "tflops": flops / seconds / 1e12, "peak_bytes": peak, "plan_bytes": plan_peak(config, METHODS[name], args, device),
-           "loss": float(loss.detach())}
+    row = {
+        "method": name,
+        "params": {k: v for k, v in METHODS[name].items() if k != "name"},
+        "step_s": seconds,
+        "tokens_per_s": 2 * args.batch_size * args.length / seconds,
+        "tflops": flops / seconds / 1e12,
+        "peak_bytes": peak,
+        "plan_bytes": plan_peak(config, METHODS[name], args, device),
+        "loss": float(loss.detach()),
+    }
     return row  # the model and optimizer go with this frame (gc.collect() at the next call)
 
 
@@ -173,21 +214,31 @@ def main(argv=None) -> int:
     rows = [run_method(m, config, args, device) for m in args.methods]
     for row in rows:
         row["mfu"] = row["tflops"] / peak if peak else None
-    result = {"device": name, "peak_tflops": peak, "torch": torch.__version__, "load": os.getloadavg(),
-              "setup": {k: getattr(args, k) for k in ("batch_size", "length", "steps", "warmup", "gradient_checkpointing")},
-              "precision": "fp32" if args.cpu else "bf16 autocast", "rows": rows}
+    result = {
+        "device": name,
+        "peak_tflops": peak,
+        "torch": torch.__version__,
+        "load": os.getloadavg(),
+        "setup": {k: getattr(args, k) for k in ("batch_size", "length", "steps", "warmup", "gradient_checkpointing")},
+        "precision": "fp32" if args.cpu else "bf16 autocast",
+        "rows": rows,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / ("gpu_smoke.json" if args.cpu else "gpu.json")).write_text(json.dumps(result, indent=1))
-    print(f"device: {name}; {result['precision']}; batch {args.batch_size} x {args.length} tokens; "
-          f"{args.steps} timed steps after {args.warmup}; load {' '.join(f'{x:.2f}' for x in result['load'])}")
+    print(
+        f"device: {name}; {result['precision']}; batch {args.batch_size} x {args.length} tokens; "
+        f"{args.steps} timed steps after {args.warmup}; load {' '.join(f'{x:.2f}' for x in result['load'])}"
+    )
     print("| method | tokens/s | TFLOP/s | MFU | peak memory (GiB) | plan (GiB) | error |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
         # on CPU the toy model's tensors are a few MB, below the allocator's and imports' noise: no comparison
         err = "smoke" if args.cpu else f"{r['peak_bytes'] / r['plan_bytes'] - 1:+.0%}"
-        print(f"| {r['method']} | {r['tokens_per_s']:,.0f} | {r['tflops']:.2f} | {mfu} | {r['peak_bytes'] / 2**30:.3f} | "
-              f"{r['plan_bytes'] / 2**30:.3f} | {err} |")
+        print(
+            f"| {r['method']} | {r['tokens_per_s']:,.0f} | {r['tflops']:.2f} | {mfu} | {r['peak_bytes'] / 2**30:.3f} | "
+            f"{r['plan_bytes'] / 2**30:.3f} | {err} |"
+        )
     return 0
 
 

@@ -72,8 +72,7 @@ def main(argv=None) -> int:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
         gap = table["gap"].dropna()
         if len(gap):
-            print(f"\nvalidation - test BLEU over {len(gap)} front members: mean {gap.mean():+.2f}, "
-                  f"min {gap.min():+.2f}, max {gap.max():+.2f}")
+            print(f"\nvalidation - test BLEU over {len(gap)} front members: mean {gap.mean():+.2f}, min {gap.min():+.2f}, max {gap.max():+.2f}")
         for line in choice_changes(trials, objectives):
             print(f"- {line}")
         print()

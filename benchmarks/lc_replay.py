@@ -143,9 +143,7 @@ def load_runs(path: Path = DATA_PATH) -> list[Run]:
             h = rec["hyperparams"]
             key = (rec["basemodel"], int(h["model_size"]), int(h["num_layers"]))
             if key not in MODEL_NAMES:
-                raise DataError(
-                    f"unknown base model {key}", where=f"{path}:{line_no}", fix="add it to MODEL_NAMES"
-                )
+                raise DataError(f"unknown base model {key}", where=f"{path}:{line_no}", fix="add it to MODEL_NAMES")
             curve = tuple(float(b) for b in rec["bleu_curve"])
             if not curve:
                 raise DataError("empty bleu_curve", where=f"{path}:{line_no}", fix="drop the record")
@@ -270,9 +268,7 @@ def replay(
         marked = bool(m.get("early_stopped", False))
         trial_id = m.get("trial_id")
         if marked != (trial_id in stopped):  # the callback's flag and the scheduler's record must agree
-            raise RuntimeError(
-                f"trial {trial_id}: early_stopped={marked} but the scheduler's record says {trial_id in stopped}"
-            )
+            raise RuntimeError(f"trial {trial_id}: early_stopped={marked} but the scheduler's record says {trial_id in stopped}")
         rows.append(
             dict(
                 run_id=run.run_id,
@@ -325,15 +321,17 @@ def summarise(trials: pd.DataFrame, runs: Sequence[Run], baseline_front: set[str
 
 def format_table(df: pd.DataFrame) -> str:
     """Mean over orders (worst order in brackets), per pair and pooled over pairs."""
-    lines = [
-        f"{'group':<7} {'scheduler':<16} {'seeds':>5} {'saved':>6} {'HV(log) kept':>17} {'HV(lin) kept':>17} "
-        f"{'front kept':>10} {'target':>6}"
-    ]
+    lines = [f"{'group':<7} {'scheduler':<16} {'seeds':>5} {'saved':>6} {'HV(log) kept':>17} {'HV(lin) kept':>17} {'front kept':>10} {'target':>6}"]
     pooled = (
         df.groupby(["scheduler", "seed"], sort=False)
-        .agg(checkpoints=("checkpoints", "sum"), checkpoints_full=("checkpoints_full", "sum"),
-             hv_log_frac=("hv_log_frac", "mean"), hv_linear_frac=("hv_linear_frac", "mean"),
-             front_points=("front_points", "sum"), front_points_kept=("front_points_kept", "sum"))
+        .agg(
+            checkpoints=("checkpoints", "sum"),
+            checkpoints_full=("checkpoints_full", "sum"),
+            hv_log_frac=("hv_log_frac", "mean"),
+            hv_linear_frac=("hv_linear_frac", "mean"),
+            front_points=("front_points", "sum"),
+            front_points_kept=("front_points_kept", "sum"),
+        )
         .reset_index()
     )
     pooled["compute_saved"] = 1 - pooled["checkpoints"] / pooled["checkpoints_full"]
@@ -351,8 +349,7 @@ def format_table(df: pd.DataFrame) -> str:
             if label.startswith("none"):
                 ok = "-"
             lines.append(
-                f"{group:<7} {label:<16} {len(g):>5} {saved:>6.1%} {hv:>8.2%} [{hv_min:>6.2%}] "
-                f"{lin:>8.2%} [{lin_min:>6.2%}] {kept:>10} {ok:>6}"
+                f"{group:<7} {label:<16} {len(g):>5} {saved:>6.1%} {hv:>8.2%} [{hv_min:>6.2%}] {lin:>8.2%} [{lin_min:>6.2%}] {kept:>10} {ok:>6}"
             )
     lines.append(
         f"saved = checkpoints not run; HV kept = hypervolume of the completed trials' front / no-stopping "
@@ -362,9 +359,7 @@ def format_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def scheduler_specs(
-    kinds: Sequence[str], graces: Sequence[float], rfs: Sequence[float], metric: str
-) -> list[SchedulerSpec]:
+def scheduler_specs(kinds: Sequence[str], graces: Sequence[float], rfs: Sequence[float], metric: str) -> list[SchedulerSpec]:
     specs = [SchedulerSpec("none", "none")] if "none" in kinds else []
     for g, rf in itertools.product(graces, rfs):
         suffix = f" g{g:g} rf{rf:g}" if len(graces) * len(rfs) > 1 else ""
@@ -379,19 +374,21 @@ def scheduler_specs(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--smoke", action="store_true",
-                    help="tiny run for CI (< 60 s): 24 runs of zh-en (unless --groups), 1 order")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="tiny run for CI (< 60 s): 24 runs of zh-en (unless --groups), 1 order")
     ap.add_argument("--seeds", type=int, default=5, help="number of random trial orders (default 5)")
     ap.add_argument("--groups", nargs="+", default=None, help="language pairs to replay (default: all)")
-    ap.add_argument("--schedulers", nargs="+", default=["none", "asha", "mo_asha", "mo_asha_bands"],
-                    choices=["none", "asha", "mo_asha", "mo_asha_bands"])
+    ap.add_argument(
+        "--schedulers", nargs="+", default=["none", "asha", "mo_asha", "mo_asha_bands"], choices=["none", "asha", "mo_asha", "mo_asha_bands"]
+    )
     ap.add_argument("--grace", type=float, nargs="+", default=[3.0], help="grace_period(s) in checkpoints (default 3)")
     ap.add_argument("--rf", type=float, nargs="+", default=[3.0], help="reduction factor(s) (default 3)")
-    ap.add_argument("--metric", default="bleu_best", choices=["bleu_best", "bleu"],
-                    help="what the rungs compare: best BLEU so far (default) or the current checkpoint's")
+    ap.add_argument(
+        "--metric",
+        default="bleu_best",
+        choices=["bleu_best", "bleu"],
+        help="what the rungs compare: best BLEU so far (default) or the current checkpoint's",
+    )
     ap.add_argument("--concurrency", type=int, default=1, help="max_concurrent_trials (default 1: sequential)")
     ap.add_argument("--cpu-per-trial", type=float, default=0.1, help="CPU reserved per replayed trial")
     ap.add_argument("--out", type=Path, default=OUT_DIR / "lc_replay.csv", help="raw per-run numbers (CSV)")
@@ -424,8 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("ray.tune").setLevel(logging.ERROR)
     storage_dir = Path(tempfile.mkdtemp(prefix="raymt_lc_replay_"))
     started = time.perf_counter()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.ERROR, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, configure_logging=False)
     summary_rows, trial_frames = [], []
     try:
         for group in sorted({r.group for r in runs}):
@@ -433,20 +429,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             baseline_front: set[str] = set()
             for spec in specs:
                 for seed in seeds if spec.kind != "none" else seeds[:1]:  # no stopping: order-free
-                    trials, wall = replay(members, spec, seed=seed, storage_dir=storage_dir,
-                                          concurrency=args.concurrency, cpu_per_trial=args.cpu_per_trial)
+                    trials, wall = replay(
+                        members, spec, seed=seed, storage_dir=storage_dir, concurrency=args.concurrency, cpu_per_trial=args.cpu_per_trial
+                    )
                     if spec.kind == "none":
                         if trials["early_stopped"].any() or (trials["checkpoints"] != trials["checkpoints_full"]).any():
                             raise RuntimeError("the no-stopping replay did not run every checkpoint")
                         baseline_front = front_ids(trials)
-                    row = dict(group=group, scheduler=spec.label, kind=spec.kind, **dict(spec.params), seed=seed,
-                               concurrency=args.concurrency, wall_s=wall,
-                               **summarise(trials, members, baseline_front))
+                    row = dict(
+                        group=group,
+                        scheduler=spec.label,
+                        kind=spec.kind,
+                        **dict(spec.params),
+                        seed=seed,
+                        concurrency=args.concurrency,
+                        wall_s=wall,
+                        **summarise(trials, members, baseline_front),
+                    )
                     summary_rows.append(row)
                     trial_frames.append(trials.assign(group=group, scheduler=spec.label, seed=seed))
-                    print(f"{group} {spec.label:<16} seed {seed}: saved {row['compute_saved']:.1%}, "
-                          f"HV(log) kept {row['hv_log_frac']:.2%}, {row['early_stopped']} stopped, {wall:.1f} s",
-                          flush=True)
+                    print(
+                        f"{group} {spec.label:<16} seed {seed}: saved {row['compute_saved']:.1%}, "
+                        f"HV(log) kept {row['hv_log_frac']:.2%}, {row['early_stopped']} stopped, {wall:.1f} s",
+                        flush=True,
+                    )
     finally:
         ray.shutdown()
         shutil.rmtree(storage_dir, ignore_errors=True)
@@ -458,8 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     atomic_to_csv(df, args.out, index=False)
     trials_path = args.out.with_name(args.out.stem + "_trials.csv")
     atomic_to_csv(pd.concat(trial_frames, ignore_index=True), trials_path, index=False)
-    print(f"\nwrote {args.out} and {trials_path.name}; {len(runs)} runs, {len(seeds)} order(s), "
-          f"{time.perf_counter() - started:.0f} s in all\n")
+    print(f"\nwrote {args.out} and {trials_path.name}; {len(runs)} runs, {len(seeds)} order(s), {time.perf_counter() - started:.0f} s in all\n")
     print(format_table(df))
     return 0
 

@@ -45,8 +45,7 @@ def probe(threads_list: list[int], steps: int = 40) -> None:
         for d, layers, ffn, vs in SIZES:
             spec = MultilingualSpec(d_model=d, layers=layers, ffn_dim=ffn, vocab_size=vs)
             tok = tokenizers[vs]
-            ex = encode_pairs(tok, list(zip(text["train.en"][:5000], text["train.de"][:5000])), src_lang="en_XX", tgt_lang="de_DE",
-                              max_length=128)
+            ex = encode_pairs(tok, list(zip(text["train.en"][:5000], text["train.de"][:5000])), src_lang="en_XX", tgt_lang="de_DE", max_length=128)
             torch.manual_seed(0)
             model = MBartForConditionalGeneration(base_config(spec, tok)).train()
             opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -62,8 +61,10 @@ def probe(threads_list: list[int], steps: int = 40) -> None:
                         tokens += int((labels != -100).sum())
                 seconds = time.perf_counter() - t0
             params = sum(p.numel() for p in model.parameters())
-            print(f"{threads:7d}  {d:7d}  {layers:6d}  {ffn:4d}  {vs:5d}  {params / 1e6:5.2f}M  {tokens / seconds:15.0f}  {steps * 64 / seconds:11.1f}",
-                  flush=True)
+            print(
+                f"{threads:7d}  {d:7d}  {layers:6d}  {ffn:4d}  {vs:5d}  {params / 1e6:5.2f}M  {tokens / seconds:15.0f}  {steps * 64 / seconds:11.1f}",
+                flush=True,
+            )
 
 
 def build(cache: Path) -> dict:

@@ -379,12 +379,20 @@ def compare_to_stock(raw: pd.DataFrame, challengers: Sequence[str] = ("raymt", "
             if ch not in to95:
                 continue
             p = float(mannwhitneyu(to95[ch], to95[best], alternative="two-sided").pvalue)
-            out.append({
-                "split": split, "pair": pair, "sampler": ch, "best_stock": best,
-                "to95": float(np.median(to95[ch])), "to95_stock": float(np.median(to95[best])),
-                "hv@16": hv16[ch], "hv@16_stock": hv16[best], "p": p,
-                "random_to95": float(np.median(to95["random"])) if "random" in to95 else math.nan,
-            })
+            out.append(
+                {
+                    "split": split,
+                    "pair": pair,
+                    "sampler": ch,
+                    "best_stock": best,
+                    "to95": float(np.median(to95[ch])),
+                    "to95_stock": float(np.median(to95[best])),
+                    "hv@16": hv16[ch],
+                    "hv@16_stock": hv16[best],
+                    "p": p,
+                    "random_to95": float(np.median(to95["random"])) if "random" in to95 else math.nan,
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -396,7 +404,13 @@ def format_comparison(cmp: pd.DataFrame, n_evals: int) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in cmp.iterrows():
         faster = r["to95"] < r["to95_stock"]
-        verdict = "better" if faster and r["p"] < 0.05 else "worse" if (not faster and r["to95"] > r["to95_stock"] and r["p"] < 0.05) else "no clear difference"
+        verdict = (
+            "better"
+            if faster and r["p"] < 0.05
+            else "worse"
+            if (not faster and r["to95"] > r["to95_stock"] and r["p"] < 0.05)
+            else "no clear difference"
+        )
         lines.append(
             f"| {r['pair']} | {r['sampler']} | {ev(r['to95'])} | {r['best_stock']} ({ev(r['to95_stock'])}) | {r['p']:.3g} "
             f"| {r['hv@16']:.3f} vs {r['hv@16_stock']:.3f} | {verdict} |"
@@ -475,22 +489,35 @@ def read_raw(paths: Sequence[Path]) -> pd.DataFrame:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--engine", choices=["both", "optuna", "tune"], default="both", help="both (default): full grid with optuna + a subset through Tune")
+    ap.add_argument(
+        "--engine", choices=["both", "optuna", "tune"], default="both", help="both (default): full grid with optuna + a subset through Tune"
+    )
     ap.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=PAIRS, help="target tables (each reported with its split's constants)")
     ap.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     ap.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 per (pair, sampler) on the optuna engine")
     ap.add_argument("--evals", type=int, default=80)
-    ap.add_argument("--holdout", choices=sorted(HOLDOUTS), default="corpus",
-                    help="what the prior leaves out: the target's corpus (both directions; default) or its whole collection")
-    ap.add_argument("--constants", default=None,
-                    help="'shipped' or a file from benchmarks.nmt_hpo_tune, for every pair (default: each pair's split decides)")
+    ap.add_argument(
+        "--holdout",
+        choices=sorted(HOLDOUTS),
+        default="corpus",
+        help="what the prior leaves out: the target's corpus (both directions; default) or its whole collection",
+    )
+    ap.add_argument(
+        "--constants", default=None, help="'shipped' or a file from benchmarks.nmt_hpo_tune, for every pair (default: each pair's split decides)"
+    )
     ap.add_argument("--tune-pairs", nargs="+", default=["zh-en"], choices=PAIRS, help="pairs run through Tune when --engine both")
     ap.add_argument("--tune-seeds", type=int, default=5, help="seeds per (pair, sampler) through Tune")
     ap.add_argument("--smoke", action="store_true", help="CI: zh-en, 2 seeds, 20 evals, optuna engine + 1 short Tune run (< 60 s)")
     ap.add_argument("--out", type=Path, default=OUT_CSV)
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --out and run only the missing ones")
-    ap.add_argument("--from-csv", nargs="+", type=Path, default=None, metavar="CSV",
-                    help="run nothing: merge raw CSVs of earlier runs (e.g. one per pair or sampler) into --out and print the tables")
+    ap.add_argument(
+        "--from-csv",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="run nothing: merge raw CSVs of earlier runs (e.g. one per pair or sampler) into --out and print the tables",
+    )
     args = ap.parse_args(argv)
     if args.from_csv:
         report(read_raw(args.from_csv), args.out)
@@ -544,8 +571,10 @@ def report(raw: pd.DataFrame, out: Path) -> None:
         part = raw[raw["split"] == split.name]
         if len(part):
             consts = sorted(set(part["constants"]) - {""})
-            print(f"\nsplit {split.name}: report on {', '.join(split.report)}; tuned on {', '.join(split.tuning)}; "
-                  f"raymt constants: {', '.join(consts) or '-'} ({split.why})")
+            print(
+                f"\nsplit {split.name}: report on {', '.join(split.report)}; tuned on {', '.join(split.tuning)}; "
+                f"raymt constants: {', '.join(consts) or '-'} ({split.why})"
+            )
             print(format_table(summarise(part)))
     cmp = compare_to_stock(raw)
     if len(cmp):

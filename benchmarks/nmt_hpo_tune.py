@@ -121,8 +121,13 @@ def score_runs(
                 t0 = time.perf_counter()
                 picked = run_optuna(table, build_sampler(variant, seed, table, related, constants), n_evals)
                 curve = table.hv_fraction_curve(picked)
-                rec.update({"hv_auc32": float(curve[:32].mean()), "wall_s": time.perf_counter() - t0,
-                            "prior": "+".join(related.tasks) if related is not None else ""})
+                rec.update(
+                    {
+                        "hv_auc32": float(curve[:32].mean()),
+                        "wall_s": time.perf_counter() - t0,
+                        "prior": "+".join(related.tasks) if related is not None else "",
+                    }
+                )
                 rows.append(rec)
                 if store is not None:
                     store.rows[store.key(rec)] = rec
@@ -181,8 +186,17 @@ def select(
             gain_comb, se_comb = paired_gain(res, base)
             best_single = max((d for d in decisions if d["adopted"]), key=lambda d: d["gain"])
             keep_comb = gain_comb >= best_single["gain"]
-            decisions.append({"knob": "combined", "value": combined.label(), "variants": all_variants, "gain": gain_comb, "se": se_comb,
-                              "adopted": keep_comb, "qualifies": keep_comb})
+            decisions.append(
+                {
+                    "knob": "combined",
+                    "value": combined.label(),
+                    "variants": all_variants,
+                    "gain": gain_comb,
+                    "se": se_comb,
+                    "adopted": keep_comb,
+                    "qualifies": keep_comb,
+                }
+            )
             choice = combined if keep_comb else with_knob(SHIPPED, best_single["knob"], best_single["value"])
     return choice, pd.concat(runs, ignore_index=True), decisions
 

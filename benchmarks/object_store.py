@@ -71,11 +71,19 @@ def main() -> None:
     try:
         import boto3
 
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, "RAYMT_STAGING_DIR": str(work / "staging")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+            "RAYMT_STAGING_DIR": str(work / "staging"),
+        }
         os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})  # this process reads the bucket too
-        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
-                     region_name="us-east-1").create_bucket(Bucket="bench")
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1").create_bucket(
+            Bucket="bench"
+        )
         # one tiny base for both runs, built once (not part of either figure)
         cache = work / "local" / ".cache"
         cache.parent.mkdir(parents=True)
@@ -84,8 +92,15 @@ def main() -> None:
                 if not model.name.startswith("tiny-reverse"):
                     (cache / "models").mkdir(parents=True, exist_ok=True)
                     (cache / "models" / model.name).symlink_to(model.resolve(), target_is_directory=True)
-        subprocess.run([sys.executable, "-c", "from raymt.model.tiny import TinyModelSpec, build_tiny_base; "
-                        f"build_tiny_base(TinyModelSpec(), {str(cache)!r}, log=print)"], env=env, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"from raymt.model.tiny import TinyModelSpec, build_tiny_base; build_tiny_base(TinyModelSpec(), {str(cache)!r}, log=print)",
+            ],
+            env=env,
+            check=True,
+        )
         uri = "s3://bench/runs"
         staging = Path(env["RAYMT_STAGING_DIR"]).joinpath("s3", "bench", "runs")  # raymt.object_store.staging_path
         staged = staging / ".cache"
@@ -99,29 +114,39 @@ def main() -> None:
             wall = raymt(["search", str(space(work / f"{kind[:5]}.yaml", storage, args.samples))], env, work)
             results = staging / "bench" if storage == uri else Path(storage, "bench")
             timings = json.loads((results / "timings.json").read_text())
-            rows[kind] = {"wall_s": wall, "tune_fit_s": timings["tune_fit_s"], "prepare_s": timings["prepare_s"],
-                          "cache_sync_s": timings.get("prepare_storage_sync_s", 0.0),
-                          "per_trial_s": timings["tune_fit_s"] / args.samples}
+            rows[kind] = {
+                "wall_s": wall,
+                "tune_fit_s": timings["tune_fit_s"],
+                "prepare_s": timings["prepare_s"],
+                "cache_sync_s": timings.get("prepare_storage_sync_s", 0.0),
+                "per_trial_s": timings["tune_fit_s"] / args.samples,
+            }
         files, size = bucket_size(uri)
         fresh = {**env, "RAYMT_STAGING_DIR": str(work / "fresh")}
         exp = f"{uri}/bench"
-        ops = {"report": raymt(["report", exp], fresh, work),
-               "export --knee": raymt(["export", exp, "--knee", "--to", str(work / "exported")], fresh, work),
-               "search --resume (finished)": raymt(["search", "--resume", exp], fresh, work)}
+        ops = {
+            "report": raymt(["report", exp], fresh, work),
+            "export --knee": raymt(["export", exp, "--knee", "--to", str(work / "exported")], fresh, work),
+            "search --resume (finished)": raymt(["search", "--resume", exp], fresh, work),
+        }
     finally:
         stop_s3_server(server)
 
-    (OUT / "object_store.json").write_text(json.dumps({"rows": rows, "bucket_files": files, "bucket_bytes": size,
-                                                       "fresh_machine_s": ops, "samples": args.samples}, indent=1))
+    (OUT / "object_store.json").write_text(
+        json.dumps({"rows": rows, "bucket_files": files, "bucket_bytes": size, "fresh_machine_s": ops, "samples": args.samples}, indent=1)
+    )
     print(f"\n{args.samples} trials of the default space (early stopping off), same base; figures in seconds\n")
     print(f"| | {' | '.join(rows)} |\n|---|{'---|' * len(rows)}")
-    for key, label in (("wall_s", "`raymt search` wall time"), ("prepare_s", "data preparation"),
-                       ("cache_sync_s", "  of which cache sync with the store"), ("tune_fit_s", "Tune fit()"),
-                       ("per_trial_s", "Tune fit() per trial")):
+    for key, label in (
+        ("wall_s", "`raymt search` wall time"),
+        ("prepare_s", "data preparation"),
+        ("cache_sync_s", "  of which cache sync with the store"),
+        ("tune_fit_s", "Tune fit()"),
+        ("per_trial_s", "Tune fit() per trial"),
+    ):
         print(f"| {label} | {' | '.join(f'{r[key]:.1f}' for r in rows.values())} |")
     print(f"\nbucket after the search: {files} objects, {size / 1e6:.1f} MB")
-    print("fresh machine (empty staging folder, only the URI): "
-          + ", ".join(f"raymt {k} {v:.1f} s" for k, v in ops.items()))
+    print("fresh machine (empty staging folder, only the URI): " + ", ".join(f"raymt {k} {v:.1f} s" for k, v in ops.items()))
 
 
 if __name__ == "__main__":

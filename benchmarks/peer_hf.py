@@ -59,8 +59,10 @@ def hf_search(n_trials: int, out: Path) -> tuple[pd.DataFrame, float, list[str]]
     def hp_space(trial):
         current["trial"] = trial.number
         method = trial.suggest_categorical("method", ["full", "lora", "adapter"])
-        params = {"learning_rate": trial.suggest_float("learning_rate", 3e-4, 3e-3, log=True),
-                  "warmup_ratio": trial.suggest_float("warmup_ratio", 0.0, 0.2)}
+        params = {
+            "learning_rate": trial.suggest_float("learning_rate", 3e-4, 3e-3, log=True),
+            "warmup_ratio": trial.suggest_float("warmup_ratio", 0.0, 0.2),
+        }
         if method == "lora":
             trial.suggest_categorical("lora_r", [2, 8, 32])
             trial.suggest_categorical("lora_alpha_over_r", [1, 2])
@@ -104,27 +106,58 @@ def hf_search(n_trials: int, out: Path) -> tuple[pd.DataFrame, float, list[str]]
         return [metrics["eval_bleu"], storage[current["trial"]]]
 
     args = Seq2SeqTrainingArguments(
-        output_dir=str(out / "hf"), per_device_train_batch_size=cfg.train.batch_size,
-        per_device_eval_batch_size=cfg.eval.batch_size, num_train_epochs=cfg.train.epochs, eval_strategy="epoch",
-        save_strategy="no", logging_strategy="epoch", predict_with_generate=True, generation_num_beams=1,
-        report_to=[], disable_tqdm=True, use_cpu=True, seed=cfg.train.seed)
-    trainer = Seq2SeqTrainer(model_init=model_init, args=args, train_dataset=train, eval_dataset=valid,
-                             data_collator=DataCollatorForSeq2Seq(tok, label_pad_token_id=-100),
-                             compute_metrics=compute_metrics)
+        output_dir=str(out / "hf"),
+        per_device_train_batch_size=cfg.train.batch_size,
+        per_device_eval_batch_size=cfg.eval.batch_size,
+        num_train_epochs=cfg.train.epochs,
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_strategy="epoch",
+        predict_with_generate=True,
+        generation_num_beams=1,
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=True,
+        seed=cfg.train.seed,
+    )
+    trainer = Seq2SeqTrainer(
+        model_init=model_init,
+        args=args,
+        train_dataset=train,
+        eval_dataset=valid,
+        data_collator=DataCollatorForSeq2Seq(tok, label_pad_token_id=-100),
+        compute_metrics=compute_metrics,
+    )
     study_storage = optuna.storages.InMemoryStorage()
     t0 = time.perf_counter()
-    best = trainer.hyperparameter_search(hp_space=hp_space, compute_objective=compute_objective, n_trials=n_trials,
-                                         direction=["maximize", "minimize"], backend="optuna",
-                                         sampler=optuna.samplers.TPESampler(seed=0), storage=study_storage,
-                                         study_name="peer")
+    best = trainer.hyperparameter_search(
+        hp_space=hp_space,
+        compute_objective=compute_objective,
+        n_trials=n_trials,
+        direction=["maximize", "minimize"],
+        backend="optuna",
+        sampler=optuna.samplers.TPESampler(seed=0),
+        storage=study_storage,
+        study_name="peer",
+    )
     wall = time.perf_counter() - t0
     study = optuna.load_study(study_name="peer", storage=study_storage)
     rows = []
     for t in study.trials:
-        rows.append({"trial_id": str(t.number), "status": "completed" if t.state.name == "COMPLETE" else "failed",
-                     "method": t.params.get("method"), "bleu": t.values[0] if t.values else math.nan,
-                     "storage_mb": t.values[1] if t.values else math.nan, **{k: v for k, v in t.params.items() if k != "method"}})
-    left = [f"BestRun list of {len(best)} Pareto trials (in memory)", "nothing on disk (save_strategy='no'; with saving: one checkpoint folder per step, no table)"]
+        rows.append(
+            {
+                "trial_id": str(t.number),
+                "status": "completed" if t.state.name == "COMPLETE" else "failed",
+                "method": t.params.get("method"),
+                "bleu": t.values[0] if t.values else math.nan,
+                "storage_mb": t.values[1] if t.values else math.nan,
+                **{k: v for k, v in t.params.items() if k != "method"},
+            }
+        )
+    left = [
+        f"BestRun list of {len(best)} Pareto trials (in memory)",
+        "nothing on disk (save_strategy='no'; with saving: one checkpoint folder per step, no table)",
+    ]
     return pd.DataFrame(rows), wall, left
 
 
@@ -145,14 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     timings = json.loads((raymt_run["dir"] / "timings.json").read_text())
     raymt_df = raymt_run["trials"]
     rows = {
-        "raymt search": {"wall_s (search only)": round(timings["tune_fit_s"], 1), "trials": len(raymt_df),
-                         "best BLEU per method": raymt_df[raymt_df.status == "completed"].groupby("method")["bleu"].max().round(2).to_dict(),
-                         "hypervolume (bleu x log10 MB)": round(hv["mo_asha"], 3),
-                         "left for the user": "trials.parquet/csv, pareto.csv, report.md + plots, artefacts of the front, Optuna journal"},
-        "HF hyperparameter_search": {"wall_s (search only)": round(hf_wall, 1), "trials": len(hf_df),
-                                     "best BLEU per method": hf_df[hf_df.status == "completed"].groupby("method")["bleu"].max().round(2).to_dict(),
-                                     "hypervolume (bleu x log10 MB)": round(hv["hf"], 3),
-                                     "left for the user": "; ".join(hf_left)},
+        "raymt search": {
+            "wall_s (search only)": round(timings["tune_fit_s"], 1),
+            "trials": len(raymt_df),
+            "best BLEU per method": raymt_df[raymt_df.status == "completed"].groupby("method")["bleu"].max().round(2).to_dict(),
+            "hypervolume (bleu x log10 MB)": round(hv["mo_asha"], 3),
+            "left for the user": "trials.parquet/csv, pareto.csv, report.md + plots, artefacts of the front, Optuna journal",
+        },
+        "HF hyperparameter_search": {
+            "wall_s (search only)": round(hf_wall, 1),
+            "trials": len(hf_df),
+            "best BLEU per method": hf_df[hf_df.status == "completed"].groupby("method")["bleu"].max().round(2).to_dict(),
+            "hypervolume (bleu x log10 MB)": round(hv["hf"], 3),
+            "left for the user": "; ".join(hf_left),
+        },
     }
     (args.out / "summary.json").write_text(json.dumps(rows, indent=1, default=str))
     print("\n| | " + " | ".join(rows) + " |\n|---|---|---|")

@@ -69,8 +69,17 @@ def build_base(work: Path, *, tiny: bool = False, log=print) -> Path:
     tokenizer = train_tokenizer([s for s, _ in pairs] + [t for _, t in pairs], 1000)
     values = {**KNOWN_MODELS[BASE_NAME], "dropout": 0.0}
     if tiny:
-        values.update(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-                      encoder_ffn_dim=32, decoder_ffn_dim=32, vocab_size=len(tokenizer), max_position_embeddings=64)
+        values.update(
+            d_model=16,
+            encoder_layers=1,
+            decoder_layers=1,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=32,
+            decoder_ffn_dim=32,
+            vocab_size=len(tokenizer),
+            max_position_embeddings=64,
+        )
     torch.manual_seed(0)
     model = MBartForConditionalGeneration(MBartConfig(**values))
     out.mkdir(parents=True, exist_ok=True)
@@ -82,22 +91,36 @@ def build_base(work: Path, *, tiny: bool = False, log=print) -> Path:
 
 
 def trial_config(method: str, base: Path, work: Path, args) -> dict:
-    params = {"lora": {"name": "lora", "r": 8, "dropout": 0.0}, "adapter": {"name": "adapter", "size": 16},
-              "full": {"name": "full"}}[method]
+    params = {"lora": {"name": "lora", "r": 8, "dropout": 0.0}, "adapter": {"name": "adapter", "size": 16}, "full": {"name": "full"}}[method]
     return {
-        "name": f"real_scale_{method}", "storage_path": str(work / "results"),
+        "name": f"real_scale_{method}",
+        "storage_path": str(work / "results"),
         "model": {"name_or_path": str(base), "src_lang": "en_XX", "tgt_lang": "de_DE", "max_length": args.length},
-        "data": {"source": "synthetic", "domain": "medical", "train_size": args.train_size, "valid_size": 4, "test_size": 4,
-                 "lexicon_size": 20, "min_words": 10, "max_words": 12},
+        "data": {
+            "source": "synthetic",
+            "domain": "medical",
+            "train_size": args.train_size,
+            "valid_size": 4,
+            "test_size": 4,
+            "lexicon_size": 20,
+            "min_words": 10,
+            "max_words": 12,
+        },
         "train": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": 1e-4, "warmup_ratio": 0.0},
         "eval": {"batch_size": args.batch_size, "max_samples": 2, "max_new_tokens": 8, "beam_size": 1},
         "method": params,
-        "resources": {"num_workers": 2, "cpus_per_worker": 0.95, "trial_cpus": 0.1, "max_failures": 2,
-                      "strategy": "fsdp" if method == "full" else "ddp"},
+        "resources": {
+            "num_workers": 2,
+            "cpus_per_worker": 0.95,
+            "trial_cpus": 0.1,
+            "max_failures": 2,
+            "strategy": "fsdp" if method == "full" else "ddp",
+        },
     }
 
 
 # --- watching the workers ------------------------------------------------------------------------
+
 
 def _status(pid: int) -> dict[str, int]:
     values = {}
@@ -187,8 +210,15 @@ def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log) -
     """One `raymt train` process; SIGKILL a worker once ``kill_after`` checkpoints exist."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "raymt.cli", "train", str(config_path)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raymt.cli", "train", str(config_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     watch = Watch(proc.pid)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
@@ -215,8 +245,15 @@ def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log) -
     if proc.returncode != 0:
         raise SystemExit(f"raymt train failed ({proc.returncode}):\n{text[-4000:]}")
     checkpoint = next((line.split()[-1] for line in text.splitlines() if line.strip().startswith("checkpoint")), None)
-    return {"wall_s": wall, "workers_peak": sorted(watch.workers.values(), reverse=True), "tree_peak": watch.tree_peak,
-            "checkpoints": _snapshot(trials), "checkpoint": checkpoint, "killed_pid": killed, "output": text}
+    return {
+        "wall_s": wall,
+        "workers_peak": sorted(watch.workers.values(), reverse=True),
+        "tree_peak": watch.tree_peak,
+        "checkpoints": _snapshot(trials),
+        "checkpoint": checkpoint,
+        "killed_pid": killed,
+        "output": text,
+    }
 
 
 def _folder_bytes(path: Path) -> int:
@@ -233,6 +270,7 @@ def _sha(path: Path) -> str:
 
 
 # --- one method ------------------------------------------------------------------------------------
+
 
 def measure(method: str, base: Path, work: Path, args, log) -> dict:
     import shutil
@@ -254,28 +292,44 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
     final = a["checkpoints"][-1]
     ckpt_dir = Path(a["checkpoint"])
     row = {
-        "method": method, "strategy": raw["resources"]["strategy"], "steps": final["step"], "wall_s": round(a["wall_s"], 1),
-        "plan_peak_gib": plan.memory.peak / 2**30, "plan_phase": plan.memory.peak_phase,
+        "method": method,
+        "strategy": raw["resources"]["strategy"],
+        "steps": final["step"],
+        "wall_s": round(a["wall_s"], 1),
+        "plan_peak_gib": plan.memory.peak / 2**30,
+        "plan_phase": plan.memory.peak_phase,
         "plan_phases_gib": {k: (v + plan.memory.baseline) / 2**30 for k, v in plan.memory.phases.items()},
-        "measured_peak_gib": [v / 2**30 for v in a["workers_peak"]], "tree_peak_gib": a["tree_peak"] / 2**30,
-        "artifact_bytes": final["storage_bytes"], "artifact_estimate": estimate,
-        "checkpoint_bytes": _folder_bytes(ckpt_dir), "checkpoint_estimate": plan.checkpoint_bytes,
+        "measured_peak_gib": [v / 2**30 for v in a["workers_peak"]],
+        "tree_peak_gib": a["tree_peak"] / 2**30,
+        "artifact_bytes": final["storage_bytes"],
+        "artifact_estimate": estimate,
+        "checkpoint_bytes": _folder_bytes(ckpt_dir),
+        "checkpoint_estimate": plan.checkpoint_bytes,
         "checkpoint_write_s": [round(m["checkpoint_write_s"], 2) for m in a["checkpoints"]],
         "checkpoint_upload_s": [round(m["checkpoint_report_s"], 2) for m in a["checkpoints"][1:]],
-        "tokens_per_s": final["tokens_per_s"], "train_loss": final["train_loss"], "eval_loss": final["eval_loss"],
+        "tokens_per_s": final["tokens_per_s"],
+        "train_loss": final["train_loss"],
+        "eval_loss": final["eval_loss"],
         "sha": _sha(ckpt_dir / "artifact"),
     }
     row["peak_error"] = max(row["measured_peak_gib"]) / row["plan_peak_gib"] - 1
-    log(f"{method}: measured {', '.join(f'{v:.2f}' for v in row['measured_peak_gib'])} GiB per worker "
-        f"(plan {row['plan_peak_gib']:.2f}, {row['peak_error']:+.1%}); artefact {row['artifact_bytes']} vs {estimate}")
+    log(
+        f"{method}: measured {', '.join(f'{v:.2f}' for v in row['measured_peak_gib'])} GiB per worker "
+        f"(plan {row['plan_peak_gib']:.2f}, {row['peak_error']:+.1%}); artefact {row['artifact_bytes']} vs {estimate}"
+    )
     if not args.no_kill:
         shutil.rmtree(trials, ignore_errors=True)
         b = run_train(cfg_path, trials, kill_after=args.epochs - 1, log=log)
         last = b["checkpoints"][-1]
         same = {k: last[k] == final[k] for k in ("train_loss", "eval_loss", "step", "storage_bytes")}
         same["artifact_sha256"] = _sha(Path(b["checkpoint"]) / "artifact") == row["sha"]
-        row.update(killed_restarts=last["restarts"], restore_s=round(last["restore_s"], 2), resumed_equal=same,
-                   killed_wall_s=round(b["wall_s"], 1), killed_workers_peak_gib=[v / 2**30 for v in b["workers_peak"]])
+        row.update(
+            killed_restarts=last["restarts"],
+            restore_s=round(last["restore_s"], 2),
+            resumed_equal=same,
+            killed_wall_s=round(b["wall_s"], 1),
+            killed_workers_peak_gib=[v / 2**30 for v in b["workers_peak"]],
+        )
         log(f"{method}: killed a worker, restarts={last['restarts']}, restore {last['restore_s']:.1f}s, same result: {same}")
     shutil.rmtree(trials, ignore_errors=True)  # the next method needs the disk
     return row
@@ -295,8 +349,11 @@ def baseline(work: Path, args, log) -> dict:
     plan = api.plan(cfg_path).branches[0]
     tensors = plan.memory.peak - plan.memory.baseline
     run = run_train(cfg_path, work / "results" / raw["name"] / "trials", kill_after=None, log=log)
-    return {"workers_peak_mib": [v / 2**20 for v in run["workers_peak"]], "tensors_mib": tensors / 2**20,
-            "baseline_mib": (max(run["workers_peak"]) - tensors) / 2**20}
+    return {
+        "workers_peak_mib": [v / 2**20 for v in run["workers_peak"]],
+        "tensors_mib": tensors / 2**20,
+        "baseline_mib": (max(run["workers_peak"]) - tensors) / 2**20,
+    }
 
 
 def _load() -> str:
@@ -317,8 +374,11 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     OUT.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(f"[{time.strftime('%H:%M:%S')}] {m}", flush=True)  # noqa: E731
-    result = {"command": "python -m benchmarks.real_scale " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "load_before": _load(), "cpus": os.cpu_count()}
+    result = {
+        "command": "python -m benchmarks.real_scale " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "load_before": _load(),
+        "cpus": os.cpu_count(),
+    }
     if args.baseline:
         result["baseline"] = baseline(args.work, args, log)
         print(json.dumps(result, indent=1))
@@ -333,17 +393,21 @@ def main(argv=None) -> int:
     result.update(rows=kept + rows, load_after=_load())
     path.write_text(json.dumps(result, indent=1))
     print(f"\nmachine load (1/5/15 min) before: {result['load_before']}, after: {result['load_after']}\n")
-    print("| method | steps | peak RSS per worker (GiB) | plan (GiB, phase) | error | artefact bytes = estimate | "
-          "checkpoint (GB) vs plan | write / upload / restore (s) | killed worker: same result |")
+    print(
+        "| method | steps | peak RSS per worker (GiB) | plan (GiB, phase) | error | artefact bytes = estimate | "
+        "checkpoint (GB) vs plan | write / upload / restore (s) | killed worker: same result |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         kill = "-" if "resumed_equal" not in r else ("yes" if all(r["resumed_equal"].values()) else f"NO {r['resumed_equal']}")
-        print(f"| {r['method']} ({r['strategy']}) | {r['steps']} | {' / '.join(f'{v:.2f}' for v in r['measured_peak_gib'])} | "
-              f"{r['plan_peak_gib']:.2f} ({r['plan_phase']}) | {r['peak_error']:+.1%} | "
-              f"{r['artifact_bytes']:,} {'=' if r['artifact_bytes'] == r['artifact_estimate'] else '!='} {r['artifact_estimate']:,} | "
-              f"{r['checkpoint_bytes'] / 1e9:.3f} vs {r['checkpoint_estimate'] / 1e9:.3f} | "
-              f"{max(r['checkpoint_write_s']):.1f} / {max(r['checkpoint_upload_s'] or [float('nan')]):.1f} / "
-              f"{r.get('restore_s', float('nan')):.1f} | {kill} |")
+        print(
+            f"| {r['method']} ({r['strategy']}) | {r['steps']} | {' / '.join(f'{v:.2f}' for v in r['measured_peak_gib'])} | "
+            f"{r['plan_peak_gib']:.2f} ({r['plan_phase']}) | {r['peak_error']:+.1%} | "
+            f"{r['artifact_bytes']:,} {'=' if r['artifact_bytes'] == r['artifact_estimate'] else '!='} {r['artifact_estimate']:,} | "
+            f"{r['checkpoint_bytes'] / 1e9:.3f} vs {r['checkpoint_estimate'] / 1e9:.3f} | "
+            f"{max(r['checkpoint_write_s']):.1f} / {max(r['checkpoint_upload_s'] or [float('nan')]):.1f} / "
+            f"{r.get('restore_s', float('nan')):.1f} | {kill} |"
+        )
     return 0
 
 

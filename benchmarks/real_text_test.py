@@ -42,9 +42,17 @@ def _systems(trials: pd.DataFrame, front: pd.DataFrame) -> pd.DataFrame:
 def _decode(model, tokenizer, cfg, sources: list[str]) -> list[str]:
     from raymt.model.decode import translate_texts
 
-    hyps, _ = translate_texts(model, tokenizer, sources, src_lang=cfg["model"]["src_lang"], tgt_lang=cfg["model"]["tgt_lang"],
-                              beam_size=cfg["eval"].get("beam_size", 1), max_new_tokens=cfg["eval"].get("max_new_tokens", 64),
-                              batch_size=cfg["eval"].get("batch_size", 64), max_length=cfg["model"].get("max_length", 64))
+    hyps, _ = translate_texts(
+        model,
+        tokenizer,
+        sources,
+        src_lang=cfg["model"]["src_lang"],
+        tgt_lang=cfg["model"]["tgt_lang"],
+        beam_size=cfg["eval"].get("beam_size", 1),
+        max_new_tokens=cfg["eval"].get("max_new_tokens", 64),
+        batch_size=cfg["eval"].get("batch_size", 64),
+        max_length=cfg["model"].get("max_length", 64),
+    )
     return hyps
 
 
@@ -103,28 +111,44 @@ def main(argv: list[str] | None = None) -> int:
     for name, h in hyps.items():
         scores = corpus_scores(h, refs)
         info = chosen[chosen["trial_id"] == name].iloc[0] if name in set(chosen["trial_id"]) else None
-        rows.append({"system": name, "method": info["method"] if info is not None else "-",
-                     "storage_mb": float(info["storage_mb"]) if info is not None else float("nan"),
-                     "val_bleu": float(info["bleu"]) if info is not None else prepared.get("base_scores", {}).get("", {}).get("bleu"),
-                     "test_bleu": scores.bleu, "test_ci95": vs_base[name]["ci95"], "test_chrf": scores.chrf,
-                     "p_vs_base": vs_base[name]["p"], "on_front": bool(info["on_front"]) if info is not None else False,
-                     "best_of_method": bool(info["best_of_method"]) if info is not None else False,
-                     "params": ", ".join(f"{c}={info[c]}" for c in ("train.lr", "lora.r", "adapter.size", "augment.word_dropout.ratio")
-                                         if info is not None and c in info and pd.notna(info[c]))})
+        rows.append(
+            {
+                "system": name,
+                "method": info["method"] if info is not None else "-",
+                "storage_mb": float(info["storage_mb"]) if info is not None else float("nan"),
+                "val_bleu": float(info["bleu"]) if info is not None else prepared.get("base_scores", {}).get("", {}).get("bleu"),
+                "test_bleu": scores.bleu,
+                "test_ci95": vs_base[name]["ci95"],
+                "test_chrf": scores.chrf,
+                "p_vs_base": vs_base[name]["p"],
+                "on_front": bool(info["on_front"]) if info is not None else False,
+                "best_of_method": bool(info["best_of_method"]) if info is not None else False,
+                "params": ", ".join(
+                    f"{c}={info[c]}"
+                    for c in ("train.lr", "lora.r", "adapter.size", "augment.word_dropout.ratio")
+                    if info is not None and c in info and pd.notna(info[c])
+                ),
+            }
+        )
     table = pd.DataFrame(rows)
     table.to_csv(results / "test_scores.csv", index=False)
     best = table[table["best_of_method"]].sort_values("test_bleu", ascending=False)
     pairwise = []
     ordered = list(best["system"])
     for i, a in enumerate(ordered):
-        for b in ordered[i + 1:]:
+        for b in ordered[i + 1 :]:
             p = paired([(a, hyps[a]), (b, hyps[b])], refs, args.n_samples)[b]["p"]
             pairwise.append((a, b, p))
-    print(f"\nTest split: {len(refs)} sentences ({results}); decoding {decode_s:.0f} s; signature {corpus_scores(hyps['untouched base'], refs).bleu_signature}")
+    print(
+        f"\nTest split: {len(refs)} sentences ({results}); decoding {decode_s:.0f} s; signature {corpus_scores(hyps['untouched base'], refs).bleu_signature}"
+    )
     print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     fmt = table.assign(test=lambda d: d.apply(lambda r: f"{r.test_bleu:.2f} ± {r.test_ci95:.2f}", axis=1))
-    print(fmt[["system", "method", "params", "storage_mb", "val_bleu", "test", "test_chrf", "p_vs_base", "on_front",
-               "best_of_method"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(
+        fmt[["system", "method", "params", "storage_mb", "val_bleu", "test", "test_chrf", "p_vs_base", "on_front", "best_of_method"]].to_string(
+            index=False, float_format=lambda v: f"{v:.3f}"
+        )
+    )
     print("\nBest trial of each method, paired bootstrap on test (p < 0.05: the difference is beyond resampling noise):")
     for a, b, p in pairwise:
         print(f"  {a} ({best.set_index('system').loc[a, 'method']}) vs {b} ({best.set_index('system').loc[b, 'method']}): p = {p:.4f}")

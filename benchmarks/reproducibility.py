@@ -36,7 +36,9 @@ for dom in DOMAINS:
     pairs = generate_splits(SyntheticSpec(domain=dom, seed=0, train_size=3000, valid_size=0, test_size=0, lexicon_size=20))["train"]
     texts += [s for s, _ in pairs] + [t for _, t in pairs]
 """
-_HF = _TEXTS + """
+_HF = (
+    _TEXTS
+    + """
 import hashlib, json
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 tok = Tokenizer(models.Unigram())
@@ -46,12 +48,16 @@ tok.train_from_iterator(texts, trainers.UnigramTrainer(vocab_size=1000, special_
 vocab = json.loads(tok.to_str())["model"]["vocab"]
 print(hashlib.sha256(json.dumps([p for p, _ in vocab]).encode()).hexdigest()[:12], hashlib.sha256(json.dumps(vocab).encode()).hexdigest()[:12])
 """
-_SPM = _TEXTS + """
+)
+_SPM = (
+    _TEXTS
+    + """
 import hashlib, json
 from raymt.model.tokenizer_training import train_unigram_pieces
 vocab = train_unigram_pieces(texts, 1000, threads=THREADS)
 print(hashlib.sha256(json.dumps([p for p, _ in vocab]).encode()).hexdigest()[:12], hashlib.sha256(json.dumps(vocab).encode()).hexdigest()[:12])
 """
+)
 _THREADS = """
 import hashlib, time, torch
 from transformers import MBartForConditionalGeneration
@@ -105,8 +111,17 @@ def part_tokenizer(runs: int) -> dict:
 def part_threads() -> dict:
     """Weights hash by thread count (same everything else), and seconds by thread count x
     OpenMP wait policy, quiet and next to one busy process (``python -c 'while True: pass'``)."""
-    runs = [(1, "PASSIVE", False), (1, "PASSIVE", False), (2, "PASSIVE", False), (2, "PASSIVE", False), (3, "PASSIVE", False),
-            (2, "ACTIVE", False), (1, "PASSIVE", True), (2, "PASSIVE", True), (2, "ACTIVE", True)]
+    runs = [
+        (1, "PASSIVE", False),
+        (1, "PASSIVE", False),
+        (2, "PASSIVE", False),
+        (2, "PASSIVE", False),
+        (3, "PASSIVE", False),
+        (2, "ACTIVE", False),
+        (1, "PASSIVE", True),
+        (2, "PASSIVE", True),
+        (2, "ACTIVE", True),
+    ]
     rows = []
     for threads, policy, busy in runs:
         load = uptime()
@@ -117,13 +132,14 @@ def part_threads() -> dict:
             if hog is not None:
                 hog.kill()
                 hog.wait()
-        rows.append({"threads": threads, "policy": policy, "busy_process": busy, "weights": digest, "seconds": float(seconds),
-                     "uptime_before": load})
+        rows.append({"threads": threads, "policy": policy, "busy_process": busy, "weights": digest, "seconds": float(seconds), "uptime_before": load})
     print("\nSame tokenizer, seed and batches, 1 epoch on 600 synthetic pairs: weights hash and seconds")
     print("  threads  OMP_WAIT_POLICY  competitor  weights       seconds  load before")
     for r in rows:
-        print(f"  {r['threads']:7d}  {r['policy']:15s}  {str(r['busy_process']):10s}  {r['weights']}  {r['seconds']:7.1f}  "
-              f"{r['uptime_before'].split('load average:')[-1].strip()}")
+        print(
+            f"  {r['threads']:7d}  {r['policy']:15s}  {str(r['busy_process']):10s}  {r['weights']}  {r['seconds']:7.1f}  "
+            f"{r['uptime_before'].split('load average:')[-1].strip()}"
+        )
     return {"rows": rows}
 
 
@@ -148,8 +164,7 @@ def part_build(repo: Path) -> dict:
                     hog.kill()
                     hog.wait()
             folder = next((cache / "models").iterdir())
-            rows.append({"run": label, "seconds": seconds, "uptime_before": load,
-                         "files": folder_digest(folder, {TINY_MARKER})})
+            rows.append({"run": label, "seconds": seconds, "uptime_before": load, "files": folder_digest(folder, {TINY_MARKER})})
     same = all(r["files"] == rows[0]["files"] for r in rows)
     print(f"\nTiny base build ({repo}): every file but the marker byte-identical across the {len(rows)} builds: {same}")
     for r in rows:
@@ -188,6 +203,7 @@ def config_key(row) -> tuple:
         if isinstance(v, float):
             return None if math.isnan(v) else round(v, 10)
         return str(v)
+
     return tuple((c, norm(row[c])) for c in PARAMS if c in row.index)
 
 
@@ -204,9 +220,17 @@ def part_search(repo: Path, out: Path) -> dict:
         ra = a.iloc[i] if i < len(a) else None
         rb = b.iloc[i] if i < len(b) else None
         same_config = ra is not None and rb is not None and config_key(ra) == config_key(rb)
-        rows.append({"trial": i + 1, "method": ra["method"] if ra is not None else rb["method"], "same_config": same_config,
-                     "bleu_1": float(ra["bleu"]) if ra is not None else math.nan, "bleu_2": float(rb["bleu"]) if rb is not None else math.nan,
-                     "status_1": ra["status"] if ra is not None else "", "status_2": rb["status"] if rb is not None else ""})
+        rows.append(
+            {
+                "trial": i + 1,
+                "method": ra["method"] if ra is not None else rb["method"],
+                "same_config": same_config,
+                "bleu_1": float(ra["bleu"]) if ra is not None else math.nan,
+                "bleu_2": float(rb["bleu"]) if rb is not None else math.nan,
+                "status_1": ra["status"] if ra is not None else "",
+                "status_2": rb["status"] if rb is not None else "",
+            }
+        )
     for r in rows:
         r["diff"] = abs(r["bleu_1"] - r["bleu_2"]) if r["same_config"] else math.nan
     matched = [r for r in rows if r["same_config"]]
@@ -216,10 +240,14 @@ def part_search(repo: Path, out: Path) -> dict:
     print("  trial  method    same config  BLEU run 1  BLEU run 2  |diff|  status 1 / 2")
     for r in rows:
         diff = "n/a" if math.isnan(r["diff"]) else f"{r['diff']:.2f}"
-        print(f"  {r['trial']:5d}  {r['method']:8s}  {str(r['same_config']):11s}  {r['bleu_1']:10.2f}  {r['bleu_2']:10.2f}  {diff:>6s}  "
-              f"{r['status_1']} / {r['status_2']}")
-    print(f"  trials with the same configuration in both runs: {len(matched)}/{len(rows)}; largest |BLEU difference| {worst:.2f}; "
-          f"within 0.5 for all: {all(r['diff'] <= 0.5 for r in matched)}")
+        print(
+            f"  {r['trial']:5d}  {r['method']:8s}  {str(r['same_config']):11s}  {r['bleu_1']:10.2f}  {r['bleu_2']:10.2f}  {diff:>6s}  "
+            f"{r['status_1']} / {r['status_2']}"
+        )
+    print(
+        f"  trials with the same configuration in both runs: {len(matched)}/{len(rows)}; largest |BLEU difference| {worst:.2f}; "
+        f"within 0.5 for all: {all(r['diff'] <= 0.5 for r in matched)}"
+    )
     return {"rows": rows, "max_diff": worst, "matched": len(matched), "trials": len(rows)}
 
 

@@ -75,10 +75,17 @@ def summarise(run: dict) -> dict:
         "statuses": df["status"].value_counts().to_dict(),
         "epochs_trained": int(df["epochs_done"].fillna(0).sum()),
         "train_time_s": round(train, 1),
-        "shares": {k: round(v / wall, 3) for k, v in {
-            "training": train, "evaluation": evals, "data_prep": timings["prepare_s"], "ray_start": timings["ray_init_s"],
-            "per_trial_overhead": trial_overhead,
-            "startup_collect_report": wall - timings["tune_fit_s"] - timings["prepare_s"] - timings["ray_init_s"]}.items()},
+        "shares": {
+            k: round(v / wall, 3)
+            for k, v in {
+                "training": train,
+                "evaluation": evals,
+                "data_prep": timings["prepare_s"],
+                "ray_start": timings["ray_init_s"],
+                "per_trial_overhead": trial_overhead,
+                "startup_collect_report": wall - timings["tune_fit_s"] - timings["prepare_s"] - timings["ray_init_s"],
+            }.items()
+        },
         "per_trial_overhead_s": round(trial_overhead / max(len(df), 1), 1),
         "best_bleu_per_method": {r.method: [round(float(r.bleu), 2), round(float(r.storage_mb), 4)] for r in best.itertuples()},
     }

@@ -70,8 +70,12 @@ def plain_loop(cfg, prepared, threads: int, epochs: int) -> float:
     tok = load_tokenizer(prepared.base_path, cfg.model.src_lang, cfg.model.tgt_lang)
     model = get_method(cfg.method.name).apply(load_model(prepared.base_path), cfg.method.params)
     train = load_tokenized(prepared.data_path)["train"].select_columns(["input_ids", "attention_mask", "labels"])
-    loader = DataLoader(train, batch_size=cfg.train.batch_size, shuffle=True,
-                        collate_fn=DataCollatorForSeq2Seq(tok, label_pad_token_id=-100, padding=True, return_tensors="pt"))
+    loader = DataLoader(
+        train,
+        batch_size=cfg.train.batch_size,
+        shuffle=True,
+        collate_fn=DataCollatorForSeq2Seq(tok, label_pad_token_id=-100, padding=True, return_tensors="pt"),
+    )
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr)
     model.train()
     tokens, seconds = 0, 0.0
@@ -103,15 +107,25 @@ def main(argv=None) -> None:
     from raymt.train.prepare import prepare_experiment
     from raymt.train.trial import run_trial
 
-    cfg = validate_config({
-        "name": "bench-trial", "storage_path": args.storage,
-        "data": {"source": "synthetic", "domain": "medical", "train_size": args.train_size, "valid_size": 200,
-                 "test_size": 200, "lexicon_size": 20},
-        "train": {"epochs": args.epochs, "batch_size": 32},
-        "eval": {"max_samples": 200},
-        "method": {"name": args.method},
-        "resources": {"num_workers": args.workers, "cpus_per_worker": args.cpus_per_worker, "trial_cpus": 0.1},
-    }, "benchmark")
+    cfg = validate_config(
+        {
+            "name": "bench-trial",
+            "storage_path": args.storage,
+            "data": {
+                "source": "synthetic",
+                "domain": "medical",
+                "train_size": args.train_size,
+                "valid_size": 200,
+                "test_size": 200,
+                "lexicon_size": 20,
+            },
+            "train": {"epochs": args.epochs, "batch_size": 32},
+            "eval": {"max_samples": 200},
+            "method": {"name": args.method},
+            "resources": {"num_workers": args.workers, "cpus_per_worker": args.cpus_per_worker, "trial_cpus": 0.1},
+        },
+        "benchmark",
+    )
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         prepared = prepare_experiment(cfg, log=lambda m: None)
@@ -123,8 +137,8 @@ def main(argv=None) -> None:
         ray_s = time.perf_counter() - t0
         fit_unix = time.time()
         metrics, _ = run_trial(cfg, prepared, name=f"bench-{int(time.time())}")
-    group_s = metrics["worker_started_unix"] - fit_unix          # fit() -> the worker function's first line
-    to_step_s = metrics["first_step_unix"] - fit_unix            # fit() -> first optimizer step
+    group_s = metrics["worker_started_unix"] - fit_unix  # fit() -> the worker function's first line
+    to_step_s = metrics["first_step_unix"] - fit_unix  # fit() -> first optimizer step
     rows = {
         "prepare: base + corpus + tokenise (cached after the first run) s": prepare_s,
         "ray.init s": ray_s,

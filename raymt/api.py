@@ -46,8 +46,14 @@ def train(config: str | Path | None = None, *, overrides: dict[str, Any] | None 
     return metrics
 
 
-def search(config: str | Path | None = None, *, resume: str | Path | None = None, warm_start: str | Path | None = None,
-           overrides: dict[str, Any] | None = None, log=print) -> Path:
+def search(
+    config: str | Path | None = None,
+    *,
+    resume: str | Path | None = None,
+    warm_start: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    log=print,
+) -> Path:
     """Run (or ``resume``) a search and return its results folder (no argument: offline default).
 
     ``warm_start``: results folder of an earlier search whose trials seed the sampler.
@@ -59,8 +65,13 @@ def search(config: str | Path | None = None, *, resume: str | Path | None = None
     return run_search(config, resume=resume, warm_start=warm_start, overrides=overrides, log=log)
 
 
-def plan(config: str | Path | None = None, *, gpu_memory: str | int | None = None, gpus_per_node: int | None = None,
-         overrides: dict[str, Any] | None = None):
+def plan(
+    config: str | Path | None = None,
+    *,
+    gpu_memory: str | int | None = None,
+    gpus_per_node: int | None = None,
+    overrides: dict[str, Any] | None = None,
+):
     """The memory / checkpoint / storage plan of a search space or trial config, before any Ray
     work (:class:`raymt.plan.build.Plan`; ``.to_frame()`` for a table). ``gpu_memory``: one
     GPU's memory (``"80GB"``), to check that every branch fits (docs/plan.md)."""

@@ -14,8 +14,21 @@ def _cmd_train(args) -> int:
     from raymt.api import train
 
     metrics = train(args.config)
-    keys = ["bleu", "chrf", "eval_loss", "best_epoch", "epoch", "storage_mb", "trainable_params", "total_params",
-            "train_time_s", "eval_time_s", "tokens_per_s", "sacrebleu_signature", "checkpoint"]
+    keys = [
+        "bleu",
+        "chrf",
+        "eval_loss",
+        "best_epoch",
+        "epoch",
+        "storage_mb",
+        "trainable_params",
+        "total_params",
+        "train_time_s",
+        "eval_time_s",
+        "tokens_per_s",
+        "sacrebleu_signature",
+        "checkpoint",
+    ]
     print("\ntrial result:")
     for key in keys:
         if key in metrics:
@@ -47,13 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"raymt {__version__}")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("train", help="run ONE trial (no CONFIG: the offline default)")
-    p.add_argument("config", nargs="?", default=None,
-                   help="an experiment YAML (model, data, method, train, ...; see docs/configuration.md); "
-                   "omit it for the offline default")
+    p.add_argument(
+        "config",
+        nargs="?",
+        default=None,
+        help="an experiment YAML (model, data, method, train, ...; see docs/configuration.md); omit it for the offline default",
+    )
     p.set_defaults(func=_cmd_train)
     p = sub.add_parser("validate", help="check config / search-space files without running anything")
-    p.add_argument("files", nargs="+", metavar="FILE",
-                   help="experiment configs or search spaces (a file with a search: section is checked as a space)")
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="experiment configs or search spaces (a file with a search: section is checked as a space)"
+    )
     p.set_defaults(func=_cmd_validate)
     _add_more_commands(sub)
     return parser

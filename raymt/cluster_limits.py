@@ -63,7 +63,7 @@ class LargestCluster:
     """The cluster at its biggest for one worker shape: which nodes, and what they hold."""
 
     nodes: tuple[tuple[NodeType, int], ...]  # (type, count); the head first
-    worker_slots: int                        # workers of that shape that fit at once, node by node
+    worker_slots: int  # workers of that shape that fit at once, node by node
     cpu: float
     gpu: float
 
@@ -76,7 +76,7 @@ class ClusterLimits:
     source: str
     head: NodeType
     node_types: tuple[NodeType, ...]  # every type, the head's included
-    max_workers: int                  # global cap on worker nodes (the head not counted)
+    max_workers: int  # global cap on worker nodes (the head not counted)
 
     def can_ever_run(self, node_type: NodeType) -> bool:
         """Ray's own rule (ResourceDemandScheduler.is_feasible): the head, or a type it may start."""
@@ -84,8 +84,11 @@ class ClusterLimits:
 
     def describe(self) -> str:
         workers = ", ".join(f"up to {t.max_workers} x {t.describe()}" for t in self.node_types if t.max_workers > 0)
-        return (f"head {self.head.describe()}" + (f" + {workers}" if workers else "")
-                + f", at most {self.max_workers} worker nodes in all ({self.source})")
+        return (
+            f"head {self.head.describe()}"
+            + (f" + {workers}" if workers else "")
+            + f", at most {self.max_workers} worker nodes in all ({self.source})"
+        )
 
     def largest_cluster(self, cpu: float, gpu: float) -> LargestCluster:
         """The head plus the worker nodes that hold the most workers of this shape.
@@ -93,16 +96,19 @@ class ClusterLimits:
         Node types are taken greedily, most workers per node first (then most CPUs), each up to
         its own max_workers, until the global max_workers is reached. Every node's count of
         workers is independent of the others, so greedy is the maximum under one global cap."""
-        ranked = sorted((t for t in self.node_types if t.max_workers > 0),
-                        key=lambda t: (t.slots(cpu, gpu), t.cpu, t.gpu), reverse=True)
+        ranked = sorted((t for t in self.node_types if t.max_workers > 0), key=lambda t: (t.slots(cpu, gpu), t.cpu, t.gpu), reverse=True)
         nodes, left = [(self.head, 1)], self.max_workers
         for t in ranked:
             n = min(t.max_workers, left)
             if n > 0:
                 nodes.append((t, n))
                 left -= n
-        return LargestCluster(nodes=tuple(nodes), worker_slots=sum(t.slots(cpu, gpu) * n for t, n in nodes),
-                              cpu=sum(t.cpu * n for t, n in nodes), gpu=sum(t.gpu * n for t, n in nodes))
+        return LargestCluster(
+            nodes=tuple(nodes),
+            worker_slots=sum(t.slots(cpu, gpu) * n for t, n in nodes),
+            cpu=sum(t.cpu * n for t, n in nodes),
+            gpu=sum(t.gpu * n for t, n in nodes),
+        )
 
 
 def load_cluster_limits(path: str | Path, *, where: str | None = None) -> ClusterLimits:
@@ -117,31 +123,48 @@ def load_cluster_limits(path: str | Path, *, where: str | None = None) -> Cluste
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"the autoscaler config {path} does not exist", where=where,
-                          fix=f"point {ENV_CONFIG} at the file given to `ray start --autoscaling-config` (or `ray up`), or unset it") from None
+        raise ConfigError(
+            f"the autoscaler config {path} does not exist",
+            where=where,
+            fix=f"point {ENV_CONFIG} at the file given to `ray start --autoscaling-config` (or `ray up`), or unset it",
+        ) from None
     except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read the autoscaler config {path}: {err}", where=where,
-                          fix="give a Ray cluster config (YAML)") from None
+        raise ConfigError(f"cannot read the autoscaler config {path}: {err}", where=where, fix="give a Ray cluster config (YAML)") from None
     types = raw.get("available_node_types") if isinstance(raw, dict) else None
     if not isinstance(types, dict) or not types:
-        raise ConfigError(f"{path} has no available_node_types: not a Ray autoscaler cluster config", where=where,
-                          fix="give the cluster config of an autoscaling cluster (it lists available_node_types)")
+        raise ConfigError(
+            f"{path} has no available_node_types: not a Ray autoscaler cluster config",
+            where=where,
+            fix="give the cluster config of an autoscaling cluster (it lists available_node_types)",
+        )
     head_name = raw.get("head_node_type")
     if head_name not in types:
-        raise ConfigError(f"{path}: head_node_type {head_name!r} is not one of available_node_types {sorted(types)}",
-                          where=where, fix="name the head's node type in head_node_type")
+        raise ConfigError(
+            f"{path}: head_node_type {head_name!r} is not one of available_node_types {sorted(types)}",
+            where=where,
+            fix="name the head's node type in head_node_type",
+        )
     type_maxes = [int(t.get("max_workers", 0)) for n, t in types.items() if isinstance(t, dict) and n != head_name]
     global_max = int(raw.get("max_workers", sum(type_maxes)))
     parsed = []
     for name, spec in types.items():
         resources = spec.get("resources") if isinstance(spec, dict) else None
         if not isinstance(resources, dict):
-            raise ConfigError(f"{path}: node type {name!r} lists no resources, so what it holds is unknown", where=where,
-                              fix=f"add available_node_types.{name}.resources (e.g. {{CPU: 8, GPU: 1}}) to {path}, "
-                                  f"or unset {ENV_CONFIG} and set RAYMT_AUTOSCALING=1 (autoscaling, limits unknown)")
+            raise ConfigError(
+                f"{path}: node type {name!r} lists no resources, so what it holds is unknown",
+                where=where,
+                fix=f"add available_node_types.{name}.resources (e.g. {{CPU: 8, GPU: 1}}) to {path}, "
+                f"or unset {ENV_CONFIG} and set RAYMT_AUTOSCALING=1 (autoscaling, limits unknown)",
+            )
         default_max = 0 if name == head_name else global_max
-        parsed.append(NodeType(name=name, cpu=float(resources.get("CPU", 0)), gpu=float(resources.get("GPU", 0)),
-                               max_workers=int(spec.get("max_workers", default_max))))
+        parsed.append(
+            NodeType(
+                name=name,
+                cpu=float(resources.get("CPU", 0)),
+                gpu=float(resources.get("GPU", 0)),
+                max_workers=int(spec.get("max_workers", default_max)),
+            )
+        )
     head = next(t for t in parsed if t.name == head_name)
     return ClusterLimits(source=str(path), head=head, node_types=tuple(parsed), max_workers=global_max)
 

@@ -57,5 +57,6 @@ class SearchInterrupted(KeyboardInterrupt):
 
     def __init__(self, experiment: str):
         self.experiment = experiment
-        super().__init__(f"the search was interrupted; its finished trials are kept in {experiment}. "
-                         f"Continue it with: raymt search --resume {experiment}")
+        super().__init__(
+            f"the search was interrupted; its finished trials are kept in {experiment}. Continue it with: raymt search --resume {experiment}"
+        )

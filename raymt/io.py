@@ -202,8 +202,9 @@ def atomic_savefig(fig: Figure, path: str | os.PathLike[str], **kwargs: Any) -> 
     if "format" not in kwargs:
         suffix = target.suffix.lstrip(".").lower()
         if not suffix:
-            raise ValueError(f"atomic_savefig: cannot tell the image format of {str(target)!r}; "
-                             "give the path an extension such as .png or pass format=")
+            raise ValueError(
+                f"atomic_savefig: cannot tell the image format of {str(target)!r}; give the path an extension such as .png or pass format="
+            )
         kwargs["format"] = suffix
     with atomic_write(target) as tmp:
         fig.savefig(tmp, **kwargs)
@@ -224,6 +225,9 @@ def ensure_writable(root: Path, where: str = "storage_path") -> Path:
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
-        raise ConfigError(f"cannot write to {root} ({err.strerror or err})", where=where,
-                          fix="choose a folder you can write to (on a multi-node cluster: shared storage)") from None
+        raise ConfigError(
+            f"cannot write to {root} ({err.strerror or err})",
+            where=where,
+            fix="choose a folder you can write to (on a multi-node cluster: shared storage)",
+        ) from None
     return root

@@ -36,9 +36,23 @@ from raymt.results.files import NOT_MIRRORED
 OBJECT_STORE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "abfs", "abfss")
 
 __all__ = [
-    "OBJECT_STORE_SCHEMES", "check_writable", "download", "exists", "filesystem", "is_uri", "join", "local_form", "localize",
-    "mirror_experiment", "parent_uri", "pull_tree",
-    "push_tree", "staging_path", "staging_root", "to_uri", "upload",
+    "OBJECT_STORE_SCHEMES",
+    "check_writable",
+    "download",
+    "exists",
+    "filesystem",
+    "is_uri",
+    "join",
+    "local_form",
+    "localize",
+    "mirror_experiment",
+    "parent_uri",
+    "pull_tree",
+    "push_tree",
+    "staging_path",
+    "staging_root",
+    "to_uri",
+    "upload",
 ]
 
 
@@ -130,7 +144,7 @@ def _listing(fs, root: str) -> dict[str, tuple[int, float]]:
     out = {}
     for entry in fs.get_file_info(pafs.FileSelector(root, recursive=True)):
         if entry.type == pafs.FileType.File:
-            out[entry.path[len(root.rstrip("/")) + 1:]] = stamp(entry)
+            out[entry.path[len(root.rstrip("/")) + 1 :]] = stamp(entry)
     return out
 
 
@@ -308,8 +322,11 @@ def check_writable(uri: str, where: str = "storage_path") -> None:
 
     scheme = urlsplit(uri).scheme.lower()
     if scheme not in OBJECT_STORE_SCHEMES:
-        raise ConfigError(f"{uri!r}: unknown storage scheme {scheme!r}", where=where,
-                          fix=f"use a folder or one of {', '.join(s + '://' for s in OBJECT_STORE_SCHEMES)}")
+        raise ConfigError(
+            f"{uri!r}: unknown storage scheme {scheme!r}",
+            where=where,
+            fix=f"use a folder or one of {', '.join(s + '://' for s in OBJECT_STORE_SCHEMES)}",
+        )
     probe = join(uri, f".write-test-{os.getpid()}")
     try:
         fs, root = filesystem(uri)
@@ -320,6 +337,9 @@ def check_writable(uri: str, where: str = "storage_path") -> None:
         fs.delete_file(probe_path)
     except Exception as err:  # pyarrow raises OSError/ArrowInvalid/ValueError by backend
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"cannot write to {uri} ({text})", where=where,
-                          fix="check the bucket name and your credentials (AWS_* / GOOGLE_APPLICATION_CREDENTIALS; "
-                              "AWS_ENDPOINT_URL for S3-compatible stores), or use a shared folder") from None
+        raise ConfigError(
+            f"cannot write to {uri} ({text})",
+            where=where,
+            fix="check the bucket name and your credentials (AWS_* / GOOGLE_APPLICATION_CREDENTIALS; "
+            "AWS_ENDPOINT_URL for S3-compatible stores), or use a shared folder",
+        ) from None

@@ -16,8 +16,16 @@ class Progress:
     """Counts ``total`` units of ``what``; logs at most every ``every_s`` seconds, and at the end
     of work that took that long (work done sooner prints nothing)."""
 
-    def __init__(self, what: str, total: int, *, unit: str = "steps", log: Callable[[str], None] = print,
-                 every_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        what: str,
+        total: int,
+        *,
+        unit: str = "steps",
+        log: Callable[[str], None] = print,
+        every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.what, self.total, self.unit, self.log, self.every_s, self.clock = what, max(int(total), 1), unit, log, every_s, clock
         self.done = 0
         self.started = self._last = clock()

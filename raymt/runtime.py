@@ -24,8 +24,7 @@ def init_ray(*, num_cpus: int | None = None, log=print) -> None:
         log(f"attached to the Ray cluster at {address}")
         return
     address = _start_local_ray(num_cpus)
-    log(f"started a local Ray at {address} with {int(ray.cluster_resources().get('CPU', 0))} CPUs "
-        "(dashboard on 127.0.0.1 only)")
+    log(f"started a local Ray at {address} with {int(ray.cluster_resources().get('CPU', 0))} CPUs (dashboard on 127.0.0.1 only)")
 
 
 def attach_runtime_env(address: str, environ) -> dict | None:
@@ -50,7 +49,7 @@ def attach_runtime_env(address: str, environ) -> dict | None:
         return None
     job_config = environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
     if job_config:
-        job_env_vars = ((json.loads(job_config).get("runtime_env") or {}).get("env_vars") or {})
+        job_env_vars = (json.loads(job_config).get("runtime_env") or {}).get("env_vars") or {}
         if "RAY_ADDRESS" in job_env_vars:
             return None
     return {"env_vars": {"RAY_ADDRESS": address}}
@@ -102,8 +101,15 @@ def _start_local_ray(num_cpus: int | None) -> str:
     saved = {k: os.environ.get(k) for k in ("RAY_ADDRESS", "RAY_GCS_SERVER_PORT", *train_env)}
     os.environ.update(RAY_ADDRESS=address, RAY_GCS_SERVER_PORT=str(port), **train_env)
     try:
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1",
-                 log_to_driver=True, configure_logging=True, logging_level="WARNING")
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=True,
+            dashboard_host="127.0.0.1",
+            log_to_driver=True,
+            configure_logging=True,
+            logging_level="WARNING",
+        )
     finally:
         for key, value in saved.items():
             if value is None:

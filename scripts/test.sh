@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fresh machine -> tests: a venv, the CPU torch wheel FIRST (so pip never pulls a CUDA build),
-# raymt with its test extras, the linter (ruff, configured in pyproject.toml), then the whole suite
+# raymt with its test extras, the linter and the format check (ruff, configured in pyproject.toml), then the whole suite
 # (slow end-to-end Ray tests included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,4 +9,5 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[test]"
 .venv/bin/python -m ruff check .
+.venv/bin/python -m ruff format --check .
 exec .venv/bin/python -m pytest -q -ra "$@"

@@ -61,8 +61,13 @@ def s3_bucket(s3_endpoint, monkeypatch, tmp_path):
 
     import boto3
 
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": S3_TEST_SECRET, "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": s3_endpoint, "RAYMT_STAGING_DIR": str(tmp_path / "staging")}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": S3_TEST_SECRET,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "RAYMT_STAGING_DIR": str(tmp_path / "staging"),
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     name = f"raymt-{uuid.uuid4().hex[:12]}"

@@ -17,8 +17,17 @@ from raymt.results.paths import relative_paths, write_prepared
 DEFAULT_TRIALS = (("t_lora", "lora", {"r": 8}, 30.0), ("t_adapter", "adapter", {"size": 16}, 31.0))
 
 
-def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, config: dict | None = None,
-                        failed: bool = True, perturb: float = 0.0, test_size: int = 0, absolute: bool = False) -> Path:
+def make_results_folder(
+    folder: Path,
+    base: Path,
+    trials=DEFAULT_TRIALS,
+    *,
+    config: dict | None = None,
+    failed: bool = True,
+    perturb: float = 0.0,
+    test_size: int = 0,
+    absolute: bool = False,
+) -> Path:
     """``folder`` with search_config.yaml, prepared.json, the experiment marker, trials.parquet
     and one artefact per trial (``(trial_id, method, params, bleu)``); ``config`` is merged into
     the search config (e.g. an ``eval:`` section). A fresh LoRA/adapter is the identity;
@@ -33,10 +42,15 @@ def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, conf
     from raymt.model.loading import load_model
 
     folder.mkdir(parents=True, exist_ok=True)
-    raw = {"name": "r", "storage_path": str(folder.parent), "model": {"name_or_path": "tiny"},
-           "search": {"objectives": {"bleu": "max", "storage_mb": "min"},
-                      "space": {"method": ["lora", "adapter"], "methods": {"lora": {"r": {"choices": [4, 8]}},
-                                                                            "adapter": {"size": {"choices": [8, 16]}}}}}}
+    raw = {
+        "name": "r",
+        "storage_path": str(folder.parent),
+        "model": {"name_or_path": "tiny"},
+        "search": {
+            "objectives": {"bleu": "max", "storage_mb": "min"},
+            "space": {"method": ["lora", "adapter"], "methods": {"lora": {"r": {"choices": [4, 8]}}, "adapter": {"size": {"choices": [8, 16]}}}},
+        },
+    }
     raw.update(config or {})
     (folder / CONFIG_COPY).write_text(yaml.safe_dump(raw))
     data_path = _prepared_data(folder / ".cache", base, test_size) if test_size else ""
@@ -58,9 +72,16 @@ def make_results_folder(folder: Path, base: Path, trials=DEFAULT_TRIALS, *, conf
                         p.add_(perturb * torch.randn(p.shape, generator=gen))
         m.save(model, art)
         size = sum(f.stat().st_size for f in art.rglob("*") if f.is_file()) / 1e6
-        row = {"trial_id": trial_id, "status": "completed", "method": method, "bleu": bleu, "chrf": 50.0,
-               "storage_mb": size, "artifact_path": str(art),
-               "sacrebleu_signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"}
+        row = {
+            "trial_id": trial_id,
+            "status": "completed",
+            "method": method,
+            "bleu": bleu,
+            "chrf": 50.0,
+            "storage_mb": size,
+            "artifact_path": str(art),
+            "sacrebleu_signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0",
+        }
         row.update({f"{method}.{k}": v for k, v in params.items()})
         rows.append(row)
     if failed:

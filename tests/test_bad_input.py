@@ -57,14 +57,26 @@ CONFIG_CASES = [
     ("objective_bad_mode", SEARCH.replace("bleu: max", "bleu: maximise"), ["bleu"]),
     ("log_uniform_not_positive", SEARCH.replace("[1.0e-4, 1.0e-2]", "[0.0, 1.0e-2]"), ["train.lr", "lower bound"]),
     ("space_value_out_of_range", SEARCH.replace("{choices: [4, 8]}", "{choices: [4, -8]}"), ["r"]),
-    ("searched_augment_params", SEARCH.replace("    common:\n", "    common:\n      augment.word_dropout.params.p: {uniform: [0.05, 0.3]}\n"),
-     ["augment.word_dropout.params.p", "cannot be searched", "augment.word_dropout.ratio"]),
-    ("point_value_outside_space", SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.r: 16}]\n",
-     ["points_to_evaluate[0].lora.r", "16", "[4, 8]"]),
-    ("point_parameter_of_another_branch", SEARCH + "  points_to_evaluate: [{method: full, train.lr: 1.0e-3, lora.r: 4}]\n",
-     ["points_to_evaluate[0].lora.r", "lora branch", "method is full"]),
-    ("point_name_not_in_space", SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.rank: 4}]\n",
-     ["points_to_evaluate[0].lora.rank", "does not have", "lora.r"]),
+    (
+        "searched_augment_params",
+        SEARCH.replace("    common:\n", "    common:\n      augment.word_dropout.params.p: {uniform: [0.05, 0.3]}\n"),
+        ["augment.word_dropout.params.p", "cannot be searched", "augment.word_dropout.ratio"],
+    ),
+    (
+        "point_value_outside_space",
+        SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.r: 16}]\n",
+        ["points_to_evaluate[0].lora.r", "16", "[4, 8]"],
+    ),
+    (
+        "point_parameter_of_another_branch",
+        SEARCH + "  points_to_evaluate: [{method: full, train.lr: 1.0e-3, lora.r: 4}]\n",
+        ["points_to_evaluate[0].lora.r", "lora branch", "method is full"],
+    ),
+    (
+        "point_name_not_in_space",
+        SEARCH + "  points_to_evaluate: [{method: lora, train.lr: 1.0e-3, lora.rank: 4}]\n",
+        ["points_to_evaluate[0].lora.rank", "does not have", "lora.r"],
+    ),
     ("unknown_bleu_tokenizer", "eval: {bleu_tokenize: 13b}\n", ["eval.bleu_tokenize", "13a"]),
     ("eval_split_test", "eval: {split: test}\n", ["eval.split", "held out", "set it to validation", "--test"]),
 ]
@@ -99,6 +111,7 @@ def test_bad_config_is_refused_with_the_field_and_a_fix(tmp_path, capsys, case, 
 
 # --- data and model: reached by `raymt train`, still before Ray ------------------------------------
 
+
 def _train_yaml(tmp_path, tiny_base, data: dict | None = None, **over) -> Path:
     raw = {"name": "bad", "storage_path": str(tmp_path / "results"), "model": {"name_or_path": str(tiny_base)}}
     if data is not None:
@@ -124,16 +137,28 @@ def _local(folder):
 
 
 DATA_CASES = [
-    ("missing_model_folder", lambda tmp, base: _train_yaml(tmp, base, model={"name_or_path": str(tmp / "no-such-model")}),
-     ["model.name_or_path", "no-such-model"]),
-    ("unknown_language_code", lambda tmp, base: _train_yaml(tmp, base, model={"name_or_path": str(base), "tgt_lang": "xx_YY"}),
-     ["model.tgt_lang", "xx_YY"]),
+    (
+        "missing_model_folder",
+        lambda tmp, base: _train_yaml(tmp, base, model={"name_or_path": str(tmp / "no-such-model")}),
+        ["model.name_or_path", "no-such-model"],
+    ),
+    (
+        "unknown_language_code",
+        lambda tmp, base: _train_yaml(tmp, base, model={"name_or_path": str(base), "tgt_lang": "xx_YY"}),
+        ["model.tgt_lang", "xx_YY"],
+    ),
     ("missing_data_folder", lambda tmp, base: _train_yaml(tmp, base, _local(tmp / "nowhere")), ["nowhere"]),
-    ("mismatched_parallel_files", lambda tmp, base: _train_yaml(tmp, base, _local(_moses(tmp / "d", ["a b", "c d", "e f"], ["x y", "z w"]))),
-     ["train"]),
+    (
+        "mismatched_parallel_files",
+        lambda tmp, base: _train_yaml(tmp, base, _local(_moses(tmp / "d", ["a b", "c d", "e f"], ["x y", "z w"]))),
+        ["train"],
+    ),
     ("empty_corpus", lambda tmp, base: _train_yaml(tmp, base, _local(_moses(tmp / "d", [], []))), ["train"]),
-    ("non_utf8_text", lambda tmp, base: _train_yaml(tmp, base, _local(_moses(tmp / "d", ["a b"] * 5, None, raw_bytes=b"ok\n\xff\xfe bad\n" * 2 + b"x\n"))),
-     ["train.en:2", "utf-8"]),
+    (
+        "non_utf8_text",
+        lambda tmp, base: _train_yaml(tmp, base, _local(_moses(tmp / "d", ["a b"] * 5, None, raw_bytes=b"ok\n\xff\xfe bad\n" * 2 + b"x\n"))),
+        ["train.en:2", "utf-8"],
+    ),
     ("storage_not_writable", lambda tmp, base: _train_yaml(tmp, base, storage_path="/proc/raymt-results"), ["storage_path"]),
 ]
 
@@ -146,6 +171,7 @@ def test_bad_data_or_model_is_refused_before_ray(tmp_path, capsys, tiny_base, ca
 
 
 # --- command lines: files and folders named on the command line, and the flags -------------------
+
 
 def _empty_yaml(tmp: Path) -> str:
     path = tmp / "empty.yaml"
@@ -161,9 +187,15 @@ def _experiment(tmp: Path) -> str:
     folder.mkdir(parents=True)
     (folder / "raymt_experiment.json").write_text('{"raymt": "0.1.0", "name": "default"}')
     (folder / "search_config.yaml").write_text((Path(__file__).resolve().parents[1] / "search_spaces" / "default.yaml").read_text())
-    pd.DataFrame({"trial_id": ["8e6257b1", "b0c1d2e3", "83884cdd"], "status": "completed",
-                  "method": ["lora", "adapter", "full"], "bleu": [25.7, 30.0, 36.7],
-                  "storage_mb": [0.029, 0.5, 2.8]}).to_parquet(folder / "trials.parquet")
+    pd.DataFrame(
+        {
+            "trial_id": ["8e6257b1", "b0c1d2e3", "83884cdd"],
+            "status": "completed",
+            "method": ["lora", "adapter", "full"],
+            "bleu": [25.7, 30.0, 36.7],
+            "storage_mb": [0.029, 0.5, 2.8],
+        }
+    ).to_parquet(folder / "trials.parquet")
     return str(folder)
 
 
@@ -178,14 +210,30 @@ CLI_CASES = [
     ("empty_yaml_validate", lambda tmp: ["validate", _empty_yaml(tmp)], ["empty.yaml", "is empty"], []),
     ("missing_config_file", lambda tmp: ["train", str(tmp / "nope.yaml")], ["nope.yaml"], []),
     ("resume_not_an_experiment", lambda tmp: ["search", "--resume", str(tmp)], ["not a raymt experiment", "--resume"], []),
-    ("report_missing_folder", lambda tmp: ["report", str(tmp / "no-such-results")],
-     ["raymt report RESULTS_DIR", "no-such-results does not exist"], ["--resume", "--warm-start"]),
-    ("report_not_an_experiment", lambda tmp: ["report", str(tmp)],
-     ["raymt report RESULTS_DIR", "not a raymt experiment"], ["--resume", "--warm-start"]),
-    ("export_missing_folder", lambda tmp: ["export", str(tmp / "no-such-results"), "--knee", "--to", str(tmp / "out")],
-     ["raymt export RESULTS_DIR", "no-such-results does not exist"], ["--resume", "--warm-start"]),
-    ("best_under_mb_below_the_front", _export_under("0.01"),
-     ["--best-under-mb", "no trial on the front fits in 0.01 MB", "0.029 MB", "raise --best-under-mb"], ["select("]),
+    (
+        "report_missing_folder",
+        lambda tmp: ["report", str(tmp / "no-such-results")],
+        ["raymt report RESULTS_DIR", "no-such-results does not exist"],
+        ["--resume", "--warm-start"],
+    ),
+    (
+        "report_not_an_experiment",
+        lambda tmp: ["report", str(tmp)],
+        ["raymt report RESULTS_DIR", "not a raymt experiment"],
+        ["--resume", "--warm-start"],
+    ),
+    (
+        "export_missing_folder",
+        lambda tmp: ["export", str(tmp / "no-such-results"), "--knee", "--to", str(tmp / "out")],
+        ["raymt export RESULTS_DIR", "no-such-results does not exist"],
+        ["--resume", "--warm-start"],
+    ),
+    (
+        "best_under_mb_below_the_front",
+        _export_under("0.01"),
+        ["--best-under-mb", "no trial on the front fits in 0.01 MB", "0.029 MB", "raise --best-under-mb"],
+        ["select("],
+    ),
     ("best_under_mb_negative", _export_under("-1"), ["--best-under-mb", "above 0 MB", "got -1"], ["select("]),
     ("best_under_mb_zero", _export_under("0"), ["--best-under-mb", "above 0 MB", "got 0"], ["select("]),
 ]
@@ -203,14 +251,23 @@ def test_bad_command_line_is_refused_in_the_users_terms(tmp_path, capsys, case, 
 
 # --- resources against an autoscaling cluster's config: refused before data or Ray -----------------
 
+
 def test_a_worker_no_node_type_can_hold_is_refused_before_ray(tmp_path, capsys, monkeypatch):
     """With the autoscaler's cluster config known, a worker bigger than every node type would wait
     forever for a node that is never added: `raymt search` refuses it up front."""
     cluster = tmp_path / "fake-cluster.yaml"
-    cluster.write_text(yaml.safe_dump({
-        "max_workers": 2, "head_node_type": "ray.head.default",
-        "available_node_types": {"ray.head.default": {"resources": {"CPU": 1}, "max_workers": 0},
-                                 "cpu2": {"resources": {"CPU": 2}, "min_workers": 0, "max_workers": 2}}}))
+    cluster.write_text(
+        yaml.safe_dump(
+            {
+                "max_workers": 2,
+                "head_node_type": "ray.head.default",
+                "available_node_types": {
+                    "ray.head.default": {"resources": {"CPU": 1}, "max_workers": 0},
+                    "cpu2": {"resources": {"CPU": 2}, "min_workers": 0, "max_workers": 2},
+                },
+            }
+        )
+    )
     monkeypatch.setenv("RAYMT_AUTOSCALER_CONFIG", str(cluster))
     raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "search_spaces" / "default.yaml").read_text())
     raw.update(storage_path=str(tmp_path / "results"), resources={"num_workers": 1, "cpus_per_worker": 4})
@@ -223,6 +280,7 @@ def test_a_worker_no_node_type_can_hold_is_refused_before_ray(tmp_path, capsys, 
 
 
 # --- export / translate / evaluate: one line, exit 2, nothing written -----------------------------
+
 
 def make_export(tmp: Path, base: Path) -> tuple[Path, Path]:
     """A hand-made results folder (tests/hand_made_results.py) and an export of its LoRA trial."""
@@ -243,14 +301,35 @@ def _file(path: Path, text: str) -> str:
 
 # (case id, argv from (case folder, results folder, export folder), words the message must contain)
 EXPORT_CASES = [
-    ("export_to_a_file", lambda tmp, results, out: ["export", str(results), "--trial", "t_lora", "--to", _file(tmp / "model.bin", "x\n")],
-     ["--to", "model.bin", "is a file"]),
-    ("export_under_a_file", lambda tmp, results, out: ["export", str(results), "--trial", "t_lora", "--to", str(Path(_file(tmp / "f", "x\n")) / "model")],
-     ["--to", "is a file"]),
-    ("evaluate_empty_files", lambda tmp, results, out: ["evaluate", str(out), "--src", _file(tmp / "src.txt", ""), "--ref", _file(tmp / "ref.txt", "")],
-     ["--src", "empty"]),
-    ("evaluate_unknown_bleu_tokenizer", lambda tmp, results, out: ["evaluate", str(out), "--src", _file(tmp / "s.txt", "a b\n"), "--ref", _file(tmp / "r.txt", "a b\n"), "--bleu-tokenize", "13b"],
-     ["--bleu-tokenize", "13a"]),
+    (
+        "export_to_a_file",
+        lambda tmp, results, out: ["export", str(results), "--trial", "t_lora", "--to", _file(tmp / "model.bin", "x\n")],
+        ["--to", "model.bin", "is a file"],
+    ),
+    (
+        "export_under_a_file",
+        lambda tmp, results, out: ["export", str(results), "--trial", "t_lora", "--to", str(Path(_file(tmp / "f", "x\n")) / "model")],
+        ["--to", "is a file"],
+    ),
+    (
+        "evaluate_empty_files",
+        lambda tmp, results, out: ["evaluate", str(out), "--src", _file(tmp / "src.txt", ""), "--ref", _file(tmp / "ref.txt", "")],
+        ["--src", "empty"],
+    ),
+    (
+        "evaluate_unknown_bleu_tokenizer",
+        lambda tmp, results, out: [
+            "evaluate",
+            str(out),
+            "--src",
+            _file(tmp / "s.txt", "a b\n"),
+            "--ref",
+            _file(tmp / "r.txt", "a b\n"),
+            "--bleu-tokenize",
+            "13b",
+        ],
+        ["--bleu-tokenize", "13a"],
+    ),
     ("translate_empty_file", lambda tmp, results, out: ["translate", str(out), _file(tmp / "empty.txt", "")], ["empty.txt", "no input"]),
 ]
 

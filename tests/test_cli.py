@@ -48,18 +48,27 @@ def _experiment(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "raymt_experiment.json").write_text('{"raymt": "0.1.0", "name": "default"}')
     (folder / "search_config.yaml").write_text((ROOT / "search_spaces" / "default.yaml").read_text())
-    trials = pd.DataFrame({
-        "trial_id": ["8e6257b1", "5a1b2c3d", "0f9e8d7c", "83884cdd", "deadbeef"],
-        "status": ["completed", "completed", "completed", "completed", "early_stopped"],
-        "method": ["lora", "lora", "adapter", "full", "adapter"],
-        "lr": [1.2e-3, 2.0e-3, 6.0e-4, 1.0e-3, 2.5e-3], "warmup_ratio": [0.1, 0.05, 0.15, 0.1, 0.0],
-        "lora_r": [2.0, 8.0, np.nan, np.nan, np.nan], "adapter_size": [np.nan, np.nan, 32.0, np.nan, 8.0],
-        "bleu": [25.7, 27.0, 30.0, 36.7, 12.0], "storage_mb": [0.029, 0.1, 0.5, 2.8, 0.05],
-    })
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["8e6257b1", "5a1b2c3d", "0f9e8d7c", "83884cdd", "deadbeef"],
+            "status": ["completed", "completed", "completed", "completed", "early_stopped"],
+            "method": ["lora", "lora", "adapter", "full", "adapter"],
+            "lr": [1.2e-3, 2.0e-3, 6.0e-4, 1.0e-3, 2.5e-3],
+            "warmup_ratio": [0.1, 0.05, 0.15, 0.1, 0.0],
+            "lora_r": [2.0, 8.0, np.nan, np.nan, np.nan],
+            "adapter_size": [np.nan, np.nan, 32.0, np.nan, 8.0],
+            "bleu": [25.7, 27.0, 30.0, 36.7, 12.0],
+            "storage_mb": [0.029, 0.1, 0.5, 2.8, 0.05],
+        }
+    )
     trials.to_parquet(folder / "trials.parquet")
-    history = pd.DataFrame([{"trial_id": t, "epoch": e, "bleu": b * e / 3}
-                            for t, b, n in zip(trials["trial_id"], trials["bleu"], [3, 3, 3, 3, 1])
-                            for e in range(1, n + 1)])
+    history = pd.DataFrame(
+        [
+            {"trial_id": t, "epoch": e, "bleu": b * e / 3}
+            for t, b, n in zip(trials["trial_id"], trials["bleu"], [3, 3, 3, 3, 1])
+            for e in range(1, n + 1)
+        ]
+    )
     history.to_parquet(folder / "history.parquet")
     return folder
 

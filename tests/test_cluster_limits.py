@@ -22,9 +22,14 @@ def write(tmp_path, config: dict, name="cluster.yaml") -> Path:
 
 def fake_config(**over) -> dict:
     """The shape of tests/cluster/ray_head.py's fake cluster: a 1-CPU head and up to 2 x 2-CPU nodes."""
-    config = {"max_workers": 2, "head_node_type": "ray.head.default",
-              "available_node_types": {"ray.head.default": {"resources": {"CPU": 1}, "node_config": {}, "max_workers": 0},
-                                       "cpu2": {"resources": {"CPU": 2}, "node_config": {}, "min_workers": 0, "max_workers": 2}}}
+    config = {
+        "max_workers": 2,
+        "head_node_type": "ray.head.default",
+        "available_node_types": {
+            "ray.head.default": {"resources": {"CPU": 1}, "node_config": {}, "max_workers": 0},
+            "cpu2": {"resources": {"CPU": 2}, "node_config": {}, "min_workers": 0, "max_workers": 2},
+        },
+    }
     config.update(over)
     return config
 
@@ -68,11 +73,14 @@ def test_ray_up_bootstrap_json_reads_as_yaml(tmp_path):
     assert load_cluster_limits(path).max_workers == 2
 
 
-@pytest.mark.parametrize("config, words", [
-    ({"max_workers": 2}, ["available_node_types"]),
-    (fake_config(head_node_type="head"), ["head_node_type", "'head'"]),
-    ({**fake_config(), "available_node_types": {"ray.head.default": {"node_config": {}}}}, ["ray.head.default", "resources"]),
-])
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        ({"max_workers": 2}, ["available_node_types"]),
+        (fake_config(head_node_type="head"), ["head_node_type", "'head'"]),
+        ({**fake_config(), "available_node_types": {"ray.head.default": {"node_config": {}}}}, ["ray.head.default", "resources"]),
+    ],
+)
 def test_a_config_that_is_not_usable_names_the_file_and_field(tmp_path, config, words):
     path = write(tmp_path, config)
     with pytest.raises(ConfigError) as err:

@@ -49,8 +49,9 @@ def test_every_module_is_named_in_the_architecture(module):
     tree = module_tree()
     package = "".join(f"{part}/" for part in module.parts[:-1])
     assert package in tree, f"docs/architecture.md has no line for raymt/{package}"
-    assert re.search(rf"(^|[\s(;,]){re.escape(module.name)}\b", tree[package]), \
+    assert re.search(rf"(^|[\s(;,]){re.escape(module.name)}\b", tree[package]), (
         f"raymt/{module} is not named in docs/architecture.md (line of raymt/{package})"
+    )
 
 
 def test_every_results_file_is_named_in_the_architecture():
@@ -75,16 +76,23 @@ def test_the_documented_trials_table_is_the_one_raymt_writes(tmp_path):
     from raymt.results.collect import METRIC_COLUMNS, collect_results
     from raymt.results.test_scores import TEST_COLUMNS
 
-    metrics = {k: 1.0 for k in METRIC_COLUMNS} | {"trial_id": "abcde_00000", "finished": True, "epoch": 2,
-                                                    "time_total_s": 9.0, "init_stage": "denoise"}
-    trial = SimpleNamespace(metrics=metrics, config={"method": "lora", "train.lr": 1e-3}, error=None,
-                            path=str(tmp_path / "t"), metrics_dataframe=None)
+    metrics = {k: 1.0 for k in METRIC_COLUMNS} | {
+        "trial_id": "abcde_00000",
+        "finished": True,
+        "epoch": 2,
+        "time_total_s": 9.0,
+        "init_stage": "denoise",
+    }
+    trial = SimpleNamespace(
+        metrics=metrics, config={"method": "lora", "train.lr": 1e-3}, error=None, path=str(tmp_path / "t"), metrics_dataframe=None
+    )
     trials, _ = collect_results([trial], ["method", "train.lr"], tmp_path, {"bleu": "max"}, "all", tmp_path / "refs.txt")
     written = (set(trials.columns) | set(TEST_COLUMNS)) - {"train.lr"}
     assert written == _documented_columns(), (sorted(written - _documented_columns()), sorted(_documented_columns() - written))
 
 
 # --- YAML blocks ------------------------------------------------------------------------------
+
 
 def yaml_blocks():
     for path in sorted(DOCS.glob("*.md")):
@@ -112,8 +120,9 @@ def test_yaml_blocks_in_the_docs_are_valid(doc, text, tmp_path, recwarn):
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     cfg, search, compiled, _ = load_search(path)
     assert compiled.checked, "no branch of the space was checked"
-    assert not [w for w in recwarn if "deprecated" in str(w.message).lower() or "raymt 0.1" in str(w.message)], \
+    assert not [w for w in recwarn if "deprecated" in str(w.message).lower() or "raymt 0.1" in str(w.message)], (
         f"{doc}: a block uses raymt 0.1's names"
+    )
 
 
 def _with_existing_paths(config: dict, tmp_path: Path) -> dict:

@@ -48,8 +48,7 @@ def first_hour(tmp_path, tiny_base, monkeypatch):
     def space(trial):
         trial.suggest_categorical("method", ["lora", "adapter"])
 
-    searcher = make_searcher(space, {"bleu": "max", "storage_mb": "min"}, None, seed=0, study_name="default",
-                             storage=folder / JOURNAL)
+    searcher = make_searcher(space, {"bleu": "max", "storage_mb": "min"}, None, seed=0, study_name="default", storage=folder / JOURNAL)
     for n, tune_id in enumerate(("t_lora", "t_adapter")):
         searcher.suggest(tune_id)
         searcher.on_trial_result(tune_id, {"epoch": 1, "bleu": 20.0 + n, "bleu_epoch": 20.0 + n, "storage_mb": 0.5})

@@ -59,7 +59,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         path.pop()
@@ -104,6 +104,5 @@ def _imported_by(statement: str) -> set[str]:
 def test_the_search_section_loads_without_torch_optuna_or_ray():
     """The ``search:`` section's models (space, sampler and scheduler options) are pydantic only:
     the sampler stack (torch, through the GP), Optuna and Ray stay unimported."""
-    loaded = _imported_by("import raymt.search.config, raymt.search.space, raymt.search.sampler.options, "
-                          "raymt.search.scheduler.options")
+    loaded = _imported_by("import raymt.search.config, raymt.search.space, raymt.search.sampler.options, raymt.search.scheduler.options")
     assert not loaded & {"torch", "optuna", "ray"}, sorted(loaded & {"torch", "optuna", "ray"})

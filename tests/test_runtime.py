@@ -23,20 +23,28 @@ def test_a_local_ray_finds_itself_when_another_ray_runs_on_the_machine(tmp_path)
     from raymt.runtime import init_ray
 
     other = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(
-            """
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
             import time, ray
             ray.init(num_cpus=1, include_dashboard=False)
             print("up", flush=True)
             time.sleep(600)
             """
-        )],
-        stdout=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, "RAY_ADDRESS": ""},
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "RAY_ADDRESS": ""},
     )
     try:
         assert other.stdout.readline().strip() == "up"
         init_ray(num_cpus=1, log=lambda m: None)
         try:
+
             @ray.remote(num_cpus=0)
             class Marker:
                 def ping(self):
@@ -52,8 +60,8 @@ def test_a_local_ray_finds_itself_when_another_ray_runs_on_the_machine(tmp_path)
                 return [a.name for a in list_actors()]
 
             names = ray.get(state_api_view.remote())  # raised ConnectionError before the fix
-            assert "raymt-runtime-marker" in names      # ...and it is this cluster's state
-            assert "RAY_ADDRESS" not in os.environ       # the driver's environment is as it was
+            assert "raymt-runtime-marker" in names  # ...and it is this cluster's state
+            assert "RAY_ADDRESS" not in os.environ  # the driver's environment is as it was
         finally:
             ray.shutdown()
     finally:
@@ -63,17 +71,27 @@ def test_a_local_ray_finds_itself_when_another_ray_runs_on_the_machine(tmp_path)
 
 # --- what an attached driver passes to the cluster's workers (no Ray) -----------------------------
 
-@pytest.mark.parametrize("address, environ, expected", [
-    ("10.0.0.5:6379", {}, {"env_vars": {"RAY_ADDRESS": "10.0.0.5:6379"}}),       # `ray job submit` gives the driver this
-    ("10.0.0.5:6379", {"RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps({"runtime_env": {"env_vars": {"X": "1"}, "working_dir": "gcs://x.zip"}})},
-     {"env_vars": {"RAY_ADDRESS": "10.0.0.5:6379"}}),                              # merged by Ray with the job's own env
-    ("10.0.0.5:6379", {"RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps({"runtime_env": {"env_vars": {"RAY_ADDRESS": "10.0.0.9:6379"}}})},
-     None),                                                                        # the job's own RAY_ADDRESS stands (no merge conflict)
-    ("auto", {}, None),
-    ("ray://head:10001", {}, None),                                                # Ray Client: not a GCS address
-    ("127.0.0.1:6379", {}, None),                                                  # loopback: wrong on every other node
-    ("localhost:6379", {}, None),
-])
+
+@pytest.mark.parametrize(
+    "address, environ, expected",
+    [
+        ("10.0.0.5:6379", {}, {"env_vars": {"RAY_ADDRESS": "10.0.0.5:6379"}}),  # `ray job submit` gives the driver this
+        (
+            "10.0.0.5:6379",
+            {"RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps({"runtime_env": {"env_vars": {"X": "1"}, "working_dir": "gcs://x.zip"}})},
+            {"env_vars": {"RAY_ADDRESS": "10.0.0.5:6379"}},
+        ),  # merged by Ray with the job's own env
+        (
+            "10.0.0.5:6379",
+            {"RAY_JOB_CONFIG_JSON_ENV_VAR": json.dumps({"runtime_env": {"env_vars": {"RAY_ADDRESS": "10.0.0.9:6379"}}})},
+            None,
+        ),  # the job's own RAY_ADDRESS stands (no merge conflict)
+        ("auto", {}, None),
+        ("ray://head:10001", {}, None),  # Ray Client: not a GCS address
+        ("127.0.0.1:6379", {}, None),  # loopback: wrong on every other node
+        ("localhost:6379", {}, None),
+    ],
+)
 def test_attach_passes_the_gcs_address_only_when_it_is_safe(address, environ, expected):
     from raymt.runtime import attach_runtime_env
 
@@ -93,6 +111,7 @@ def test_the_local_ray_trims_ray_trains_fixed_costs_and_a_users_setting_wins(mon
     monkeypatch.delenv("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", raising=False)
     init_ray(num_cpus=1, log=lambda m: None)
     try:
+
         @ray.remote(num_cpus=0)
         def seen():
             return {k: os.environ.get(k) for k in ("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER")}

@@ -27,9 +27,11 @@ def trials_using(trials_df: pd.DataFrame, operator: str) -> int | None:
 def describe_cost(operator: str, cost: Mapping, used_by: int | None) -> str:
     label = LABELS.get(operator, f"{operator} pool")
     actors = cost.get("actors", 1)
-    text = (f"{label}: {cost.get('seconds', 0.0):.1f} s for {cost.get('sentences', 0)} sentences "
-            f"({cost.get('sentences_per_s', 0.0):.1f} sentences/s of generation on {actors} actor{'s' if actors != 1 else ''}, "
-            f"{cost.get('device', 'cpu')}, after {cost.get('startup_s', 0.0):.1f} s of actor start-up")
+    text = (
+        f"{label}: {cost.get('seconds', 0.0):.1f} s for {cost.get('sentences', 0)} sentences "
+        f"({cost.get('sentences_per_s', 0.0):.1f} sentences/s of generation on {actors} actor{'s' if actors != 1 else ''}, "
+        f"{cost.get('device', 'cpu')}, after {cost.get('startup_s', 0.0):.1f} s of actor start-up"
+    )
     if cost.get("reverse_model_s", 0.0) >= 0.05:
         text += f"; {cost['reverse_model_s']:.1f} s to build or load the reverse model"
     text += ")"

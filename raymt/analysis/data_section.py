@@ -59,9 +59,18 @@ def base_lines(base: Mapping) -> list[str]:
 
 
 def fit_table(fit: Mapping[str, list[dict]]) -> str:
-    rows = [{"pair": _direction(pair, sides), "side": s["side"], "language": s["lang"], "unknown tokens": f"{s['unk_rate']:.2%}",
-             "tokens/word": f"{s['tokens_per_word']:.2f}", "sentences": s["sentences"]}
-            for pair, sides in fit.items() for s in sides]
+    rows = [
+        {
+            "pair": _direction(pair, sides),
+            "side": s["side"],
+            "language": s["lang"],
+            "unknown tokens": f"{s['unk_rate']:.2%}",
+            "tokens/word": f"{s['tokens_per_word']:.2f}",
+            "sentences": s["sentences"],
+        }
+        for pair, sides in fit.items()
+        for s in sides
+    ]
     if not rows:
         return ""
     df = pd.DataFrame(rows)
@@ -81,19 +90,30 @@ def base_level_rows(base_scores: Mapping[str, Mapping], trials: pd.DataFrame | N
         values = pd.to_numeric(done[column], errors="coerce").dropna() if column in done else pd.Series(dtype=float)
         best = float(values.max()) if len(values) else math.nan
         above = int((values >= score["bleu"] + LEARNED_MARGIN).sum()) if len(values) else 0
-        rows.append({"direction": _direction(pair, (fit or {}).get(pair)), "base_bleu": float(score["bleu"]), "best_bleu": best,
-                     "gain": best - float(score["bleu"]) if not math.isnan(best) else math.nan,
-                     "trials_above": above, "completed": len(values),
-                     "learned": (not math.isnan(best)) and best >= score["bleu"] + LEARNED_MARGIN})
+        rows.append(
+            {
+                "direction": _direction(pair, (fit or {}).get(pair)),
+                "base_bleu": float(score["bleu"]),
+                "best_bleu": best,
+                "gain": best - float(score["bleu"]) if not math.isnan(best) else math.nan,
+                "trials_above": above,
+                "completed": len(values),
+                "learned": (not math.isnan(best)) and best >= score["bleu"] + LEARNED_MARGIN,
+            }
+        )
     return rows
 
 
 def base_level_text(rows: list[dict]) -> str:
     if not rows:
         return ""
-    lines = [f"Untouched base vs the best completed trial, per direction (same sentences and decoding; learned = at least "
-             f"{LEARNED_MARGIN:g} BLEU above the base):", "",
-             "| direction | untouched base BLEU | best trial BLEU | gain | trials above base | learned |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"Untouched base vs the best completed trial, per direction (same sentences and decoding; learned = at least "
+        f"{LEARNED_MARGIN:g} BLEU above the base):",
+        "",
+        "| direction | untouched base BLEU | best trial BLEU | gain | trials above base | learned |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         best = "n/a" if math.isnan(r["best_bleu"]) else f"{r['best_bleu']:.2f}"
         gain = "n/a" if math.isnan(r["gain"]) else f"{r['gain']:+.2f}"
@@ -101,9 +121,12 @@ def base_level_text(rows: list[dict]) -> str:
         lines.append(f"| {r['direction']} | {r['base_bleu']:.2f} | {best} | {gain} | {r['trials_above']}/{r['completed']} | {flag} |")
     stuck = [r["direction"] for r in rows if not r["learned"] and r["completed"]]
     if stuck:
-        lines += ["", f"**Warning:** {', '.join(stuck)} did not learn beyond the untouched base in any completed trial; "
-                      "a mean over directions hides this. Check that the base's tokenizer covers the language (Tokenizer fit "
-                      "above) and that the direction has enough training pairs."]
+        lines += [
+            "",
+            f"**Warning:** {', '.join(stuck)} did not learn beyond the untouched base in any completed trial; "
+            "a mean over directions hides this. Check that the base's tokenizer covers the language (Tokenizer fit "
+            "above) and that the direction has enough training pairs.",
+        ]
     return "\n".join(lines)
 
 

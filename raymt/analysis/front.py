@@ -105,12 +105,15 @@ class Front:
         self._require(QUALITY, COST)
         for name, limit in (("max_storage_mb", max_storage_mb), ("min_bleu", min_bleu)):
             if limit is not None and not np.isfinite(_as_float(limit)):
-                raise ConfigError(f"{name} must be a number, got {limit!r}", where=f"select({name}=)",
-                                  fix="pass a finite number, or None for no limit")
+                raise ConfigError(
+                    f"{name} must be a number, got {limit!r}", where=f"select({name}=)", fix="pass a finite number, or None for no limit"
+                )
         if max_storage_mb is not None and max_storage_mb <= 0:
-            raise ConfigError(f"a storage limit must be above 0 MB, got {max_storage_mb:g}",
-                              where="select(max_storage_mb=)",
-                              fix="pass the most disk one model may take, in MB (e.g. 1.0), or None for no limit")
+            raise ConfigError(
+                f"a storage limit must be above 0 MB, got {max_storage_mb:g}",
+                where="select(max_storage_mb=)",
+                fix="pass the most disk one model may take, in MB (e.g. 1.0), or None for no limit",
+            )
         self._require_nonempty("select a trial")
         members = self.members
         ok = np.ones(len(members), dtype=bool)
@@ -217,19 +220,17 @@ class Front:
         """
         self._require(COST)
         if int(k) != k or k < 1:
-            raise ConfigError(f"k must be a positive integer, got {k}", where="storage_for_tasks(k=)",
-                              fix="pass the number of tasks, e.g. 10")
+            raise ConfigError(f"k must be a positive integer, got {k}", where="storage_for_tasks(k=)", fix="pass the number of tasks, e.g. 10")
         if not np.isfinite(base_mb) or base_mb <= 0:
-            raise ConfigError(f"base_mb must be a positive size in MB, got {base_mb}",
-                              where="storage_for_tasks(base_mb=)", fix="pass the size of the base model on disk")
+            raise ConfigError(
+                f"base_mb must be a positive size in MB, got {base_mb}",
+                where="storage_for_tasks(base_mb=)",
+                fix="pass the size of the base model on disk",
+            )
         k = int(k)
         members = self.members
         artefact = members[COST].to_numpy(dtype=float)
-        is_full = (
-            members["method"].astype(str).eq(FULL_METHOD).to_numpy()
-            if "method" in members.columns
-            else np.zeros(len(members), dtype=bool)
-        )
+        is_full = members["method"].astype(str).eq(FULL_METHOD).to_numpy() if "method" in members.columns else np.zeros(len(members), dtype=bool)
         needed = np.where(is_full, k * artefact, base_mb + k * artefact)
         baseline = np.full(len(members), k * float(base_mb))
         keep = [c for c in ("trial_id", "method", QUALITY) if c in members.columns]

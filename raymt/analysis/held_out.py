@@ -73,26 +73,27 @@ def choice_changes(df: pd.DataFrame, objectives: Mapping[str, str]) -> list[str]
     if best_val["trial_id"] == best_test["trial_id"]:
         lines.append(f"The best {quality} is the same trial by validation and by test: {_name(best_val)}.")
     else:
-        lines.append(f"The best {quality} by validation is {_name(best_val)}, by test {_name(best_test)}: "
-                     "the choice changes.")
+        lines.append(f"The best {quality} by validation is {_name(best_val)}, by test {_name(best_test)}: the choice changes.")
     if len(objectives) == 2:
         by_val, by_test = _knee(df, objectives), _knee(scored, tobj)
         if by_val is not None and by_test is not None and (by_val.found or by_test.found):  # no knee either way: the best trial said it
             if not (by_val.found and by_test.found):
                 which = "validation" if not by_val.found else "test"
-                lines.append(f"By {which} the front has no knee (the member with the best {quality} stands in): "
-                             f"by validation {_name(by_val.row)}, by test {_name(by_test.row)}.")
+                lines.append(
+                    f"By {which} the front has no knee (the member with the best {quality} stands in): "
+                    f"by validation {_name(by_val.row)}, by test {_name(by_test.row)}."
+                )
             elif by_val.trial_id == by_test.trial_id:
                 lines.append(f"The knee is the same by validation and by test: {_name(by_val.row)}.")
             else:
-                lines.append(f"The knee by validation is {_name(by_val.row)}, by test {_name(by_test.row)}: "
-                             "the choice changes.")
+                lines.append(f"The knee by validation is {_name(by_val.row)}, by test {_name(by_test.row)}: the choice changes.")
     val_front = set(Front(df, objectives).members["trial_id"].astype(str))
     test_front = set(Front(scored, tobj).members["trial_id"].astype(str))
     dropped = sorted(val_front & set(scored["trial_id"].astype(str)) - test_front)
     if dropped:
-        lines.append(f"On test, {', '.join(dropped)} {'is' if len(dropped) == 1 else 'are'} dominated by another scored "
-                     "trial: off the front by test.")
+        lines.append(
+            f"On test, {', '.join(dropped)} {'is' if len(dropped) == 1 else 'are'} dominated by another scored trial: off the front by test."
+        )
     else:
         lines.append("Every scored member of the validation front is also on the front by test.")
     return lines
@@ -105,35 +106,42 @@ def held_out_section(df: pd.DataFrame, objectives: Mapping[str, str], *, seconds
     errors = errors[~errors["trial_id"].isin(scored["trial_id"])] if len(errors) else errors
     if scored.empty and errors.empty:
         return ""
-    parts = ["`bleu` is each trial's best epoch on the validation split, the split the front was chosen on; "
-             "`test_bleu` scores the trial's kept model once on the test split, which no choice used "
-             "(same decoding; ± is sacrebleu's bootstrap 95% interval, 1000 resamples). "
-             "The front by test is drawn among the scored trials only."]
+    parts = [
+        "`bleu` is each trial's best epoch on the validation split, the split the front was chosen on; "
+        "`test_bleu` scores the trial's kept model once on the test split, which no choice used "
+        "(same decoding; ± is sacrebleu's bootstrap 95% interval, 1000 resamples). "
+        "The front by test is drawn among the scored trials only."
+    ]
     tobj = held_out_objectives(objectives, df.columns)
     if not scored.empty:
         val_front = set(Front(df, objectives).members["trial_id"].astype(str))
         test_front = set(Front(scored, tobj).members["trial_id"].astype(str)) if tobj else set()
-        table = pd.DataFrame({
-            "trial_id": scored["trial_id"].astype(str),
-            "method": scored.get("method", pd.Series([""] * len(scored), index=scored.index)),
-            "storage_mb": pd.to_numeric(scored.get("storage_mb"), errors="coerce") if "storage_mb" in scored else np.nan,
-            "bleu (val)": pd.to_numeric(scored["bleu"], errors="coerce") if "bleu" in scored else np.nan,
-            "test_bleu": [f"{b:.2f} ± {c:.2f}" if pd.notna(c) else f"{b:.2f}"
-                          for b, c in zip(pd.to_numeric(scored["test_bleu"]),
-                                          pd.to_numeric(scored.get("test_bleu_ci95", np.nan), errors="coerce"))],
-            "chrf (val)": pd.to_numeric(scored["chrf"], errors="coerce") if "chrf" in scored else np.nan,
-            "test_chrf": pd.to_numeric(scored.get("test_chrf"), errors="coerce"),
-            "front by": ["val+test" if t in val_front and t in test_front else "val" if t in val_front
-                         else "test" if t in test_front else "-" for t in scored["trial_id"].astype(str)],
-        })
+        table = pd.DataFrame(
+            {
+                "trial_id": scored["trial_id"].astype(str),
+                "method": scored.get("method", pd.Series([""] * len(scored), index=scored.index)),
+                "storage_mb": pd.to_numeric(scored.get("storage_mb"), errors="coerce") if "storage_mb" in scored else np.nan,
+                "bleu (val)": pd.to_numeric(scored["bleu"], errors="coerce") if "bleu" in scored else np.nan,
+                "test_bleu": [
+                    f"{b:.2f} ± {c:.2f}" if pd.notna(c) else f"{b:.2f}"
+                    for b, c in zip(pd.to_numeric(scored["test_bleu"]), pd.to_numeric(scored.get("test_bleu_ci95", np.nan), errors="coerce"))
+                ],
+                "chrf (val)": pd.to_numeric(scored["chrf"], errors="coerce") if "chrf" in scored else np.nan,
+                "test_chrf": pd.to_numeric(scored.get("test_chrf"), errors="coerce"),
+                "front by": [
+                    "val+test" if t in val_front and t in test_front else "val" if t in val_front else "test" if t in test_front else "-"
+                    for t in scored["trial_id"].astype(str)
+                ],
+            }
+        )
         order = (-pd.to_numeric(scored["test_bleu"])).argsort(kind="stable").to_numpy()
         table = table.iloc[order]
-        parts.append("Trials by test BLEU:\n\n" + markdown_table(table, {"storage_mb": ".3f", "bleu (val)": ".2f",
-                                                                          "chrf (val)": ".2f", "test_chrf": ".2f"}))
+        parts.append(
+            "Trials by test BLEU:\n\n" + markdown_table(table, {"storage_mb": ".3f", "bleu (val)": ".2f", "chrf (val)": ".2f", "test_chrf": ".2f"})
+        )
         gap = pd.to_numeric(scored["bleu"], errors="coerce") - pd.to_numeric(scored["test_bleu"])
         if gap.notna().any():
-            parts.append(f"Validation minus test BLEU over these trials: mean {gap.mean():+.2f}, "
-                         f"from {gap.min():+.2f} to {gap.max():+.2f}.")
+            parts.append(f"Validation minus test BLEU over these trials: mean {gap.mean():+.2f}, from {gap.min():+.2f} to {gap.max():+.2f}.")
         parts.append("\n".join(f"- {line}" for line in choice_changes(df, objectives)))
     if not errors.empty:
         parts.append("Not scored on test:\n" + "\n".join(f"- {r['trial_id']}: {r['test_error']}" for _, r in errors.iterrows()))

@@ -77,17 +77,18 @@ def default_log_objectives(objectives: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(name for name in objectives if name in LOG_SCALE_OBJECTIVES)
 
 
-def normalised_losses(members: pd.DataFrame, objectives: Mapping[str, str],
-                      log_objectives: Sequence[str]) -> np.ndarray:
+def normalised_losses(members: pd.DataFrame, objectives: Mapping[str, str], log_objectives: Sequence[str]) -> np.ndarray:
     """(n, k) losses in [0, 1] per objective over ``members`` (0 = that objective's best member)."""
     columns = []
     for name, direction in objectives.items():
         col = pd.to_numeric(members[name], errors="coerce").to_numpy(dtype=float)
         if name in log_objectives:
             if (col <= 0).any():
-                raise DataError(f"{name} has values <= 0, which have no logarithm",
-                                where=f"knee (log_objectives={list(log_objectives)})",
-                                fix="pass log_objectives=() for a linear scale")
+                raise DataError(
+                    f"{name} has values <= 0, which have no logarithm",
+                    where=f"knee (log_objectives={list(log_objectives)})",
+                    fix="pass log_objectives=() for a linear scale",
+                )
             col = np.log10(col)
         col = -col if direction == "max" else col
         span = col.max() - col.min() if len(col) else 0.0
@@ -104,24 +105,30 @@ def _values_text(row: pd.Series, objectives: Mapping[str, str]) -> str:
     return ", ".join(f"{name} {float(row[name]):.4g}" for name in objectives)
 
 
-def find_knee(members: pd.DataFrame, objectives: Mapping[str, str], *,
-              log_objectives: Sequence[str] | None = None) -> Knee:
+def find_knee(members: pd.DataFrame, objectives: Mapping[str, str], *, log_objectives: Sequence[str] | None = None) -> Knee:
     """The knee of the front ``members`` (its rows, any order) under two ``objectives``.
 
     ``log_objectives=None`` means :func:`default_log_objectives`; pass ``()`` for linear
     scales. Returns a :class:`Knee` whose ``found`` says whether the front has one.
     """
     if len(objectives) != 2:
-        raise ConfigError(f"a knee is defined for two objectives, this front has {len(objectives)}",
-                          where="Front.knee", fix="build a Front over two objectives, e.g. bleu and storage_mb")
+        raise ConfigError(
+            f"a knee is defined for two objectives, this front has {len(objectives)}",
+            where="Front.knee",
+            fix="build a Front over two objectives, e.g. bleu and storage_mb",
+        )
     if members.empty:
-        raise DataError("cannot find a knee: the front is empty", where="trials table",
-                        fix="wait for trials to complete, or look at the failures in report.md")
+        raise DataError(
+            "cannot find a knee: the front is empty", where="trials table", fix="wait for trials to complete, or look at the failures in report.md"
+        )
     logs = default_log_objectives(objectives) if log_objectives is None else tuple(log_objectives)
     unknown = [name for name in logs if name not in objectives]
     if unknown:
-        raise ConfigError(f"log_objectives {unknown} are not objectives of this front",
-                          where="Front.knee(log_objectives=)", fix=f"use names from {list(objectives)}")
+        raise ConfigError(
+            f"log_objectives {unknown} are not objectives of this front",
+            where="Front.knee(log_objectives=)",
+            fix=f"use names from {list(objectives)}",
+        )
     losses = normalised_losses(members, objectives, logs)
     x, y = losses[:, 0], losses[:, 1]
     distance = (1.0 - x - y) / np.sqrt(2.0)
@@ -131,21 +138,23 @@ def find_knee(members: pd.DataFrame, objectives: Mapping[str, str], *,
         # the farthest; ties: the better first objective, then the better second one
         i = int(np.lexsort((y, x, -np.round(distance, 12)))[0])
         row = members.iloc[i]
-        why = (f"knee: trial {_id(row)} ({_values_text(row, objectives)}) lies {distance[i]:.3g} beyond the line "
-               f"joining the front's extremes, the farthest of its {len(members)} members ({scale}; Das 1999)")
+        why = (
+            f"knee: trial {_id(row)} ({_values_text(row, objectives)}) lies {distance[i]:.3g} beyond the line "
+            f"joining the front's extremes, the farthest of its {len(members)} members ({scale}; Das 1999)"
+        )
         return Knee(row, True, float(distance[i]), logs, why)
     i = int(np.lexsort((y, x))[0])
     row = members.iloc[i]
     if len(members) < 3:
-        reason = (f"the front has {len(members)} member{'s' if len(members) != 1 else ''}, "
-                  "and a knee needs one between the extremes")
+        reason = f"the front has {len(members)} member{'s' if len(members) != 1 else ''}, and a knee needs one between the extremes"
     else:
         per = f"log10 {second}" if second in logs else second
-        reason = (f"every middle member lies on or beyond the line joining the front's extremes ({scale}): "
-                  f"past each of them, {first} per {per} is at least what it was up to it, so none marks "
-                  f"where more {second} stops paying off")
-    why = (f"no knee: {reason}; chosen instead: trial {_id(row)} ({_values_text(row, objectives)}), "
-           f"the member with the best {first}")
+        reason = (
+            f"every middle member lies on or beyond the line joining the front's extremes ({scale}): "
+            f"past each of them, {first} per {per} is at least what it was up to it, so none marks "
+            f"where more {second} stops paying off"
+        )
+    why = f"no knee: {reason}; chosen instead: trial {_id(row)} ({_values_text(row, objectives)}), the member with the best {first}"
     return Knee(row, False, float(distance[i]), logs, why)
 
 

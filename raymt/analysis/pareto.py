@@ -114,11 +114,9 @@ def eligible_mask(
     if statuses is not None:
         if "status" not in df.columns:
             raise DataError(
-                "the table has no 'status' column, so early-stopped and failed trials cannot "
-                "be told apart from completed ones",
+                "the table has no 'status' column, so early-stopped and failed trials cannot be told apart from completed ones",
                 where="status column",
-                fix="add a status column, or pass statuses=None to let every row with "
-                "finite objectives compete",
+                fix="add a status column, or pass statuses=None to let every row with finite objectives compete",
             )
         ok &= df["status"].isin(list(statuses)).to_numpy(dtype=bool)
     return pd.Series(ok, index=df.index, name="eligible")
@@ -196,10 +194,7 @@ def _as_points(
     if points.size == 0:
         return points.reshape(0, len(objectives))
     if points.ndim != 2 or points.shape[1] != len(objectives):
-        raise ValueError(
-            f"points must be an (n, {len(objectives)}) array in the order of {list(objectives)}, "
-            f"got shape {points.shape}"
-        )
+        raise ValueError(f"points must be an (n, {len(objectives)}) array in the order of {list(objectives)}, got shape {points.shape}")
     return points[np.isfinite(points).all(axis=1)]
 
 
@@ -284,9 +279,7 @@ def hypervolume(
     :func:`default_reference` of a DataFrame. Points that do not strictly dominate the
     reference add nothing. Two fronts are comparable only under the same reference.
     """
-    objectives = validate_objectives(
-        objectives, df_or_points if isinstance(df_or_points, pd.DataFrame) else None
-    )
+    objectives = validate_objectives(objectives, df_or_points if isinstance(df_or_points, pd.DataFrame) else None)
     points = _as_points(df_or_points, objectives, statuses)
     if reference is None:
         if not isinstance(df_or_points, pd.DataFrame):
@@ -327,8 +320,9 @@ def default_reference(
     """
     objectives = validate_objectives(objectives, df)
     if margin < 0:
-        raise ConfigError(f"margin must be >= 0, got {margin}", where="default_reference(margin=)",
-                          fix="use a small non-negative fraction such as 0.1")
+        raise ConfigError(
+            f"margin must be >= 0, got {margin}", where="default_reference(margin=)", fix="use a small non-negative fraction such as 0.1"
+        )
     values = _objective_matrix(df, objectives)[eligible_mask(df, objectives, statuses=statuses).to_numpy()]
     if len(values) == 0:
         raise DataError(

@@ -190,8 +190,7 @@ def pareto_plot_data(
     df = df.reset_index(drop=True)  # positional alignment below; callers' indexes may repeat
     for axis in (x, y):
         if axis not in objectives:
-            raise ConfigError(f"{axis!r} is not an objective", where="pareto_plot_data",
-                              fix=f"plot two of {list(objectives)}")
+            raise ConfigError(f"{axis!r} is not an objective", where="pareto_plot_data", fix=f"plot two of {list(objectives)}")
     status = df["status"].astype(str) if "status" in df.columns else pd.Series("completed", index=df.index)
     omitted: dict[str, int] = {}
     for st in sorted(set(status) - set(PLOTTED_STATUSES)):
@@ -274,26 +273,41 @@ def draw_pareto(data: ParetoPlotData, *, title: str | None = None):
             if sel.empty:
                 continue
             label = method if status == "completed" else f"{method} (early-stopped)"
-            ax.scatter(sel["x"], sel["y"], marker=marker, s=36 if filled else 30, color=colours[method],
-                       alpha=0.85 if filled else 0.6, label=label, zorder=3)
+            ax.scatter(
+                sel["x"], sel["y"], marker=marker, s=36 if filled else 30, color=colours[method], alpha=0.85 if filled else 0.6, label=label, zorder=3
+            )
     if len(data.front_x):
-        ax.plot(data.front_x, data.front_y, drawstyle=data.drawstyle, color="black", lw=1.2,
-                label="Pareto front", zorder=2)
+        ax.plot(data.front_x, data.front_y, drawstyle=data.drawstyle, color="black", lw=1.2, label="Pareto front", zorder=2)
         ax.scatter(data.front_x, data.front_y, s=90, facecolors="none", edgecolors="black", zorder=4)
     if data.knee is not None:
         text = "knee" if data.knee.found else "no knee: best " + data.y
         # under the trial's own dot (its method's colour stays visible), larger than it
-        ax.scatter([data.knee.x], [data.knee.y], marker="*", s=520, facecolor="gold", edgecolor="black",
-                   zorder=2.5, label=f"{text} ({short_id(data.knee.trial_id)})")
+        ax.scatter(
+            [data.knee.x],
+            [data.knee.y],
+            marker="*",
+            s=520,
+            facecolor="gold",
+            edgecolor="black",
+            zorder=2.5,
+            label=f"{text} ({short_id(data.knee.trial_id)})",
+        )
     labelled = pts.loc[pts["label"] != ""]
     if len(labelled):
         tx = np.log10(pts["x"]) if data.log_x else pts["x"]
         span = float(tx.max() - tx.min()) or 1.0
         for row, t in zip(labelled.itertuples(), (tx[labelled.index] - tx.min()) / span):
             right = t > 0.85  # near the right edge: the label goes to the left of its point
-            ax.annotate(row.label, (row.x, row.y), xytext=(-5 if right else 5, 4), textcoords="offset points",
-                        fontsize=7, ha="right" if right else "left", color="black" if row.on_front else "dimgrey",
-                        zorder=6)
+            ax.annotate(
+                row.label,
+                (row.x, row.y),
+                xytext=(-5 if right else 5, 4),
+                textcoords="offset points",
+                fontsize=7,
+                ha="right" if right else "left",
+                color="black" if row.on_front else "dimgrey",
+                zorder=6,
+            )
     if data.log_x:
         ax.set_xscale("log")
         if len(pts):
@@ -301,8 +315,7 @@ def draw_pareto(data: ParetoPlotData, *, title: str | None = None):
     ax.set_xlabel(f"{data.x}" + (" (log scale)" if data.log_x else ""))
     ax.set_ylabel(data.y)
     omitted = ", ".join(f"{n} {why}" for why, n in data.omitted.items())
-    ax.set_title(title or f"{data.y} vs {data.x}: labels = trial ids" + (f"  (not drawn: {omitted})" if omitted else ""),
-                 fontsize=10)
+    ax.set_title(title or f"{data.y} vs {data.x}: labels = trial ids" + (f"  (not drawn: {omitted})" if omitted else ""), fontsize=10)
     ax.margins(x=0.08, y=0.06)  # room for the labels of the extreme points
     ax.grid(True, which="major", alpha=0.3)
     if len(pts):
@@ -392,8 +405,9 @@ def parallel_plot_data(
     names = list(params) if params is not None else [c for c in hyperparameter_columns(df) if c not in objectives]
     missing_cols = [c for c in names if c not in df.columns]
     if missing_cols:
-        raise ConfigError(f"parameter column(s) {missing_cols} not in the trials table",
-                          where="parallel_plot_data(params=)", fix="use columns of the table")
+        raise ConfigError(
+            f"parameter column(s) {missing_cols} not in the trials table", where="parallel_plot_data(params=)", fix="use columns of the table"
+        )
     axes: list[ParallelAxis] = []
     columns: list[np.ndarray] = []
     for name in [*names, *objectives]:
@@ -441,23 +455,45 @@ def draw_parallel(data: ParallelPlotData):
     norm = Normalize(vmin=finite.min(), vmax=finite.max()) if len(finite) else Normalize(0, 1)
     cmap = colormaps["viridis"]
     for row, c, bold in zip(data.values, colour, data.on_front):
-        ax.plot(xs, row, color=cmap(norm(c)) if np.isfinite(c) else "grey", alpha=0.9 if bold else 0.45,
-                lw=2.2 if bold else 1.0, zorder=3 if bold else 2, marker="o", markersize=3)
+        ax.plot(
+            xs,
+            row,
+            color=cmap(norm(c)) if np.isfinite(c) else "grey",
+            alpha=0.9 if bold else 0.45,
+            lw=2.2 if bold else 1.0,
+            zorder=3 if bold else 2,
+            marker="o",
+            markersize=3,
+        )
     for i, axis in enumerate(data.axes):
         ax.axvline(i, color="black", lw=0.8, zorder=1)
         for pos, label in axis.ticks:
             ax.plot([i - 0.03, i], [pos, pos], color="black", lw=0.8, zorder=1)
-            ax.text(i - 0.05, pos, label, fontsize=7, va="center", ha="right", zorder=4,
-                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.4})
+            ax.text(
+                i - 0.05,
+                pos,
+                label,
+                fontsize=7,
+                va="center",
+                ha="right",
+                zorder=4,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.4},
+            )
         if data.missing[:, i].any():
             ax.text(i - 0.05, NA_POSITION, "n/a", fontsize=7, va="center", ha="right", color="grey")
     labelled = [k for k, text in enumerate(data.labels) if text]
     if labelled and n_axes:
         ends = _spread(data.values[labelled, -1], 0.045)
         for k, y in zip(labelled, ends):
-            ax.annotate(data.labels[k], (n_axes - 1, data.values[k, -1]), (n_axes - 1 + 0.12, y), fontsize=7,
-                        va="center", fontweight="bold" if data.on_front[k] else "normal",
-                        arrowprops={"arrowstyle": "-", "color": "lightgrey", "lw": 0.6})
+            ax.annotate(
+                data.labels[k],
+                (n_axes - 1, data.values[k, -1]),
+                (n_axes - 1 + 0.12, y),
+                fontsize=7,
+                va="center",
+                fontweight="bold" if data.on_front[k] else "normal",
+                arrowprops={"arrowstyle": "-", "color": "lightgrey", "lw": 0.6},
+            )
     ax.set_xticks(xs, [a.name + (" (log)" if a.kind == "log" else "") for a in data.axes], rotation=20, ha="right")
     ax.set_yticks([])
     ax.set_ylim(NA_POSITION - 0.08, 1.08)
@@ -465,11 +501,9 @@ def draw_parallel(data: ParallelPlotData):
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=data.colour_label)
-    handles = [Line2D([], [], color="black", lw=2.2, label="Pareto front"),
-               Line2D([], [], color="black", lw=1.0, alpha=0.45, label="other trials")]
+    handles = [Line2D([], [], color="black", lw=2.2, label="Pareto front"), Line2D([], [], color="black", lw=1.0, alpha=0.45, label="other trials")]
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(0.0, 1.12), ncols=2, frameon=False)
-    ax.set_title(f"Hyperparameters and objectives ({len(data.values)} completed trials; labels = trial ids)",
-                 fontsize=10, pad=18)
+    ax.set_title(f"Hyperparameters and objectives ({len(data.values)} completed trials; labels = trial ids)", fontsize=10, pad=18)
     return fig
 
 
@@ -488,17 +522,18 @@ class HistoryPlotData(NamedTuple):
     methods: list[str]
 
 
-def history_plot_data(
-    history_df: pd.DataFrame, trials_df: pd.DataFrame | None = None, *, metric: str = "bleu"
-) -> HistoryPlotData:
+def history_plot_data(history_df: pd.DataFrame, trials_df: pd.DataFrame | None = None, *, metric: str = "bleu") -> HistoryPlotData:
     """One line per trial: ``metric`` by epoch (the last evaluation of each epoch).
 
     Method and status come from ``trials_df`` when given, so early-stopped trials can be
     drawn dashed: their curves end early by design, not by failure.
     """
     if metric not in history_df.columns:
-        raise ConfigError(f"{metric!r} is not a column of the history table", where="history_plot_data(metric=)",
-                          fix=f"use one of: {', '.join(map(str, history_df.columns))}")
+        raise ConfigError(
+            f"{metric!r} is not a column of the history table",
+            where="history_plot_data(metric=)",
+            fix=f"use one of: {', '.join(map(str, history_df.columns))}",
+        )
     info: dict[str, tuple[str, str]] = {}
     if trials_df is not None and "trial_id" in trials_df.columns:
         methods = _methods(trials_df)
@@ -511,8 +546,7 @@ def history_plot_data(
     for trial_id, rows in hist.groupby("trial_id", sort=True):
         method, status = info.get(str(trial_id), ("?", "?"))
         lines.append(
-            HistoryLine(str(trial_id), method, status, rows["epoch"].to_numpy(dtype=float),
-                        pd.to_numeric(rows[metric]).to_numpy(dtype=float))
+            HistoryLine(str(trial_id), method, status, rows["epoch"].to_numpy(dtype=float), pd.to_numeric(rows[metric]).to_numpy(dtype=float))
         )
     return HistoryPlotData(metric, lines, sorted({line.method for line in lines}))
 
@@ -539,30 +573,41 @@ def draw_history(data: HistoryPlotData):
         for k, line in enumerate(lines):
             colour = palette(k % palette.N)
             early = line.status == "early_stopped"
-            ax.plot(line.epochs, line.values, color=colour, lw=1.5, linestyle="--" if early else "-", marker="o",
-                    markersize=3)
+            ax.plot(line.epochs, line.values, color=colour, lw=1.5, linestyle="--" if early else "-", marker="o", markersize=3)
             if early:  # where the scheduler stopped it
                 ax.plot(line.epochs[-1:], line.values[-1:], color=colour, marker="x", markersize=8, linestyle="none")
             ends.setdefault(float(line.epochs[-1]), []).append((float(line.values[-1]), short_id(line.trial_id), colour))
         for epoch, group in ends.items():
             for (_, label, colour), y in zip(group, _spread([g[0] for g in group], gap)):
-                ax.text(epoch + 0.08, y, label, fontsize=7, color=colour, va="center", zorder=4,
-                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.3})
+                ax.text(
+                    epoch + 0.08,
+                    y,
+                    label,
+                    fontsize=7,
+                    color=colour,
+                    va="center",
+                    zorder=4,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.3},
+                )
         ax.set_title(f"{method} ({len(lines)} trial{'s' if len(lines) != 1 else ''})", fontsize=9)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(0.8, last_epoch + 0.7)
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
-    for ax in axes[len(methods):]:
+    for ax in axes[len(methods) :]:
         ax.set_visible(False)
     for ax in axes[::ncols]:
         ax.set_ylabel(data.metric)
     if any(line.status == "early_stopped" for line in data.lines):
-        axes[0].legend(handles=[Line2D([], [], color="grey", label="completed"),
-                                Line2D([], [], color="grey", linestyle="--", marker="x", label="early-stopped")],
-                       fontsize=7, loc="lower right")
-    fig.suptitle(f"{data.metric} over epochs ({len(data.lines)} trials; one panel per method, one colour per trial, "
-                 "labels = trial ids)", fontsize=10)
+        axes[0].legend(
+            handles=[
+                Line2D([], [], color="grey", label="completed"),
+                Line2D([], [], color="grey", linestyle="--", marker="x", label="early-stopped"),
+            ],
+            fontsize=7,
+            loc="lower right",
+        )
+    fig.suptitle(f"{data.metric} over epochs ({len(data.lines)} trials; one panel per method, one colour per trial, labels = trial ids)", fontsize=10)
     return fig
 
 

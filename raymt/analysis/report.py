@@ -151,12 +151,10 @@ def _knee_line(front: Front) -> str:
 
 def knee_sentence(knee: Knee) -> str:
     """The knee line of the report and the terminal: what was chosen, and why."""
-    return (knee.why[:1].upper() + knee.why[1:] + ". `raymt export --knee` exports this trial; pareto.png marks it "
-            "with a star.")
+    return knee.why[:1].upper() + knee.why[1:] + ". `raymt export --knee` exports this trial; pareto.png marks it with a star."
 
 
-def _hypervolume_section(front: Front, df: pd.DataFrame, objectives: Mapping[str, str],
-                         statuses: Iterable[str] | None) -> str:
+def _hypervolume_section(front: Front, df: pd.DataFrame, objectives: Mapping[str, str], statuses: Iterable[str] | None) -> str:
     if front.members.empty:
         return "## Hypervolume\n\nNot computed: no eligible trial."
     reference = default_reference(df, objectives, statuses=statuses)
@@ -182,15 +180,15 @@ def _best_per_method_section(df: pd.DataFrame, objectives: Mapping[str, str]) ->
             done = group.loc[group["status"] == "completed"]
         done = done.loc[pd.to_numeric(done[first], errors="coerce").notna()]
         if done.empty:
-            rows.append({"method": method, "trial_id": "", **{n: np.nan for n in objectives},
-                         "note": f"no completed trial ({len(group)} tried)"})
+            rows.append({"method": method, "trial_id": "", **{n: np.nan for n in objectives}, "note": f"no completed trial ({len(group)} tried)"})
             continue
         values = pd.to_numeric(done[first], errors="coerce").to_numpy(dtype=float)
         best = done.iloc[int(np.argmax(values) if direction == "max" else np.argmin(values))]
-        rows.append({"method": method, "trial_id": best.get("trial_id", best.name),
-                     **{n: best[n] for n in objectives}, "note": f"of {len(done)} completed"})
+        rows.append(
+            {"method": method, "trial_id": best.get("trial_id", best.name), **{n: best[n] for n in objectives}, "note": f"of {len(done)} completed"}
+        )
     table = pd.DataFrame(rows)
-    return (f"## Best trial per method (by {first})\n\n" + markdown_table(table, _formats(objectives)))
+    return f"## Best trial per method (by {first})\n\n" + markdown_table(table, _formats(objectives))
 
 
 def _failures_section(df: pd.DataFrame) -> str:
@@ -208,11 +206,13 @@ def _failures_section(df: pd.DataFrame) -> str:
         first = text.splitlines()[0] if text.splitlines() else text
         return first if len(first) <= _ERROR_CHARS else first[: _ERROR_CHARS - 3] + "..."
 
-    table = pd.DataFrame({
-        "trial_id": failed["trial_id"].to_numpy() if "trial_id" in failed.columns else failed.index.to_numpy(),
-        "method": failed["method"].astype(str).to_numpy() if "method" in failed.columns else "",
-        "reason": [reason(v) for v in errors],
-    })
+    table = pd.DataFrame(
+        {
+            "trial_id": failed["trial_id"].to_numpy() if "trial_id" in failed.columns else failed.index.to_numpy(),
+            "method": failed["method"].astype(str).to_numpy() if "method" in failed.columns else "",
+            "reason": [reason(v) for v in errors],
+        }
+    )
     grouped = table["reason"].value_counts()
     summary = "; ".join(f"{n} x {r}" for r, n in grouped.head(5).items())
     return f"## Failures ({len(failed)})\n\nMost common: {summary}\n\n" + markdown_table(table)
@@ -228,14 +228,12 @@ def _signature_section(df: pd.DataFrame) -> str:
     if len(signatures) == 1:
         return f"## BLEU signature\n\n`{signatures[0]}`"
     listed = "\n".join(f"- `{s}`" for s in signatures)
-    return (
-        "## BLEU signature\n\n**Warning: trials were scored with different BLEU settings; their "
-        f"scores are not comparable.**\n\n{listed}"
-    )
+    return f"## BLEU signature\n\n**Warning: trials were scored with different BLEU settings; their scores are not comparable.**\n\n{listed}"
 
 
-def _significance_section(df: pd.DataFrame, objectives: Mapping[str, str], front: Front, *,
-                          statuses: Iterable[str] | None, alpha: float, n_samples: int) -> str:
+def _significance_section(
+    df: pd.DataFrame, objectives: Mapping[str, str], front: Front, *, statuses: Iterable[str] | None, alpha: float, n_samples: int
+) -> str:
     title = "## Significant front (paired bootstrap)"
     if front.members.empty:
         return f"{title}\n\nNot computed: the front is empty."
@@ -301,14 +299,15 @@ def _storage_section(front: Front, df: pd.DataFrame, base_mb: float | None, ks: 
     baseline = ", ".join(f"K={k}: {_mb(k * base_mb)} MB" for k in ks)
     joint = ""
     if n_pairs > 1:
-        joint = (f" This run trained its {n_pairs} language pairs jointly: each artefact below already serves all "
-                 f"{n_pairs}, so as trained it needs the K=1 column (base + 1 artefact); the K={n_pairs} column is "
-                 f"what {n_pairs} separately fine-tuned single-pair artefacts of the same size would need.")
+        joint = (
+            f" This run trained its {n_pairs} language pairs jointly: each artefact below already serves all "
+            f"{n_pairs}, so as trained it needs the K=1 column (base + 1 artefact); the K={n_pairs} column is "
+            f"what {n_pairs} separately fine-tuned single-pair artefacts of the same size would need."
+        )
     return (
         f"{title}\n\n"
         f"One shared base model ({base_mb:.4g} MB; {how}) plus K artefacts, against K full models "
-        f"({baseline}). Full fine-tuning shares nothing: it needs K x its artefact.{joint}\n\n"
-        + markdown_table(out, {"artifact_mb": ".4g"})
+        f"({baseline}). Full fine-tuning shares nothing: it needs K x its artefact.{joint}\n\n" + markdown_table(out, {"artifact_mb": ".4g"})
     )
 
 
@@ -322,16 +321,26 @@ def _init_stage_section(df: pd.DataFrame, objectives: Mapping[str, str]) -> str:
     if used.empty:
         return ""
     used = used.assign(**{c: used[c] if c in used.columns else "" for c in (INIT_STAGE, "method")})
-    per_key = used.groupby("init_key").agg(
-        stage=(INIT_STAGE, "first"), method=("method", "first"), trials=("trial_id", "size"),
-        build_s=("init_build_s", "max"),
-    ).reset_index()
+    per_key = (
+        used.groupby("init_key")
+        .agg(
+            stage=(INIT_STAGE, "first"),
+            method=("method", "first"),
+            trials=("trial_id", "size"),
+            build_s=("init_build_s", "max"),
+        )
+        .reset_index()
+    )
     per_key["init_key"] = per_key["init_key"].str[:12]
     total = float(per_key["build_s"].sum())
-    lines = ["## Init stage (denoising warm start)", "",
-             f"{len(per_key)} stage artefact(s) served {len(used)} trial(s); built once each, "
-             f"{total:.1f} s in all (a trial that reused one only waited for the cache: init_wait_s).", "",
-             markdown_table(per_key, {"build_s": ".1f"})]
+    lines = [
+        "## Init stage (denoising warm start)",
+        "",
+        f"{len(per_key)} stage artefact(s) served {len(used)} trial(s); built once each, "
+        f"{total:.1f} s in all (a trial that reused one only waited for the cache: init_wait_s).",
+        "",
+        markdown_table(per_key, {"build_s": ".1f"}),
+    ]
     quality = next((m for m, d in objectives.items() if d == "max"), None)
     if INIT_STAGE in df.columns and quality in df.columns:
         done = df[df["status"] == "completed"] if "status" in df.columns else df
@@ -347,9 +356,9 @@ def _plots_section(plots: Mapping[str, Path | str]) -> str:
         return ""
     captions = {
         "pareto": "BLEU vs storage (log x); circles = completed, x = early-stopped; black steps = front; "
-                  "star = knee (or the member chosen when there is none); labels = trial ids",
+        "star = knee (or the member chosen when there is none); labels = trial ids",
         "parallel": "Hyperparameters and objectives of completed trials (colour = BLEU; bold = front; "
-                    "log axes where the space samples on a log scale; n/a = not used by the method)",
+        "log axes where the space samples on a log scale; n/a = not used by the method)",
         "bleu_over_epochs": "Dev BLEU per epoch: one panel per method, one colour per trial (dashed = early-stopped)",
     }
     lines = ["## Plots", ""]
@@ -422,8 +431,7 @@ def build_report(
         _signature_section(trials_df),
     ]
     if significance:
-        sections.append(_significance_section(trials_df, objectives, front, statuses=statuses,
-                                              alpha=alpha, n_samples=n_samples))
+        sections.append(_significance_section(trials_df, objectives, front, statuses=statuses, alpha=alpha, n_samples=n_samples))
     n_pairs = len(pairs_in(trials_df.columns))
     if n_pairs > 1:  # K follows the number of pairs of a multi-pair run (K=1: the joint artefact as trained)
         task_counts = sorted({1, n_pairs, *task_counts})

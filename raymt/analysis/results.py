@@ -69,8 +69,7 @@ def _check_trials(df: pd.DataFrame, where: str) -> None:
         raise DataError(
             f"the trials table lacks the column(s) {missing}",
             where=where,
-            fix="a trials table has one row per trial with at least trial_id and status "
-            "(see docs/architecture.md)",
+            fix="a trials table has one row per trial with at least trial_id and status (see docs/architecture.md)",
         )
     unknown = sorted(set(df["status"].dropna().astype(str)) - set(STATUSES))
     if unknown:
@@ -103,17 +102,16 @@ def load(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.is_file():
         found = sorted(p.name for p in folder.iterdir())[:8]
         raise DataError(
-            f"not a raymt experiment: no {TRIALS_FILE}"
-            + (f" (found: {', '.join(found)})" if found else " (the folder is empty)"),
+            f"not a raymt experiment: no {TRIALS_FILE}" + (f" (found: {', '.join(found)})" if found else " (the folder is empty)"),
             where=str(folder),
-            fix="pass the folder a raymt search wrote its results to, or wait until its first "
-            "trial has finished",
+            fix="pass the folder a raymt search wrote its results to, or wait until its first trial has finished",
         )
     try:
         df = pd.read_parquet(path)
     except Exception as err:  # pyarrow raises several unrelated types for a bad file
-        raise DataError(f"cannot read {TRIALS_FILE}: {err}", where=str(path),
-                        fix="the file is damaged; rerun `raymt report` after the search rewrites it") from err
+        raise DataError(
+            f"cannot read {TRIALS_FILE}: {err}", where=str(path), fix="the file is damaged; rerun `raymt report` after the search rewrites it"
+        ) from err
     _check_trials(df, str(path))
     df = upgrade_columns(df, folder_param_names(folder), where=str(path))  # raymt 0.1 results: old names
     return absolute_paths(df, folder)  # written relative to the folder: a moved folder reads its own files
@@ -128,8 +126,7 @@ def load_history(results_dir: str | os.PathLike[str]) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
     except Exception as err:
-        raise DataError(f"cannot read {HISTORY_FILE}: {err}", where=str(path),
-                        fix="the file is damaged; rerun the search or delete it") from err
+        raise DataError(f"cannot read {HISTORY_FILE}: {err}", where=str(path), fix="the file is damaged; rerun the search or delete it") from err
 
 
 def write_results(
@@ -160,7 +157,8 @@ def write_results(
     if history_df is not None:
         missing = [c for c in ("trial_id", "epoch") if c not in history_df.columns]
         if missing:
-            raise DataError(f"the history table lacks the column(s) {missing}", where="history_df",
-                            fix=f"history is long format: {', '.join(HISTORY_COLUMNS)}")
+            raise DataError(
+                f"the history table lacks the column(s) {missing}", where="history_df", fix=f"history is long format: {', '.join(HISTORY_COLUMNS)}"
+            )
         written["history"] = atomic_to_parquet(history_df, folder / HISTORY_FILE)
     return written

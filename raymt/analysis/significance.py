@@ -60,9 +60,12 @@ def bleu_from_signature(signature: str | None) -> Any:
     if signature is None or (isinstance(signature, float) and np.isnan(signature)) or not str(signature).strip():
         return BLEU()
     if "; " in str(signature):  # raymt.metrics.bleu.combined_signature: the pairs were tokenised differently
-        raise DataError("the pairs of this multi-pair run were scored with different BLEU tokenizers; one paired "
-                        "bootstrap over all their sentences would mix them", where="sacrebleu_signature",
-                        fix="compare the trials pair by pair, or set one eval.bleu_tokenize for every pair")
+        raise DataError(
+            "the pairs of this multi-pair run were scored with different BLEU tokenizers; one paired "
+            "bootstrap over all their sentences would mix them",
+            where="sacrebleu_signature",
+            fix="compare the trials pair by pair, or set one eval.bleu_tokenize for every pair",
+        )
     fields: dict[str, str] = {}
     for part in str(signature).split("|"):
         if ":" not in part:
@@ -102,8 +105,7 @@ def _read_lines(path: Any, *, where: str, cache: dict[str, list[str]] | None = N
         raise DataError(
             "no file recorded",
             where=where,
-            fix="the trial must write its dev hypotheses/references (one sentence a line) and "
-            "record their paths in hyps_path/refs_path",
+            fix="the trial must write its dev hypotheses/references (one sentence a line) and record their paths in hyps_path/refs_path",
         )
     try:
         path = localize(path)  # a results folder on an object store: this machine's copy
@@ -112,8 +114,9 @@ def _read_lines(path: Any, *, where: str, cache: dict[str, list[str]] | None = N
             return cache[key]
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
-        raise DataError(f"cannot read {path}: {err.strerror or err}", where=where,
-                        fix="check that the results folder was copied with its hypothesis files") from err
+        raise DataError(
+            f"cannot read {path}: {err.strerror or err}", where=where, fix="check that the results folder was copied with its hypothesis files"
+        ) from err
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -206,8 +209,9 @@ def significance_groups(
     objectives = validate_objectives(objectives, df)
     for column in (quality, cost):
         if column not in df.columns:
-            raise ConfigError(f"column {column!r} is not in the trials table", where="significance_groups",
-                              fix=f"use one of: {', '.join(map(str, df.columns))}")
+            raise ConfigError(
+                f"column {column!r} is not in the trials table", where="significance_groups", fix=f"use one of: {', '.join(map(str, df.columns))}"
+            )
     if not 0 < alpha < 1:
         raise ConfigError(f"alpha must be in (0, 1), got {alpha}", where="alpha", fix="use e.g. 0.05")
     front = pareto_front(df, objectives, statuses=statuses)

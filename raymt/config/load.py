@@ -33,12 +33,18 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"YAML syntax error: {problem}", where=at, fix="fix the indentation/quoting at that line") from None
     if raw is None:  # empty, or only comments: most likely the wrong or an unsaved file
-        raise ConfigError("the file is empty (no settings in it)", where=str(path),
-                          fix="omit the file to run the offline default (`raymt search`, `raymt train`), or start "
-                          "from a copy of search_spaces/default.yaml; a file holding just {} runs every default")
+        raise ConfigError(
+            "the file is empty (no settings in it)",
+            where=str(path),
+            fix="omit the file to run the offline default (`raymt search`, `raymt train`), or start "
+            "from a copy of search_spaces/default.yaml; a file holding just {} runs every default",
+        )
     if not isinstance(raw, dict):
-        raise ConfigError(f"expected a mapping of sections at the top level, got {type(raw).__name__}", where=str(path),
-                          fix="start the file with keys such as 'model:', 'data:', 'method:', 'train:'")
+        raise ConfigError(
+            f"expected a mapping of sections at the top level, got {type(raw).__name__}",
+            where=str(path),
+            fix="start the file with keys such as 'model:', 'data:', 'method:', 'train:'",
+        )
     return raw
 
 
@@ -94,7 +100,7 @@ def format_validation_error(err: ValidationError, root: type[BaseModel], where: 
         return ConfigError(f"unknown key {key!r}", where=f"{where}: {field}", fix=fix)
     msg = first["msg"]
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     got = first.get("input")
     # a whole mapping or a long list (e.g. multi_pair.pairs) would swamp the one line
     got_text = "" if isinstance(got, dict) or got is None or len(repr(got)) > 80 else f" (got {got!r})"

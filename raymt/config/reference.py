@@ -21,13 +21,20 @@ def _type_name(annotation) -> str:
 
 
 def _section(title: str, model: type[BaseModel], lines: list[str], nested: list) -> None:
-    lines += [f"## {title}", "", (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "", "",
-              "| key | type | default | meaning |", "|---|---|---|---|"]
+    lines += [
+        f"## {title}",
+        "",
+        (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else "",
+        "",
+        "| key | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
     for name, field in model.model_fields.items():
         ann = field.annotation
         sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-        default = "(required)" if field.is_required() else (
-            "(see below)" if sub is not None or field.default_factory is not None else repr(field.default))
+        default = (
+            "(required)" if field.is_required() else ("(see below)" if sub is not None or field.default_factory is not None else repr(field.default))
+        )
         desc = (field.description or "").replace("|", "\\|")
         kind = _type_name(ann).replace("|", "\\|")
         lines.append(f"| `{name}` | `{kind}` | {default} | {desc} |")
@@ -47,10 +54,14 @@ def render_reference() -> str:
     from raymt.search.scheduler.options import ASHAConfig, MOASHAConfig, NoSchedulerConfig
     from raymt.search.space import SpaceConfig
 
-    lines = ["# Configuration reference", "",
-             "Generated from raymt's schema by `python -m raymt.config.reference`; every key below is",
-             "validated before any Ray work starts. An experiment YAML has the top-level keys; a search",
-             "space adds `search`.", ""]
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from raymt's schema by `python -m raymt.config.reference`; every key below is",
+        "validated before any Ray work starts. An experiment YAML has the top-level keys; a search",
+        "space adds `search`.",
+        "",
+    ]
     queue: list = [("top level", ExperimentConfig)]
     while queue:
         title, model = queue.pop(0)

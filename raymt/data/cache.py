@@ -116,8 +116,7 @@ def build_tokenized(splits: Splits, tokenizer, max_length: int, cache_root: str 
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=root))
     try:
         features = _features()
-        progress = Progress("tokenising", sum(len(pairs) for pairs in splits.values()), unit="sentence pairs",
-                            log=log or (lambda line: None))
+        progress = Progress("tokenising", sum(len(pairs) for pairs in splits.values()), unit="sentence pairs", log=log or (lambda line: None))
         dd = datasets.DatasetDict(
             {
                 name: datasets.Dataset.from_dict(_tokenize_split(pairs, tokenizer, max_length, progress), features=features)

@@ -43,7 +43,9 @@ class CleaningConfig(BaseModel):
 class _Common(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_train_pairs: int | None = Field(None, ge=1, description="Use a seeded random subset of at most this many training pairs (after cleaning); null = all.")
+    max_train_pairs: int | None = Field(
+        None, ge=1, description="Use a seeded random subset of at most this many training pairs (after cleaning); null = all."
+    )
     cleaning: CleaningConfig = Field(default_factory=CleaningConfig, description="Filters for noisy pairs.")
 
 
@@ -76,23 +78,29 @@ class LocalData(_Carving, _Common):
 
     source: Literal["local"] = Field(description="Read parallel text from local files.")
     path: Path = Field(description="Folder holding the split files, or a single file / Moses prefix (train split only).")
-    format: Literal["moses", "tsv", "jsonl"] = Field(description="moses: one file per language; tsv: one pair per line; jsonl: one JSON object per line.")
+    format: Literal["moses", "tsv", "jsonl"] = Field(
+        description="moses: one file per language; tsv: one pair per line; jsonl: one JSON object per line."
+    )
     src: str = Field(description="Source language key: Moses file suffix ('de' for train.de), JSONL key, or TSV column name.")
     tgt: str = Field(description="Target language key: Moses file suffix, JSONL key, or TSV column name.")
     train: str = Field("train", description="File stem of the training split.")
     validation: str | None = Field(
         "valid", description="File stem of the validation split; null (or a default stem with no file) = carve valid_size pairs from train."
     )
-    test: str | None = Field("test", description="File stem of the test split; null (or a default stem with no file) = carve test_size pairs from train.")
+    test: str | None = Field(
+        "test", description="File stem of the test split; null (or a default stem with no file) = carve test_size pairs from train."
+    )
     columns: list[str] | None = Field(
         None, min_length=2, description="TSV only: the name of each tab-separated column in file order; null = [src, tgt]."
     )
     src_file: str | None = Field(
-        None, description="Moses only: the source file of the training split, relative to path, for a corpus whose two sides are not named <stem>.<src>/<stem>.<tgt> (e.g. NTREX's newstest2019-src.eng.txt); needs tgt_file."
+        None,
+        description="Moses only: the source file of the training split, relative to path, for a corpus whose two sides are not named <stem>.<src>/<stem>.<tgt> (e.g. NTREX's newstest2019-src.eng.txt); needs tgt_file.",
     )
     tgt_file: str | None = Field(None, description="Moses only: the target file of the training split, relative to path (see src_file).")
     documents: str | None = Field(
-        None, description="A file (relative to path) with the document id of every training line, line-aligned (first tab-separated field). Validation/test are then carved by whole documents, so no document spans two splits; needs validation: null and test: null."
+        None,
+        description="A file (relative to path) with the document id of every training line, line-aligned (first tab-separated field). Validation/test are then carved by whole documents, so no document spans two splits; needs validation: null and test: null.",
     )
 
     @model_validator(mode="after")
@@ -121,13 +129,17 @@ class HFData(_Carving, _Common):
     (builder, data_files) that ``datasets.load_dataset`` accepts (e.g. ``json`` + files)."""
 
     source: Literal["hf"] = Field(description="Load a Hugging Face dataset.")
-    dataset: str = Field(description="Hub name (e.g. 'wmt/wmt16'), a local save_to_disk folder, or a builder name such as 'json'/'parquet' with data_files.")
+    dataset: str = Field(
+        description="Hub name (e.g. 'wmt/wmt16'), a local save_to_disk folder, or a builder name such as 'json'/'parquet' with data_files."
+    )
     config: str | None = Field(None, description="Dataset configuration name (e.g. 'de-en'); null = the default one.")
     data_files: str | list[str] | dict[str, str | list[str]] | None = Field(
         None, description="Files for builder datasets ('json', 'parquet', 'csv'): one path, a list, or {split: path(s)}."
     )
     revision: str | None = Field(None, description="Hub revision (branch, tag or commit) to pin; null = default branch.")
-    cache_dir: Path | None = Field(None, description="Where `datasets` caches downloads and prepared files; null = its default (~/.cache/huggingface/datasets).")
+    cache_dir: Path | None = Field(
+        None, description="Where `datasets` caches downloads and prepared files; null = its default (~/.cache/huggingface/datasets)."
+    )
     format: Literal["translation", "columns"] = Field(
         "translation", description="translation: rows are {'translation': {src: ..., tgt: ...}}; columns: src_column / tgt_column hold the text."
     )

@@ -48,7 +48,7 @@ def read_lines(path: Path) -> list[str]:
     except UnicodeDecodeError as err:
         line = raw.count(b"\n", 0, err.start) + 1
         raise DataError(
-            f"bytes that are not UTF-8 ({raw[err.start:err.start + 4]!r})",
+            f"bytes that are not UTF-8 ({raw[err.start : err.start + 4]!r})",
             where=f"{path}:{line}",
             fix="convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8`",
         ) from None

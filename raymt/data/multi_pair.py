@@ -31,7 +31,10 @@ class PairConfig(BaseModel):
     src_lang: str = Field(description="mBART-50 code of this pair's source side (e.g. en_XX); prefixes every source sentence.")
     tgt_lang: str = Field(description="mBART-50 code of this pair's target side; starts the labels and is forced as the first generated token.")
     data: DataConfig = Field(description="This pair's corpus, same schema as the top-level data: section (synthetic, local or hf).")
-    reverse: bool = Field(False, description="Swap source and target of the loaded corpus: the synthetic corpus always runs English -> invented language, so its reverse direction needs this (for local/hf data you can swap src/tgt instead).")
+    reverse: bool = Field(
+        False,
+        description="Swap source and target of the loaded corpus: the synthetic corpus always runs English -> invented language, so its reverse direction needs this (for local/hf data you can swap src/tgt instead).",
+    )
 
     @model_validator(mode="after")
     def _two_languages(self) -> PairConfig:
@@ -49,8 +52,15 @@ class MultiPairConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    temperature: float = Field(5.0, gt=0, description="Sampling temperature T, p_i ~ n_i^(1/T): 1 = proportional to corpus size, 5 = the usual compromise (Arivazhagan et al. 2019), large = uniform over pairs.")
-    pairs: list[PairConfig] = Field(min_length=2, description="The directions, each with src_lang, tgt_lang, data (and optionally reverse). Scores are reported per pair as bleu_<src>-<tgt>; bleu is their unweighted mean.")
+    temperature: float = Field(
+        5.0,
+        gt=0,
+        description="Sampling temperature T, p_i ~ n_i^(1/T): 1 = proportional to corpus size, 5 = the usual compromise (Arivazhagan et al. 2019), large = uniform over pairs.",
+    )
+    pairs: list[PairConfig] = Field(
+        min_length=2,
+        description="The directions, each with src_lang, tgt_lang, data (and optionally reverse). Scores are reported per pair as bleu_<src>-<tgt>; bleu is their unweighted mean.",
+    )
 
     @field_validator("pairs")
     @classmethod
@@ -58,8 +68,7 @@ class MultiPairConfig(BaseModel):
         seen: dict[str, int] = {}
         for i, pair in enumerate(pairs):
             if pair.key in seen:
-                raise ValueError(f"pairs[{i}] repeats the direction {pair.key} of pairs[{seen[pair.key]}]; "
-                                 "merge their corpora into one pair")
+                raise ValueError(f"pairs[{i}] repeats the direction {pair.key} of pairs[{seen[pair.key]}]; merge their corpora into one pair")
             seen[pair.key] = i
         return pairs
 
@@ -77,18 +86,30 @@ def check_exclusive_sections(raw: dict[str, Any], where: str) -> None:
     if not isinstance(raw, dict) or raw.get("multi_pair") is None:
         return
     if "data" in raw:
-        raise ConfigError("both data: and multi_pair: are given", where=f"{where}: data",
-                          fix="give each pair's corpus under multi_pair.pairs[].data and remove the top-level data: section")
+        raise ConfigError(
+            "both data: and multi_pair: are given",
+            where=f"{where}: data",
+            fix="give each pair's corpus under multi_pair.pairs[].data and remove the top-level data: section",
+        )
     model = raw.get("model") or {}
     for field in ("src_lang", "tgt_lang"):
         if isinstance(model, dict) and field in model:
-            raise ConfigError(f"model.{field} is given together with multi_pair:", where=f"{where}: model.{field}",
-                              fix="remove it: each pair has its own src_lang/tgt_lang under multi_pair.pairs[]")
+            raise ConfigError(
+                f"model.{field} is given together with multi_pair:",
+                where=f"{where}: model.{field}",
+                fix="remove it: each pair has its own src_lang/tgt_lang under multi_pair.pairs[]",
+            )
     if raw.get("augment"):
-        raise ConfigError("augment: is not supported with multi_pair: yet (its pools are built from one corpus)",
-                          where=f"{where}: augment", fix="remove augment:, or run the pairs as single-pair experiments")
+        raise ConfigError(
+            "augment: is not supported with multi_pair: yet (its pools are built from one corpus)",
+            where=f"{where}: augment",
+            fix="remove augment:, or run the pairs as single-pair experiments",
+        )
     init = raw.get("init") or {}
     common = (((raw.get("search") or {}).get("space") or {}).get("common") or {}) if isinstance(raw.get("search"), dict) else {}
     if (isinstance(init, dict) and init.get("stage", "none") != "none") or any(str(k).startswith("init.") for k in common):
-        raise ConfigError("init.stage (the denoising warm start) is not supported with multi_pair: yet (its text comes from one corpus)",
-                          where=f"{where}: init", fix="remove init.stage (and init.* from the search space), or run the pairs as single-pair experiments")
+        raise ConfigError(
+            "init.stage (the denoising warm start) is not supported with multi_pair: yet (its text comes from one corpus)",
+            where=f"{where}: init",
+            fix="remove init.stage (and init.* from the search space), or run the pairs as single-pair experiments",
+        )

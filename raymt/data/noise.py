@@ -44,8 +44,9 @@ def span_lengths(rng: np.random.Generator, to_mask: int, poisson_lambda: float) 
     return lengths
 
 
-def text_infilling(sentence: str, rng: np.random.Generator, *, mask_ratio: float = 0.35,
-                   poisson_lambda: float = 3.5, mask_token: str = "<mask>") -> Noised:
+def text_infilling(
+    sentence: str, rng: np.random.Generator, *, mask_ratio: float = 0.35, poisson_lambda: float = 3.5, mask_token: str = "<mask>"
+) -> Noised:
     """Hide ``ceil(mask_ratio x words)`` words in non-overlapping spans, one ``mask_token`` each.
 
     Spans go into distinct gaps between the kept words (at random), so two masks are never

@@ -21,8 +21,7 @@ from raymt.errors import DataError
 RawSplits = dict[str, tuple[list[Pair], str]]  # split -> (pairs, origin)
 
 
-def _read_moses(folder_or_prefix: Path, stem: str | None, cfg: LocalData, *, named: tuple[Path, Path] | None = None
-                ) -> tuple[list[Pair], str] | None:
+def _read_moses(folder_or_prefix: Path, stem: str | None, cfg: LocalData, *, named: tuple[Path, Path] | None = None) -> tuple[list[Pair], str] | None:
     if named is not None:  # data.src_file / data.tgt_file
         src_base, tgt_base = named
     else:
@@ -88,9 +87,13 @@ def _read_jsonl(file: Path, cfg: LocalData) -> list[Pair]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
-            raise DataError(f"malformed JSON ({err.msg} at column {err.colno})", where=where, fix="each line must be one complete JSON object") from None
+            raise DataError(
+                f"malformed JSON ({err.msg} at column {err.colno})", where=where, fix="each line must be one complete JSON object"
+            ) from None
         if not isinstance(obj, dict):
-            raise DataError(f"expected a JSON object, found {type(obj).__name__}", where=where, fix='write one object per line, e.g. {"de": "...", "en": "..."}')
+            raise DataError(
+                f"expected a JSON object, found {type(obj).__name__}", where=where, fix='write one object per line, e.g. {"de": "...", "en": "..."}'
+            )
         pairs.append((_jsonl_text(obj, cfg.src, where).strip(), _jsonl_text(obj, cfg.tgt, where).strip()))
     return pairs
 
@@ -124,8 +127,9 @@ def read_local(cfg: LocalData) -> RawSplits:
         if cfg.format == "moses" and split == "train" and cfg.src_file is not None:
             found = _read_moses(path, None, cfg, named=(path / cfg.src_file, path / cfg.tgt_file))
             if found is None:
-                raise DataError(f"no files {cfg.src_file} / {cfg.tgt_file}", where=str(path),
-                                fix="data.src_file / data.tgt_file are relative to data.path")
+                raise DataError(
+                    f"no files {cfg.src_file} / {cfg.tgt_file}", where=str(path), fix="data.src_file / data.tgt_file are relative to data.path"
+                )
         elif cfg.format == "moses":
             found = _read_moses(path, stem, cfg)
         else:
@@ -219,11 +223,13 @@ def _carve_documents(cfg: LocalData, raw: RawSplits, splits: Splits, missing: di
         raise DataError(f"no document-id file {cfg.documents}", where=str(cfg.path), fix="data.documents is relative to data.path")
     docs = [line.split("\t", 1)[0].strip() for line in read_lines(doc_file)]
     if len(docs) != len(pairs):
-        raise DataError(f"{len(docs)} document ids for {len(pairs)} training lines", where=str(doc_file),
-                        fix="the document-id file must have one line per line of the training files")
+        raise DataError(
+            f"{len(docs)} document ids for {len(pairs)} training lines",
+            where=str(doc_file),
+            fix="the document-id file must have one line per line of the training files",
+        )
     if sum(missing.values()) >= len(pairs):
-        raise DataError(f"cannot carve {sum(missing.values())} pairs from {len(pairs)}", where=origin,
-                        fix="lower data.valid_size / data.test_size")
+        raise DataError(f"cannot carve {sum(missing.values())} pairs from {len(pairs)}", where=origin, fix="lower data.valid_size / data.test_size")
     train, carved, report.overlap_dropped = carve_documents(pairs, docs, missing, cfg.split_seed)
     if not train:
         raise DataError("carving by document left no training pairs", where=origin, fix="lower data.valid_size / data.test_size")
@@ -234,5 +240,7 @@ def _carve_documents(cfg: LocalData, raw: RawSplits, splits: Splits, missing: di
         splits[name] = rows
         if name != "train":
             report.carved[name] = len(rows)
-            report.notes.append(f"{name}: carved {len(rows)} pairs from train by whole documents ({doc_file.name}, {n_docs} documents, "
-                                f"seed {cfg.split_seed}): no document spans two splits")
+            report.notes.append(
+                f"{name}: carved {len(rows)} pairs from train by whole documents ({doc_file.name}, {n_docs} documents, "
+                f"seed {cfg.split_seed}): no document spans two splits"
+            )

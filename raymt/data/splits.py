@@ -61,8 +61,7 @@ def _rest(pairs: list[Pair], taken: set[int], carved: dict[str, list[Pair]]) -> 
     return remaining, n_overlap
 
 
-def carve_documents(pairs: list[Pair], documents: list[str], sizes: dict[str, int], seed: int
-                    ) -> tuple[list[Pair], dict[str, list[Pair]], int]:
+def carve_documents(pairs: list[Pair], documents: list[str], sizes: dict[str, int], seed: int) -> tuple[list[Pair], dict[str, list[Pair]], int]:
     """Like :func:`carve`, but whole documents go to one split: no document spans two.
 
     Sentences of one news article share names, topics and phrasing; a test sentence whose

@@ -59,11 +59,19 @@ class SyntheticSpec(BaseModel):
     # general-domain clause with two adjectives per noun and two prepositional phrases).
     min_words: int = Field(3, ge=3, le=15, description="Shortest source sentence, in words.")
     max_words: int = Field(12, ge=3, le=15, description="Longest source sentence, in words (lengths are drawn uniformly in between).")
-    reorder: bool = Field(True, description="Target word order differs from English (SOV, noun-adjective, postpositions). Off: same order as the source.")
-    agreement: bool = Field(True, description="Target determiners/adjectives/verbs agree with the noun's hidden gender and number. Off: invariant forms.")
+    reorder: bool = Field(
+        True, description="Target word order differs from English (SOV, noun-adjective, postpositions). Off: same order as the source."
+    )
+    agreement: bool = Field(
+        True, description="Target determiners/adjectives/verbs agree with the noun's hidden gender and number. Off: invariant forms."
+    )
     noise_rate: float = Field(0.0, ge=0.0, le=0.5, description="Per-word probability of corrupting a *training* target word (drop, replace or swap).")
-    lexicon_size: int | None = Field(None, ge=4, description="Keep at most this many lemmas per word class (nouns, verbs, adjectives); null = all built-in words.")
-    rare_word_rate: float = Field(0.05, ge=0.0, le=1.0, description="Probability that a content word is drawn from the rare last quarter of its word class.")
+    lexicon_size: int | None = Field(
+        None, ge=4, description="Keep at most this many lemmas per word class (nouns, verbs, adjectives); null = all built-in words."
+    )
+    rare_word_rate: float = Field(
+        0.05, ge=0.0, le=1.0, description="Probability that a content word is drawn from the rare last quarter of its word class."
+    )
 
     @model_validator(mode="after")
     def _lengths_ordered(self) -> SyntheticSpec:
@@ -93,9 +101,7 @@ class _Grammar:
         self.min_words, self.max_words = spec.min_words, spec.max_words
         lex = build_lexicon(spec.domain)
         # per-class lookups precomputed: rendering is the hot loop of generation
-        self.tr = {
-            cls: {w: lex.translation[f"{cls}:{w}"] for w in words} for cls, words in lex.words.items()
-        }
+        self.tr = {cls: {w: lex.translation[f"{cls}:{w}"] for w in words} for cls, words in lex.words.items()}
         self.plural = {w: plural(w) for cls in ("agents", "things") for w in lex.words[cls]}
         self.third = {w: third_singular(w) for cls in ("transitive", "intransitive") for w in lex.words[cls]}
         self.gender = lex.gender
@@ -108,9 +114,7 @@ class _Grammar:
             self.tails[cls] = words[len(words) - n_tail :]
         self.preps = lex.words["prepositions"]
         self.mix = CONSTRUCTIONS[spec.domain]
-        self.noise_vocab = sorted(
-            {self.tr[c][w] for c in _OPEN_CLASSES for w in self.heads[c] + self.tails[c]}
-        )
+        self.noise_vocab = sorted({self.tr[c][w] for c in _OPEN_CLASSES for w in self.heads[c] + self.tails[c]})
 
     # ---- sampling --------------------------------------------------------------------
     def _word(self, rng: random.Random, cls: str) -> str:
@@ -293,8 +297,7 @@ def _unique_clauses(grammar: _Grammar, rng: random.Random, n: int, seen: set[str
         out.append((src, clause))
     if len(out) < n:
         raise DataError(
-            f"the synthetic grammar produced only {len(seen)} distinct source sentences, "
-            f"fewer than the {total} requested",
+            f"the synthetic grammar produced only {len(seen)} distinct source sentences, fewer than the {total} requested",
             where="data (synthetic)",
             fix="raise lexicon_size or max_words, or lower train_size/valid_size/test_size",
         )

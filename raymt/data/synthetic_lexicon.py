@@ -77,8 +77,14 @@ CONSTRUCTIONS = {
 }
 
 _IRREGULAR_PLURALS = {
-    "man": "men", "woman": "women", "child": "children", "fisherman": "fishermen",
-    "midwife": "midwives", "knife": "knives", "diagnosis": "diagnoses", "virus": "viruses",
+    "man": "men",
+    "woman": "women",
+    "child": "children",
+    "fisherman": "fishermen",
+    "midwife": "midwives",
+    "knife": "knives",
+    "diagnosis": "diagnoses",
+    "virus": "viruses",
 }
 _VOWELS = "aeiou"
 
@@ -165,9 +171,5 @@ def build_lexicon(domain: str) -> Lexicon:
     by_key = {key: word for word, key in used.items()}
     words = {cls: tuple(text.split()) for cls, text in DOMAIN_WORDS[domain].items()}
     translation = {f"{cls}:{w}": by_key[f"{cls}:{w}"] for cls, ws in words.items() for w in ws}
-    gender = {
-        w: hashlib.blake2b(f"gender:{w}".encode(), digest_size=1).digest()[0] % 2
-        for cls in ("agents", "things")
-        for w in words[cls]
-    }
+    gender = {w: hashlib.blake2b(f"gender:{w}".encode(), digest_size=1).digest()[0] % 2 for cls in ("agents", "things") for w in words[cls]}
     return Lexicon(words=words, translation=translation, gender=gender)

@@ -104,8 +104,14 @@ def _check(sizes: Sequence[int], temperature: float) -> None:
     if not len(sizes):
         raise ConfigError("no corpora to sample from", where="multi_pair.pairs", fix="list at least two pairs")
     if any(int(n) <= 0 for n in sizes):
-        raise ConfigError(f"every pair needs training pairs, got sizes {list(sizes)}", where="multi_pair.pairs[].data",
-                          fix="check each pair's training split (empty after cleaning or max_train_pairs?)")
+        raise ConfigError(
+            f"every pair needs training pairs, got sizes {list(sizes)}",
+            where="multi_pair.pairs[].data",
+            fix="check each pair's training split (empty after cleaning or max_train_pairs?)",
+        )
     if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise ConfigError(f"temperature must be a positive number, got {temperature!r}", where="multi_pair.temperature",
-                          fix="use 1 (proportional to size), 5 (the common choice) or a large value (uniform)")
+        raise ConfigError(
+            f"temperature must be a positive number, got {temperature!r}",
+            where="multi_pair.temperature",
+            fix="use 1 (proportional to size), 5 (the common choice) or a large value (uniform)",
+        )

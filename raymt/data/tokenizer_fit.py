@@ -25,12 +25,12 @@ MAX_SENTENCES = 50_000
 
 @dataclass
 class SideFit:
-    side: str          # "source" or "target"
-    lang: str          # its mBART-50 code
+    side: str  # "source" or "target"
+    lang: str  # its mBART-50 code
     sentences: int
-    words: int         # whitespace-separated
-    tokens: int        # pieces, without special tokens
-    unknown: int       # pieces that are <unk>
+    words: int  # whitespace-separated
+    tokens: int  # pieces, without special tokens
+    unknown: int  # pieces that are <unk>
 
     @property
     def unk_rate(self) -> float:
@@ -44,8 +44,7 @@ class SideFit:
         return {**asdict(self), "unk_rate": self.unk_rate, "tokens_per_word": self.tokens_per_word}
 
     def line(self) -> str:
-        return (f"{self.side} ({self.lang}): {self.unk_rate:.2%} unknown tokens, {self.tokens_per_word:.2f} tokens/word "
-                f"({self.sentences} sentences)")
+        return f"{self.side} ({self.lang}): {self.unk_rate:.2%} unknown tokens, {self.tokens_per_word:.2f} tokens/word ({self.sentences} sentences)"
 
 
 def _spread(texts: list[str], limit: int) -> list[str]:
@@ -59,15 +58,23 @@ def measure_side(tokenizer, texts: list[str], *, side: str, lang: str, limit: in
     texts = _spread([t for t in texts if t.strip()], limit)
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
     unk = tokenizer.unk_token_id
-    return SideFit(side=side, lang=lang, sentences=len(texts), words=sum(len(t.split()) for t in texts),
-                   tokens=sum(len(row) for row in ids), unknown=sum(row.count(unk) for row in ids) if unk is not None else 0)
+    return SideFit(
+        side=side,
+        lang=lang,
+        sentences=len(texts),
+        words=sum(len(t.split()) for t in texts),
+        tokens=sum(len(row) for row in ids),
+        unknown=sum(row.count(unk) for row in ids) if unk is not None else 0,
+    )
 
 
 def measure_fit(splits: Splits, tokenizer, *, src_lang: str, tgt_lang: str) -> list[SideFit]:
     """Both sides of every split together (train, validation and test are all read by the model)."""
     pairs = [pair for rows in splits.values() for pair in rows]
-    return [measure_side(tokenizer, [s for s, _ in pairs], side="source", lang=src_lang),
-            measure_side(tokenizer, [t for _, t in pairs], side="target", lang=tgt_lang)]
+    return [
+        measure_side(tokenizer, [s for s, _ in pairs], side="source", lang=src_lang),
+        measure_side(tokenizer, [t for _, t in pairs], side="target", lang=tgt_lang),
+    ]
 
 
 def check_fit(fit: list[SideFit], *, max_unk_rate: float, model: str, where: str = "data") -> None:
@@ -81,5 +88,5 @@ def check_fit(fit: list[SideFit], *, max_unk_rate: float, model: str, where: str
         f"(limit {max_unk_rate:.2%}, {worst.tokens_per_word:.2f} tokens/word): it does not cover this language",
         where=where,
         fix=f"use a base whose tokenizer covers {worst.lang} (model.name_or_path: tiny-multilingual covers en/de/fr/cs; "
-            "mBART-50 checkpoints cover 50 languages), or raise model.max_unk_rate if the text really is this noisy",
+        "mBART-50 checkpoints cover 50 languages), or raise model.max_unk_rate if the text really is this noisy",
     )

@@ -30,8 +30,9 @@ META = "raymt_export.json"
 CARD = "README.md"
 
 
-def choose_trial(df: pd.DataFrame, *, trial: str | None = None, best_under_mb: float | None = None,
-                 knee: bool = False, objectives: dict | None = None, log=None) -> pd.Series:
+def choose_trial(
+    df: pd.DataFrame, *, trial: str | None = None, best_under_mb: float | None = None, knee: bool = False, objectives: dict | None = None, log=None
+) -> pd.Series:
     """The trial to export: by id, the best BLEU within a storage budget, or the front's knee.
 
     ``knee``: ``Front.knee()``, the report's knee; ``log`` receives its one-line reason (which
@@ -39,17 +40,18 @@ def choose_trial(df: pd.DataFrame, *, trial: str | None = None, best_under_mb: f
     from raymt.analysis.front import Front
 
     if sum(x is not None and x is not False for x in (trial, best_under_mb, knee or None)) != 1:
-        raise ConfigError("say which trial to export", where="--trial / --best-under-mb / --knee",
-                          fix="give exactly one of --trial ID, --best-under-mb MB, --knee")
+        raise ConfigError(
+            "say which trial to export", where="--trial / --best-under-mb / --knee", fix="give exactly one of --trial ID, --best-under-mb MB, --knee"
+        )
     if trial is not None:
         rows = df[df["trial_id"].astype(str) == str(trial)]
         if rows.empty:
-            raise ConfigError(f"no trial {trial!r} in this search", where="--trial",
-                              fix=f"use one of {', '.join(map(str, df['trial_id']))}")
+            raise ConfigError(f"no trial {trial!r} in this search", where="--trial", fix=f"use one of {', '.join(map(str, df['trial_id']))}")
         row = rows.iloc[0]
         if row["status"] != "completed":
-            raise ConfigError(f"trial {trial} is {row['status']}: it has no finished model", where="--trial",
-                              fix="pick a completed trial (see trials.csv)")
+            raise ConfigError(
+                f"trial {trial} is {row['status']}: it has no finished model", where="--trial", fix="pick a completed trial (see trials.csv)"
+            )
         return row
     front = Front(df, objectives or {"bleu": "max", "storage_mb": "min"})
     if knee:
@@ -58,13 +60,19 @@ def choose_trial(df: pd.DataFrame, *, trial: str | None = None, best_under_mb: f
             log(chosen.why)
         return chosen.row
     if not best_under_mb > 0:  # NaN too
-        raise ConfigError(f"the storage budget must be above 0 MB, got {best_under_mb:g}", where="--best-under-mb",
-                          fix="give the most disk the model may take, in MB (e.g. --best-under-mb 1.0)")
+        raise ConfigError(
+            f"the storage budget must be above 0 MB, got {best_under_mb:g}",
+            where="--best-under-mb",
+            fix="give the most disk the model may take, in MB (e.g. --best-under-mb 1.0)",
+        )
     try:
         return front.select(max_storage_mb=best_under_mb)
     except ConfigError as err:  # say it with the flag the user typed, not the Python call
-        raise ConfigError(f"no trial on the front fits in {best_under_mb:g} MB", where="--best-under-mb",
-                          fix=(err.fix or "").replace("relax a limit", "raise --best-under-mb")) from None
+        raise ConfigError(
+            f"no trial on the front fits in {best_under_mb:g} MB",
+            where="--best-under-mb",
+            fix=(err.fix or "").replace("relax a limit", "raise --best-under-mb"),
+        ) from None
 
 
 def _trial_config(results_dir: Path, row: pd.Series) -> dict:
@@ -109,27 +117,31 @@ def _artifact_dir(row: pd.Series) -> Path:
             local = Path(localize(join(ckpt, sub)))
             if local.is_dir():
                 return local
-    raise DataError(f"the artefact of trial {row['trial_id']} is gone", where="artifact_path / checkpoint_path",
-                    fix="export a trial of the front (kept by default) or run the search with keep_artifacts: all")
+    raise DataError(
+        f"the artefact of trial {row['trial_id']} is gone",
+        where="artifact_path / checkpoint_path",
+        fix="export a trial of the front (kept by default) or run the search with keep_artifacts: all",
+    )
 
 
 def _check_destination(out: Path) -> None:
     """``--to`` must be a new or empty folder whose parents are folders: refused before any work."""
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file, not a folder", where="--to",
-                          fix="give the path of a new folder (the export writes several files into it)")
+        raise ConfigError(
+            f"{out} is a file, not a folder", where="--to", fix="give the path of a new folder (the export writes several files into it)"
+        )
     parent = out.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise ConfigError(f"{parent} is a file, so {out} cannot be created", where="--to",
-                          fix="give the path of a new folder under an existing folder")
+        raise ConfigError(
+            f"{parent} is a file, so {out} cannot be created", where="--to", fix="give the path of a new folder under an existing folder"
+        )
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out} is not empty", where="--to", fix="choose a new folder")
 
 
-def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *, merge: bool = False,
-                 base: str | Path | None = None) -> Path:
+def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *, merge: bool = False, base: str | Path | None = None) -> Path:
     """Write the trial's artefact, tokenizer, config, metrics, decoding settings and model card to ``out_dir``.
 
     ``base``: the base model's folder, for a results folder moved away from the cache that
@@ -147,16 +159,18 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
     cfg = ExperimentConfig.model_validate(raw)
     method = cfg.method.name
     if merge and method != "lora":
-        raise ConfigError(f"--merge folds LoRA weights into the base; this trial used {method!r}", where="--merge",
-                          fix="drop --merge (full models are already standalone; other methods keep their own format)")
+        raise ConfigError(
+            f"--merge folds LoRA weights into the base; this trial used {method!r}",
+            where="--merge",
+            fix="drop --merge (full models are already standalone; other methods keep their own format)",
+        )
     src = _artifact_dir(_resolved(row, results_dir))
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
     except OSError as err:
-        raise ConfigError(f"cannot create {tmp}: {err.strerror or err}", where="--to",
-                          fix="choose a folder you can write to") from None
+        raise ConfigError(f"cannot create {tmp}: {err.strerror or err}", where="--to", fix="choose a folder you can write to") from None
     try:
         with quiet():
             if merge:
@@ -170,10 +184,20 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
                 kind = "full" if method == "full" else "adapter"
             tokenizer = load_tokenizer(base, cfg.model.src_lang, cfg.model.tgt_lang)
             tokenizer.save_pretrained(tmp)
-        meta = {"trial_id": str(row["trial_id"]), "method": method, "kind": kind, "base": _recorded_base(base, prepared["base_path"]),
-                "src_lang": cfg.model.src_lang, "tgt_lang": cfg.model.tgt_lang, "max_length": cfg.model.max_length,
-                "pairs": _pairs(cfg, row), "decoding": _decoding_record(cfg, Decoding.from_config(cfg)),
-                "config": cfg.model_dump(mode="json"), "metrics": _metrics(row), "results_dir": str(results_dir.resolve())}
+        meta = {
+            "trial_id": str(row["trial_id"]),
+            "method": method,
+            "kind": kind,
+            "base": _recorded_base(base, prepared["base_path"]),
+            "src_lang": cfg.model.src_lang,
+            "tgt_lang": cfg.model.tgt_lang,
+            "max_length": cfg.model.max_length,
+            "pairs": _pairs(cfg, row),
+            "decoding": _decoding_record(cfg, Decoding.from_config(cfg)),
+            "config": cfg.model_dump(mode="json"),
+            "metrics": _metrics(row),
+            "results_dir": str(results_dir.resolve()),
+        }
         atomic_write_text(tmp / META, json.dumps(meta, indent=1))
         atomic_write_text(tmp / CARD, model_card(meta))
         if out.exists():  # an empty folder the user made for it
@@ -185,8 +209,18 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
     return out
 
 
-_METRICS = ("bleu", "chrf", "eval_loss", "storage_mb", "trainable_params", "total_params", "best_epoch", "train_time_s",
-            "sacrebleu_signature", "chrf_signature")
+_METRICS = (
+    "bleu",
+    "chrf",
+    "eval_loss",
+    "storage_mb",
+    "trainable_params",
+    "total_params",
+    "best_epoch",
+    "train_time_s",
+    "sacrebleu_signature",
+    "chrf_signature",
+)
 
 
 def _metrics(row: pd.Series) -> dict:
@@ -200,8 +234,7 @@ def _pairs(cfg, row: pd.Series) -> list[dict]:
     from raymt.metrics.bleu import bleu_tokenizer
     from raymt.metrics.per_pair import pair_key, pair_metric
 
-    codes = [(p.src_lang, p.tgt_lang) for p in cfg.multi_pair.pairs] if cfg.multi_pair is not None \
-        else [(cfg.model.src_lang, cfg.model.tgt_lang)]
+    codes = [(p.src_lang, p.tgt_lang) for p in cfg.multi_pair.pairs] if cfg.multi_pair is not None else [(cfg.model.src_lang, cfg.model.tgt_lang)]
     out = []
     for src, tgt in codes:
         key = pair_key(src, tgt)
@@ -214,8 +247,7 @@ def _pairs(cfg, row: pd.Series) -> list[dict]:
 
 def _decoding_record(cfg, decoding) -> dict:
     """What the search decoded with, and on what: translate/evaluate replay it (evaluate = search)."""
-    return {**decoding.to_dict(), "bleu_tokenize": cfg.eval.bleu_tokenize, "split": cfg.eval.split,
-            "max_samples": cfg.eval.max_samples}
+    return {**decoding.to_dict(), "bleu_tokenize": cfg.eval.bleu_tokenize, "split": cfg.eval.split, "max_samples": cfg.eval.max_samples}
 
 
 def _plain(value):
@@ -252,13 +284,15 @@ def quiet():
 
 def choose_pair(meta: dict, pair: str | None = None) -> dict:
     """The direction to translate: ``pair`` (``en_XX-de_DE``) or the export's only one."""
-    pairs = meta.get("pairs") or [{"pair": f"{meta['src_lang']}-{meta['tgt_lang']}", "src_lang": meta["src_lang"],
-                                   "tgt_lang": meta["tgt_lang"]}]  # an export written before pairs were recorded
+    pairs = meta.get("pairs") or [
+        {"pair": f"{meta['src_lang']}-{meta['tgt_lang']}", "src_lang": meta["src_lang"], "tgt_lang": meta["tgt_lang"]}
+    ]  # an export written before pairs were recorded
     names = [p["pair"] for p in pairs]
     if pair is None:
         if len(pairs) > 1:
-            raise ConfigError(f"this export translates {len(pairs)} directions ({', '.join(names)})", where="--pair",
-                              fix=f"say which, e.g. --pair {names[0]}")
+            raise ConfigError(
+                f"this export translates {len(pairs)} directions ({', '.join(names)})", where="--pair", fix=f"say which, e.g. --pair {names[0]}"
+            )
         return pairs[0]
     for entry in pairs:
         if entry["pair"] == pair:
@@ -271,8 +305,7 @@ def read_export_meta(out_dir: str | Path, *, pair: str | None = None) -> dict:
     direction; cheap (no model), so bad arguments are refused before anything loads."""
     out = Path(out_dir)
     if not (out / META).is_file():
-        raise ConfigError(f"{out} is not a raymt export (no {META})", where=str(out),
-                          fix="pass a folder written by `raymt export`")
+        raise ConfigError(f"{out} is not a raymt export (no {META})", where=str(out), fix="pass a folder written by `raymt export`")
     meta = json.loads((out / META).read_text())
     chosen = choose_pair(meta, pair)
     return {**meta, "src_lang": chosen["src_lang"], "tgt_lang": chosen["tgt_lang"], "pair": chosen}

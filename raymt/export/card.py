@@ -51,11 +51,17 @@ def _dataset(data: dict) -> dict:
     source = data.get("source", "unknown")
     if source == "hf":
         name = data.get("dataset", "?") + (f" ({data['config']})" if data.get("config") else "")
-        return {"dataset_type": data.get("dataset", "?"), "dataset_name": name, "dataset_config": data.get("config"),
-                "dataset_revision": data.get("revision")}
+        return {
+            "dataset_type": data.get("dataset", "?"),
+            "dataset_name": name,
+            "dataset_config": data.get("config"),
+            "dataset_revision": data.get("revision"),
+        }
     if source == "local":
-        return {"dataset_type": "local", "dataset_name": f"local files {Path(str(data.get('path', '?'))).name} "
-                                                         f"({data.get('src', '?')}-{data.get('tgt', '?')})"}
+        return {
+            "dataset_type": "local",
+            "dataset_name": f"local files {Path(str(data.get('path', '?'))).name} ({data.get('src', '?')}-{data.get('tgt', '?')})",
+        }
     if source == "synthetic":
         return {"dataset_type": "synthetic", "dataset_name": f"raymt synthetic ({data.get('domain', 'general')})"}
     return {"dataset_type": str(source), "dataset_name": f"raymt {source} data"}
@@ -75,20 +81,31 @@ def _card_data(meta: dict):
         data = cfg["multi_pair"]["pairs"][i]["data"] if cfg.get("multi_pair") else cfg["data"]
         scores = pair if len(pairs) > 1 else metrics
         signature = metrics.get("sacrebleu_signature") or ""
-        common = {"task_type": "translation", "task_name": f"Translation {pair['src_lang']} -> {pair['tgt_lang']}",
-                  "dataset_split": split, **_dataset(data)}
-        for metric_type, name, key, sig in (("bleu", "BLEU", "bleu", _pair_signature(signature, pair["pair"])),
-                                            ("chrf", "chrF", "chrf", _pair_signature(metrics.get("chrf_signature") or "", pair["pair"]))):
+        common = {
+            "task_type": "translation",
+            "task_name": f"Translation {pair['src_lang']} -> {pair['tgt_lang']}",
+            "dataset_split": split,
+            **_dataset(data),
+        }
+        for metric_type, name, key, sig in (
+            ("bleu", "BLEU", "bleu", _pair_signature(signature, pair["pair"])),
+            ("chrf", "chrF", "chrf", _pair_signature(metrics.get("chrf_signature") or "", pair["pair"])),
+        ):
             value = _round(scores.get(key))
             if value is not None:
-                results.append(EvalResult(metric_type=metric_type, metric_name=name, metric_value=value,
-                                          metric_config=sig or None, **common))
+                results.append(EvalResult(metric_type=metric_type, metric_name=name, metric_value=value, metric_config=sig or None, **common))
     base = str(meta["base"])
     hub_base = None if (looks_like_local_path(base) or is_uri(base)) else base
     library = "transformers" if meta["kind"] in ("full", "merged") else ("peft" if meta["method"] in PEFT_METHODS else None)
-    return ModelCardData(language=_languages(meta) or None, library_name=library, base_model=hub_base,
-                         pipeline_tag="translation", tags=["translation", "raymt", meta["method"]],
-                         model_name=f"raymt-{meta['trial_id']}", eval_results=results or None)
+    return ModelCardData(
+        language=_languages(meta) or None,
+        library_name=library,
+        base_model=hub_base,
+        pipeline_tag="translation",
+        tags=["translation", "raymt", meta["method"]],
+        model_name=f"raymt-{meta['trial_id']}",
+        eval_results=results or None,
+    )
 
 
 def _pair_signature(signature: str, pair: str) -> str:
@@ -115,33 +132,42 @@ def _body(meta: dict) -> str:
         how += f"\n# or, with peft: PeftModel.from_pretrained(MBartForConditionalGeneration.from_pretrained('{meta['base']}'), '{{this folder}}')"
     directions = ", ".join(f"{p['src_lang']} -> {p['tgt_lang']}" for p in pairs) or f"{meta['src_lang']} -> {meta['tgt_lang']}"
     params = m.get("trainable_params")
-    rows = [("BLEU", _fmt(m.get("bleu"), ".2f") + (" (mean over pairs)" if len(pairs) > 1 else "")),
-            ("chrF", _fmt(m.get("chrf"), ".2f") + (" (mean over pairs)" if len(pairs) > 1 else ""))]
+    rows = [
+        ("BLEU", _fmt(m.get("bleu"), ".2f") + (" (mean over pairs)" if len(pairs) > 1 else "")),
+        ("chrF", _fmt(m.get("chrf"), ".2f") + (" (mean over pairs)" if len(pairs) > 1 else "")),
+    ]
     if len(pairs) > 1:
         rows += [(f"BLEU / chrF {p['pair']}", f"{_fmt(p.get('bleu'), '.2f')} / {_fmt(p.get('chrf'), '.2f')}") for p in pairs]
-    rows += [("storage (MB, this artefact as trained)", _fmt(m.get("storage_mb"), ".4g")),
-             ("trainable parameters", _fmt(params, ",d") if isinstance(params, int) else _fmt(params, ",.0f")),
-             ("best epoch", _fmt(m.get("best_epoch"), "d") if isinstance(m.get("best_epoch"), int) else _fmt(m.get("best_epoch"), ".0f"))]
+    rows += [
+        ("storage (MB, this artefact as trained)", _fmt(m.get("storage_mb"), ".4g")),
+        ("trainable parameters", _fmt(params, ",d") if isinstance(params, int) else _fmt(params, ",.0f")),
+        ("best epoch", _fmt(m.get("best_epoch"), "d") if isinstance(m.get("best_epoch"), int) else _fmt(m.get("best_epoch"), ".0f")),
+    ]
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    scored = f"the search's `{cfg['eval']['split']}` split" + (
-        f", its first {dec['max_samples']} sentences" if dec.get("max_samples") else "")
+    scored = f"the search's `{cfg['eval']['split']}` split" + (f", its first {dec['max_samples']} sentences" if dec.get("max_samples") else "")
     tokenizers = ", ".join(sorted({p.get("bleu_tokenize", "13a") for p in pairs})) or "13a"
-    decoding = (f"beam size {dec.get('beam_size', 1)}, at most {dec.get('max_new_tokens', '?')} new tokens, sources "
-                f"truncated to {dec.get('max_length', meta.get('max_length'))} tokens, batches of {dec.get('batch_size', '?')} "
-                f"sentences (longest first, over {dec.get('shards', 1)} shard(s) as the search's workers), BLEU tokenizer "
-                f"{tokenizers} (`eval.bleu_tokenize: {dec.get('bleu_tokenize', 'auto')}`)") if dec else "not recorded"
+    decoding = (
+        (
+            f"beam size {dec.get('beam_size', 1)}, at most {dec.get('max_new_tokens', '?')} new tokens, sources "
+            f"truncated to {dec.get('max_length', meta.get('max_length'))} tokens, batches of {dec.get('batch_size', '?')} "
+            f"sentences (longest first, over {dec.get('shards', 1)} shard(s) as the search's workers), BLEU tokenizer "
+            f"{tokenizers} (`eval.bleu_tokenize: {dec.get('bleu_tokenize', 'auto')}`)"
+        )
+        if dec
+        else "not recorded"
+    )
     pair_flag = f" --pair {pairs[0]['pair']}" if len(pairs) > 1 else ""
-    return f"""# raymt export: trial {meta['trial_id']} ({meta['method']})
+    return f"""# raymt export: trial {meta["trial_id"]} ({meta["method"]})
 
-{directions}, fine-tuned from `{meta['base']}` with `{meta['method']}`.
+{directions}, fine-tuned from `{meta["base"]}` with `{meta["method"]}`.
 
 | metric | value |
 |---|---|
 {table}
 
 Scored on {scored}.
-BLEU signature: `{m.get('sacrebleu_signature') or 'n/a'}`
-chrF signature: `{m.get('chrf_signature') or 'n/a'}`
+BLEU signature: `{m.get("sacrebleu_signature") or "n/a"}`
+chrF signature: `{m.get("chrf_signature") or "n/a"}`
 
 ## Decoding
 

@@ -32,8 +32,9 @@ def _cmd_translate(args) -> int:
     if lines is None:
         lines = split_lines(sys.stdin.read())
     if not lines:
-        raise DataError("no input: there is no line to translate", where=args.input or "stdin",
-                        fix="give a file (or pipe text) with one source sentence per line")
+        raise DataError(
+            "no input: there is no line to translate", where=args.input or "stdin", fix="give a file (or pipe text) with one source sentence per line"
+        )
     for text in translate(args.export_dir, lines, loaded=loaded, **_decoding_overrides(args)):
         print(text)
     return 0
@@ -44,8 +45,15 @@ def _cmd_evaluate(args) -> int:
     from raymt.export.translate import evaluate, read_lines
 
     src, ref = read_lines(args.src, "source"), read_lines(args.ref, "reference")
-    scores, _ = evaluate(args.export_dir, src, ref, bleu_tokenize=args.bleu_tokenize, pair=args.pair,
-                         loaded=load_exported(args.export_dir, pair=args.pair, base=args.base), **_decoding_overrides(args))
+    scores, _ = evaluate(
+        args.export_dir,
+        src,
+        ref,
+        bleu_tokenize=args.bleu_tokenize,
+        pair=args.pair,
+        loaded=load_exported(args.export_dir, pair=args.pair, base=args.base),
+        **_decoding_overrides(args),
+    )
     print(f"BLEU {scores.bleu:.2f}  ({scores.bleu_signature})")
     print(f"chrF {scores.chrf:.2f}  ({scores.chrf_signature})")
     return 0
@@ -61,41 +69,69 @@ def _positive_int(text: str) -> int:
     return value
 
 
-BASE_HELP = ("the base model's folder, when the results (or export) moved away from the cache holding it "
-             "(default: where the search recorded it, or $RAYMT_BASE)")
+BASE_HELP = (
+    "the base model's folder, when the results (or export) moved away from the cache holding it "
+    "(default: where the search recorded it, or $RAYMT_BASE)"
+)
 
 
 def add_commands(sub) -> None:
     p = sub.add_parser("export", help="write one trial's model as a ready-to-use folder")
-    p.add_argument("results_dir", metavar="RESULTS_DIR",
-                   help="a search's results folder (printed by `raymt search`, e.g. raymt_results/default), or its URI")
+    p.add_argument(
+        "results_dir", metavar="RESULTS_DIR", help="a search's results folder (printed by `raymt search`, e.g. raymt_results/default), or its URI"
+    )
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--trial", help="trial id (see trials.csv)")
     which.add_argument("--best-under-mb", type=float, help="the best-BLEU front member within this storage")
-    which.add_argument("--knee", action="store_true",
-                       help="the report's knee (storage on a log scale); with no knee, the highest-BLEU member, said so")
+    which.add_argument(
+        "--knee", action="store_true", help="the report's knee (storage on a log scale); with no knee, the highest-BLEU member, said so"
+    )
     p.add_argument("--to", required=True, metavar="DIR", help="output folder (new, or empty)")
     p.add_argument("--merge", action="store_true", help="LoRA only: fold the update into a standalone model")
     p.add_argument("--base", default=None, metavar="DIR", help=BASE_HELP)
     p.set_defaults(func=_cmd_export)
-    for name, helptext in (("translate", "translate a file or stdin with an exported model, decoding as the search did"),
-                           ("evaluate", "BLEU/chrF of an exported model on parallel files, scored as the search scored")):
+    for name, helptext in (
+        ("translate", "translate a file or stdin with an exported model, decoding as the search did"),
+        ("evaluate", "BLEU/chrF of an exported model on parallel files, scored as the search scored"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("export_dir", metavar="EXPORT_DIR", help="a folder written by `raymt export`")
         if name == "translate":
-            p.add_argument("input", nargs="?", default=None,
-                           help="source file, one sentence a line (default: stdin); a blank line gives a blank line")
+            p.add_argument(
+                "input", nargs="?", default=None, help="source file, one sentence a line (default: stdin); a blank line gives a blank line"
+            )
         else:
             p.add_argument("--src", required=True, metavar="FILE", help="source file, one sentence a line (e.g. the search's sources.txt)")
             p.add_argument("--ref", required=True, metavar="FILE", help="reference file, line by line parallel to --src (e.g. references.txt)")
-            p.add_argument("--bleu-tokenize", default=None, metavar="NAME",
-                           help="sacrebleu tokenizer for BLEU (default: the one the search used for this target; auto = from the target language)")
+            p.add_argument(
+                "--bleu-tokenize",
+                default=None,
+                metavar="NAME",
+                help="sacrebleu tokenizer for BLEU (default: the one the search used for this target; auto = from the target language)",
+            )
         p.add_argument("--pair", default=None, metavar="SRC-TGT", help="direction of a multi-pair export, e.g. en_XX-de_DE")
         p.add_argument("--base", default=None, metavar="DIR", help=BASE_HELP)
-        p.add_argument("--beam", "--beam-size", dest="beam_size", type=_positive_int, default=None, metavar="N",
-                       help="beam size (default: the search's eval.beam_size)")
-        p.add_argument("--max-new-tokens", type=_positive_int, default=None, metavar="N",
-                       help="longest translation in tokens (default: the search's eval.max_new_tokens)")
-        p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
-                       help="sentences per generation batch (default: the search's eval.batch_size)")
+        p.add_argument(
+            "--beam",
+            "--beam-size",
+            dest="beam_size",
+            type=_positive_int,
+            default=None,
+            metavar="N",
+            help="beam size (default: the search's eval.beam_size)",
+        )
+        p.add_argument(
+            "--max-new-tokens",
+            type=_positive_int,
+            default=None,
+            metavar="N",
+            help="longest translation in tokens (default: the search's eval.max_new_tokens)",
+        )
+        p.add_argument(
+            "--batch-size",
+            type=_positive_int,
+            default=None,
+            metavar="N",
+            help="sentences per generation batch (default: the search's eval.batch_size)",
+        )
         p.set_defaults(func=_cmd_translate if name == "translate" else _cmd_evaluate)

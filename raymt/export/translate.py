@@ -25,9 +25,13 @@ def export_decoding(meta: dict, **overrides) -> object:
     if recorded is None:  # an export written before decoding was recorded: its trial config says it
         cfg = meta.get("config") or {}
         ev = cfg.get("eval") or {}
-        recorded = {"beam_size": ev.get("beam_size"), "max_new_tokens": ev.get("max_new_tokens"),
-                    "batch_size": ev.get("batch_size"), "max_length": meta.get("max_length"),
-                    "shards": (cfg.get("resources") or {}).get("num_workers")}
+        recorded = {
+            "beam_size": ev.get("beam_size"),
+            "max_new_tokens": ev.get("max_new_tokens"),
+            "batch_size": ev.get("batch_size"),
+            "max_length": meta.get("max_length"),
+            "shards": (cfg.get("resources") or {}).get("num_workers"),
+        }
     decoding = Decoding.from_dict(recorded)
     return dataclasses.replace(decoding, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -44,9 +48,16 @@ def export_bleu_tokenizer(meta: dict) -> str:
     return signed or bleu_tokenizer("auto", meta["tgt_lang"])
 
 
-def translate(export_dir: str | Path, lines: list[str], *, beam_size: int | None = None,
-              max_new_tokens: int | None = None, batch_size: int | None = None, pair: str | None = None,
-              loaded=None) -> list[str]:
+def translate(
+    export_dir: str | Path,
+    lines: list[str],
+    *,
+    beam_size: int | None = None,
+    max_new_tokens: int | None = None,
+    batch_size: int | None = None,
+    pair: str | None = None,
+    loaded=None,
+) -> list[str]:
     """One translation per input line, decoded as the search did unless overridden."""
     from raymt.export.bundle import load_exported, quiet
     from raymt.model.generation import translate_lines
@@ -76,13 +87,21 @@ def read_lines(path: str | Path, what: str) -> list[str]:
     except IsADirectoryError:
         raise DataError("is a folder", where=str(path), fix=f"pass the {what} file (one sentence a line)") from None
     except UnicodeDecodeError as err:
-        raise DataError(f"bytes that are not UTF-8 at offset {err.start}", where=str(path),
-                        fix="convert the file to UTF-8") from None
+        raise DataError(f"bytes that are not UTF-8 at offset {err.start}", where=str(path), fix="convert the file to UTF-8") from None
 
 
-def evaluate(export_dir: str | Path, src: list[str], ref: list[str], *, beam_size: int | None = None,
-             max_new_tokens: int | None = None, batch_size: int | None = None, bleu_tokenize: str | None = None,
-             pair: str | None = None, loaded=None):
+def evaluate(
+    export_dir: str | Path,
+    src: list[str],
+    ref: list[str],
+    *,
+    beam_size: int | None = None,
+    max_new_tokens: int | None = None,
+    batch_size: int | None = None,
+    bleu_tokenize: str | None = None,
+    pair: str | None = None,
+    loaded=None,
+):
     """Translate ``src`` and score it against ``ref``: sacrebleu BLEU and chrF with signatures,
     BLEU tokenised as the search tokenised this target unless ``bleu_tokenize`` names another."""
     from raymt.errors import ConfigError
@@ -90,11 +109,13 @@ def evaluate(export_dir: str | Path, src: list[str], ref: list[str], *, beam_siz
     from raymt.metrics.bleu import bleu_tokenizer, check_tokenizer_installed, check_tokenizer_name, corpus_scores
 
     if len(src) != len(ref):
-        raise DataError(f"{len(src)} source lines but {len(ref)} references", where="--src / --ref",
-                        fix="give parallel files with one sentence per line")
+        raise DataError(
+            f"{len(src)} source lines but {len(ref)} references", where="--src / --ref", fix="give parallel files with one sentence per line"
+        )
     if not src:
-        raise DataError("both files are empty: there is nothing to score", where="--src / --ref",
-                        fix="give parallel files with one sentence per line")
+        raise DataError(
+            "both files are empty: there is nothing to score", where="--src / --ref", fix="give parallel files with one sentence per line"
+        )
     if bleu_tokenize is not None:
         try:
             check_tokenizer_name(bleu_tokenize)
@@ -105,9 +126,9 @@ def evaluate(export_dir: str | Path, src: list[str], ref: list[str], *, beam_siz
         tokenize = export_bleu_tokenizer(meta)
     else:
         tokenize = bleu_tokenizer(bleu_tokenize, meta["tgt_lang"])
-    check_tokenizer_installed(tokenize, where="--bleu-tokenize" if bleu_tokenize else f"{export_dir}: bleu_tokenize",
-                              tgt_lang=meta["tgt_lang"])  # before the model loads
+    check_tokenizer_installed(
+        tokenize, where="--bleu-tokenize" if bleu_tokenize else f"{export_dir}: bleu_tokenize", tgt_lang=meta["tgt_lang"]
+    )  # before the model loads
     loaded = loaded or load_exported(export_dir, pair=pair)
-    hyps = translate(export_dir, src, beam_size=beam_size, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                     loaded=loaded)
+    hyps = translate(export_dir, src, beam_size=beam_size, max_new_tokens=max_new_tokens, batch_size=batch_size, loaded=loaded)
     return corpus_scores(hyps, ref, tokenize=tokenize), hyps

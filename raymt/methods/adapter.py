@@ -60,12 +60,8 @@ class AdapterParams(MethodParams):
     """The ``method:`` block of ``name: adapter``."""
 
     size: int = Field(16, ge=1, le=16384, description="Bottleneck width; storage grows linearly with it.")
-    activation: Literal["relu", "gelu", "silu", "tanh"] = Field(
-        "relu", description="Non-linearity between the down- and up-projection."
-    )
-    cross_attention: bool = Field(
-        False, description="Also put an adapter after each decoder cross-attention (not in Houlsby et al.)."
-    )
+    activation: Literal["relu", "gelu", "silu", "tanh"] = Field("relu", description="Non-linearity between the down- and up-projection.")
+    cross_attention: bool = Field(False, description="Also put an adapter after each decoder cross-attention (not in Houlsby et al.).")
 
 
 class BottleneckAdapter(nn.Module):
@@ -124,17 +120,14 @@ class AdapterMethod(FineTuneMethod):
         params = self.validate_params(params)
         require_supported(model.config)
         if any(name.endswith(ADAPTER_ATTR) for name, _ in model.named_modules()):
-            raise ConfigError("this model already has adapters", where="method",
-                              fix="apply the adapter method to a fresh base model")
+            raise ConfigError("this model already has adapters", where="method", fix="apply the adapter method to a fresh base model")
         base = next(model.parameters())
         dtype = _storage_dtype(base.dtype)
         for param in model.parameters():
             param.requires_grad_(False)
         for path, is_attention in _sites(model.config, params):
             block = model.get_submodule(path)
-            adapter = BottleneckAdapter(
-                model.config.d_model, params.size, params.activation, dtype=dtype, device=base.device
-            )
+            adapter = BottleneckAdapter(model.config.d_model, params.size, params.activation, dtype=dtype, device=base.device)
             block.add_module(ADAPTER_ATTR, adapter)
             block.register_forward_hook(_adapt_attention if is_attention else _adapt_output)
         model.raymt_adapter_params = params
@@ -203,8 +196,9 @@ class AdapterMethod(FineTuneMethod):
 
         params = self.validate_params(params)
         d = model_config.d_model
-        return tuple(InjectedSite("src" if path.startswith("model.encoder.") else "tgt", 2 * d + params.size + 2)
-                     for path, _ in _sites(model_config, params))
+        return tuple(
+            InjectedSite("src" if path.startswith("model.encoder.") else "tgt", 2 * d + params.size + 2) for path, _ in _sites(model_config, params)
+        )
 
     def artifact_plan(self, model_config: Any, params: Any = None) -> ArtifactPlan:
         params = self.validate_params(params)
@@ -213,11 +207,16 @@ class AdapterMethod(FineTuneMethod):
         shapes = {}
         for path, _ in _sites(model_config, params):
             prefix = f"{path}.{ADAPTER_ATTR}"
-            shapes.update({
-                f"{prefix}.norm.weight": (d,), f"{prefix}.norm.bias": (d,),
-                f"{prefix}.down.weight": (s, d), f"{prefix}.down.bias": (s,),
-                f"{prefix}.up.weight": (d, s), f"{prefix}.up.bias": (d,),
-            })
+            shapes.update(
+                {
+                    f"{prefix}.norm.weight": (d,),
+                    f"{prefix}.norm.bias": (d,),
+                    f"{prefix}.down.weight": (s, d),
+                    f"{prefix}.down.bias": (s,),
+                    f"{prefix}.up.weight": (d, s),
+                    f"{prefix}.up.bias": (d,),
+                }
+            )
         return ArtifactPlan(
             weights_file=WEIGHTS,
             tensors=shapes,
@@ -236,12 +235,14 @@ class AdapterMethod(FineTuneMethod):
         return {k: v for k, v in model.state_dict().items() if marker in k}
 
     def _config_text(self, model_config: Any, params: AdapterParams) -> str:
-        return config_json_text({
-            "method": self.name,
-            "params": params.model_dump(mode="json"),
-            "base_model_name_or_path": getattr(model_config, "name_or_path", None) or None,
-            "raymt_version": raymt.__version__,
-        })
+        return config_json_text(
+            {
+                "method": self.name,
+                "params": params.model_dump(mode="json"),
+                "base_model_name_or_path": getattr(model_config, "name_or_path", None) or None,
+                "raymt_version": raymt.__version__,
+            }
+        )
 
 
 register_method(AdapterMethod)

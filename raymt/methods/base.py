@@ -74,11 +74,7 @@ class ArtifactPlan:
 
     def file_bytes(self) -> dict[str, int]:
         """Predicted size of each file of the artefact."""
-        sizes = {
-            self.weights_file: safetensors_bytes(
-                {name: (self.dtype, shape) for name, shape in self.tensors.items()}, self.metadata
-            )
-        }
+        sizes = {self.weights_file: safetensors_bytes({name: (self.dtype, shape) for name, shape in self.tensors.items()}, self.metadata)}
         sizes.update({name: len(text.encode("utf-8")) for name, text in self.text_files.items()})
         return sizes
 

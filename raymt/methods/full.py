@@ -40,8 +40,7 @@ class FullParams(MethodParams):
 class FullMethod(FineTuneMethod):
     name = "full"
     params_cls = FullParams
-    paper = ("Liu et al., 2020, TACL: Multilingual Denoising Pre-training for Neural Machine "
-             "Translation (mBART; full fine-tuning baseline)")
+    paper = "Liu et al., 2020, TACL: Multilingual Denoising Pre-training for Neural Machine Translation (mBART; full fine-tuning baseline)"
 
     def apply(self, model: nn.Module, params: Any = None) -> nn.Module:
         self.validate_params(params)

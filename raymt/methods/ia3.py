@@ -56,8 +56,7 @@ class IA3Params(MethodParams):
 class IA3Method(PeftMethod):
     name = "ia3"
     params_cls = IA3Params
-    paper = ("Liu et al., 2022, NeurIPS: Few-Shot Parameter-Efficient Fine-Tuning is Better "
-             "and Cheaper than In-Context Learning")
+    paper = "Liu et al., 2022, NeurIPS: Few-Shot Parameter-Efficient Fine-Tuning is Better and Cheaper than In-Context Learning"
     peft_type = "IA3"
 
     def peft_config(self, model_config: Any, params: IA3Params) -> IA3Config:

@@ -124,9 +124,7 @@ def layer_linears(model_config: Any) -> list[LinearSpec]:
     return linears
 
 
-def match_linears(
-    model_config: Any, targets: Sequence[str] | str, where: str = "method.target_modules"
-) -> list[LinearSpec]:
+def match_linears(model_config: Any, targets: Sequence[str] | str, where: str = "method.target_modules") -> list[LinearSpec]:
     """The linear layers peft selects for ``target_modules`` (same rule as peft: a module
     matches a target when its path equals it or ends with ``"." + target``; ``"all-linear"``
     selects every layer linear, never the output head). A target that matches nothing is a

@@ -80,8 +80,7 @@ class LoraMethod(PeftMethod):
 
     def count_trainable(self, model_config: Any, params: Any = None) -> int:
         params = self.validate_params(params)
-        return sum(params.r * (lin.in_features + lin.out_features)
-                   for lin in match_linears(model_config, params.target_modules))
+        return sum(params.r * (lin.in_features + lin.out_features) for lin in match_linears(model_config, params.target_modules))
 
     def activation_sites(self, model_config: Any, params: Any = None) -> tuple:
         """Per adapted linear: the branch input ``dropout(x)`` kept for ``A``'s gradient (with

@@ -140,23 +140,16 @@ class PeftMethod(FineTuneMethod):
 
         inner = unwrap_model(model)
         if not isinstance(inner, PeftModel):
-            raise TypeError(
-                f"{self.name!r} expects the model returned by its apply() (a peft PeftModel), "
-                f"got {type(inner).__name__}"
-            )
+            raise TypeError(f"{self.name!r} expects the model returned by its apply() (a peft PeftModel), got {type(inner).__name__}")
         return inner
 
     def _check_keys(self, peft_model: PeftModel, state: dict[str, torch.Tensor], artifact_dir: Any) -> None:
         from peft import get_peft_model_state_dict
 
-        expected = {
-            name: tuple(t.shape) for name, t in get_peft_model_state_dict(peft_model).items()
-        }
+        expected = {name: tuple(t.shape) for name, t in get_peft_model_state_dict(peft_model).items()}
         found = {name: tuple(t.shape) for name, t in state.items()}
         if expected != found:
-            differing = sorted(set(expected) ^ set(found)) or sorted(
-                k for k in expected if expected[k] != found.get(k)
-            )
+            differing = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found.get(k))
             raise ConfigError(
                 f"the artefact's weights do not fit this model (first difference: {differing[0]!r})",
                 where=str(artifact_dir),

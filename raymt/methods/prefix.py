@@ -54,12 +54,9 @@ __all__ = ["PrefixMethod", "PrefixParams"]
 class PrefixParams(MethodParams):
     """The ``method:`` block of ``name: prefix``."""
 
-    num_virtual_tokens: int = Field(
-        20, ge=1, le=1024, description="Length of the prefix (virtual key/value positions)."
-    )
+    num_virtual_tokens: int = Field(20, ge=1, le=1024, description="Length of the prefix (virtual key/value positions).")
     prefix_projection: bool = Field(
-        False, description="Train the prefix through a 2-layer MLP (Li & Liang's reparametrisation); "
-        "more trainable parameters, same artefact size."
+        False, description="Train the prefix through a 2-layer MLP (Li & Liang's reparametrisation); more trainable parameters, same artefact size."
     )
     encoder_hidden_size: int | None = Field(
         None, ge=1, le=65536, description="Hidden size of that MLP (prefix_projection only); defaults to d_model."

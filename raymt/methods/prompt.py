@@ -44,8 +44,7 @@ def check_virtual_tokens(model_config: Any, num_virtual_tokens: int) -> None:
     limit = model_config.max_position_embeddings
     if num_virtual_tokens >= limit:
         raise ConfigError(
-            f"num_virtual_tokens={num_virtual_tokens} leaves no positions for the sentence "
-            f"(the model has max_position_embeddings={limit})",
+            f"num_virtual_tokens={num_virtual_tokens} leaves no positions for the sentence (the model has max_position_embeddings={limit})",
             where="method.num_virtual_tokens",
             fix=f"use far fewer virtual tokens than {limit} (typically 10-100)",
         )
@@ -56,15 +55,10 @@ class PromptParams(MethodParams):
 
     num_virtual_tokens: int = Field(20, ge=1, le=1024, description="Length of the soft prompt.")
     init: Literal["random", "vocab", "text"] = Field(
-        "random", description="How the prompt starts: random vectors, embeddings of random "
-        "vocabulary tokens, or embeddings of init_text."
+        "random", description="How the prompt starts: random vectors, embeddings of random vocabulary tokens, or embeddings of init_text."
     )
-    init_text: str | None = Field(
-        None, min_length=1, description="Text whose token embeddings start the prompt (init: text)."
-    )
-    tokenizer: str | None = Field(
-        None, min_length=1, description="Tokenizer (path or hub name) for init_text; defaults to the base model's own."
-    )
+    init_text: str | None = Field(None, min_length=1, description="Text whose token embeddings start the prompt (init: text).")
+    tokenizer: str | None = Field(None, min_length=1, description="Tokenizer (path or hub name) for init_text; defaults to the base model's own.")
 
     @model_validator(mode="after")
     def _check(self) -> PromptParams:

@@ -29,15 +29,13 @@ def register_method(cls: type[FineTuneMethod]) -> type[FineTuneMethod]:
     (usable as a decorator)."""
     where = f"register_method({getattr(cls, '__name__', cls)!r})"
     if not (isinstance(cls, type) and issubclass(cls, FineTuneMethod)):
-        raise ConfigError("only FineTuneMethod subclasses can be registered", where=where,
-                          fix="subclass raymt.methods.base.FineTuneMethod")
+        raise ConfigError("only FineTuneMethod subclasses can be registered", where=where, fix="subclass raymt.methods.base.FineTuneMethod")
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not _NAME.match(name):
         raise ConfigError(
             f"malformed method name {name!r}",
             where=where,
-            fix="set the class attribute `name` to lowercase letters, digits and '_' "
-            "(starting with a letter, at most 32 characters), e.g. 'lora'",
+            fix="set the class attribute `name` to lowercase letters, digits and '_' (starting with a letter, at most 32 characters), e.g. 'lora'",
         )
     if name in _REGISTRY:
         raise ConfigError(
@@ -47,22 +45,23 @@ def register_method(cls: type[FineTuneMethod]) -> type[FineTuneMethod]:
         )
     params_cls = getattr(cls, "params_cls", None)
     if not (isinstance(params_cls, type) and issubclass(params_cls, BaseModel)):
-        raise ConfigError("`params_cls` must be a pydantic model", where=where,
-                          fix="subclass raymt.methods.base.MethodParams")
+        raise ConfigError("`params_cls` must be a pydantic model", where=where, fix="subclass raymt.methods.base.MethodParams")
     if params_cls.model_config.get("extra") != "forbid":
-        raise ConfigError("`params_cls` must forbid unknown fields so typos are caught", where=where,
-                          fix="subclass raymt.methods.base.MethodParams (extra='forbid')")
+        raise ConfigError(
+            "`params_cls` must forbid unknown fields so typos are caught",
+            where=where,
+            fix="subclass raymt.methods.base.MethodParams (extra='forbid')",
+        )
     if not issubclass(params_cls, MethodParams):
-        raise ConfigError("`params_cls` must subclass MethodParams", where=where,
-                          fix="subclass raymt.methods.base.MethodParams")
+        raise ConfigError("`params_cls` must subclass MethodParams", where=where, fix="subclass raymt.methods.base.MethodParams")
     paper = getattr(cls, "paper", None)
     if not isinstance(paper, str) or not paper.strip():
-        raise ConfigError("`paper` must cite where the method comes from", where=where,
-                          fix="set `paper` to 'Author et al., year, venue' (or 'none' with a reason)")
+        raise ConfigError(
+            "`paper` must cite where the method comes from", where=where, fix="set `paper` to 'Author et al., year, venue' (or 'none' with a reason)"
+        )
     abstract = sorted(getattr(cls, "__abstractmethods__", ()))
     if abstract:
-        raise ConfigError(f"the class leaves {', '.join(abstract)} unimplemented", where=where,
-                          fix="implement every method of FineTuneMethod")
+        raise ConfigError(f"the class leaves {', '.join(abstract)} unimplemented", where=where, fix="implement every method of FineTuneMethod")
     _REGISTRY[name] = cls
     return cls
 

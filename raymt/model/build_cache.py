@@ -26,9 +26,11 @@ from pathlib import Path
 #: bump when raymt's build code changes what it writes for the same recipe
 BUILD_FORMAT = 2
 
-BUILD_THREADS_HELP = ("CPU threads of the build (tokenizer training and pre-training), used exactly whatever the machine has: "
-                      "the thread count changes the float sums, so it is part of the recipe and of the cache key. "
-                      "More threads build faster on a bigger machine but give a different (equally good) base.")
+BUILD_THREADS_HELP = (
+    "CPU threads of the build (tokenizer training and pre-training), used exactly whatever the machine has: "
+    "the thread count changes the float sums, so it is part of the recipe and of the cache key. "
+    "More threads build faster on a bigger machine but give a different (equally good) base."
+)
 
 
 def build_identity() -> dict:
@@ -38,8 +40,7 @@ def build_identity() -> dict:
     import torch
     import transformers
 
-    return {"format": BUILD_FORMAT, "torch": torch.__version__, "transformers": transformers.__version__,
-            "sentencepiece": sentencepiece.__version__}
+    return {"format": BUILD_FORMAT, "torch": torch.__version__, "transformers": transformers.__version__, "sentencepiece": sentencepiece.__version__}
 
 
 def files_digest(paths: Iterable[str | os.PathLike]) -> str:

@@ -45,6 +45,5 @@ def base_record(name: str, folder: str | os.PathLike) -> dict:
         path = Path(folder) / marker
         if path.is_file():
             meta = json.loads(path.read_text())
-            record.update({k: meta[k] for k in ("spec", "build", "build_s", "validation", "parameters", "corpus", "train_loss")
-                           if k in meta})
+            record.update({k: meta[k] for k in ("spec", "build", "build_s", "validation", "parameters", "corpus", "train_loss") if k in meta})
     return record

@@ -13,9 +13,20 @@ import torch
 
 
 @torch.no_grad()
-def translate_texts(model, tokenizer, texts: Sequence[str], *, src_lang: str, tgt_lang: str, references: Sequence[str] | None = None,
-                    beam_size: int = 1, max_new_tokens: int = 64, batch_size: int = 64, max_length: int = 128,
-                    tokenize: str | None = None):
+def translate_texts(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    src_lang: str,
+    tgt_lang: str,
+    references: Sequence[str] | None = None,
+    beam_size: int = 1,
+    max_new_tokens: int = 64,
+    batch_size: int = 64,
+    max_length: int = 128,
+    tokenize: str | None = None,
+):
     """``(hypotheses in input order, Scores or None)``; scored with sacrebleu when ``references``
     (with the BLEU tokenizer ``tokenize``; None: the one ``eval.bleu_tokenize: auto`` picks for ``tgt_lang``)."""
     from raymt.metrics.bleu import bleu_tokenizer, corpus_scores

@@ -30,14 +30,19 @@ class Decoding:
     beam_size: int = 1
     max_new_tokens: int = 64
     batch_size: int = 64
-    max_length: int = 64   # sources longer than this (in tokens) are truncated, as in the tokenised corpus
-    shards: int = 1        # evaluation split across this many Train workers, each batching its own share
+    max_length: int = 64  # sources longer than this (in tokens) are truncated, as in the tokenised corpus
+    shards: int = 1  # evaluation split across this many Train workers, each batching its own share
 
     @classmethod
     def from_config(cls, cfg) -> Decoding:
         """The decoding a trial of ``cfg`` scores with."""
-        return cls(beam_size=cfg.eval.beam_size, max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size,
-                   max_length=cfg.model.max_length, shards=cfg.resources.num_workers)
+        return cls(
+            beam_size=cfg.eval.beam_size,
+            max_new_tokens=cfg.eval.max_new_tokens,
+            batch_size=cfg.eval.batch_size,
+            max_length=cfg.model.max_length,
+            shards=cfg.resources.num_workers,
+        )
 
     @classmethod
     def from_dict(cls, data: dict) -> Decoding:
@@ -70,14 +75,18 @@ def pad_batch(seqs: Sequence[Sequence[int]], value: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_texts(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, tokenizer, tgt_lang: str,
-                   decoding: Decoding) -> list[str]:
+def generate_texts(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, tokenizer, tgt_lang: str, decoding: Decoding) -> list[str]:
     """Decode one batch into stripped target-language texts."""
     from raymt.model.loading import forced_bos_id
 
-    out = model.generate(input_ids=input_ids, attention_mask=attention_mask, num_beams=decoding.beam_size,
-                         max_new_tokens=decoding.max_new_tokens, forced_bos_token_id=forced_bos_id(tokenizer, tgt_lang),
-                         decoder_start_token_id=model.config.decoder_start_token_id)
+    out = model.generate(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        num_beams=decoding.beam_size,
+        max_new_tokens=decoding.max_new_tokens,
+        forced_bos_token_id=forced_bos_id(tokenizer, tgt_lang),
+        decoder_start_token_id=model.config.decoder_start_token_id,
+    )
     return [text.strip() for text in tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 
@@ -97,4 +106,3 @@ def translate_lines(model, tokenizer, lines: Sequence[str], tgt_lang: str, decod
         for j, text in zip(batch, generate_texts(model, input_ids, (input_ids != pad).long(), tokenizer, tgt_lang, decoding)):
             out[todo[j]] = text
     return out
-

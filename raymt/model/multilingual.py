@@ -47,16 +47,30 @@ class MultilingualSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    corpus: str = Field(DEFAULT_CORPUS, description="Folder of line-aligned <stem>.<lang> text files (optionally .gz), e.g. Multi30k's task1/raw. A relative path is looked up in the working directory, then beside the raymt checkout.")
-    languages: dict[str, str] = Field(default_factory=lambda: {"en": "en_XX", "de": "de_DE", "fr": "fr_XX", "cs": "cs_CZ"},
-                                      description="File suffix -> mBART-50 code of every language the tokenizer covers (trained on <train>.<suffix> of each).")
-    directions: list[str] = Field(default_factory=lambda: ["en-de", "de-en", "en-fr", "fr-en"],
-                                  description="Directions the model is pre-trained to translate, as <src suffix>-<tgt suffix>; a language of `languages` left out here is one the base can tokenise but never wrote.")
+    corpus: str = Field(
+        DEFAULT_CORPUS,
+        description="Folder of line-aligned <stem>.<lang> text files (optionally .gz), e.g. Multi30k's task1/raw. A relative path is looked up in the working directory, then beside the raymt checkout.",
+    )
+    languages: dict[str, str] = Field(
+        default_factory=lambda: {"en": "en_XX", "de": "de_DE", "fr": "fr_XX", "cs": "cs_CZ"},
+        description="File suffix -> mBART-50 code of every language the tokenizer covers (trained on <train>.<suffix> of each).",
+    )
+    directions: list[str] = Field(
+        default_factory=lambda: ["en-de", "de-en", "en-fr", "fr-en"],
+        description="Directions the model is pre-trained to translate, as <src suffix>-<tgt suffix>; a language of `languages` left out here is one the base can tokenise but never wrote.",
+    )
     train: str = Field("train", description="File stem of the training split.")
     validation: str = Field("val", description="File stem of the validation split (the base's own BLEU per direction).")
-    pairs_per_direction: int | None = Field(20000, ge=100, description="Pre-train on a seeded subset of at most this many pairs per direction; null = all.")
-    denoise: list[str] = Field(default_factory=lambda: ["cs"], description="Languages (suffixes) whose training text is also learnt with mBART's text-infilling objective (noised sentence -> sentence, 35% of words masked in Poisson(3.5) spans): the base can then write a language it never translated into, as mBART-50 can after denoising pre-training.")
-    denoise_sentences: int | None = Field(20000, ge=100, description="Use at most this many sentences per denoising language (seeded subset); null = all.")
+    pairs_per_direction: int | None = Field(
+        20000, ge=100, description="Pre-train on a seeded subset of at most this many pairs per direction; null = all."
+    )
+    denoise: list[str] = Field(
+        default_factory=lambda: ["cs"],
+        description="Languages (suffixes) whose training text is also learnt with mBART's text-infilling objective (noised sentence -> sentence, 35% of words masked in Poisson(3.5) spans): the base can then write a language it never translated into, as mBART-50 can after denoising pre-training.",
+    )
+    denoise_sentences: int | None = Field(
+        20000, ge=100, description="Use at most this many sentences per denoising language (seeded subset); null = all."
+    )
     vocab_size: int = Field(4000, ge=500, le=64000, description="Unigram pieces (language codes added on top).")
     d_model: int = Field(128, ge=32, le=1024, description="Hidden size.")
     layers: int = Field(3, ge=1, le=12, description="Encoder layers = decoder layers.")
@@ -116,26 +130,33 @@ def corpus_files(spec: MultilingualSpec) -> dict[str, Path]:
 
     folder = resolve_corpus(spec.corpus)
     if not folder.is_dir():
-        raise DataError(f"corpus folder {spec.corpus!r} not found (looked in the working directory and beside the raymt checkout)",
-                        where="model.multilingual.corpus",
-                        fix="point it at a folder of line-aligned <stem>.<lang>[.gz] files (raymt's default reads "
-                            "Multi30k from ../shared/data/multi30k/task1/raw)")
+        raise DataError(
+            f"corpus folder {spec.corpus!r} not found (looked in the working directory and beside the raymt checkout)",
+            where="model.multilingual.corpus",
+            fix="point it at a folder of line-aligned <stem>.<lang>[.gz] files (raymt's default reads "
+            "Multi30k from ../shared/data/multi30k/task1/raw)",
+        )
     needed = [(spec.train, lang) for lang in spec.languages]
     needed += [(spec.validation, lang) for lang in sorted({x for pair in spec.pairs() for x in pair})]
     out: dict[str, Path] = {}
     for stem, lang in needed:
         found = find_file(folder / f"{stem}.{lang}")
         if found is None:
-            raise DataError(f"no file {stem}.{lang} (or {stem}.{lang}.gz)", where=str(folder),
-                            fix="add it, or drop the language from model.multilingual.languages / directions")
+            raise DataError(
+                f"no file {stem}.{lang} (or {stem}.{lang}.gz)",
+                where=str(folder),
+                fix="add it, or drop the language from model.multilingual.languages / directions",
+            )
         out[f"{stem}.{lang}"] = found
     return out
 
 
 def cache_key(spec: MultilingualSpec, files: dict[str, Path]) -> str:
     """Recipe + bytes of the corpus files + build identity (format, library versions)."""
-    blob = json.dumps({"spec": spec.model_dump(exclude={"corpus"}), "build": build_identity(),
-                       "corpus": files_digest(files[name] for name in sorted(files))}, sort_keys=True)
+    blob = json.dumps(
+        {"spec": spec.model_dump(exclude={"corpus"}), "build": build_identity(), "corpus": files_digest(files[name] for name in sorted(files))},
+        sort_keys=True,
+    )
     return "multilingual-" + hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -145,12 +166,24 @@ def base_config(spec: MultilingualSpec, tokenizer):
     from transformers import MBartConfig
 
     return MBartConfig(
-        vocab_size=len(tokenizer), d_model=spec.d_model, encoder_layers=spec.layers, decoder_layers=spec.layers,
-        encoder_attention_heads=spec.heads, decoder_attention_heads=spec.heads, encoder_ffn_dim=spec.ffn_dim,
-        decoder_ffn_dim=spec.ffn_dim, max_position_embeddings=spec.max_positions, dropout=spec.dropout,
-        attention_dropout=0.0, activation_dropout=0.0, scale_embedding=False, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id, tie_word_embeddings=True,
+        vocab_size=len(tokenizer),
+        d_model=spec.d_model,
+        encoder_layers=spec.layers,
+        decoder_layers=spec.layers,
+        encoder_attention_heads=spec.heads,
+        decoder_attention_heads=spec.heads,
+        encoder_ffn_dim=spec.ffn_dim,
+        decoder_ffn_dim=spec.ffn_dim,
+        max_position_embeddings=spec.max_positions,
+        dropout=spec.dropout,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        scale_embedding=False,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
     )
 
 
@@ -180,8 +213,10 @@ def build_multilingual_base(spec: MultilingualSpec, cache_root: str | os.PathLik
     tok_texts = [line for lang in spec.languages for line in text[f"{spec.train}.{lang}"]]
     tokenizer = train_tokenizer(tok_texts, spec.vocab_size, threads=spec.threads)
     tokenizer_s = time.time() - t0
-    log(f"multilingual base: tokenizer of {len(tokenizer)} entries trained on {len(tok_texts)} sentences "
-        f"({', '.join(spec.languages)}) in {tokenizer_s:.1f}s")
+    log(
+        f"multilingual base: tokenizer of {len(tokenizer)} entries trained on {len(tok_texts)} sentences "
+        f"({', '.join(spec.languages)}) in {tokenizer_s:.1f}s"
+    )
     examples = []
     sizes = {}
     for src, tgt in spec.pairs():
@@ -189,15 +224,19 @@ def build_multilingual_base(spec: MultilingualSpec, cache_root: str | os.PathLik
         if spec.pairs_per_direction is not None and len(pairs) > spec.pairs_per_direction:
             pairs = random.Random(f"{spec.seed}:{src}-{tgt}").sample(pairs, spec.pairs_per_direction)
         sizes[f"{src}-{tgt}"] = len(pairs)
-        examples += encode_pairs(tokenizer, pairs, src_lang=spec.languages[src], tgt_lang=spec.languages[tgt],
-                                 max_length=spec.max_positions)
+        examples += encode_pairs(tokenizer, pairs, src_lang=spec.languages[src], tgt_lang=spec.languages[tgt], max_length=spec.max_positions)
     for lang in spec.denoise:
         lines = [line.strip() for line in text[f"{spec.train}.{lang}"] if line.strip()]
         if spec.denoise_sentences is not None and len(lines) > spec.denoise_sentences:
             lines = random.Random(f"{spec.seed}:denoise:{lang}").sample(lines, spec.denoise_sentences)
         sizes[f"denoise {lang}"] = len(lines)
-        examples += encode_pairs(tokenizer, infilled(lines, tokenizer.mask_token, seed=spec.seed), src_lang=spec.languages[lang],
-                                 tgt_lang=spec.languages[lang], max_length=spec.max_positions)
+        examples += encode_pairs(
+            tokenizer,
+            infilled(lines, tokenizer.mask_token, seed=spec.seed),
+            src_lang=spec.languages[lang],
+            tgt_lang=spec.languages[lang],
+            max_length=spec.max_positions,
+        )
     torch.manual_seed(spec.seed)
     model = MBartForConditionalGeneration(base_config(spec, tokenizer))
     recipe = Recipe(epochs=spec.epochs, lr=spec.lr, batch_size=spec.batch_size, seed=spec.seed, threads=spec.threads)
@@ -208,13 +247,22 @@ def build_multilingual_base(spec: MultilingualSpec, cache_root: str | os.PathLik
     scores = score_directions(model, tokenizer, spec, text, files)
     eval_s = time.time() - t2
     log("multilingual base validation BLEU: " + ", ".join(f"{d} {s['bleu']:.2f}" for d, s in scores.items()))
-    meta = {"name": MULTILINGUAL, "spec": spec.model_dump(), "build": build_identity(),
-            "corpus": {"folder": str(resolve_corpus(spec.corpus).resolve()), "files": {k: str(v) for k, v in files.items()},
-                       "sha256": files_digest(files[name] for name in sorted(files)), "examples": sizes},
-            "parameters": sum(p.numel() for p in model.parameters()), "train_loss": losses,
-            "validation": scores, "seconds": {"tokenizer": round(tokenizer_s, 1), "pretrain": round(train_s, 1),
-                                              "validation": round(eval_s, 1)},
-            "build_s": round(time.time() - t0, 1)}
+    meta = {
+        "name": MULTILINGUAL,
+        "spec": spec.model_dump(),
+        "build": build_identity(),
+        "corpus": {
+            "folder": str(resolve_corpus(spec.corpus).resolve()),
+            "files": {k: str(v) for k, v in files.items()},
+            "sha256": files_digest(files[name] for name in sorted(files)),
+            "examples": sizes,
+        },
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_loss": losses,
+        "validation": scores,
+        "seconds": {"tokenizer": round(tokenizer_s, 1), "pretrain": round(train_s, 1), "validation": round(eval_s, 1)},
+        "build_s": round(time.time() - t0, 1),
+    }
     publish_model_folder(model, tokenizer, out, MARKER, meta)
     log(f"multilingual base built in {time.time() - t0:.1f}s -> {out}")
     return out
@@ -234,8 +282,11 @@ def infilled(lines: list[str], mask_token: str, *, seed: int) -> list[tuple[str,
 def _aligned(text: dict[str, list[str]], stem: str, src: str, tgt: str, files: dict[str, Path]) -> list[tuple[str, str]]:
     s, t = text[f"{stem}.{src}"], text[f"{stem}.{tgt}"]
     if len(s) != len(t):
-        raise DataError(f"{files[f'{stem}.{src}'].name} has {len(s)} lines but {files[f'{stem}.{tgt}'].name} has {len(t)}",
-                        where=str(files[f"{stem}.{src}"].parent), fix="the files of one split must be line-aligned")
+        raise DataError(
+            f"{files[f'{stem}.{src}'].name} has {len(s)} lines but {files[f'{stem}.{tgt}'].name} has {len(t)}",
+            where=str(files[f"{stem}.{src}"].parent),
+            fix="the files of one split must be line-aligned",
+        )
     return [(a.strip(), b.strip()) for a, b in zip(s, t) if a.strip() and b.strip()]
 
 
@@ -249,9 +300,14 @@ def score_directions(model, tokenizer, spec: MultilingualSpec, text: dict[str, l
     with torch_threads(spec.threads):
         for src, tgt in spec.pairs():
             pairs = _aligned(text, spec.validation, src, tgt, files)[: spec.eval_sentences]
-            scores = translate_texts(model, tokenizer, [s for s, _ in pairs], src_lang=spec.languages[src],
-                                     tgt_lang=spec.languages[tgt], references=[t for _, t in pairs],
-                                     max_length=spec.max_positions)[1]
-            out[f"{src}-{tgt}"] = {"bleu": scores.bleu, "chrf": scores.chrf, "sentences": len(pairs),
-                                   "signature": scores.bleu_signature}
+            scores = translate_texts(
+                model,
+                tokenizer,
+                [s for s, _ in pairs],
+                src_lang=spec.languages[src],
+                tgt_lang=spec.languages[tgt],
+                references=[t for _, t in pairs],
+                max_length=spec.max_positions,
+            )[1]
+            out[f"{src}-{tgt}"] = {"bleu": scores.bleu, "chrf": scores.chrf, "sentences": len(pairs), "signature": scores.bleu_signature}
     return out

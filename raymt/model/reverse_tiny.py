@@ -35,8 +35,17 @@ def reverse_key(spec: TinyModelSpec, train: Sequence[tuple[str, str]], *, src_la
     return "tiny-reverse-" + h.hexdigest()[:16]
 
 
-def build_reverse_tiny(base_path: str | os.PathLike, spec: TinyModelSpec, train: Sequence[tuple[str, str]], cache_root: str | os.PathLike,
-                       *, src_lang: str, tgt_lang: str, epochs: int, log=print) -> Path:
+def build_reverse_tiny(
+    base_path: str | os.PathLike,
+    spec: TinyModelSpec,
+    train: Sequence[tuple[str, str]],
+    cache_root: str | os.PathLike,
+    *,
+    src_lang: str,
+    tgt_lang: str,
+    epochs: int,
+    log=print,
+) -> Path:
     """The folder of a tgt->src model fine-tuned from the tiny base on ``train`` reversed.
 
     ``src_lang``/``tgt_lang`` are the *experiment's* languages; the reverse model reads
@@ -55,11 +64,16 @@ def build_reverse_tiny(base_path: str | os.PathLike, spec: TinyModelSpec, train:
     t0 = time.time()
     tokenizer = load_tokenizer(str(base_path), tgt_lang, src_lang)  # reads the target language, writes the source
     model = MBartForConditionalGeneration.from_pretrained(str(base_path))
-    examples = encode_pairs(tokenizer, [(tgt, src) for src, tgt in train], src_lang=tgt_lang, tgt_lang=src_lang,
-                            max_length=spec.max_positions)
+    examples = encode_pairs(tokenizer, [(tgt, src) for src, tgt in train], src_lang=tgt_lang, tgt_lang=src_lang, max_length=spec.max_positions)
     pretrain(model, examples, pretrain_recipe(spec, epochs), pad_id=tokenizer.pad_token_id, log=log, what="reverse model")
-    meta = {"base": str(base_path), "reads": tgt_lang, "writes": src_lang, "pairs": len(train), "epochs": epochs,
-            "build_s": round(time.time() - t0, 1)}
+    meta = {
+        "base": str(base_path),
+        "reads": tgt_lang,
+        "writes": src_lang,
+        "pairs": len(train),
+        "epochs": epochs,
+        "build_s": round(time.time() - t0, 1),
+    }
     publish_model_folder(model, tokenizer, out, REVERSE_MARKER, meta)
     log(f"reverse (back-translation) model built in {time.time() - t0:.1f}s -> {out}")
     return out

@@ -47,12 +47,26 @@ class TinyModelSpec(BaseModel):
     pretrain_domain: str = Field("general", description="Synthetic domain the base is pre-trained on; fine-tuning uses another.")
     lexicon_size: int | None = Field(20, ge=4, description="Lemmas per word class of the synthetic corpus (small = learnable in minutes on a CPU).")
     pretrain_pairs: int = Field(4000, ge=100, description="Synthetic pairs used for pre-training.")
-    pretrain_other_share: float = Field(0.1, ge=0, le=1, description="Pairs of every other domain mixed into pre-training, as a share of pretrain_pairs. New-domain words are then seen but rare, as mBART-50 has seen a little of every domain; at 0 they keep untrained embeddings that LoRA/adapters cannot fix (measured: LoRA BLEU 0.04).")
+    pretrain_other_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Pairs of every other domain mixed into pre-training, as a share of pretrain_pairs. New-domain words are then seen but rare, as mBART-50 has seen a little of every domain; at 0 they keep untrained embeddings that LoRA/adapters cannot fix (measured: LoRA BLEU 0.04).",
+    )
     pretrain_epochs: int = Field(6, ge=1, le=200, description="Pre-training epochs.")
     pretrain_lr: float = Field(1e-3, gt=0, description="Pre-training peak learning rate (AdamW, warmup then linear decay).")
-    pretrain_batch_size: int = Field(16, ge=1, description="Pre-training batch size (sentences). Small batches = more steps: the tiny model only learns to attend to the source after ~1000 updates (measured: batch 64 stayed a language model at BLEU<2).")
+    pretrain_batch_size: int = Field(
+        16,
+        ge=1,
+        description="Pre-training batch size (sentences). Small batches = more steps: the tiny model only learns to attend to the source after ~1000 updates (measured: batch 64 stayed a language model at BLEU<2).",
+    )
     seed: int = Field(0, description="Seed of the corpus and of the initialisation.")
-    threads: int = Field(1, ge=1, le=256, description=BUILD_THREADS_HELP + " Default 1: at this size a second thread gains little and loses more on a busy machine (BENCHMARKS.md).")
+    threads: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description=BUILD_THREADS_HELP + " Default 1: at this size a second thread gains little and loses more on a busy machine (BENCHMARKS.md).",
+    )
 
     def cache_key(self) -> str:
         """Every field, plus what else makes the bytes (:func:`build_identity`)."""
@@ -105,8 +119,9 @@ def build_tiny_base(spec: TinyModelSpec, cache_root: str | os.PathLike, *, log=p
     from raymt.model.tokenizer_training import train_tokenizer
 
     t0 = time.time()
-    corpus_spec = SyntheticSpec(domain=spec.pretrain_domain, seed=spec.seed, train_size=spec.pretrain_pairs, valid_size=0, test_size=0,
-                                lexicon_size=spec.lexicon_size)
+    corpus_spec = SyntheticSpec(
+        domain=spec.pretrain_domain, seed=spec.seed, train_size=spec.pretrain_pairs, valid_size=0, test_size=0, lexicon_size=spec.lexicon_size
+    )
     pairs = generate_splits(corpus_spec)["train"]
     from raymt.data.synthetic import DOMAINS
 
@@ -116,10 +131,12 @@ def build_tiny_base(spec: TinyModelSpec, cache_root: str | os.PathLike, *, log=p
     tokenizer_extra: list[str] = []
     for dom in (d for d in DOMAINS if d != spec.pretrain_domain):
         if n_other:
-            pairs += generate_splits(SyntheticSpec(domain=dom, seed=spec.seed + 7919, train_size=n_other, valid_size=0, test_size=0,
-                                                   lexicon_size=spec.lexicon_size))["train"]
-        other = generate_splits(SyntheticSpec(domain=dom, seed=spec.seed + 1, train_size=2000, valid_size=0, test_size=0,
-                                              lexicon_size=spec.lexicon_size))["train"]
+            pairs += generate_splits(
+                SyntheticSpec(domain=dom, seed=spec.seed + 7919, train_size=n_other, valid_size=0, test_size=0, lexicon_size=spec.lexicon_size)
+            )["train"]
+        other = generate_splits(
+            SyntheticSpec(domain=dom, seed=spec.seed + 1, train_size=2000, valid_size=0, test_size=0, lexicon_size=spec.lexicon_size)
+        )["train"]
         tokenizer_extra += [s for s, _ in other] + [t for _, t in other]
     texts = [s for s, _ in pairs] + [t for _, t in pairs] + tokenizer_extra
     tokenizer = train_tokenizer(texts, spec.vocab_size, threads=spec.threads)
@@ -127,8 +144,9 @@ def build_tiny_base(spec: TinyModelSpec, cache_root: str | os.PathLike, *, log=p
     model = MBartForConditionalGeneration(tiny_config(spec, tokenizer))
     examples = encode_pairs(tokenizer, pairs, src_lang="en_XX", tgt_lang="de_DE", max_length=spec.max_positions)
     pretrain(model, examples, pretrain_recipe(spec), pad_id=tokenizer.pad_token_id, log=log, what="tiny base pre-training")
-    publish_model_folder(model, tokenizer, out, TINY_MARKER, {"spec": spec.model_dump(), "build": build_identity(),
-                                                              "build_s": round(time.time() - t0, 1)})
+    publish_model_folder(
+        model, tokenizer, out, TINY_MARKER, {"spec": spec.model_dump(), "build": build_identity(), "build_s": round(time.time() - t0, 1)}
+    )
     log(f"tiny base built in {time.time() - t0:.1f}s -> {out}")
     return out
 
@@ -137,5 +155,6 @@ def pretrain_recipe(spec: TinyModelSpec, epochs: int | None = None):
     """The spec's training recipe (also the reverse model's, with its own epochs)."""
     from raymt.model.pretrain import Recipe
 
-    return Recipe(epochs=epochs or spec.pretrain_epochs, lr=spec.pretrain_lr, batch_size=spec.pretrain_batch_size,
-                  seed=spec.seed, threads=spec.threads)
+    return Recipe(
+        epochs=epochs or spec.pretrain_epochs, lr=spec.pretrain_lr, batch_size=spec.pretrain_batch_size, seed=spec.seed, threads=spec.threads
+    )

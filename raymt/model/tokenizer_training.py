@@ -41,9 +41,19 @@ def train_unigram_pieces(texts: Iterable[str], vocab_size: int, *, threads: int 
 
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter([t for t in texts if t.strip()]), model_writer=model, model_type="unigram",
-        vocab_size=vocab_size, num_threads=threads, character_coverage=1.0, hard_vocab_limit=False,
-        normalization_rule_name="identity", unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2,
+        sentence_iterator=iter([t for t in texts if t.strip()]),
+        model_writer=model,
+        model_type="unigram",
+        vocab_size=vocab_size,
+        num_threads=threads,
+        character_coverage=1.0,
+        hard_vocab_limit=False,
+        normalization_rule_name="identity",
+        unk_id=0,
+        bos_id=-1,
+        eos_id=-1,
+        pad_id=-1,
+        minloglevel=2,
     )
     proc = spm.SentencePieceProcessor(model_proto=model.getvalue())
     return [(proc.id_to_piece(i), float(proc.get_score(i))) for i in range(proc.get_piece_size())]

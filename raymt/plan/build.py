@@ -30,8 +30,16 @@ __all__ = ["BranchPlan", "Plan", "check_before_launch", "check_plan", "format_pl
 
 #: Trial settings (dotted paths) that change a worker's memory: their extremes are tried.
 MEMORY_PATHS = (
-    "train.batch_size", "model.max_length", "train.gradient_checkpointing", "train.precision", "train.label_smoothing",
-    "resources.strategy", "resources.num_workers", "resources.use_gpu", "eval.batch_size", "eval.beam_size",
+    "train.batch_size",
+    "model.max_length",
+    "train.gradient_checkpointing",
+    "train.precision",
+    "train.label_smoothing",
+    "resources.strategy",
+    "resources.num_workers",
+    "resources.use_gpu",
+    "eval.batch_size",
+    "eval.beam_size",
     "eval.max_new_tokens",
 )
 #: Most configurations tried per branch (the extremes' product is capped, largest values first).
@@ -98,15 +106,25 @@ class Plan:
 
         rows = []
         for b in self.branches:
-            rows.append({"method": b.method, "point": _describe(b.point), "total_params": b.total_params,
-                         "trainable_params": b.trainable_params, "artifact_bytes": b.artifact_bytes,
-                         "checkpoint_bytes": b.checkpoint_bytes, "peak_bytes_per_worker": b.memory.peak,
-                         "peak_phase": b.memory.peak_phase, "fits": b.fits,
-                         **{f"{k}_bytes": v for k, v in b.memory.breakdown().items()}})
+            rows.append(
+                {
+                    "method": b.method,
+                    "point": _describe(b.point),
+                    "total_params": b.total_params,
+                    "trainable_params": b.trainable_params,
+                    "artifact_bytes": b.artifact_bytes,
+                    "checkpoint_bytes": b.checkpoint_bytes,
+                    "peak_bytes_per_worker": b.memory.peak,
+                    "peak_phase": b.memory.peak_phase,
+                    "fits": b.fits,
+                    **{f"{k}_bytes": v for k, v in b.memory.breakdown().items()},
+                }
+            )
         return pd.DataFrame(rows)
 
 
 # --- one trial ------------------------------------------------------------------------------------
+
 
 def trial_setup(cfg, device: str | None = None) -> TrainingSetup:
     """The :class:`TrainingSetup` of a validated trial config (longest sequences: max_length)."""
@@ -118,11 +136,18 @@ def trial_setup(cfg, device: str | None = None) -> TrainingSetup:
     if cfg.method.name == "prompt":  # the soft prompt precedes every source
         extra_src = int(cfg.method.params.num_virtual_tokens)
     return TrainingSetup(
-        batch_size=cfg.train.batch_size, src_len=cfg.model.max_length + extra_src, tgt_len=cfg.model.max_length,
-        device=device, precision=precision, gradient_checkpointing=cfg.train.gradient_checkpointing,
-        strategy=cfg.resources.strategy, world_size=cfg.resources.num_workers,
-        label_smoothing=cfg.train.label_smoothing > 0, eval_batch_size=cfg.eval.batch_size,
-        beam_size=cfg.eval.beam_size, max_new_tokens=min(cfg.eval.max_new_tokens, cfg.model.max_length),
+        batch_size=cfg.train.batch_size,
+        src_len=cfg.model.max_length + extra_src,
+        tgt_len=cfg.model.max_length,
+        device=device,
+        precision=precision,
+        gradient_checkpointing=cfg.train.gradient_checkpointing,
+        strategy=cfg.resources.strategy,
+        world_size=cfg.resources.num_workers,
+        label_smoothing=cfg.train.label_smoothing > 0,
+        eval_batch_size=cfg.eval.batch_size,
+        beam_size=cfg.eval.beam_size,
+        max_new_tokens=min(cfg.eval.max_new_tokens, cfg.model.max_length),
         grad_accum=cfg.train.grad_accum,
     )
 
@@ -139,13 +164,18 @@ def method_footprint(cfg, model_config) -> tuple[MethodFootprint, int, int]:
     artifact = method.artifact_plan(model_config, params)
     frozen = trainable < base
     largest = max((math.prod(shape) for shape in artifact.tensors.values()), default=0)
-    fp = MethodFootprint(name=cfg.method.name, total_params=base + (trainable if frozen else 0), trainable_params=trainable,
-                         largest_trainable=largest, frozen_base=frozen, sites=tuple(method.activation_sites(model_config, params)))
+    fp = MethodFootprint(
+        name=cfg.method.name,
+        total_params=base + (trainable if frozen else 0),
+        trainable_params=trainable,
+        largest_trainable=largest,
+        frozen_base=frozen,
+        sites=tuple(method.activation_sites(model_config, params)),
+    )
     return fp, artifact.nbytes(), len(artifact.tensors)
 
 
-def plan_trial(cfg, model_config, *, device: str | None = None, gpu_memory: int | None = None,
-               point: dict | None = None) -> BranchPlan:
+def plan_trial(cfg, model_config, *, device: str | None = None, gpu_memory: int | None = None, point: dict | None = None) -> BranchPlan:
     """The figures of one trial configuration, with its alternatives when memory is short."""
     shape = ModelShape.from_config(model_config)
     fp, artifact, tensors = method_footprint(cfg, model_config)
@@ -153,8 +183,16 @@ def plan_trial(cfg, model_config, *, device: str | None = None, gpu_memory: int 
     memory = estimate_memory(shape, fp, setup)
     ranks = setup.shards
     ckpt = checkpoint_bytes(artifact, fp.trainable_params, max(1, tensors - (0 if fp.frozen_base else 1)), ranks=ranks)
-    branch = BranchPlan(method=cfg.method.name, point=dict(point or {}), setup=setup, total_params=fp.total_params,
-                        trainable_params=fp.trainable_params, artifact_bytes=artifact, checkpoint=ckpt, memory=memory)
+    branch = BranchPlan(
+        method=cfg.method.name,
+        point=dict(point or {}),
+        setup=setup,
+        total_params=fp.total_params,
+        trainable_params=fp.trainable_params,
+        artifact_bytes=artifact,
+        checkpoint=ckpt,
+        memory=memory,
+    )
     branch.alternatives = _alternatives(shape, fp, setup)
     if gpu_memory is not None and setup.device == "gpu":
         branch.fits = memory.peak <= gpu_memory
@@ -165,15 +203,28 @@ def plan_trial(cfg, model_config, *, device: str | None = None, gpu_memory: int 
 
 def _alternatives(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup) -> list[Alternative]:
     ckpt = not setup.gradient_checkpointing
-    out = [Alternative(f"gradient checkpointing {'on' if ckpt else 'off'}", {"train.gradient_checkpointing": ckpt},
-                       estimate_memory(shape, fp, replace(setup, gradient_checkpointing=ckpt)))]
+    out = [
+        Alternative(
+            f"gradient checkpointing {'on' if ckpt else 'off'}",
+            {"train.gradient_checkpointing": ckpt},
+            estimate_memory(shape, fp, replace(setup, gradient_checkpointing=ckpt)),
+        )
+    ]
     if setup.world_size > 1:
         other = "ddp" if setup.strategy == "fsdp" else "fsdp"
-        out.append(Alternative(f"{other} over {setup.world_size} workers", {"resources.strategy": other},
-                               estimate_memory(shape, fp, replace(setup, strategy=other))))
+        out.append(
+            Alternative(
+                f"{other} over {setup.world_size} workers", {"resources.strategy": other}, estimate_memory(shape, fp, replace(setup, strategy=other))
+            )
+        )
         if other == "fsdp" and ckpt:
-            out.append(Alternative("fsdp + gradient checkpointing", {"resources.strategy": "fsdp", "train.gradient_checkpointing": True},
-                                   estimate_memory(shape, fp, replace(setup, strategy="fsdp", gradient_checkpointing=True))))
+            out.append(
+                Alternative(
+                    "fsdp + gradient checkpointing",
+                    {"resources.strategy": "fsdp", "train.gradient_checkpointing": True},
+                    estimate_memory(shape, fp, replace(setup, strategy="fsdp", gradient_checkpointing=True)),
+                )
+            )
     return out
 
 
@@ -185,16 +236,22 @@ def _smaller_batches(shape, fp, setup: TrainingSetup, limit: int) -> list[Altern
     # a smaller batch keeps the global batch through accumulation (grad_accum x the current one)
     accum = {"train.grad_accum": math.ceil(setup.batch_size / train) * setup.grad_accum} if train else {}
     if train:
-        out.append(Alternative(f"batch {train}", {"train.batch_size": train, **accum},
-                               estimate_memory(shape, fp, replace(setup, batch_size=train))))
+        out.append(Alternative(f"batch {train}", {"train.batch_size": train, **accum}, estimate_memory(shape, fp, replace(setup, batch_size=train))))
     evaluation = _largest(lambda b: replace(setup, eval_batch_size=b), setup.eval_batch_size, shape, fp, limit)
     if evaluation:
-        out.append(Alternative(f"eval batch {evaluation}", {"eval.batch_size": evaluation},
-                               estimate_memory(shape, fp, replace(setup, eval_batch_size=evaluation))))
+        out.append(
+            Alternative(
+                f"eval batch {evaluation}", {"eval.batch_size": evaluation}, estimate_memory(shape, fp, replace(setup, eval_batch_size=evaluation))
+            )
+        )
     if train and evaluation:
-        out.append(Alternative(f"batch {train}, eval batch {evaluation}",
-                               {"train.batch_size": train, **accum, "eval.batch_size": evaluation},
-                               estimate_memory(shape, fp, replace(setup, batch_size=train, eval_batch_size=evaluation))))
+        out.append(
+            Alternative(
+                f"batch {train}, eval batch {evaluation}",
+                {"train.batch_size": train, **accum, "eval.batch_size": evaluation},
+                estimate_memory(shape, fp, replace(setup, batch_size=train, eval_batch_size=evaluation)),
+            )
+        )
     return out
 
 
@@ -213,6 +270,7 @@ def _largest(vary, current: int, shape, fp, limit: int) -> int | None:
 
 
 # --- a search ----------------------------------------------------------------------------------------
+
 
 def _candidates(dist) -> list:
     values = dist.extremes()
@@ -249,8 +307,14 @@ def _memory_columns(compiled, method: str) -> set[str]:
     return names | {method_param_name(method, p) for p, d in compiled.space.methods.get(method, {}).items() if isinstance(d, Dist)}
 
 
-def plan_for(config: str | Path | None = None, *, overrides: dict | None = None, gpu_memory: str | int | None = None,
-             gpus_per_node: int | None = None, loaded=None) -> Plan:
+def plan_for(
+    config: str | Path | None = None,
+    *,
+    overrides: dict | None = None,
+    gpu_memory: str | int | None = None,
+    gpus_per_node: int | None = None,
+    loaded=None,
+) -> Plan:
     """The plan of a search space (or of a single-trial config): what ``raymt plan`` prints.
 
     ``loaded``: ``(cfg, search, compiled, raw)`` already loaded by the caller (the search)."""
@@ -295,9 +359,20 @@ def plan_for(config: str | Path | None = None, *, overrides: dict | None = None,
     # a search copies each kept trial's artefact into its results; `raymt train` keeps only checkpoints
     kept = max(b.artifact_bytes for b in branches) if compiled is not None else 0
     total = search_bytes(worst.checkpoint_bytes, kept, num_trials)
-    return Plan(source=source, model=model_source, shape=ModelShape.from_config(model_config), device=device,
-                num_workers=cfg.resources.num_workers, num_trials=num_trials, branches=branches, storage=total,
-                gpu_memory=limit, gpu_memory_source=limit_source, gpus_per_node=gpus_per_node, notes=notes)
+    return Plan(
+        source=source,
+        model=model_source,
+        shape=ModelShape.from_config(model_config),
+        device=device,
+        num_workers=cfg.resources.num_workers,
+        num_trials=num_trials,
+        branches=branches,
+        storage=total,
+        gpu_memory=limit,
+        gpu_memory_source=limit_source,
+        gpus_per_node=gpus_per_node,
+        notes=notes,
+    )
 
 
 def gpu_memory_of(cfg, flag: str | int | None) -> tuple[int | None, str]:
@@ -316,6 +391,7 @@ def gpu_memory_of(cfg, flag: str | int | None) -> tuple[int | None, str]:
 
 # --- refusing what cannot fit -------------------------------------------------------------------------
 
+
 def check_plan(plan: Plan, where: str) -> None:
     """Raise one ResourceError for the first branch that cannot fit the known GPU memory."""
     for b in plan.branches:
@@ -324,7 +400,10 @@ def check_plan(plan: Plan, where: str) -> None:
             raise ResourceError(
                 f"method {b.method}{_at(b.point)} needs {gib(b.memory.peak)} per GPU worker in its {b.memory.peak_phase} phase "
                 f"({', '.join(f'{_PART_NAMES.get(k, k)} {gib(v)}' for k, v in parts)}) but one GPU has {gib(plan.gpu_memory)} "
-                f"({plan.gpu_memory_source})", where=where, fix=_fix(b, plan.gpu_memory))
+                f"({plan.gpu_memory_source})",
+                where=where,
+                fix=_fix(b, plan.gpu_memory),
+            )
 
 
 def check_before_launch(config, loaded, *, log=print) -> Plan:
@@ -341,8 +420,9 @@ def check_before_launch(config, loaded, *, log=print) -> Plan:
 def _fix(b: BranchPlan, limit: int) -> str:
     options = [f"{alt.setting} ({gib(alt.memory.peak)})" for alt in b.alternatives if alt.memory.peak <= limit]
     if not options:
-        options.append("more workers with resources.strategy: fsdp and train.gradient_checkpointing: true, a smaller "
-                       "model.max_length, or GPUs with more memory")
+        options.append(
+            "more workers with resources.strategy: fsdp and train.gradient_checkpointing: true, a smaller model.max_length, or GPUs with more memory"
+        )
     return "set " + "; or ".join(options) + " (raymt plan shows every figure)"
 
 
@@ -357,44 +437,65 @@ def _describe(point: dict) -> str:
 
 # --- printing -------------------------------------------------------------------------------------------
 
-_PART_NAMES = {"adamw_states": "AdamW states", "ddp_buckets": "DDP buckets", "fsdp_unsharded": "FSDP unsharded params",
-               "fsdp_unsharded_grads": "FSDP unsharded grads", "embedding_grad": "embedding grad (transient)",
-               "adamw_step": "AdamW step temporaries", "fsdp_gathered_model": "FSDP gathered model",
-               "gathered_state_dict": "gathered state dict", "eval_loss_pass": "eval loss pass",
-               "generation_cache": "beam-search cache", "autocast_weight_cache": "autocast weight cache",
-               "loaded_model": "loaded model"}
+_PART_NAMES = {
+    "adamw_states": "AdamW states",
+    "ddp_buckets": "DDP buckets",
+    "fsdp_unsharded": "FSDP unsharded params",
+    "fsdp_unsharded_grads": "FSDP unsharded grads",
+    "embedding_grad": "embedding grad (transient)",
+    "adamw_step": "AdamW step temporaries",
+    "fsdp_gathered_model": "FSDP gathered model",
+    "gathered_state_dict": "gathered state dict",
+    "eval_loss_pass": "eval loss pass",
+    "generation_cache": "beam-search cache",
+    "autocast_weight_cache": "autocast weight cache",
+    "loaded_model": "loaded model",
+}
 
 
 def format_plan(plan: Plan) -> str:
     """The text ``raymt plan`` prints."""
     s = plan.shape
-    lines = [f"raymt plan: {plan.source}",
-             f"model: {plan.model}: d_model {s.d_model}, {s.encoder_layers}+{s.decoder_layers} layers, "
-             f"FFN {s.encoder_ffn}, vocabulary {s.vocab:,}"]
+    lines = [
+        f"raymt plan: {plan.source}",
+        f"model: {plan.model}: d_model {s.d_model}, {s.encoder_layers}+{s.decoder_layers} layers, FFN {s.encoder_ffn}, vocabulary {s.vocab:,}",
+    ]
     worker = "GPU" if plan.device == "gpu" else "CPU"
-    limit = (f"; one GPU: {gib(plan.gpu_memory)} ({plan.gpu_memory_source})" if plan.gpu_memory
-             else ("; GPU memory unknown (give --gpu-memory or resources.gpu_memory to check the fit)" if plan.device == "gpu" else
-                   "; CPU workers: resident memory per process, informative only"))
+    limit = (
+        f"; one GPU: {gib(plan.gpu_memory)} ({plan.gpu_memory_source})"
+        if plan.gpu_memory
+        else (
+            "; GPU memory unknown (give --gpu-memory or resources.gpu_memory to check the fit)"
+            if plan.device == "gpu"
+            else "; CPU workers: resident memory per process, informative only"
+        )
+    )
     lines.append(f"trial: {plan.num_workers} {worker} worker(s){limit}")
     if plan.gpus_per_node and plan.device == "gpu":
         per_node = plan.gpus_per_node // max(1, plan.num_workers)
-        lines.append(f"nodes of {plan.gpus_per_node} GPUs: " + (f"{per_node} trial(s) at once per node" if per_node else
-                     f"a trial spans {math.ceil(plan.num_workers / plan.gpus_per_node)} nodes"))
+        lines.append(
+            f"nodes of {plan.gpus_per_node} GPUs: "
+            + (f"{per_node} trial(s) at once per node" if per_node else f"a trial spans {math.ceil(plan.num_workers / plan.gpus_per_node)} nodes")
+        )
     lines += [f"  {n}" for n in plan.notes]
     lines.append("")
     header = f"{'method':<9}{'params':>10}{'trainable':>12}{'artefact':>11}{'checkpoint':>12}{'peak/worker':>13}  {'phase':<15}{'fits':<6}at"
     lines.append(header)
     for b in plan.branches:
         fits = {True: "yes", False: "NO", None: "-"}[b.fits]
-        lines.append(f"{b.method:<9}{_count(b.total_params):>10}{_count(b.trainable_params):>12}{storage(b.artifact_bytes):>11}"
-                     f"{storage(b.checkpoint_bytes):>12}{gib(b.memory.peak):>13}  {b.memory.peak_phase:<15}{fits:<6}"
-                     f"{_describe(b.point) or 'the configured values'}")
+        lines.append(
+            f"{b.method:<9}{_count(b.total_params):>10}{_count(b.trainable_params):>12}{storage(b.artifact_bytes):>11}"
+            f"{storage(b.checkpoint_bytes):>12}{gib(b.memory.peak):>13}  {b.memory.peak_phase:<15}{fits:<6}"
+            f"{_describe(b.point) or 'the configured values'}"
+        )
     lines.append("")
     for b in plan.branches:
         su = b.setup
-        lines.append(f"{b.method}: batch {su.batch_size} x {su.src_len}/{su.tgt_len} tokens, {su.precision}"
-                     f"{' autocast' if su.half else ''}, {su.strategy} over {su.world_size}, gradient checkpointing "
-                     f"{'on' if su.gradient_checkpointing else 'off'}; peak in {b.memory.peak_phase}:")
+        lines.append(
+            f"{b.method}: batch {su.batch_size} x {su.src_len}/{su.tgt_len} tokens, {su.precision}"
+            f"{' autocast' if su.half else ''}, {su.strategy} over {su.world_size}, gradient checkpointing "
+            f"{'on' if su.gradient_checkpointing else 'off'}; peak in {b.memory.peak_phase}:"
+        )
         parts = b.memory.breakdown()
         lines.append("    " + ", ".join(f"{_PART_NAMES.get(k, k.replace('_', ' '))} {gib(v)}" for k, v in parts.items() if v))
         others = ", ".join(f"{ph} {gib(v + b.memory.baseline)}" for ph, v in b.memory.phases.items() if ph != b.memory.peak_phase)
@@ -409,9 +510,11 @@ def format_plan(plan: Plan) -> str:
     lines.append("")
     worst = max(plan.branches, key=lambda b: b.checkpoint_bytes)
     kept = f" + {plan.num_trials} kept artefact(s)" if plan.storage.get("kept_artifacts") else ""
-    lines.append(f"storage_path: {plan.num_trials} trial(s) x {pol.num_to_keep} kept checkpoints x up to "
-                 f"{storage(worst.checkpoint_bytes)} ({worst.method}){kept} = up to "
-                 f"{storage(plan.storage_bytes)}" + (" (every trial at the largest branch)" if plan.num_trials > 1 else ""))
+    lines.append(
+        f"storage_path: {plan.num_trials} trial(s) x {pol.num_to_keep} kept checkpoints x up to "
+        f"{storage(worst.checkpoint_bytes)} ({worst.method}){kept} = up to "
+        f"{storage(plan.storage_bytes)}" + (" (every trial at the largest branch)" if plan.num_trials > 1 else "")
+    )
     return "\n".join(lines)
 
 
@@ -420,12 +523,13 @@ def summary_lines(plan: Plan) -> list[str]:
     out = []
     for b in plan.branches:
         fits = "" if b.fits is None else (" fits" if b.fits else " does NOT fit") + f" {gib(plan.gpu_memory)}"
-        out.append(f"plan: {b.method}{_at(b.point)}: {gib(b.memory.peak)} per {plan.device.upper()} worker "
-                   f"({b.memory.peak_phase}){fits}, artefact {storage(b.artifact_bytes)}, checkpoint {storage(b.checkpoint_bytes)}")
+        out.append(
+            f"plan: {b.method}{_at(b.point)}: {gib(b.memory.peak)} per {plan.device.upper()} worker "
+            f"({b.memory.peak_phase}){fits}, artefact {storage(b.artifact_bytes)}, checkpoint {storage(b.checkpoint_bytes)}"
+        )
     out.append(f"plan: storage_path receives up to {storage(plan.storage_bytes)} ({plan.num_trials} trial(s); raymt plan for details)")
     return out
 
 
 def _count(n: int) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n:,}"
-

@@ -95,10 +95,16 @@ class ModelShape:
     def from_config(cls, config: Any) -> ModelShape:
         """From a Hugging Face ``MBartConfig`` (or anything with the same attributes)."""
         return cls(
-            d_model=config.d_model, encoder_layers=config.encoder_layers, decoder_layers=config.decoder_layers,
-            encoder_heads=config.encoder_attention_heads, decoder_heads=config.decoder_attention_heads,
-            encoder_ffn=config.encoder_ffn_dim, decoder_ffn=config.decoder_ffn_dim, vocab=config.vocab_size,
-            max_positions=config.max_position_embeddings, dropout=float(getattr(config, "dropout", 0.0) or 0.0),
+            d_model=config.d_model,
+            encoder_layers=config.encoder_layers,
+            decoder_layers=config.decoder_layers,
+            encoder_heads=config.encoder_attention_heads,
+            decoder_heads=config.decoder_attention_heads,
+            encoder_ffn=config.encoder_ffn_dim,
+            decoder_ffn=config.decoder_ffn_dim,
+            vocab=config.vocab_size,
+            max_positions=config.max_position_embeddings,
+            dropout=float(getattr(config, "dropout", 0.0) or 0.0),
             tied=bool(getattr(config, "tie_word_embeddings", True)),
         )
 
@@ -206,6 +212,7 @@ class MemoryEstimate:
 
 # --- activations ---------------------------------------------------------------------------------
 
+
 def _layer_values(shape: ModelShape, frozen: bool, decoder: bool) -> tuple[float, float, float, float]:
     """Saved values per token of one layer: (residual-stream values, other values, masks,
     values per *source* token) — residual-stream tensors (norm inputs) stay float32 under
@@ -291,8 +298,8 @@ def _logits_bytes(shape: ModelShape, setup: TrainingSetup) -> int:
 
 # --- the phases ------------------------------------------------------------------------------------
 
-def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup, *,
-                    baseline: int | None = None) -> MemoryEstimate:
+
+def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup, *, baseline: int | None = None) -> MemoryEstimate:
     """Peak memory of one worker of a trial, phase by phase (see the module docstring)."""
     n = setup.shards
     wb = setup.weight_bytes
@@ -358,5 +365,4 @@ def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup
             phases_parts["setup"]["ddp_broadcast_bucket"] = min(DDP_BROADCAST_BUCKET, P * wb)
     if setup.half and not gpu:
         notes.append("autocast is GPU-only in raymt: the CPU estimate is float32")
-    return MemoryEstimate(phases={k: sum(v.values()) for k, v in phases_parts.items()}, parts=phases_parts,
-                          baseline=base, notes=tuple(notes))
+    return MemoryEstimate(phases={k: sum(v.values()) for k, v in phases_parts.items()}, parts=phases_parts, baseline=base, notes=tuple(notes))

@@ -17,10 +17,25 @@ from raymt.errors import ConfigError
 __all__ = ["KNOWN_MODELS", "model_config_for"]
 
 _MBART_LARGE = dict(
-    d_model=1024, encoder_layers=12, decoder_layers=12, encoder_attention_heads=16, decoder_attention_heads=16,
-    encoder_ffn_dim=4096, decoder_ffn_dim=4096, max_position_embeddings=1024, scale_embedding=True, dropout=0.1,
-    attention_dropout=0.0, activation_dropout=0.0, activation_function="gelu", pad_token_id=1, bos_token_id=0,
-    eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2, tie_word_embeddings=True,
+    d_model=1024,
+    encoder_layers=12,
+    decoder_layers=12,
+    encoder_attention_heads=16,
+    decoder_attention_heads=16,
+    encoder_ffn_dim=4096,
+    decoder_ffn_dim=4096,
+    max_position_embeddings=1024,
+    scale_embedding=True,
+    dropout=0.1,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    activation_function="gelu",
+    pad_token_id=1,
+    bos_token_id=0,
+    eos_token_id=2,
+    decoder_start_token_id=2,
+    forced_eos_token_id=2,
+    tie_word_embeddings=True,
 )
 #: Shapes of public mBART checkpoints (their config.json on the hub), used when the hub cannot be reached.
 KNOWN_MODELS: dict[str, dict[str, Any]] = {
@@ -63,8 +78,9 @@ def model_config_for(cfg) -> tuple[Any, str]:
             if (built / TINY_MARKER).exists():
                 return AutoConfig.from_pretrained(str(built)), f"tiny base {built}"
         # the Unigram pieces, the 52 mBART-50 language codes and <mask>
-        return tiny_config(spec, _SizedTokenizer(spec.vocab_size + 53)), \
-            "tiny base (not built yet: its vocabulary taken as model.tiny.vocab_size + 53)"
+        return tiny_config(
+            spec, _SizedTokenizer(spec.vocab_size + 53)
+        ), "tiny base (not built yet: its vocabulary taken as model.tiny.vocab_size + 53)"
     if name == MULTILINGUAL:
         from raymt.model.multilingual import MARKER, base_config, cache_key, corpus_files
         from raymt.object_store import is_uri, local_form
@@ -77,13 +93,13 @@ def model_config_for(cfg) -> tuple[Any, str]:
                 built = None
             if built is not None and (built / MARKER).exists():
                 return AutoConfig.from_pretrained(str(built)), f"real-text base {built}"
-        return base_config(spec, _SizedTokenizer(spec.vocab_size + 53)), \
-            "real-text base (not built yet: its vocabulary taken as model.multilingual.vocab_size + 53)"
+        return base_config(
+            spec, _SizedTokenizer(spec.vocab_size + 53)
+        ), "real-text base (not built yet: its vocabulary taken as model.multilingual.vocab_size + 53)"
     if looks_like_local_path(name):
         path = Path(name).expanduser()
         if not (path / "config.json").exists():
-            raise ConfigError(f"{str(path)!r} holds no config.json", where="model.name_or_path",
-                              fix="point at a folder written by save_pretrained()")
+            raise ConfigError(f"{str(path)!r} holds no config.json", where="model.name_or_path", fix="point at a folder written by save_pretrained()")
         return AutoConfig.from_pretrained(str(path), trust_remote_code=cfg.model.trust_remote_code), str(path)
     remote = cfg.model.trust_remote_code
     try:  # the hub's cache first: no network
@@ -95,6 +111,8 @@ def model_config_for(cfg) -> tuple[Any, str]:
     try:
         return AutoConfig.from_pretrained(name, trust_remote_code=remote), f"{name} (hub)"
     except Exception as err:  # offline, unknown id, no access
-        raise ConfigError(f"cannot read the config of {name!r} ({type(err).__name__}), which the plan needs",
-                          where="model.name_or_path",
-                          fix="run once with access to the hub (the config is cached), or point at a local folder") from None
+        raise ConfigError(
+            f"cannot read the config of {name!r} ({type(err).__name__}), which the plan needs",
+            where="model.name_or_path",
+            fix="run once with access to the hub (the config is cached), or point at a local folder",
+        ) from None

@@ -54,8 +54,9 @@ def trainer_state_bytes(trainable_params: int, trainable_tensors: int, ranks: in
     return 2 * 4 * trainable_params + records * TORCH_SAVE_BYTES_PER_TENSOR
 
 
-def checkpoint_bytes(artifact_bytes: int, trainable_params: int, trainable_tensors: int, *, ranks: int = 1,
-                     policy: CheckpointPolicy = CHECKPOINT_POLICY) -> dict[str, int]:
+def checkpoint_bytes(
+    artifact_bytes: int, trainable_params: int, trainable_tensors: int, *, ranks: int = 1, policy: CheckpointPolicy = CHECKPOINT_POLICY
+) -> dict[str, int]:
     """Parts of ONE checkpoint of a trial (bytes)."""
     parts = {"artifact": artifact_bytes}
     if policy.best_copy:
@@ -66,8 +67,7 @@ def checkpoint_bytes(artifact_bytes: int, trainable_params: int, trainable_tenso
     return parts
 
 
-def search_bytes(per_trial_checkpoint: int, artifact_bytes: int, num_trials: int, *,
-                 policy: CheckpointPolicy = CHECKPOINT_POLICY) -> dict[str, int]:
+def search_bytes(per_trial_checkpoint: int, artifact_bytes: int, num_trials: int, *, policy: CheckpointPolicy = CHECKPOINT_POLICY) -> dict[str, int]:
     """Bytes a search of ``num_trials`` such trials leaves in ``storage_path`` (upper bound:
     every trial completes and its artefact is kept)."""
     return {

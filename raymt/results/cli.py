@@ -29,9 +29,9 @@ def _port(text: str) -> int:
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("dashboard", help="open a results folder's Optuna study in optuna-dashboard "
-                       "(on 127.0.0.1; needs pip install 'raymt[dashboard]')")
-    p.add_argument("results_dir", metavar="RESULTS_DIR",
-                   help="the folder a search wrote (holding optuna_journal.log), or its object-store URI")
+    p = sub.add_parser(
+        "dashboard", help="open a results folder's Optuna study in optuna-dashboard (on 127.0.0.1; needs pip install 'raymt[dashboard]')"
+    )
+    p.add_argument("results_dir", metavar="RESULTS_DIR", help="the folder a search wrote (holding optuna_journal.log), or its object-store URI")
     p.add_argument("--port", type=_port, default=8080, help="port on 127.0.0.1 (default 8080)")
     p.set_defaults(func=_cmd_dashboard)

@@ -26,9 +26,27 @@ from raymt.results.files import ARTIFACTS_DIR, HYPS_DIR, TRIALS_DIR, train_run_n
 from raymt.results.folder import copy_artifact
 from raymt.results.study import OptunaLink
 
-METRIC_COLUMNS = ["bleu", "chrf", "eval_loss", "storage_mb", "trainable_params", "total_params", "best_epoch",
-                  "train_time_s", "eval_time_s", "setup_time_s", "first_step_s", "tokens_per_s", "restarts",
-                  "patience_stopped", "sacrebleu_signature", "init_key", "init_build_s", "init_wait_s", "init_built"]
+METRIC_COLUMNS = [
+    "bleu",
+    "chrf",
+    "eval_loss",
+    "storage_mb",
+    "trainable_params",
+    "total_params",
+    "best_epoch",
+    "train_time_s",
+    "eval_time_s",
+    "setup_time_s",
+    "first_step_s",
+    "tokens_per_s",
+    "restarts",
+    "patience_stopped",
+    "sacrebleu_signature",
+    "init_key",
+    "init_build_s",
+    "init_wait_s",
+    "init_built",
+]
 
 
 def trial_id_from_path(path: str) -> str:
@@ -82,9 +100,17 @@ def _fetch_hyps(ckpt_uri: str, results_dir: Path, exp_uri: str, trial_id: str) -
     return join(exp_uri, *rel)
 
 
-def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objectives: dict[str, str], keep_artifacts: str,
-                    refs_path: Path | str, *, exp_uri: str | None = None,
-                    optuna_trials: Mapping[str, OptunaLink] | None = None):
+def collect_results(
+    grid,
+    param_columns: Sequence[str],
+    results_dir: Path,
+    objectives: dict[str, str],
+    keep_artifacts: str,
+    refs_path: Path | str,
+    *,
+    exp_uri: str | None = None,
+    optuna_trials: Mapping[str, OptunaLink] | None = None,
+):
     """The trials table and the per-epoch history of a finished (or interrupted) search.
 
     ``param_columns``: every searched parameter (NaN where a trial's branch lacks it);
@@ -104,8 +130,12 @@ def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objec
         tune_id = str(metrics.get("trial_id") or trial_id_from_path(str(result.path)))
         trial_id = tune_id  # raymt's id is Tune's: the Train run is trials/trial_<id>, the Tune trial tune/*_<id>_*
         link = optuna_trials.get(tune_id)
-        row: dict = {"trial_id": trial_id, "start_time": _start_time(metrics, link), "tune_trial_id": tune_id,
-                     "optuna_number": link.number if link else None}
+        row: dict = {
+            "trial_id": trial_id,
+            "start_time": _start_time(metrics, link),
+            "tune_trial_id": tune_id,
+            "optuna_number": link.number if link else None,
+        }
         for col in param_columns:
             row.setdefault(col, math.nan)
         for key, value in (result.config or {}).items():
@@ -143,9 +173,17 @@ def collect_results(grid, param_columns: Sequence[str], results_dir: Path, objec
         frame = getattr(result, "metrics_dataframe", None)
         if frame is not None and len(frame):
             for _, h in frame.iterrows():
-                history.append({"trial_id": trial_id, "epoch": h.get("epoch"), "step": h.get("step"),
-                                "bleu": h.get("bleu_epoch"), "chrf": h.get("chrf_epoch"),
-                                "eval_loss": h.get("eval_loss_epoch"), "train_loss": h.get("train_loss")})
+                history.append(
+                    {
+                        "trial_id": trial_id,
+                        "epoch": h.get("epoch"),
+                        "step": h.get("step"),
+                        "bleu": h.get("bleu_epoch"),
+                        "chrf": h.get("chrf_epoch"),
+                        "eval_loss": h.get("eval_loss_epoch"),
+                        "train_loss": h.get("train_loss"),
+                    }
+                )
     trials = pd.DataFrame(rows)
     if len(trials) == 0:
         return trials, pd.DataFrame(history)

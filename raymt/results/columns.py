@@ -71,8 +71,10 @@ def legacy_renames(present: Iterable[str], names: Iterable[str]) -> dict[str, st
 
 def deprecation_note(renames: dict[str, str], what: str) -> str:
     pairs = ", ".join(f"{old} -> {new}" for old, new in renames.items())
-    return (f"{what} uses raymt 0.1's parameter names; read as the names of the search space ({pairs}). "
-            "The old names are read in this release only: write the new ones")
+    return (
+        f"{what} uses raymt 0.1's parameter names; read as the names of the search space ({pairs}). "
+        "The old names are read in this release only: write the new ones"
+    )
 
 
 def space_param_names(search_raw: dict | None) -> list[str]:

@@ -24,8 +24,9 @@ def dashboard_server():
     try:
         from optuna_dashboard import run_server
     except ImportError:
-        raise ConfigError("optuna-dashboard is not installed", where="raymt dashboard",
-                          fix=f"pip install '{EXTRA}' (or pip install optuna-dashboard)") from None
+        raise ConfigError(
+            "optuna-dashboard is not installed", where="raymt dashboard", fix=f"pip install '{EXTRA}' (or pip install optuna-dashboard)"
+        ) from None
     return run_server
 
 
@@ -35,8 +36,11 @@ def serve_dashboard(results_dir: Path, port: int = 8080, *, log=print, run_serve
 
     journal = Path(results_dir) / JOURNAL
     if not journal.is_file():
-        raise ConfigError(f"{results_dir} has no Optuna study ({JOURNAL})", where="raymt dashboard RESULTS_DIR",
-                          fix="pass the folder of a search that has started its first trial")
+        raise ConfigError(
+            f"{results_dir} has no Optuna study ({JOURNAL})",
+            where="raymt dashboard RESULTS_DIR",
+            fix="pass the folder of a search that has started its first trial",
+        )
     run_server = run_server or dashboard_server()
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
     log(f"optuna-dashboard on http://{HOST}:{port}/ for {journal} (Ctrl-C stops it)")

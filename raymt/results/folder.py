@@ -64,9 +64,11 @@ def check_experiment_dir(path: str | Path, *, role: str = "results folder") -> P
         try:
             path = mirror_experiment(uri)
         except OSError as err:
-            raise ConfigError(f"cannot read {uri} ({str(err).strip().splitlines()[0] if str(err).strip() else err})",
-                              where=role,
-                              fix="check the URI and your credentials (AWS_* / GOOGLE_APPLICATION_CREDENTIALS)") from None
+            raise ConfigError(
+                f"cannot read {uri} ({str(err).strip().splitlines()[0] if str(err).strip() else err})",
+                where=role,
+                fix="check the URI and your credentials (AWS_* / GOOGLE_APPLICATION_CREDENTIALS)",
+            ) from None
     path = Path(local_form(path)).expanduser().resolve()
     shown = uri or str(path)  # a URI is named as given, not as this machine's staging copy
     if not path.exists():

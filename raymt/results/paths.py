@@ -140,13 +140,18 @@ def locate_base(recorded: str, *, override: str | os.PathLike | None = None, whe
     chosen = override or os.environ.get(BASE_ENV)
     if chosen:
         if not Path(chosen).is_dir():
-            raise DataError(f"the base model given is not a folder: {chosen}",
-                            where="--base" if override else BASE_ENV, fix="point at the base model's folder (config.json, weights)")
+            raise DataError(
+                f"the base model given is not a folder: {chosen}",
+                where="--base" if override else BASE_ENV,
+                fix="point at the base model's folder (config.json, weights)",
+            )
         return str(chosen)
     if is_uri(recorded):
         return localize(recorded)
     if Path(recorded).is_dir():
         return str(recorded)
-    raise DataError(f"the base model the trials were trained on is not on this machine: {recorded} (outside the "
-                    "results folder: the search's cache)", where=f"{where}: base_path",
-                    fix=f"copy that folder here too and pass --base PATH, or set {BASE_ENV}=PATH")
+    raise DataError(
+        f"the base model the trials were trained on is not on this machine: {recorded} (outside the results folder: the search's cache)",
+        where=f"{where}: base_path",
+        fix=f"copy that folder here too and pass --base PATH, or set {BASE_ENV}=PATH",
+    )

@@ -20,6 +20,7 @@ from raymt.analysis.report import write_report
 from raymt.analysis.results import load, load_history
 from raymt.results.files import PREPARED, TIMINGS
 
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
@@ -46,8 +47,14 @@ def report_sections(results_dir: Path, trials: pd.DataFrame, objectives: Mapping
     return extra
 
 
-def rebuild_report(results_dir: str | Path, objectives: Mapping[str, str], *, trials: pd.DataFrame | None = None,
-                   history: pd.DataFrame | None = None, log_params: Collection[str] | None = None) -> Path:
+def rebuild_report(
+    results_dir: str | Path,
+    objectives: Mapping[str, str],
+    *,
+    trials: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
+    log_params: Collection[str] | None = None,
+) -> Path:
     """Write ``report.md`` (and its plots) from the results folder; returns its path.
 
     ``trials`` / ``history``: the tables when the caller has them in memory (the search, right
@@ -58,5 +65,4 @@ def rebuild_report(results_dir: str | Path, objectives: Mapping[str, str], *, tr
     trials = load(results_dir) if trials is None else trials
     history = load_history(results_dir) if history is None else history
     extra = report_sections(results_dir, trials, objectives)
-    return write_report(results_dir, trials, objectives, history_df=history if len(history) else None, extra=extra or None,
-                        log_params=log_params)
+    return write_report(results_dir, trials, objectives, history_df=history if len(history) else None, extra=extra or None, log_params=log_params)

@@ -34,14 +34,18 @@ def load_journal_study(results_dir: str | Path, study_name: str | None = None):
 
     path = Path(results_dir) / JOURNAL
     if not path.is_file():
-        raise DataError(f"no Optuna journal ({JOURNAL})", where=str(Path(results_dir)),
-                        fix="pass the results folder of a raymt search (the one holding optuna_journal.log)")
+        raise DataError(
+            f"no Optuna journal ({JOURNAL})",
+            where=str(Path(results_dir)),
+            fix="pass the results folder of a raymt search (the one holding optuna_journal.log)",
+        )
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     names = optuna.get_all_study_names(storage)
     if study_name is None:
         if len(names) != 1:
-            raise DataError(f"the journal holds {len(names)} studies ({', '.join(names) or 'none'})", where=str(path),
-                            fix="name the study: the search's `name:`")
+            raise DataError(
+                f"the journal holds {len(names)} studies ({', '.join(names) or 'none'})", where=str(path), fix="name the study: the search's `name:`"
+            )
         study_name = names[0]
     return optuna.load_study(study_name=study_name, storage=storage)
 

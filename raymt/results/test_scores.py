@@ -74,19 +74,20 @@ def trials_to_score(trials: pd.DataFrame, objectives: Mapping[str, str], named: 
     for name in named:
         name = str(name)
         if name not in ids:
-            raise ConfigError(f"no trial {name!r} in this search", where="--test",
-                              fix=f"name trials of trials.csv (e.g. {', '.join(ids[:3])})")
+            raise ConfigError(f"no trial {name!r} in this search", where="--test", fix=f"name trials of trials.csv (e.g. {', '.join(ids[:3])})")
         status = str(trials.loc[trials["trial_id"].astype(str) == name, "status"].iloc[0])
         if status != "completed":
-            raise ConfigError(f"trial {name} is {status}: it has no finished model to score", where="--test",
-                              fix="name a completed trial (see trials.csv)")
+            raise ConfigError(
+                f"trial {name} is {status}: it has no finished model to score", where="--test", fix="name a completed trial (see trials.csv)"
+            )
         if name not in out:
             out.append(name)
     return out
 
 
-def score_on_test(results_dir: str | Path, trials: pd.DataFrame, objectives: Mapping[str, str], *,
-                  named: Iterable[str] = (), log=print) -> HeldOutScoring:
+def score_on_test(
+    results_dir: str | Path, trials: pd.DataFrame, objectives: Mapping[str, str], *, named: Iterable[str] = (), log=print
+) -> HeldOutScoring:
     """Score the validation front (and ``named`` trials) on the test split, each trial once:
     a trial that already has a ``test_bleu`` is not scored again. Returns the updated table."""
     results_dir = Path(results_dir)
@@ -120,8 +121,7 @@ def score_on_test(results_dir: str | Path, trials: pd.DataFrame, objectives: Map
         (results_dir / TEST_HYPS_DIR).mkdir(exist_ok=True)
         atomic_write_text(results_dir / TEST_HYPS_DIR / f"{trial_id}.txt", "\n".join(hyps) + "\n")
         result.scored.append(trial_id)
-        log(f"  {trial_id}: test BLEU {values['test_bleu']:.2f} ± {values['test_bleu_ci95']:.2f} "
-            f"(validation {float(trials.at[i, 'bleu']):.2f})")
+        log(f"  {trial_id}: test BLEU {values['test_bleu']:.2f} ± {values['test_bleu_ci95']:.2f} (validation {float(trials.at[i, 'bleu']):.2f})")
     result.trials = trials
     result.seconds = time.perf_counter() - t0
     return result
@@ -141,22 +141,32 @@ def _test_sets(results_dir: Path) -> dict[str, dict]:
     try:
         prepared = read_prepared(results_dir)  # paths relative to the folder (raymt.results.paths)
     except (OSError, ValueError, DataError):
-        raise DataError(f"no readable {PREPARED}: the prepared data is unknown", where=str(results_dir / PREPARED),
-                        fix="score the folder written by `raymt search` (it writes prepared.json)") from None
+        raise DataError(
+            f"no readable {PREPARED}: the prepared data is unknown",
+            where=str(results_dir / PREPARED),
+            fix="score the folder written by `raymt search` (it writes prepared.json)",
+        ) from None
     paths = prepared.get("pair_data") or {"": prepared.get("data_path") or ""}
     sets = {}
     for pair, path in paths.items():
         if not path:
-            raise DataError("the results folder records no prepared data", where=str(results_dir / PREPARED),
-                            fix="score the folder written by `raymt search` (prepared.json names the tokenised data)")
+            raise DataError(
+                "the results folder records no prepared data",
+                where=str(results_dir / PREPARED),
+                fix="score the folder written by `raymt search` (prepared.json names the tokenised data)",
+            )
         try:
             splits = load_tokenized(localize(path))
         except (FileNotFoundError, OSError) as err:
-            raise DataError(f"the prepared data is gone ({err})", where=path,
-                            fix="rerun the search's preparation (its .cache was deleted) or score on the machine that ran it") from None
+            raise DataError(
+                f"the prepared data is gone ({err})",
+                where=path,
+                fix="rerun the search's preparation (its .cache was deleted) or score on the machine that ran it",
+            ) from None
         if TEST_SPLIT not in splits:
-            raise DataError(f"the prepared data has no {TEST_SPLIT!r} split", where=path,
-                            fix="set data.test_size (or give a test file) and prepare again")
+            raise DataError(
+                f"the prepared data has no {TEST_SPLIT!r} split", where=path, fix="set data.test_size (or give a test file) and prepare again"
+            )
         split = splits[TEST_SPLIT]
         sets[pair] = {"split": split, "references": list(split["tgt_text"]), "sources": list(split["src_text"])}
     return sets
@@ -181,8 +191,11 @@ def _score_trial(results_dir: Path, row: pd.Series, test_sets: dict[str, dict]) 
     artifact = _artifact_dir(_resolved(row, results_dir))
     base = locate_base(read_prepared(results_dir)["base_path"], where=str(results_dir / PREPARED))
     decoding = Decoding.from_config(cfg)
-    directions = {p.key: (p.src_lang, p.tgt_lang) for p in cfg.multi_pair.pairs} if cfg.multi_pair is not None \
+    directions = (
+        {p.key: (p.src_lang, p.tgt_lang) for p in cfg.multi_pair.pairs}
+        if cfg.multi_pair is not None
         else {"": (cfg.model.src_lang, cfg.model.tgt_lang)}
+    )
     with quiet():
         model = get_method(cfg.method.name).load(load_model(base), artifact).eval()
     values: dict = {}
@@ -190,8 +203,11 @@ def _score_trial(results_dir: Path, row: pd.Series, test_sets: dict[str, dict]) 
     all_hyps: list[str] = []
     for pair, test in test_sets.items():
         if pair not in directions:
-            raise DataError(f"the prepared test data has a pair {pair!r} this trial did not learn", where=str(row["trial_id"]),
-                            fix="score the trials of the search that prepared this data")
+            raise DataError(
+                f"the prepared test data has a pair {pair!r} this trial did not learn",
+                where=str(row["trial_id"]),
+                fix="score the trials of the search that prepared this data",
+            )
         src, tgt = directions[pair]
         with quiet():
             tokenizer = load_tokenizer(base, src, tgt, trust_remote_code=cfg.model.trust_remote_code)
@@ -236,12 +252,12 @@ def _scores(hyps: list[str], refs: list[str], bleu_tokenize: str, tgt_lang: str)
     score = bleu.corpus_score(hyps, [refs], n_bootstrap=N_BOOTSTRAP)
     chrf = CHRF().corpus_score(hyps, [refs])
     ci = float(score._ci) if getattr(score, "_ci", -1.0) >= 0 else math.nan  # sacrebleu's "± ci" (its CLI prints it too)
-    return {"test_bleu": float(score.score), "test_chrf": float(chrf.score), "test_bleu_ci95": ci,
-            "test_signature": str(bleu.get_signature())}
+    return {"test_bleu": float(score.score), "test_chrf": float(chrf.score), "test_bleu_ci95": ci, "test_signature": str(bleu.get_signature())}
 
 
-def score_front_on_test(results_dir: str | Path, trials: pd.DataFrame, objectives: Mapping[str, str], *,
-                        named: Iterable[str] = (), log=print) -> pd.DataFrame:
+def score_front_on_test(
+    results_dir: str | Path, trials: pd.DataFrame, objectives: Mapping[str, str], *, named: Iterable[str] = (), log=print
+) -> pd.DataFrame:
     """:func:`score_on_test`, then the trials table rewritten and the cost added to
     ``timings.json`` (``test_scoring_s``, summed over rounds); the end of a search and ``raymt
     report`` both call it. Without a test split (or its prepared data) it says so and returns
@@ -264,6 +280,5 @@ def score_front_on_test(results_dir: str | Path, trials: pd.DataFrame, objective
         timings = {}
     timings["test_scoring_s"] = float(timings.get("test_scoring_s") or 0.0) + done.seconds
     atomic_write_text(results_dir / TIMINGS, json.dumps(timings, indent=1))
-    log(f"test scores of {len(done.scored)} trial(s) in {done.seconds:.1f} s"
-        + (f"; {len(done.failed)} could not be scored" if done.failed else ""))
+    log(f"test scores of {len(done.scored)} trial(s) in {done.seconds:.1f} s" + (f"; {len(done.failed)} could not be scored" if done.failed else ""))
     return done.trials

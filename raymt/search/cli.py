@@ -44,20 +44,29 @@ def _cmd_report(args) -> int:
 
 def add_commands(sub) -> None:
     p = sub.add_parser("search", help="run a search (no SPACE: search_spaces/default.yaml, offline)")
-    p.add_argument("space", nargs="?", default=None,
-                   help="a search space YAML, e.g. search_spaces/lora_vs_adapter.yaml (omit it for search_spaces/default.yaml)")
+    p.add_argument(
+        "space", nargs="?", default=None, help="a search space YAML, e.g. search_spaces/lora_vs_adapter.yaml (omit it for search_spaces/default.yaml)"
+    )
     p.add_argument("--resume", metavar="RESULTS_DIR", default=None, help="continue an interrupted search")
     p.add_argument("--warm-start", metavar="OLD_RESULTS_DIR", default=None, help="seed the sampler with an earlier search's trials")
     p.set_defaults(func=_cmd_search)
-    p = sub.add_parser("report", help="rewrite report.md and its plots from a results folder's trials table, "
-                       "and print the Pareto front and its knee",
-                       description="Rebuild report.md and its plots (pareto.png, parallel.png, bleu_over_epochs.png) "
-                       "from trials.parquet and history.parquet, then print the front. trials.parquet, trials.csv and "
-                       "pareto.csv are read, not rewritten (the search writes them), except with --test, which adds "
-                       "the held-out test scores (test_bleu, test_chrf, test_bleu_ci95) of the trials it scores.")
-    p.add_argument("results_dir", metavar="RESULTS_DIR",
-                   help="the folder `raymt search` printed (e.g. raymt_results/default), or its s3:// / gs:// URI")
-    p.add_argument("--test", nargs="*", metavar="TRIAL", default=None,
-                   help="score on the held-out test split, once each, the validation front's trials that have no test "
-                   "score yet and these completed trials (their artefacts must be kept: keep_artifacts: all)")
+    p = sub.add_parser(
+        "report",
+        help="rewrite report.md and its plots from a results folder's trials table, and print the Pareto front and its knee",
+        description="Rebuild report.md and its plots (pareto.png, parallel.png, bleu_over_epochs.png) "
+        "from trials.parquet and history.parquet, then print the front. trials.parquet, trials.csv and "
+        "pareto.csv are read, not rewritten (the search writes them), except with --test, which adds "
+        "the held-out test scores (test_bleu, test_chrf, test_bleu_ci95) of the trials it scores.",
+    )
+    p.add_argument(
+        "results_dir", metavar="RESULTS_DIR", help="the folder `raymt search` printed (e.g. raymt_results/default), or its s3:// / gs:// URI"
+    )
+    p.add_argument(
+        "--test",
+        nargs="*",
+        metavar="TRIAL",
+        default=None,
+        help="score on the held-out test split, once each, the validation front's trials that have no test "
+        "score yet and these completed trials (their artefacts must be kept: keep_artifacts: all)",
+    )
     p.set_defaults(func=_cmd_report)

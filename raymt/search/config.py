@@ -20,8 +20,7 @@ from raymt.search.scheduler.options import MOASHAConfig, SchedulerConfig
 from raymt.search.space import SpaceConfig
 
 #: Metrics a trial reports that can be objectives, with their natural direction.
-OBJECTIVE_METRICS = {"bleu": "max", "chrf": "max", "storage_mb": "min", "eval_loss": "min",
-                     "train_time_s": "min", "trainable_params": "min"}
+OBJECTIVE_METRICS = {"bleu": "max", "chrf": "max", "storage_mb": "min", "eval_loss": "min", "train_time_s": "min", "trainable_params": "min"}
 
 
 class SearchConfig(BaseModel):
@@ -30,15 +29,26 @@ class SearchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     num_samples: int = Field(8, ge=1, le=100000, description="Trials to run in total.")
-    max_concurrent_trials: int | None = Field(None, ge=1, description="Trials running at once (None: as many as the cluster holds now, or as its largest size holds when the autoscaler config is known (docs/cluster.md); at least 1).")
-    objectives: dict[str, Literal["max", "min"]] = Field(default_factory=lambda: {"bleu": "max", "storage_mb": "min"},
-                                                        description="Metric -> max|min; the Pareto front is taken over these.")
+    max_concurrent_trials: int | None = Field(
+        None,
+        ge=1,
+        description="Trials running at once (None: as many as the cluster holds now, or as its largest size holds when the autoscaler config is known (docs/cluster.md); at least 1).",
+    )
+    objectives: dict[str, Literal["max", "min"]] = Field(
+        default_factory=lambda: {"bleu": "max", "storage_mb": "min"}, description="Metric -> max|min; the Pareto front is taken over these."
+    )
     sampler: SamplerConfig = Field(default_factory=SamplerConfig, description="How configurations are proposed.")
-    scheduler: SchedulerConfig = Field(default_factory=lambda: MOASHAConfig(kind="mo_asha"),
-                                       description="Early stopping: kind none | asha | mo_asha, with grace_period, reduction_factor, ... (docs/early_stopping.md)")
+    scheduler: SchedulerConfig = Field(
+        default_factory=lambda: MOASHAConfig(kind="mo_asha"),
+        description="Early stopping: kind none | asha | mo_asha, with grace_period, reduction_factor, ... (docs/early_stopping.md)",
+    )
     space: SpaceConfig = Field(default_factory=SpaceConfig, description="What to vary.")
-    points_to_evaluate: list[dict[str, Any]] = Field(default_factory=list, description="Configurations to try first, by the space's parameter names (train.lr, lora.r, ...).")
-    keep_artifacts: Literal["all", "front"] = Field("all", description="Copy the artefact of every completed trial into the results (all) or only the front's.")
+    points_to_evaluate: list[dict[str, Any]] = Field(
+        default_factory=list, description="Configurations to try first, by the space's parameter names (train.lr, lora.r, ...)."
+    )
+    keep_artifacts: Literal["all", "front"] = Field(
+        "all", description="Copy the artefact of every completed trial into the results (all) or only the front's."
+    )
     time_budget_s: float | None = Field(None, gt=0, description="Stop starting new trials after this many seconds.")
 
     @field_validator("objectives")
@@ -56,8 +66,9 @@ class SearchConfig(BaseModel):
     def _stops_by_an_objective(cls, value, info: ValidationInfo):
         objectives = info.data.get("objectives")
         if value.kind != "none" and objectives and value.metric not in objectives:
-            raise ValueError(f"the scheduler stops trials by {value.metric!r}, which is not an objective; "
-                             f"set scheduler.metric to one of {', '.join(objectives)}")
+            raise ValueError(
+                f"the scheduler stops trials by {value.metric!r}, which is not an objective; set scheduler.metric to one of {', '.join(objectives)}"
+            )
         return value
 
     @model_validator(mode="after")

@@ -37,8 +37,9 @@ def check_space_fits_model(compiled: CompiledSpace, base_path: str, cfg) -> None
         try:
             get_method(trial.method.name).estimate_bytes(model_config, trial.method.params)
         except ConfigError as err:
-            raise ConfigError(f"does not fit the base model: {err.message}", where=where,
-                              fix=err.fix or "change the distribution's bounds/choices") from None
+            raise ConfigError(
+                f"does not fit the base model: {err.message}", where=where, fix=err.fix or "change the distribution's bounds/choices"
+            ) from None
 
 
 def storage_estimator(cfg, compiled: CompiledSpace, prepared):
@@ -58,8 +59,11 @@ def storage_estimator(cfg, compiled: CompiledSpace, prepared):
             try:
                 method_cfg = MethodConfig.model_validate(method_raw)
             except ValidationError as err:
-                raise ConfigError(f"sampled method settings {method_raw} are invalid: {err.errors()[0]['msg']}",
-                                  where=compiled.where, fix="narrow the space's method parameters") from None
+                raise ConfigError(
+                    f"sampled method settings {method_raw} are invalid: {err.errors()[0]['msg']}",
+                    where=compiled.where,
+                    fix="narrow the space's method parameters",
+                ) from None
             cache[key] = get_method(method_cfg.name).estimate_bytes(model_config, method_cfg.params) / 1e6
         return cache[key]
 

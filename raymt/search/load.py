@@ -69,6 +69,7 @@ def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> 
         for param, dist in compiled.space.methods.get(method, {}).items():
             fixed[method_param_name(method, param)] = (method, dist)
     for i, point in enumerate(points):
+
         def propose(name, dist, point=point, i=i):
             if name not in point:  # left to the sampler: any value of the branch will do here
                 return dist.to_external_repr(dist.low if hasattr(dist, "low") else 0)
@@ -79,8 +80,11 @@ def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> 
                 ok = False
             if not ok:
                 span = f"choices {list(dist.choices)}" if hasattr(dist, "choices") else f"range [{dist.low:g}, {dist.high:g}]"
-                raise ConfigError(f"point {i + 1} sets {name}: {value!r}, outside its {span}", where=f"{where}[{i}].{name}",
-                                  fix="use a value inside the space, or widen search.space")
+                raise ConfigError(
+                    f"point {i + 1} sets {name}: {value!r}, outside its {span}",
+                    where=f"{where}[{i}].{name}",
+                    fix="use a value inside the space, or widen search.space",
+                )
             return value
 
         replay = ReplayTrial(propose)
@@ -91,14 +95,21 @@ def check_points(compiled: CompiledSpace, points: list[dict], *, where: str) -> 
                 continue
             if name not in fixed:
                 close = difflib.get_close_matches(name, list(fixed), n=1, cutoff=0.6)
-                raise ConfigError(f"point {i + 1} sets {name}, which this space does not have", where=f"{where}[{i}].{name}",
-                                  fix=f"did you mean {close[0]!r}?" if close else
-                                  f"use the space's parameter names: {', '.join(sorted(fixed))}")
+                raise ConfigError(
+                    f"point {i + 1} sets {name}, which this space does not have",
+                    where=f"{where}[{i}].{name}",
+                    fix=f"did you mean {close[0]!r}?" if close else f"use the space's parameter names: {', '.join(sorted(fixed))}",
+                )
             owner, constant = fixed[name]
             if owner is not None and owner != method:
-                raise ConfigError(f"point {i + 1} sets {name}, a parameter of the {owner} branch, but its method is {method}",
-                                  where=f"{where}[{i}].{name}", fix=f"drop {name} or set method: {owner}")
+                raise ConfigError(
+                    f"point {i + 1} sets {name}, a parameter of the {owner} branch, but its method is {method}",
+                    where=f"{where}[{i}].{name}",
+                    fix=f"drop {name} or set method: {owner}",
+                )
             if not isinstance(constant, Dist) and value != constant:
-                raise ConfigError(f"point {i + 1} sets {name}: {value!r}, but the space fixes it at {constant!r}",
-                                  where=f"{where}[{i}].{name}", fix="drop it from the point, or make it a search dimension")
-
+                raise ConfigError(
+                    f"point {i + 1} sets {name}: {value!r}, but the space fixes it at {constant!r}",
+                    where=f"{where}[{i}].{name}",
+                    fix="drop it from the point, or make it a search dimension",
+                )

@@ -51,8 +51,14 @@ from raymt.train.preflight import check_trial_fits, trial_concurrency
 from raymt.train.prepare import prepare_experiment
 
 
-def run_search(config: str | Path | None = None, *, resume: str | Path | None = None, warm_start: str | Path | None = None,
-               overrides: dict | None = None, log=print) -> Path:
+def run_search(
+    config: str | Path | None = None,
+    *,
+    resume: str | Path | None = None,
+    warm_start: str | Path | None = None,
+    overrides: dict | None = None,
+    log=print,
+) -> Path:
     """Run (or resume) a search and return its results folder."""
     t0 = time.perf_counter()
     if resume is not None:
@@ -66,8 +72,7 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     # object-store storage: results_dir is this machine's staging copy of exp_uri
     exp_uri = None
     if is_uri(cfg.storage_path):
-        exp_uri = (experiment_uri(results_dir) or str(resume).rstrip("/")) if resume is not None \
-            else join(cfg.storage_path, results_dir.name)
+        exp_uri = (experiment_uri(results_dir) or str(resume).rstrip("/")) if resume is not None else join(cfg.storage_path, results_dir.name)
 
     limits = find_cluster_limits(log=log)  # an autoscaler config: the trial is checked before any data or Ray work
     if limits is not None:
@@ -93,18 +98,30 @@ def run_search(config: str | Path | None = None, *, resume: str | Path | None = 
     write_prepared(results_dir, asdict(prepared))  # export finds the base here (paths relative to the folder)
     sync_results(results_dir, exp_uri)
 
-    tuner = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log,
-                         exp_uri=exp_uri, limits=limits)
+    tuner = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log, exp_uri=exp_uri, limits=limits)
     t_fit = time.perf_counter()
     with _no_tuner_restore_hint():
         grid = tuner.fit()
     fit_s = time.perf_counter() - t_fit
 
     refs = to_uri(refs_path, results_dir, exp_uri) if exp_uri else refs_path
-    trials, history = collect_results(grid, compiled.flat_columns(), results_dir, search.objectives, search.keep_artifacts,
-                                      refs, exp_uri=exp_uri, optuna_trials=optuna_links(results_dir))
-    timings = {"prepare_s": prep_s, "ray_init_s": ray_s, "tune_fit_s": fit_s, "total_s": time.perf_counter() - t0,
-               **{f"prepare_{k}": v for k, v in prepared.timings.items()}}
+    trials, history = collect_results(
+        grid,
+        compiled.flat_columns(),
+        results_dir,
+        search.objectives,
+        search.keep_artifacts,
+        refs,
+        exp_uri=exp_uri,
+        optuna_trials=optuna_links(results_dir),
+    )
+    timings = {
+        "prepare_s": prep_s,
+        "ray_init_s": ray_s,
+        "tune_fit_s": fit_s,
+        "total_s": time.perf_counter() - t0,
+        **{f"prepare_{k}": v for k, v in prepared.timings.items()},
+    }
     if prepared.augment_costs:  # paid once, shared by the trials (seconds, sentences, sentences/s)
         timings["augment_costs"] = prepared.augment_costs
     atomic_write_text(results_dir / TIMINGS, json.dumps(timings, indent=1))
@@ -147,10 +164,23 @@ class _DropMessagesWith(logging.Filter):
         return self.text not in record.getMessage()
 
 
-def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, prepared, results_dir: Path,
-                 resuming: bool, warm: Path | None, log, *, exp_uri: str | None = None, limits=None):
-    trainable = make_trainable(compiled=compiled, prepared=prepared,
-                               trials_storage=join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR))
+def _build_tuner(
+    cfg,
+    search: SearchConfig,
+    compiled: CompiledSpace,
+    raw: dict,
+    prepared,
+    results_dir: Path,
+    resuming: bool,
+    warm: Path | None,
+    log,
+    *,
+    exp_uri: str | None = None,
+    limits=None,
+):
+    trainable = make_trainable(
+        compiled=compiled, prepared=prepared, trials_storage=join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR)
+    )
     resources = {"cpu": cfg.resources.trial_cpus}
     tune_dir = join(exp_uri, TUNE_DIR) if exp_uri else results_dir / TUNE_DIR
     if resuming and exists(tune_dir):
@@ -158,19 +188,35 @@ def _build_tuner(cfg, search: SearchConfig, compiled: CompiledSpace, raw: dict, 
         return restore_tuner(tune_dir, trainable, resources=resources)
 
     known = {"storage_mb": storage_estimator(cfg, compiled, prepared)} if "storage_mb" in search.objectives else {}
-    sampler = make_sampler(search.sampler, objectives=search.objectives, space_fn=compiled.define_by_run,
-                           known_objectives=known, param_names=compiled.flat_columns())
+    sampler = make_sampler(
+        search.sampler, objectives=search.objectives, space_fn=compiled.define_by_run, known_objectives=known, param_names=compiled.flat_columns()
+    )
     journal = results_dir / JOURNAL
     if warm is not None:
         seed_study_from(warm, journal, cfg.name, compiled, search)
-    searcher = make_searcher(compiled.define_by_run, search.objectives, sampler, seed=search.sampler.seed,
-                             points_to_evaluate=search.points_to_evaluate or None, study_name=cfg.name, storage=journal)
+    searcher = make_searcher(
+        compiled.define_by_run,
+        search.objectives,
+        sampler,
+        seed=search.sampler.seed,
+        points_to_evaluate=search.points_to_evaluate or None,
+        study_name=cfg.name,
+        storage=journal,
+    )
     scheduler = scheduler_from_config(search.scheduler, max_t=cfg.train.epochs)
     concurrent, rule = trial_concurrency(cfg, search.max_concurrent_trials, limits=limits)
     log(f"up to {concurrent} trial(s) at once: {rule}")
     callbacks = [EarlyStopMarker(scheduler)]
     if exp_uri:
         callbacks.append(upload_journal_callback(results_dir / JOURNAL, join(exp_uri, JOURNAL)))
-    return make_tuner(trainable, searcher=searcher, scheduler=scheduler, num_samples=search.num_samples,
-                      max_concurrent_trials=concurrent, storage_path=exp_uri or results_dir, name=TUNE_DIR, resources=resources,
-                      callbacks=callbacks)
+    return make_tuner(
+        trainable,
+        searcher=searcher,
+        scheduler=scheduler,
+        num_samples=search.num_samples,
+        max_concurrent_trials=concurrent,
+        storage_path=exp_uri or results_dir,
+        name=TUNE_DIR,
+        resources=resources,
+        callbacks=callbacks,
+    )

@@ -127,9 +127,11 @@ class SpaceConfig(BaseModel):
             if parts[0] == "augment" and len(parts) > 3 and parts[2] == "params" and isinstance(dist, Dist):
                 # One pool per operator is built before the trials, with the config's params: a
                 # trial's own sampled params would be silently ignored.
-                raise ValueError(f"parameter {path!r}: augmentation params cannot be searched (each operator's pool is "
-                                 f"built once per experiment); fix them under augment.{parts[1]}.params and search "
-                                 f"augment.{parts[1]}.ratio")
+                raise ValueError(
+                    f"parameter {path!r}: augmentation params cannot be searched (each operator's pool is "
+                    f"built once per experiment); fix them under augment.{parts[1]}.params and search "
+                    f"augment.{parts[1]}.ratio"
+                )
         self.methods = {m: {k: _named_dist(f"{m}.{k}", v) for k, v in ps.items()} for m, ps in self.methods.items()}
         if isinstance(self.method, list) and not self.method:
             raise ValueError("method is an empty list: name at least one method")
@@ -143,6 +145,7 @@ class SpaceConfig(BaseModel):
 def log_scale_columns(space: SpaceConfig) -> list[str]:
     """Trials-table columns the space samples on a log scale: the report's plots draw them on
     log axes, so a learning rate searched by factors is not squeezed against one end."""
+
     def is_log(dist) -> bool:
         return isinstance(dist, Dist) and (dist.log_uniform is not None or (dist.integer is not None and dist.log))
 
@@ -260,25 +263,38 @@ class CompiledSpace:
         for i, method in enumerate(self.space.method_list):
             if method not in available_methods():
                 close = difflib.get_close_matches(method, available_methods(), n=1)
-                raise ConfigError(f"unknown method {method!r}", where=f"{self.where}.method[{i}]",
-                                  fix=(f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(available_methods())}"))
+                raise ConfigError(
+                    f"unknown method {method!r}",
+                    where=f"{self.where}.method[{i}]",
+                    fix=(f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(available_methods())}"),
+                )
         for method in self.space.methods:
             if method not in self.space.method_list:
-                raise ConfigError(f"parameters given for method {method!r}, which is not searched",
-                                  where=f"{self.where}.methods.{method}", fix=f"add {method} to search.space.method, or remove this block")
+                raise ConfigError(
+                    f"parameters given for method {method!r}, which is not searched",
+                    where=f"{self.where}.methods.{method}",
+                    fix=f"add {method} to search.space.method, or remove this block",
+                )
             fields = set(get_method(method).params_cls.model_fields) | ({LORA_ALPHA_OVER_R} if method == "lora" else set())
             for param in self.space.methods[method]:
                 if param not in fields:
                     close = difflib.get_close_matches(param, sorted(fields), n=1, cutoff=0.5)
                     other = [m for m in available_methods() if param in get_method(m).params_cls.model_fields]
-                    fix = (f"did you mean {close[0]!r}?" if close else
-                           f"{param!r} belongs to {', '.join(other)}: move it under search.space.methods.{other[0]}" if other else
-                           f"allowed: {', '.join(sorted(fields))}")
+                    fix = (
+                        f"did you mean {close[0]!r}?"
+                        if close
+                        else f"{param!r} belongs to {', '.join(other)}: move it under search.space.methods.{other[0]}"
+                        if other
+                        else f"allowed: {', '.join(sorted(fields))}"
+                    )
                     raise ConfigError(f"method {method!r} has no parameter {param!r}", where=f"{self.where}.methods.{method}.{param}", fix=fix)
         for path in self.space.common:
             if path.split(".")[0] in ("method", "search", "name", "storage_path"):
-                raise ConfigError(f"{path!r} cannot be searched here", where=f"{self.where}.common.{path}",
-                                  fix="search methods with search.space.method and method parameters under search.space.methods")
+                raise ConfigError(
+                    f"{path!r} cannot be searched here",
+                    where=f"{self.where}.common.{path}",
+                    fix="search methods with search.space.method and method parameters under search.space.methods",
+                )
         checked = []
         for method in self.space.method_list:
             # each parameter alone on top of the base config, so an error names its field
@@ -289,8 +305,9 @@ class CompiledSpace:
                     try:
                         checked.append((where, validate_raw(self._raw_with(method, key, label_value), where)))
                     except ConfigError as err:
-                        raise ConfigError(f"value {value!r} is invalid: {err.message}", where=where,
-                                          fix=err.fix or "change the distribution's bounds/choices") from None
+                        raise ConfigError(
+                            f"value {value!r} is invalid: {err.message}", where=where, fix=err.fix or "change the distribution's bounds/choices"
+                        ) from None
             where = f"{self.where} (method {method}, first values)"
             checked.append((where, validate_raw(self.to_raw_config({**self._baseline(), "method": method}), where)))
         self.checked = checked
@@ -301,8 +318,9 @@ class CompiledSpace:
         common = {p: d for p, d in self.space.common.items() if not isinstance(d, Dist) or p == key}
         if any(p == key and p.startswith(STAGE_SETTINGS) for p in common):
             common = {STAGE_PATH: "denoise", **common}  # check a stage setting where it applies
-        methods = {m: {p: d for p, d in ps.items() if not isinstance(d, Dist) or method_param_name(m, p) == key}
-                   for m, ps in self.space.methods.items()}
+        methods = {
+            m: {p: d for p, d in ps.items() if not isinstance(d, Dist) or method_param_name(m, p) == key} for m, ps in self.space.methods.items()
+        }
         try:
             self.space.common, self.space.methods = common, methods
             return self.to_raw_config({"method": method, key: value})

@@ -50,8 +50,7 @@ def tune_trial(config: dict, *, compiled: CompiledSpace, prepared: PreparedExper
     ended = threading.Event()
     _RUNS[trial_id] = (key, ended)
     try:
-        trainer = make_trainer(cfg, prepared, name=name, storage_path=trials_storage, callbacks=[TuneReportCallback()],
-                               stop_key=key)
+        trainer = make_trainer(cfg, prepared, name=name, storage_path=trials_storage, callbacks=[TuneReportCallback()], stop_key=key)
         result = trainer.fit()
     finally:
         ended.set()

@@ -45,9 +45,14 @@ def seed_study_from(old_dir: Path, journal: Path, study_name: str, compiled: Com
             compiled.define_by_run(replay)
             for name, dist in replay.distributions.items():
                 dist.to_internal_repr(replay.params[name])  # raises if outside the new space
-            study.add_trial(optuna.trial.create_trial(params=replay.params, distributions=replay.distributions,
-                                                      values=[float(v) for v in values],
-                                                      user_attrs={"warm_start_from": str(old_dir), "old_trial_id": str(row["trial_id"])}))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=replay.params,
+                    distributions=replay.distributions,
+                    values=[float(v) for v in values],
+                    user_attrs={"warm_start_from": str(old_dir), "old_trial_id": str(row["trial_id"])},
+                )
+            )
             added += 1
         except (KeyError, ValueError):
             continue

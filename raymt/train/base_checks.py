@@ -43,9 +43,18 @@ def score_base(cfg, base: str, tokenizer, pairs, src_lang: str, tgt_lang: str, *
         if bars:
             hf_logging.enable_progress_bar()
     with torch_threads(max(1, int(round(cfg.resources.cpus_per_worker * cfg.resources.num_workers)))):
-        _, scores = translate_texts(model, tokenizer, [s for s, _ in pairs[:n]], src_lang=src_lang, tgt_lang=tgt_lang,
-                                    references=[t for _, t in pairs[:n]], beam_size=cfg.eval.beam_size,
-                                    max_new_tokens=cfg.eval.max_new_tokens, batch_size=cfg.eval.batch_size,
-                                    max_length=cfg.model.max_length, tokenize=bleu_tokenizer(cfg.eval.bleu_tokenize, tgt_lang))
+        _, scores = translate_texts(
+            model,
+            tokenizer,
+            [s for s, _ in pairs[:n]],
+            src_lang=src_lang,
+            tgt_lang=tgt_lang,
+            references=[t for _, t in pairs[:n]],
+            beam_size=cfg.eval.beam_size,
+            max_new_tokens=cfg.eval.max_new_tokens,
+            batch_size=cfg.eval.batch_size,
+            max_length=cfg.model.max_length,
+            tokenize=bleu_tokenizer(cfg.eval.bleu_tokenize, tgt_lang),
+        )
     log(f"untouched base on {cfg.eval.split} ({src_lang}->{tgt_lang}, {n} sentences): BLEU {scores.bleu:.2f}, chrF {scores.chrf:.2f}")
     return {"bleu": scores.bleu, "chrf": scores.chrf, "sentences": n, "split": cfg.eval.split, "signature": scores.bleu_signature}

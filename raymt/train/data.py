@@ -62,8 +62,14 @@ def open_trial_data(loop_config: dict, cfg) -> TrialData:
         train = datasets.concatenate_datasets(parts)
     evalset = _capped(splits[cfg.eval.split], cfg)
     refs, srcs = list(evalset["tgt_text"]), list(evalset["src_text"])
-    return TrialData(train=train, eval=evalset, references=refs, sources=srcs,
-                     parts=[EvalPart("", cfg.model.tgt_lang, evalset, refs, srcs)], train_sizes=[len(train)])
+    return TrialData(
+        train=train,
+        eval=evalset,
+        references=refs,
+        sources=srcs,
+        parts=[EvalPart("", cfg.model.tgt_lang, evalset, refs, srcs)],
+        train_sizes=[len(train)],
+    )
 
 
 def _open_pairs(pair_data: dict[str, str], cfg) -> TrialData:
@@ -78,10 +84,14 @@ def _open_pairs(pair_data: dict[str, str], cfg) -> TrialData:
         trains.append(splits["train"].select_columns(COLUMNS))
         evalset = _capped(splits[cfg.eval.split], cfg)
         parts.append(EvalPart(pair.key, pair.tgt_lang, evalset, list(evalset["tgt_text"]), list(evalset["src_text"])))
-    return TrialData(train=datasets.concatenate_datasets(trains),
-                     eval=datasets.concatenate_datasets([p.eval for p in parts]),
-                     references=[r for p in parts for r in p.references], sources=[s for p in parts for s in p.sources],
-                     parts=parts, train_sizes=[len(t) for t in trains])
+    return TrialData(
+        train=datasets.concatenate_datasets(trains),
+        eval=datasets.concatenate_datasets([p.eval for p in parts]),
+        references=[r for p in parts for r in p.references],
+        sources=[s for p in parts for s in p.sources],
+        parts=parts,
+        train_sizes=[len(t) for t in trains],
+    )
 
 
 def _capped(evalset, cfg):
@@ -96,11 +106,9 @@ def make_train_loader(data: TrialData, tokenizer, cfg, rank: int, world: int):
     if cfg.multi_pair is not None:
         from raymt.data.temperature import TemperatureSampler
 
-        sampler = TemperatureSampler(data.train_sizes, cfg.multi_pair.temperature, num_replicas=world, rank=rank,
-                                     seed=cfg.train.seed)
+        sampler = TemperatureSampler(data.train_sizes, cfg.multi_pair.temperature, num_replicas=world, rank=rank, seed=cfg.train.seed)
     else:
-        sampler = DistributedSampler(data.train, num_replicas=world, rank=rank, shuffle=True, seed=cfg.train.seed,
-                                     drop_last=False)
+        sampler = DistributedSampler(data.train, num_replicas=world, rank=rank, shuffle=True, seed=cfg.train.seed, drop_last=False)
     collate = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True, return_tensors="pt")
     loader = DataLoader(data.train, batch_size=cfg.train.batch_size, sampler=sampler, collate_fn=collate, num_workers=0)
     return loader, sampler

@@ -23,8 +23,7 @@ MAX_GRAD_NORM = 1.0
 def noised_pairs(texts: list[str], *, mask_ratio: float, poisson_lambda: float, mask_token: str, seed: int):
     """(noised, original) pairs, one fresh noise per sentence, reproducible from the seed."""
     rng = np.random.default_rng(seed)
-    return [(text_infilling(t, rng, mask_ratio=mask_ratio, poisson_lambda=poisson_lambda, mask_token=mask_token).text, t)
-            for t in texts]
+    return [(text_infilling(t, rng, mask_ratio=mask_ratio, poisson_lambda=poisson_lambda, mask_token=mask_token).text, t) for t in texts]
 
 
 def train_denoise(cfg, base_path: str, texts: list[str], dest: Path, *, log=None) -> dict:
@@ -56,15 +55,22 @@ def train_denoise(cfg, base_path: str, texts: list[str], dest: Path, *, log=None
     step = 0
     while step < dn.steps:
         # fresh noise every pass over the text, as in mBART (noise is applied on the fly)
-        pairs = noised_pairs(texts, mask_ratio=dn.mask_ratio, poisson_lambda=dn.poisson_lambda,
-                             mask_token=tokenizer.mask_token, seed=dn.seed * 1_000_003 + epoch)
+        pairs = noised_pairs(
+            texts, mask_ratio=dn.mask_ratio, poisson_lambda=dn.poisson_lambda, mask_token=tokenizer.mask_token, seed=dn.seed * 1_000_003 + epoch
+        )
         perm = order.permutation(len(pairs))
         for start in range(0, len(perm), dn.batch_size):
             if step >= dn.steps:
                 break
             batch = [pairs[i] for i in perm[start : start + dn.batch_size]]
-            enc = tokenizer([b[0] for b in batch], text_target=[b[1] for b in batch], max_length=cfg.model.max_length,
-                            truncation=True, padding=True, return_tensors="pt")
+            enc = tokenizer(
+                [b[0] for b in batch],
+                text_target=[b[1] for b in batch],
+                max_length=cfg.model.max_length,
+                truncation=True,
+                padding=True,
+                return_tensors="pt",
+            )
             labels = enc["labels"].masked_fill(enc["labels"] == tokenizer.pad_token_id, -100)
             out = model(input_ids=enc["input_ids"].to(device), attention_mask=enc["attention_mask"].to(device), labels=labels.to(device))
             out.loss.backward()

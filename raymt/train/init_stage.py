@@ -48,6 +48,7 @@ class StageOutcome:
 
 # --- the text (resolved before Ray starts) ----------------------------------------------------
 
+
 def prepare_init_text(cfg, splits, root: Path) -> str:
     """Write the stage's monolingual text once, content-keyed, and return its absolute path.
 
@@ -59,8 +60,11 @@ def prepare_init_text(cfg, splits, root: Path) -> str:
     if dn.text is not None:
         path = Path(dn.text).expanduser()
         if not path.is_file():
-            raise ConfigError(f"monolingual text file {str(path)!r} does not exist", where="init.denoise.text",
-                              fix="give a UTF-8 text file with one target-language sentence per line, or null for the target side of the training split")
+            raise ConfigError(
+                f"monolingual text file {str(path)!r} does not exist",
+                where="init.denoise.text",
+                fix="give a UTF-8 text file with one target-language sentence per line, or null for the target side of the training split",
+            )
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except UnicodeDecodeError as err:
@@ -69,8 +73,9 @@ def prepare_init_text(cfg, splits, root: Path) -> str:
         lines = [tgt for _, tgt in splits["train"]]
     lines = [line.strip() for line in lines if line.strip()][: dn.max_sentences]
     if not lines:
-        raise ConfigError("the monolingual text of the denoising stage is empty", where="init.denoise.text",
-                          fix="give a file with at least one non-empty line")
+        raise ConfigError(
+            "the monolingual text of the denoising stage is empty", where="init.denoise.text", fix="give a file with at least one non-empty line"
+        )
     text = "\n".join(lines) + "\n"
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
     dest = root / INIT_DIR / f"text-{digest}.txt"
@@ -84,6 +89,7 @@ def read_init_text(path: str) -> list[str]:
 
 
 # --- the cache ------------------------------------------------------------------------------
+
 
 def stage_key(cfg, base_path: str, text_path: str) -> str:
     """Everything the stage's output depends on. The text file's name is its content hash;
@@ -123,8 +129,11 @@ def ensure_init_stage(cfg, prepared, *, run_build=None, log=print) -> StageOutco
     if cfg.init.stage == "none":
         return StageOutcome(stage="none")
     if not getattr(prepared, "init_text", ""):
-        raise ConfigError("the experiment was prepared without the stage's text", where="init.stage",
-                          fix="prepare the experiment with raymt.train.prepare.prepare_experiment")
+        raise ConfigError(
+            "the experiment was prepared without the stage's text",
+            where="init.stage",
+            fix="prepare the experiment with raymt.train.prepare.prepare_experiment",
+        )
     t0 = time.perf_counter()
     key = stage_key(cfg, prepared.base_path, prepared.init_text)
     # object-store storage: build in this node's staging copy, fetch what another node built,
@@ -143,8 +152,9 @@ def ensure_init_stage(cfg, prepared, *, run_build=None, log=print) -> StageOutco
             try:
                 run = run_build or _run_build
                 seconds = run(build_stage, cfg, localize(prepared.base_path), localize(prepared.init_text), str(tmp / ARTIFACT))
-                atomic_write_text(tmp / META, json.dumps({"key": key, "build_s": seconds, "stage": cfg.init.stage,
-                                                          "method": cfg.method.name}, indent=1))
+                atomic_write_text(
+                    tmp / META, json.dumps({"key": key, "build_s": seconds, "stage": cfg.init.stage, "method": cfg.method.name}, indent=1)
+                )
                 shutil.rmtree(folder, ignore_errors=True)  # a half-written folder of a killed builder
                 tmp.rename(folder)
             finally:
@@ -155,8 +165,9 @@ def ensure_init_stage(cfg, prepared, *, run_build=None, log=print) -> StageOutco
             built = True
     meta = json.loads(meta_path.read_text())
     artifact = join(remote, ARTIFACT) if remote else str(folder / ARTIFACT)
-    return StageOutcome(stage=cfg.init.stage, key=key, artifact=artifact, build_s=float(meta["build_s"]),
-                        wait_s=time.perf_counter() - t0, built=built)
+    return StageOutcome(
+        stage=cfg.init.stage, key=key, artifact=artifact, build_s=float(meta["build_s"]), wait_s=time.perf_counter() - t0, built=built
+    )
 
 
 def build_stage(cfg, base_path: str, text_path: str, dest: str) -> float:

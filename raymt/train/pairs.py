@@ -16,11 +16,11 @@ from raymt.errors import ConfigError
 
 @dataclass
 class PreparedPairs:
-    paths: dict[str, str]                     # pair key -> tokenised cache, in config order
+    paths: dict[str, str]  # pair key -> tokenised cache, in config order
     sizes: dict[str, int] = field(default_factory=dict)
     cleaning: dict[str, dict] = field(default_factory=dict)
     tokenizer_fit: dict[str, list[dict]] = field(default_factory=dict)  # pair key -> both sides (raymt.data.tokenizer_fit)
-    base_scores: dict[str, dict] = field(default_factory=dict)         # pair key -> the untouched base's scores
+    base_scores: dict[str, dict] = field(default_factory=dict)  # pair key -> the untouched base's scores
 
 
 def tokenize_pairs(cfg, base: str, data_root: Path, *, log=print) -> PreparedPairs:
@@ -40,8 +40,9 @@ def tokenize_pairs(cfg, base: str, data_root: Path, *, log=print) -> PreparedPai
         splits, cleaning = load_corpus(pair.data)
         if pair.reverse:
             splits = {name: [(tgt, src) for src, tgt in pairs] for name, pairs in splits.items()}
-        out.tokenizer_fit[pair.key] = check_tokenizer_fit(cfg, splits, tokenizer, src_lang=pair.src_lang, tgt_lang=pair.tgt_lang,
-                                                          where=f"{where}.data", log=log)
+        out.tokenizer_fit[pair.key] = check_tokenizer_fit(
+            cfg, splits, tokenizer, src_lang=pair.src_lang, tgt_lang=pair.tgt_lang, where=f"{where}.data", log=log
+        )
         if wants_base_score(cfg):
             out.base_scores[pair.key] = score_base(cfg, base, tokenizer, splits[cfg.eval.split], pair.src_lang, pair.tgt_lang, log=log)
         out.paths[pair.key] = str(build_tokenized(splits, tokenizer, cfg.model.max_length, data_root))

@@ -43,16 +43,25 @@ class PreparedExperiment:
         """A copy whose cache paths went through ``fn`` (local staging path -> URI)."""
         from dataclasses import replace
 
-        return replace(self, base_path=fn(self.base_path), data_path=fn(self.data_path),
-                       augment_pools={k: fn(v) for k, v in self.augment_pools.items()},
-                       pair_data={k: fn(v) for k, v in self.pair_data.items()},
-                       init_text=fn(self.init_text) if self.init_text else "")
+        return replace(
+            self,
+            base_path=fn(self.base_path),
+            data_path=fn(self.data_path),
+            augment_pools={k: fn(v) for k, v in self.augment_pools.items()},
+            pair_data={k: fn(v) for k, v in self.pair_data.items()},
+            init_text=fn(self.init_text) if self.init_text else "",
+        )
 
     def loop_config(self, cfg) -> dict:
         """What each Train worker receives (Ray pickles it): the validated trial config as is,
         and the experiment's cache paths."""
-        return {"config": cfg, "base_path": self.base_path, "data_path": self.data_path,
-                "augment_pools": dict(self.augment_pools), "pair_data": dict(self.pair_data)}
+        return {
+            "config": cfg,
+            "base_path": self.base_path,
+            "data_path": self.data_path,
+            "augment_pools": dict(self.augment_pools),
+            "pair_data": dict(self.pair_data),
+        }
 
 
 def local_loop_config(loop_config: dict) -> dict:
@@ -149,14 +158,26 @@ def _prepare(cfg, root: Path, max_ratios, log) -> PreparedExperiment:
     from raymt.train.init_stage import prepare_init_text
 
     t0 = time.perf_counter()
-    base_scores = {"": score_base(cfg, base, tokenizer, splits[cfg.eval.split], cfg.model.src_lang, cfg.model.tgt_lang, log=log)} \
-        if wants_base_score(cfg) else {}
+    base_scores = (
+        {"": score_base(cfg, base, tokenizer, splits[cfg.eval.split], cfg.model.src_lang, cfg.model.tgt_lang, log=log)}
+        if wants_base_score(cfg)
+        else {}
+    )
     if base_scores:
         timings["base_score_s"] = time.perf_counter() - t0
-    return PreparedExperiment(base_path=base, data_path=str(data_path), augment_pools=pools,
-                              cleaning=_as_dict(cleaning), timings=timings, sizes=sizes, augment_costs=costs,
-                              init_text=prepare_init_text(cfg, splits, root), base=record, tokenizer_fit=fit,
-                              base_scores=base_scores)
+    return PreparedExperiment(
+        base_path=base,
+        data_path=str(data_path),
+        augment_pools=pools,
+        cleaning=_as_dict(cleaning),
+        timings=timings,
+        sizes=sizes,
+        augment_costs=costs,
+        init_text=prepare_init_text(cfg, splits, root),
+        base=record,
+        tokenizer_fit=fit,
+        base_scores=base_scores,
+    )
 
 
 def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -> PreparedExperiment:
@@ -166,9 +187,16 @@ def _prepare_pairs(cfg, base: str, root: Path, timings: dict[str, float], log) -
     t0 = time.perf_counter()
     pairs = tokenize_pairs(cfg, base, root / "data", log=log)
     timings["tokenize_s"] = time.perf_counter() - t0
-    return PreparedExperiment(base_path=base, data_path=next(iter(pairs.paths.values())), pair_data=pairs.paths,
-                              cleaning=pairs.cleaning, timings=timings, sizes=pairs.sizes, tokenizer_fit=pairs.tokenizer_fit,
-                              base_scores=pairs.base_scores)
+    return PreparedExperiment(
+        base_path=base,
+        data_path=next(iter(pairs.paths.values())),
+        pair_data=pairs.paths,
+        cleaning=pairs.cleaning,
+        timings=timings,
+        sizes=pairs.sizes,
+        tokenizer_fit=pairs.tokenizer_fit,
+        base_scores=pairs.base_scores,
+    )
 
 
 def build_augment_pool(name: str, cfg, splits, ratio: float, tokenizer, root: Path, *, log=print, costs: dict | None = None) -> Path:
@@ -182,8 +210,11 @@ def build_augment_pool(name: str, cfg, splits, ratio: float, tokenizer, root: Pa
     operator = get_operator(name)
     entry = cfg.augment.get(name)
     params = entry.params if entry is not None else {}
-    pool_pairs = operator.build_pool(splits["train"], ratio, params, seed=cfg.train.seed, cfg=cfg, tokenizer=tokenizer, root=root, log=log) \
-        if hasattr(operator, "build_pool") else _apply_pool(operator, splits["train"], ratio, params, cfg.train.seed)
+    pool_pairs = (
+        operator.build_pool(splits["train"], ratio, params, seed=cfg.train.seed, cfg=cfg, tokenizer=tokenizer, root=root, log=log)
+        if hasattr(operator, "build_pool")
+        else _apply_pool(operator, splits["train"], ratio, params, cfg.train.seed)
+    )
     if costs is not None and operator.cost is not None:
         costs[name] = dict(operator.cost)
     return build_tokenized({"train": pool_pairs}, tokenizer, cfg.model.max_length, root / "data")

@@ -31,8 +31,7 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
         per_worker["GPU"] = res.gpus_per_worker
     return TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={**prepared.loop_config(cfg), "init": as_loop_config(ensure_init_stage(cfg, prepared)),
-                           "stop_key": stop_key},
+        train_loop_config={**prepared.loop_config(cfg), "init": as_loop_config(ensure_init_stage(cfg, prepared)), "stop_key": stop_key},
         torch_config=TorchConfig(backend=None),
         scaling_config=ScalingConfig(num_workers=res.num_workers, use_gpu=res.use_gpu, resources_per_worker=per_worker),
         run_config=RunConfig(
@@ -64,8 +63,11 @@ def run_trial(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str
     from raymt.object_store import is_uri, join, local_form
 
     if storage_path is None:  # an object store goes to Ray Train as a URI (it writes there itself)
-        storage_path = join(cfg.storage_path, cfg.name, TRIALS_DIR) if is_uri(cfg.storage_path) \
+        storage_path = (
+            join(cfg.storage_path, cfg.name, TRIALS_DIR)
+            if is_uri(cfg.storage_path)
             else str(Path(local_form(cfg.storage_path)).expanduser().resolve() / cfg.name / TRIALS_DIR)
+        )
     storage = storage_path
     trainer = make_trainer(cfg, prepared, name=name, storage_path=storage, callbacks=callbacks)
     result = trainer.fit()

@@ -123,6 +123,7 @@ def run_worker(loop_config: dict) -> None:
 
 # --- the steps, in order ----------------------------------------------------------------------
 
+
 def set_up(loop_config: dict) -> TrialRun:
     """Model, method, data and optimizer; the last checkpoint's state when Ray restarted us."""
     started, started_unix = time.perf_counter(), time.time()
@@ -135,8 +136,7 @@ def set_up(loop_config: dict) -> TrialRun:
     torch.set_num_threads(max(1, int(round(cfg.resources.cpus_per_worker))))
     _seed_everything(cfg.train.seed + rank)
 
-    tokenizer = load_tokenizer(loop_config["base_path"], cfg.model.src_lang, cfg.model.tgt_lang,
-                               trust_remote_code=cfg.model.trust_remote_code)
+    tokenizer = load_tokenizer(loop_config["base_path"], cfg.model.src_lang, cfg.model.tgt_lang, trust_remote_code=cfg.model.trust_remote_code)
     model = load_model(loop_config["base_path"], trust_remote_code=cfg.model.trust_remote_code)
     if cfg.train.gradient_checkpointing:
         model.gradient_checkpointing_enable()
@@ -175,13 +175,34 @@ def set_up(loop_config: dict) -> TrialRun:
     if resume_dir is not None:  # everything needed was read (the best artefact copied): free the scratch disk
         shutil.rmtree(resume_dir, ignore_errors=True)
     autocast = _autocast(cfg, device)
-    run = TrialRun(cfg=cfg, loop_config=loop_config, rank=rank, world=world, device=device, tokenizer=tokenizer, model=model,
-                   method=method, init=init, data=data, loader=loader, sampler=sampler, trainable=trainable, optimizer=optimizer,
-                   scheduler=scheduler, autocast=autocast,
-                   scaler=torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None,
-                   trainable_params=trainable_params, total_params=total_params, state=state,
-                   best_local=best_local, best_hyps=best_hyps, started=started, started_unix=started_unix, restore_s=restore_s,
-                   stop=StopWatch(loop_config.get("stop_key"), rank, world, device))
+    run = TrialRun(
+        cfg=cfg,
+        loop_config=loop_config,
+        rank=rank,
+        world=world,
+        device=device,
+        tokenizer=tokenizer,
+        model=model,
+        method=method,
+        init=init,
+        data=data,
+        loader=loader,
+        sampler=sampler,
+        trainable=trainable,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        autocast=autocast,
+        scaler=torch.amp.GradScaler("cuda") if autocast is not None and cfg.train.precision == "fp16" else None,
+        trainable_params=trainable_params,
+        total_params=total_params,
+        state=state,
+        best_local=best_local,
+        best_hyps=best_hyps,
+        started=started,
+        started_unix=started_unix,
+        restore_s=restore_s,
+        stop=StopWatch(loop_config.get("stop_key"), rank, world, device),
+    )
     run.setup_s = time.perf_counter() - started
     return run
 
@@ -196,7 +217,7 @@ def train_epoch(run: TrialRun, epoch: Epoch) -> None:
     for micro, batch in enumerate(run.loader):
         batch = {k: v.to(run.device) for k, v in batch.items()}
         last_micro = (micro + 1) % cfg.train.grad_accum == 0 or micro + 1 == len(run.loader)
-        with parallel.no_sync(model, active=not last_micro), (run.autocast or _null()):
+        with parallel.no_sync(model, active=not last_micro), run.autocast or _null():
             loss, tokens = _loss(model, batch, cfg.train.label_smoothing)
             (run.scaler.scale(loss) if run.scaler else loss).div(cfg.train.grad_accum).backward()
         loss_sum += torch.tensor([loss.item() * tokens, tokens], dtype=torch.float64)
@@ -226,7 +247,8 @@ def evaluate_epoch(run: TrialRun, epoch: Epoch) -> None:
     t_eval = time.perf_counter()
     if not epoch.diverged:
         epoch.eval_loss, epoch.hyps, epoch.scores, epoch.pair_scores = _evaluate(
-            run.model, run.data, run.tokenizer, run.cfg, run.rank, run.world, run.device, run.autocast)
+            run.model, run.data, run.tokenizer, run.cfg, run.rank, run.world, run.device, run.autocast
+        )
     epoch.eval_s = time.perf_counter() - t_eval
     run.state["train_time_s"] = run.state.get("train_time_s", 0.0) + epoch.train_s  # totals survive restarts
     run.state["eval_time_s"] = run.state.get("eval_time_s", 0.0) + epoch.eval_s
@@ -236,9 +258,15 @@ def decide(run: TrialRun, epoch: Epoch) -> None:
     """Record the evaluation (the same on every rank), update the best epoch, and decide
     whether this is the trial's last epoch."""
     scores = epoch.scores
-    record = {"epoch": epoch.number, "step": run.state["step"], "train_loss": epoch.train_loss, "eval_loss": epoch.eval_loss,
-              "bleu": scores.bleu if scores else float("nan"), "chrf": scores.chrf if scores else float("nan"),
-              **epoch.pair_scores}
+    record = {
+        "epoch": epoch.number,
+        "step": run.state["step"],
+        "train_loss": epoch.train_loss,
+        "eval_loss": epoch.eval_loss,
+        "bleu": scores.bleu if scores else float("nan"),
+        "chrf": scores.chrf if scores else float("nan"),
+        **epoch.pair_scores,
+    }
     epoch.record = _broadcast(record, run.world)
     run.state["history"].append(epoch.record)
     selector = BestEpoch(run.cfg.train.patience, run.state["best"])
@@ -257,8 +285,7 @@ def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
     _save_artifact(run.model, run.method, run.cfg, run.loop_config["base_path"], run.rank, ckpt_dir / ARTIFACT)
     fsdp = parallel.is_fsdp(run.model)
     if fsdp:  # each rank holds its own shard of the AdamW moments
-        torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()},
-                   ckpt_dir / _trainer_file(run.model, run.rank))
+        torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()}, ckpt_dir / _trainer_file(run.model, run.rank))
     metrics = {}
     if run.rank == 0:
         size = artifact_bytes(ckpt_dir / ARTIFACT)
@@ -280,8 +307,9 @@ def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
     # uploaded: it would otherwise stay in /tmp for every epoch of every trial.
     shares = run.rank == 0 or fsdp
     t_report = time.perf_counter()
-    ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if shares else None,
-                     delete_local_checkpoint_after_upload=shares)
+    ray.train.report(
+        metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if shares else None, delete_local_checkpoint_after_upload=shares
+    )
     run.report_s = time.perf_counter() - t_report
     if not shares:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -293,27 +321,48 @@ def _metrics(run: TrialRun, epoch: Epoch, size: int) -> dict:
     best, record, scores, cfg = run.state["best"] or epoch.record, epoch.record, epoch.scores, run.cfg
     first_step_s = (run.first_step_at - run.started) if run.first_step_at else float("nan")
     return {
-        "bleu": best["bleu"], "chrf": best["chrf"], "eval_loss": best["eval_loss"], "best_epoch": best["epoch"],
+        "bleu": best["bleu"],
+        "chrf": best["chrf"],
+        "eval_loss": best["eval_loss"],
+        "best_epoch": best["epoch"],
         **{key: best.get(key, float("nan")) for key in pair_metric_columns(record)},
-        "bleu_epoch": record["bleu"], "chrf_epoch": record["chrf"], "eval_loss_epoch": record["eval_loss"],
-        "train_loss": epoch.train_loss, "epoch": epoch.number, "step": run.state["step"],
-        "storage_bytes": size, "storage_mb": size / 1e6,
-        "trainable_params": run.trainable_params, "total_params": run.total_params,
-        "train_time_s": run.state["train_time_s"], "eval_time_s": run.state["eval_time_s"],
-        "epoch_train_time_s": epoch.train_s, "epoch_eval_time_s": epoch.eval_s, "setup_time_s": run.setup_s,
-        "first_step_s": first_step_s, "checkpoint_report_s": run.report_s, "restore_s": run.restore_s,
-        "worker_started_unix": run.started_unix, "first_step_unix": run.started_unix + first_step_s,
-        "tokens_per_s": epoch.tokens_per_s, "world_size": run.world, "restarts": run.state["restarts"],
+        "bleu_epoch": record["bleu"],
+        "chrf_epoch": record["chrf"],
+        "eval_loss_epoch": record["eval_loss"],
+        "train_loss": epoch.train_loss,
+        "epoch": epoch.number,
+        "step": run.state["step"],
+        "storage_bytes": size,
+        "storage_mb": size / 1e6,
+        "trainable_params": run.trainable_params,
+        "total_params": run.total_params,
+        "train_time_s": run.state["train_time_s"],
+        "eval_time_s": run.state["eval_time_s"],
+        "epoch_train_time_s": epoch.train_s,
+        "epoch_eval_time_s": epoch.eval_s,
+        "setup_time_s": run.setup_s,
+        "first_step_s": first_step_s,
+        "checkpoint_report_s": run.report_s,
+        "restore_s": run.restore_s,
+        "worker_started_unix": run.started_unix,
+        "first_step_unix": run.started_unix + first_step_s,
+        "tokens_per_s": epoch.tokens_per_s,
+        "world_size": run.world,
+        "restarts": run.state["restarts"],
         "sacrebleu_signature": scores.bleu_signature if scores else "",
         "chrf_signature": scores.chrf_signature if scores else "",
         "patience_stopped": bool(epoch.patience_hit and epoch.number < cfg.train.epochs),
-        "diverged": bool(epoch.diverged), "finished": bool(epoch.finished), **outcome_metrics(run.init),
-        "error": (f"training loss became {epoch.train_loss} in epoch {epoch.number} (lr {cfg.train.lr:g}): the run diverged"
-                  if epoch.diverged else ""),
+        "diverged": bool(epoch.diverged),
+        "finished": bool(epoch.finished),
+        **outcome_metrics(run.init),
+        "error": (
+            f"training loss became {epoch.train_loss} in epoch {epoch.number} (lr {cfg.train.lr:g}): the run diverged" if epoch.diverged else ""
+        ),
     }
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 def _resume(method, model) -> tuple[dict, Path | None]:
     """The state of the last checkpoint (and its folder) when Ray restarted the worker group;
@@ -386,8 +435,9 @@ def _loss(model, batch, label_smoothing: float):
     if label_smoothing == 0:
         return out.loss, tokens
     logits = out.logits.float()
-    loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), batch["labels"].view(-1),
-                                             ignore_index=-100, label_smoothing=label_smoothing)
+    loss = torch.nn.functional.cross_entropy(
+        logits.view(-1, logits.size(-1)), batch["labels"].view(-1), ignore_index=-100, label_smoothing=label_smoothing
+    )
     return loss, tokens
 
 
@@ -441,10 +491,12 @@ def _evaluate(model, data, tokenizer, cfg, rank, world, device, autocast):
     if rank != 0:
         return loss, hyps, None, {}
     per_pair = {pair_metric(m, pair): getattr(s, m) for pair, s in by_pair.items() for m in PAIR_METRICS}
-    scores = Scores(bleu=mean_over_pairs({p: s.bleu for p, s in by_pair.items()}),
-                    chrf=mean_over_pairs({p: s.chrf for p, s in by_pair.items()}),
-                    bleu_signature=combined_signature({p: s.bleu_signature for p, s in by_pair.items()}),
-                    chrf_signature=combined_signature({p: s.chrf_signature for p, s in by_pair.items()}))
+    scores = Scores(
+        bleu=mean_over_pairs({p: s.bleu for p, s in by_pair.items()}),
+        chrf=mean_over_pairs({p: s.chrf for p, s in by_pair.items()}),
+        bleu_signature=combined_signature({p: s.bleu_signature for p, s in by_pair.items()}),
+        chrf_signature=combined_signature({p: s.chrf_signature for p, s in by_pair.items()}),
+    )
     return loss, hyps, scores, per_pair
 
 
@@ -457,8 +509,7 @@ def _generate_sharded(model, data, tokenizer, cfg, rank, world, device, tgt_lang
     with parallel.full_params(model) as whole:
         for batch in eval_batches(data, tokenizer, cfg, rank, world, with_labels=False):
             index = batch.pop("index")
-            texts = generate_texts(whole, batch["input_ids"].to(device), batch["attention_mask"].to(device), tokenizer,
-                                   tgt_lang, decoding)
+            texts = generate_texts(whole, batch["input_ids"].to(device), batch["attention_mask"].to(device), tokenizer, tgt_lang, decoding)
             mine += list(zip(index.tolist(), texts))
     if world > 1:
         gathered: list = [None] * world

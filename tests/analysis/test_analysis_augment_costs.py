@@ -6,8 +6,18 @@ import pandas as pd
 
 from raymt.analysis.augment_costs import augment_cost_section, trials_using
 
-COST = {"model": "tiny", "sentences": 1000, "seconds": 42.0, "generate_s": 20.0, "startup_s": 22.0, "sentences_per_s": 50.0,
-        "actors": 2, "device": "cpu", "cached": False, "reverse_model_s": 61.3}
+COST = {
+    "model": "tiny",
+    "sentences": 1000,
+    "seconds": 42.0,
+    "generate_s": 20.0,
+    "startup_s": 22.0,
+    "sentences_per_s": 50.0,
+    "actors": 2,
+    "device": "cpu",
+    "cached": False,
+    "reverse_model_s": 61.3,
+}
 
 
 def test_counts_only_trials_whose_ratio_was_above_zero():

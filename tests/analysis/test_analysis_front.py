@@ -41,8 +41,7 @@ def test_select_best_bleu_within_limits():
 
 
 def test_select_breaks_bleu_ties_towards_less_storage():
-    df = pd.DataFrame({"trial_id": ["big", "small"], "status": "completed", "bleu": [25.0, 25.0],
-                       "storage_mb": [100.0, 10.0]})
+    df = pd.DataFrame({"trial_id": ["big", "small"], "status": "completed", "bleu": [25.0, 25.0], "storage_mb": [100.0, 10.0]})
     assert Front(df).select()["trial_id"] == "small"
 
 
@@ -82,9 +81,15 @@ def _no_knee_front():
     """The front of issue 19: on the log storage scale every middle member lies beyond the line
     joining the extremes (BLEU per log-MB grows along it), so the old rule picked the cheapest,
     weakest model at distance 0."""
-    return pd.DataFrame({"trial_id": ["8e6257b1", "b", "c", "83884cdd"], "status": "completed",
-                         "method": ["lora", "lora", "adapter", "full"], "bleu": [25.7, 27.0, 30.0, 36.7],
-                         "storage_mb": [0.029, 0.1, 0.5, 2.8]})
+    return pd.DataFrame(
+        {
+            "trial_id": ["8e6257b1", "b", "c", "83884cdd"],
+            "status": "completed",
+            "method": ["lora", "lora", "adapter", "full"],
+            "bleu": [25.7, 27.0, 30.0, 36.7],
+            "storage_mb": [0.029, 0.1, 0.5, 2.8],
+        }
+    )
 
 
 def test_a_front_bent_the_other_way_has_no_knee_and_says_what_it_chose_instead():
@@ -94,16 +99,14 @@ def test_a_front_bent_the_other_way_has_no_knee_and_says_what_it_chose_instead()
     assert knee.why.startswith("no knee: every middle member lies on or beyond the line")
     assert "chosen instead: trial 83884cdd" in knee.why and "best bleu" in knee.why
     # a member exactly on the line is no bend either: (0.5, 0.5) in normalised units
-    on_line = pd.DataFrame({"trial_id": ["lo", "on", "hi"], "status": "completed", "bleu": [10.0, 20.0, 30.0],
-                            "storage_mb": [1.0, 10.0, 100.0]})
+    on_line = pd.DataFrame({"trial_id": ["lo", "on", "hi"], "status": "completed", "bleu": [10.0, 20.0, 30.0], "storage_mb": [1.0, 10.0, 100.0]})
     assert not Front(on_line).knee().found and Front(on_line).knee().trial_id == "hi"
     # ... and one a hair on the ideal side is
     assert Front(on_line.assign(bleu=[10.0, 20.001, 30.0])).knee().trial_id == "on"
 
 
 def test_small_fronts_have_no_knee_and_choose_the_best_bleu():
-    df = pd.DataFrame({"trial_id": ["a", "b"], "status": "completed", "bleu": [10.0, 20.0],
-                       "storage_mb": [1.0, 100.0]})
+    df = pd.DataFrame({"trial_id": ["a", "b"], "status": "completed", "bleu": [10.0, 20.0], "storage_mb": [1.0, 100.0]})
     knee = Front(df).knee()
     assert not knee.found and knee.trial_id == "b" and "the front has 2 members" in knee.why
     one = Front(df.iloc[[0]]).knee()
@@ -136,8 +139,10 @@ def test_select_refuses_a_storage_limit_that_is_not_a_size():
 def test_hypervolume_and_compare_use_one_common_reference():
     a = _trials()
     # Search B found one model better in both objectives than A's lora16, and is otherwise A.
-    b = pd.concat([a, pd.DataFrame({"trial_id": ["better"], "status": ["completed"], "method": ["lora"],
-                                    "bleu": [29.5], "storage_mb": [10.0]})], ignore_index=True)
+    b = pd.concat(
+        [a, pd.DataFrame({"trial_id": ["better"], "status": ["completed"], "method": ["lora"], "bleu": [29.5], "storage_mb": [10.0]})],
+        ignore_index=True,
+    )
     # Search C is far worse, which moves the union's nadir and thus the shared reference.
     c = a.assign(bleu=a["bleu"] - 15)
     fa, fb, fc = Front(a), Front(b), Front(c)

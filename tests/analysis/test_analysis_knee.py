@@ -12,14 +12,27 @@ from raymt.analysis.plots import pareto_plot_data
 from raymt.analysis.report import build_report, front_summary
 from raymt.export.bundle import choose_trial
 
-WITH_KNEE = pd.DataFrame({"trial_id": ["a", "elbow", "c", "d"], "status": "completed", "method": "lora",
-                          "bleu": [10.0, 20.0, 29.0, 30.0], "storage_mb": [1.0, 10.0, 1000.0, 10000.0]})
-WITHOUT_KNEE = pd.DataFrame({"trial_id": ["cheap", "b", "c", "best"], "status": "completed", "method": "lora",
-                             "bleu": [25.7, 27.0, 30.0, 36.7], "storage_mb": [0.029, 0.1, 0.5, 2.8]})
+WITH_KNEE = pd.DataFrame(
+    {
+        "trial_id": ["a", "elbow", "c", "d"],
+        "status": "completed",
+        "method": "lora",
+        "bleu": [10.0, 20.0, 29.0, 30.0],
+        "storage_mb": [1.0, 10.0, 1000.0, 10000.0],
+    }
+)
+WITHOUT_KNEE = pd.DataFrame(
+    {
+        "trial_id": ["cheap", "b", "c", "best"],
+        "status": "completed",
+        "method": "lora",
+        "bleu": [25.7, 27.0, 30.0, 36.7],
+        "storage_mb": [0.029, 0.1, 0.5, 2.8],
+    }
+)
 
 
-@pytest.mark.parametrize("df, expected, found", [(WITH_KNEE, "elbow", True), (WITHOUT_KNEE, "best", False)],
-                         ids=["knee", "no-knee"])
+@pytest.mark.parametrize("df, expected, found", [(WITH_KNEE, "elbow", True), (WITHOUT_KNEE, "best", False)], ids=["knee", "no-knee"])
 def test_every_place_names_the_same_knee(df, expected, found):
     knee = Front(df).knee()
     assert (knee.trial_id, knee.found) == (expected, found)

@@ -13,18 +13,22 @@ from raymt.analysis.results import hyperparameter_columns
 
 def _trials():
     fwd, back = [30.0, 24.0, 20.0], [10.0, 8.0, 4.0]
-    return pd.DataFrame({
-        "trial_id": ["full0", "lora1", "ad2"],
-        "status": ["completed"] * 3,
-        "method": ["full", "lora", "adapter"],
-        "lr": [1e-4, 1e-3, 1e-3],
-        "multi_pair_temperature": [5.0, 1.0, 100.0],
-        "bleu": [(a + b) / 2 for a, b in zip(fwd, back)],
-        "bleu_en_XX-de_DE": fwd, "bleu_de_DE-en_XX": back,
-        "chrf_en_XX-de_DE": [50.0, 45.0, 40.0], "chrf_de_DE-en_XX": [30.0, 28.0, 20.0],
-        "storage_mb": [2000.0, 4.0, 1.0],
-        "epochs_done": [3, 3, 3],
-    })
+    return pd.DataFrame(
+        {
+            "trial_id": ["full0", "lora1", "ad2"],
+            "status": ["completed"] * 3,
+            "method": ["full", "lora", "adapter"],
+            "lr": [1e-4, 1e-3, 1e-3],
+            "multi_pair_temperature": [5.0, 1.0, 100.0],
+            "bleu": [(a + b) / 2 for a, b in zip(fwd, back)],
+            "bleu_en_XX-de_DE": fwd,
+            "bleu_de_DE-en_XX": back,
+            "chrf_en_XX-de_DE": [50.0, 45.0, 40.0],
+            "chrf_de_DE-en_XX": [30.0, 28.0, 20.0],
+            "storage_mb": [2000.0, 4.0, 1.0],
+            "epochs_done": [3, 3, 3],
+        }
+    )
 
 
 def _section(text: str, title: str) -> str:
@@ -54,6 +58,7 @@ def test_storage_counts_k_equal_to_the_number_of_pairs():
     # as trained, one artefact serves both pairs: the K=1 column (lora1: 2000 + 4 MB)
     assert "| lora1 | lora | 4 | 2,004 (0.998x) | 2,008 (1.99x) |" in storage
     assert "| full0 | full | 2000 | 2,000 (1x) | 4,000 (1x) |" in storage
+
 
 def test_single_pair_report_is_unchanged():
     single = _trials().drop(columns=[c for c in _trials().columns if c.startswith(("bleu_", "chrf_"))])

@@ -25,8 +25,7 @@ def test_analysis_never_imports_ray(tmp_path):
         print("ok")
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[2], timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok"
     assert (tmp_path / "report.md").is_file() and (tmp_path / "pareto.png").is_file()

@@ -55,8 +55,7 @@ def test_front_of_a_hand_made_table():
 
 
 def test_single_objective_and_three_objectives():
-    df = pd.DataFrame({"status": "completed", "bleu": [1.0, 3.0, 3.0, 2.0], "mb": [4.0, 3.0, 2.0, 1.0],
-                       "lat": [1.0, 1.0, 9.0, 9.0]})
+    df = pd.DataFrame({"status": "completed", "bleu": [1.0, 3.0, 3.0, 2.0], "mb": [4.0, 3.0, 2.0, 1.0], "lat": [1.0, 1.0, 9.0, 9.0]})
     assert list(pareto_mask(df, {"bleu": "max"})) == [False, True, True, False]
     # 3-D: row 2 has better mb but worse latency than row 1; row 3 best mb.
     assert list(pareto_mask(df, {"bleu": "max", "mb": "min", "lat": "min"})) == [False, True, True, True]

@@ -160,10 +160,8 @@ def test_round_ticks_cover_the_range_with_round_values():
 def test_history_is_drawn_one_panel_per_method_one_colour_per_trial():
     from raymt.analysis.plots import draw_history
 
-    history = pd.DataFrame({"trial_id": ["a", "a", "b", "b", "c"], "epoch": [1, 2, 1, 2, 1],
-                            "bleu": [5.0, 9.0, 4.0, 6.0, 3.0]})
-    trials = pd.DataFrame({"trial_id": ["a", "b", "c"], "status": ["completed", "completed", "early_stopped"],
-                           "method": ["lora", "lora", "full"]})
+    history = pd.DataFrame({"trial_id": ["a", "a", "b", "b", "c"], "epoch": [1, 2, 1, 2, 1], "bleu": [5.0, 9.0, 4.0, 6.0, 3.0]})
+    trials = pd.DataFrame({"trial_id": ["a", "b", "c"], "status": ["completed", "completed", "early_stopped"], "method": ["lora", "lora", "full"]})
     fig = draw_history(history_plot_data(history, trials))
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == ["full (1 trial)", "lora (2 trials)"]

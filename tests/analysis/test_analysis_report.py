@@ -24,8 +24,7 @@ def _trials(tmp_path=None):
             "bleu": [30.0, 25.0, 27.5, 20.0, 29.0, np.nan, np.nan],
             "storage_mb": [2000.0, 4.0, 8.0, 0.5, 0.1, np.nan, np.nan],
             "epochs_done": [3, 3, 3, 3, 1, 0, 0],
-            "error": [None, None, None, None, None, "CUDA out of memory | 2 GiB\nTraceback (most recent call)",
-                      "CUDA out of memory | 2 GiB"],
+            "error": [None, None, None, None, None, "CUDA out of memory | 2 GiB\nTraceback (most recent call)", "CUDA out of memory | 2 GiB"],
             "sacrebleu_signature": [SIG] * 5 + [None, None],
             "artifact_path": ["/r/full0", "/r/lora1", "/r/lora2", "/r/ia3", None, None, None],
         }
@@ -124,16 +123,58 @@ def test_markdown_table_escapes_cells_and_base_mb_fallback():
 def test_init_stage_cost_is_counted_once_per_stage_artifact():
     from raymt.analysis.report import build_report
 
-    df = pd.DataFrame([
-        {"trial_id": "a", "status": "completed", "method": "lora", "bleu": 30.0, "storage_mb": 0.1,
-         "init.stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 12.5, "init_built": True},
-        {"trial_id": "b", "status": "completed", "method": "lora", "bleu": 31.0, "storage_mb": 0.1,
-         "init.stage": "denoise", "init_key": "k1", "init_build_s": 12.0, "init_wait_s": 0.1, "init_built": False},
-        {"trial_id": "c", "status": "completed", "method": "full", "bleu": 33.0, "storage_mb": 3.0,
-         "init.stage": "denoise", "init_key": "k2", "init_build_s": 20.0, "init_wait_s": 20.2, "init_built": True},
-        {"trial_id": "d", "status": "completed", "method": "lora", "bleu": 29.0, "storage_mb": 0.1,
-         "init.stage": "none", "init_key": "", "init_build_s": 0.0, "init_wait_s": 0.0, "init_built": False},
-    ])
+    df = pd.DataFrame(
+        [
+            {
+                "trial_id": "a",
+                "status": "completed",
+                "method": "lora",
+                "bleu": 30.0,
+                "storage_mb": 0.1,
+                "init.stage": "denoise",
+                "init_key": "k1",
+                "init_build_s": 12.0,
+                "init_wait_s": 12.5,
+                "init_built": True,
+            },
+            {
+                "trial_id": "b",
+                "status": "completed",
+                "method": "lora",
+                "bleu": 31.0,
+                "storage_mb": 0.1,
+                "init.stage": "denoise",
+                "init_key": "k1",
+                "init_build_s": 12.0,
+                "init_wait_s": 0.1,
+                "init_built": False,
+            },
+            {
+                "trial_id": "c",
+                "status": "completed",
+                "method": "full",
+                "bleu": 33.0,
+                "storage_mb": 3.0,
+                "init.stage": "denoise",
+                "init_key": "k2",
+                "init_build_s": 20.0,
+                "init_wait_s": 20.2,
+                "init_built": True,
+            },
+            {
+                "trial_id": "d",
+                "status": "completed",
+                "method": "lora",
+                "bleu": 29.0,
+                "storage_mb": 0.1,
+                "init.stage": "none",
+                "init_key": "",
+                "init_build_s": 0.0,
+                "init_wait_s": 0.0,
+                "init_built": False,
+            },
+        ]
+    )
     text = build_report(df, significance=False)
     section = text.split("## Init stage (denoising warm start)")[1]
     assert "2 stage artefact(s) served 3 trial(s)" in section and "32.0 s in all" in section  # 12 + 20, not 12 + 12 + 20
@@ -144,10 +185,16 @@ def test_init_stage_cost_is_counted_once_per_stage_artifact():
 def test_report_and_terminal_say_when_the_front_has_no_knee():
     from raymt.analysis.report import front_summary
 
-    df = pd.DataFrame({"trial_id": ["8e6257b1", "b", "c", "83884cdd", "gone"],
-                       "status": ["completed"] * 4 + ["failed"], "method": ["lora", "lora", "adapter", "full", "full"],
-                       "lr": [1e-3, 2e-3, 1e-3, 5e-4, 1e-3], "bleu": [25.7, 27.0, 30.0, 36.7, np.nan],
-                       "storage_mb": [0.029, 0.1, 0.5, 2.8, np.nan]})
+    df = pd.DataFrame(
+        {
+            "trial_id": ["8e6257b1", "b", "c", "83884cdd", "gone"],
+            "status": ["completed"] * 4 + ["failed"],
+            "method": ["lora", "lora", "adapter", "full", "full"],
+            "lr": [1e-3, 2e-3, 1e-3, 5e-4, 1e-3],
+            "bleu": [25.7, 27.0, 30.0, 36.7, np.nan],
+            "storage_mb": [0.029, 0.1, 0.5, 2.8, np.nan],
+        }
+    )
     front = _section(build_report(df, significance=False), "Pareto front")
     assert "No knee: every middle member lies on or beyond the line" in front
     assert "chosen instead: trial 83884cdd (bleu 36.7, storage_mb 2.8), the member with the best bleu" in front
@@ -157,8 +204,7 @@ def test_report_and_terminal_say_when_the_front_has_no_knee():
     assert lines[1] == "Pareto front (4 of 4 eligible trials; bleu (max), storage_mb (min)):"
     assert "83884cdd    full 36.70        2.8  lr=0.0005" in summary
     assert lines[-1].startswith("No knee:") and "chosen instead: trial 83884cdd" in lines[-1]
-    assert front_summary(df.assign(status="failed")).endswith("Pareto front: no eligible trial "
-                                                               "(completed, with a value for every objective)")
+    assert front_summary(df.assign(status="failed")).endswith("Pareto front: no eligible trial (completed, with a value for every objective)")
 
 
 def test_a_knee_that_cannot_be_computed_does_not_sink_the_report():

@@ -28,9 +28,17 @@ def _trials():
 
 
 def test_write_then_load_round_trips_and_writes_the_front(tmp_path):
-    history = pd.DataFrame({"trial_id": ["t0", "t0", "t1"], "epoch": [1, 2, 1], "step": [10, 20, 10],
-                            "bleu": [20.0, 30.0, 28.0], "chrf": np.nan, "eval_loss": [2.0, 1.5, 1.7],
-                            "train_loss": [2.5, 1.8, 2.0]})
+    history = pd.DataFrame(
+        {
+            "trial_id": ["t0", "t0", "t1"],
+            "epoch": [1, 2, 1],
+            "step": [10, 20, 10],
+            "bleu": [20.0, 30.0, 28.0],
+            "chrf": np.nan,
+            "eval_loss": [2.0, 1.5, 1.7],
+            "train_loss": [2.5, 1.8, 2.0],
+        }
+    )
     written = write_results(tmp_path, _trials(), history)
     assert set(written) == {"trials", "trials_csv", "pareto", "history"}
     loaded = load(tmp_path)

@@ -66,9 +66,18 @@ def systems(tmp_path_factory):
     for trial_id, hyps, mb in (("weak", weak, 1.0), ("strong", strong, 10.0), ("twin", twin, 100.0)):
         score = bleu.corpus_score(hyps, [refs]).score
         signature = str(bleu.get_signature())
-        rows.append({"trial_id": trial_id, "status": "completed", "method": "lora", "bleu": score,
-                     "storage_mb": mb, "hyps_path": _write(folder, trial_id, hyps),
-                     "refs_path": _write(folder, f"refs_{trial_id}", refs), "sacrebleu_signature": signature})
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "status": "completed",
+                "method": "lora",
+                "bleu": score,
+                "storage_mb": mb,
+                "hyps_path": _write(folder, trial_id, hyps),
+                "refs_path": _write(folder, f"refs_{trial_id}", refs),
+                "sacrebleu_signature": signature,
+            }
+        )
     df = pd.DataFrame(rows)
     assert df["bleu"].is_monotonic_increasing  # all three on the front
     return df
@@ -125,8 +134,11 @@ def test_missing_or_mismatched_files_are_data_errors(systems, tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"tokenize": "char", "lowercase": True, "smooth_method": "add-k"},
-     {"tokenize": "intl", "effective_order": True, "smooth_method": "floor", "smooth_value": 0.2}],
+    [
+        {},
+        {"tokenize": "char", "lowercase": True, "smooth_method": "add-k"},
+        {"tokenize": "intl", "effective_order": True, "smooth_method": "floor", "smooth_value": 0.2},
+    ],
 )
 def test_bleu_rebuilt_from_its_signature_scores_identically(kwargs):
     original = BLEU(**kwargs)

@@ -12,11 +12,19 @@ OBJ = {"bleu": "max", "storage_mb": "min"}
 def table(test_bleu):
     """Four validation-front members (a < b < e < c in storage and validation BLEU; the knee
     is b) and d off the front; all but d scored on test."""
-    return pd.DataFrame({"trial_id": ["a", "b", "e", "c", "d"], "status": ["completed"] * 5,
-                         "method": ["lora", "adapter", "lora", "full", "lora"],
-                         "storage_mb": [0.1, 1.0, 10.0, 100.0, 5.0], "bleu": [20.0, 40.0, 41.0, 42.0, 10.0],
-                         "chrf": [50.0] * 5, "test_bleu": [*test_bleu, None], "test_chrf": [48.0, 49.0, 49.0, 50.0, None],
-                         "test_bleu_ci95": [1.5, 1.4, 1.4, 1.3, None]})
+    return pd.DataFrame(
+        {
+            "trial_id": ["a", "b", "e", "c", "d"],
+            "status": ["completed"] * 5,
+            "method": ["lora", "adapter", "lora", "full", "lora"],
+            "storage_mb": [0.1, 1.0, 10.0, 100.0, 5.0],
+            "bleu": [20.0, 40.0, 41.0, 42.0, 10.0],
+            "chrf": [50.0] * 5,
+            "test_bleu": [*test_bleu, None],
+            "test_chrf": [48.0, 49.0, 49.0, 50.0, None],
+            "test_bleu_ci95": [1.5, 1.4, 1.4, 1.3, None],
+        }
+    )
 
 
 def test_agreeing_splits_say_the_choices_stand():
@@ -39,8 +47,7 @@ def test_disagreeing_splits_name_both_choices():
 
 def test_no_knee_on_one_split_is_said():
     lines = choice_changes(table([20.0, 21.0, 39.0, 38.0]), OBJ)
-    assert "By test the front has no knee (the member with the best bleu stands in): by validation b (adapter), " \
-           "by test e (lora)." in lines
+    assert "By test the front has no knee (the member with the best bleu stands in): by validation b (adapter), by test e (lora)." in lines
 
 
 def test_section_lists_trials_by_test_score_with_the_interval():

@@ -30,8 +30,9 @@ def test_forward_flops_count_every_matmul_of_mbart():
 
 
 def test_the_cpu_smoke_form_runs_the_three_methods(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--cpu", "--out", str(tmp_path)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu", "--cpu", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads((tmp_path / "gpu_smoke.json").read_text())
     assert [r["method"] for r in result["rows"]] == ["lora", "adapter", "full"]

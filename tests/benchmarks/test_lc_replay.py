@@ -39,9 +39,7 @@ def test_lora_parameter_formula_matches_peft(family):
     else:
         from transformers import XGLMConfig, XGLMForCausalLM
 
-        model = XGLMForCausalLM(
-            XGLMConfig(vocab_size=50, d_model=d, num_layers=layers, attention_heads=4, ffn_dim=128, max_position_embeddings=32)
-        )
+        model = XGLMForCausalLM(XGLMConfig(vocab_size=50, d_model=d, num_layers=layers, attention_heads=4, ffn_dim=128, max_position_embeddings=32))
         targets = ["q_proj", "v_proj"]
     peft_model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=8, target_modules=targets))
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
@@ -80,7 +78,10 @@ def test_smoke_run_writes_numbers_and_mo_asha_keeps_more_front(tmp_path):
     out = tmp_path / "lc.csv"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.lc_replay", "--smoke", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     df = pd.read_csv(out)

@@ -128,7 +128,14 @@ def test_committed_constants_were_tuned_on_the_tuning_tables_only():
 # ------------------------------------------------------------------ the sampler under test
 def _toy_table(n_per: int = 3, seed: int = 0, pair: str = "xx-en") -> nb.Table:
     rng = np.random.default_rng(seed)
-    grid = {"bpe": [1000, 2000, 4000][:n_per], "layers": [1, 2], "d_model": [256, 512], "ffn": [1024, 2048], "heads": [8, 16], "lr": [3e-4, 6e-4, 1e-3]}
+    grid = {
+        "bpe": [1000, 2000, 4000][:n_per],
+        "layers": [1, 2],
+        "d_model": [256, 512],
+        "ffn": [1024, 2048],
+        "heads": [8, 16],
+        "lr": [3e-4, 6e-4, 1e-3],
+    }
     configs = pd.DataFrame([dict(zip(nb.HYPS, c)) for c in np.array(np.meshgrid(*grid.values(), indexing="ij")).reshape(6, -1).T])
     for h in nb.INT_HYPS:
         configs[h] = configs[h].round().astype(int)
@@ -228,13 +235,14 @@ def test_every_tuned_knob_reaches_the_sampler():
 @needs_tables
 def test_smoke_run_covers_both_engines(tmp_path):
     out = tmp_path / "nmt.csv"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.nmt_hpo_search", "--smoke", "--out", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.nmt_hpo_search", "--smoke", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     raw = pd.read_csv(out)
     assert set(raw["engine"]) == {"optuna", "tune"}
     hv = raw.filter(like="hv@").stack().dropna()
-    assert len(hv) and ((hv > 0) & (hv <= 1 + 1e-9)).all()   # fractions of the true front's hypervolume
+    assert len(hv) and ((hv > 0) & (hv <= 1 + 1e-9)).all()  # fractions of the true front's hypervolume
     assert "| engine | pair | sampler |" in proc.stdout
     prior = set(raw.loc[raw["sampler"] == "raymt", "prior"].iloc[0].split("+"))
     assert "zh-en" not in prior and prior  # the row records its prior, and it is leak-free

@@ -38,12 +38,32 @@ class HeadPorts:
     min_worker: int
 
     def args(self) -> list[str]:
-        return ["--port", str(self.gcs), "--node-manager-port", str(self.gcs + 1),
-                "--object-manager-port", str(self.gcs + 2), "--ray-client-server-port", str(self.gcs + 3),
-                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard),
-                "--dashboard-agent-listen-port", str(self.dashboard + 1), "--dashboard-agent-grpc-port", str(self.dashboard + 2),
-                "--runtime-env-agent-port", str(self.dashboard + 3), "--metrics-export-port", str(self.dashboard + 4),
-                "--min-worker-port", str(self.min_worker), "--max-worker-port", str(self.min_worker + 200)]
+        return [
+            "--port",
+            str(self.gcs),
+            "--node-manager-port",
+            str(self.gcs + 1),
+            "--object-manager-port",
+            str(self.gcs + 2),
+            "--ray-client-server-port",
+            str(self.gcs + 3),
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(self.dashboard),
+            "--dashboard-agent-listen-port",
+            str(self.dashboard + 1),
+            "--dashboard-agent-grpc-port",
+            str(self.dashboard + 2),
+            "--runtime-env-agent-port",
+            str(self.dashboard + 3),
+            "--metrics-export-port",
+            str(self.dashboard + 4),
+            "--min-worker-port",
+            str(self.min_worker),
+            "--max-worker-port",
+            str(self.min_worker + 200),
+        ]
 
     @property
     def dashboard_url(self) -> str:
@@ -57,23 +77,37 @@ def node_ip() -> str:
     return get_node_ip_address()
 
 
-def fake_cluster_config(*, head_cpus: float, worker_types: dict, gcs_port: int, idle_timeout_minutes: float,
-                        upscaling_speed: float = 1.0) -> dict:
+def fake_cluster_config(*, head_cpus: float, worker_types: dict, gcs_port: int, idle_timeout_minutes: float, upscaling_speed: float = 1.0) -> dict:
     """An autoscaler config for Ray's `fake_multinode` provider (after Ray's fake_multi_node/example.yaml,
     which the 2.60 wheel does not ship). `gcs_address` is needed because the provider otherwise
     connects added nodes to port 6379."""
     return {
         "cluster_name": "raymt-fake",
         "max_workers": sum(t.get("max_workers", 0) for t in worker_types.values()),
-        "provider": {"type": "fake_multinode", "use_node_id_as_ip": True, "disable_node_updaters": True,
-                     "disable_launch_config_check": True, "gcs_address": f"{node_ip()}:{gcs_port}"},
-        "available_node_types": {"ray.head.default": {"resources": {"CPU": head_cpus}, "node_config": {}, "max_workers": 0},
-                                 **worker_types},
+        "provider": {
+            "type": "fake_multinode",
+            "use_node_id_as_ip": True,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+            "gcs_address": f"{node_ip()}:{gcs_port}",
+        },
+        "available_node_types": {"ray.head.default": {"resources": {"CPU": head_cpus}, "node_config": {}, "max_workers": 0}, **worker_types},
         "head_node_type": "ray.head.default",
-        "auth": {}, "upscaling_speed": upscaling_speed, "idle_timeout_minutes": idle_timeout_minutes, "docker": {},
-        "initialization_commands": [], "setup_commands": [], "head_setup_commands": [], "worker_setup_commands": [],
-        "head_start_ray_commands": [], "worker_start_ray_commands": [], "file_mounts": {}, "cluster_synced_files": [],
-        "file_mounts_sync_continuously": False, "rsync_exclude": [], "rsync_filter": [],
+        "auth": {},
+        "upscaling_speed": upscaling_speed,
+        "idle_timeout_minutes": idle_timeout_minutes,
+        "docker": {},
+        "initialization_commands": [],
+        "setup_commands": [],
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [],
+        "worker_start_ray_commands": [],
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False,
+        "rsync_exclude": [],
+        "rsync_filter": [],
     }
 
 
@@ -83,8 +117,7 @@ def start_head(home: Path, temp_dir: str, ports: HeadPorts, *, num_cpus: float, 
     ``temp_dir`` must be short: Ray's unix sockets live under it. ``autoscaling``: a config from
     :func:`fake_cluster_config` (the head then runs Ray's fake autoscaler)."""
     Path(home).mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HOME": str(home), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
-           MARKER: temp_dir}
+    env = {**os.environ, "HOME": str(home), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), MARKER: temp_dir}
     env.pop("RAY_ADDRESS", None)
     cmd = [RAY, "start", "--head", "--num-cpus", f"{num_cpus:g}", "--temp-dir", temp_dir, *ports.args()]
     if autoscaling is not None:

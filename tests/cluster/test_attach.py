@@ -52,7 +52,11 @@ print("VIEW=" + json.dumps(ray.get(view.remote())))
 def head_next_to_another_ray(tmp_path):
     other = subprocess.Popen(
         [sys.executable, "-c", "import time, ray; ray.init(num_cpus=1, include_dashboard=False); print('up', flush=True); time.sleep(600)"],
-        stdout=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, "RAY_ADDRESS": ""})
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "RAY_ADDRESS": ""},
+    )
     temp_dir = f"/tmp/rt-{os.getpid()}"  # short: Ray's unix sockets live under it
     try:
         assert other.stdout.readline().strip() == "up"
@@ -72,13 +76,30 @@ def test_workers_of_an_attached_job_find_their_own_cluster(tmp_path, head_next_t
     (job_dir / "driver.py").write_text(textwrap.dedent(DRIVER))
     (job_dir / "payload.txt").write_text("from the working_dir\n")
     runtime_env = {"env_vars": {"RAYMT_JOB_VAR": "kept"}}
-    out = subprocess.run([RAY, "job", "submit", "--address", PORTS.dashboard_url, "--working-dir", str(job_dir),
-                          "--runtime-env-json", json.dumps(runtime_env), "--", sys.executable, "driver.py"],
-                         env=head_next_to_another_ray, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            RAY,
+            "job",
+            "submit",
+            "--address",
+            PORTS.dashboard_url,
+            "--working-dir",
+            str(job_dir),
+            "--runtime-env-json",
+            json.dumps(runtime_env),
+            "--",
+            sys.executable,
+            "driver.py",
+        ],
+        env=head_next_to_another_ray,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]  # "Found multiple active Ray instances" failed the job before
-    view = json.loads(next(line for line in text.splitlines() if line.startswith("VIEW="))[len("VIEW="):])
-    assert "raymt-attach-marker" in view["actors"]                # the State API saw this cluster, not the other Ray
+    view = json.loads(next(line for line in text.splitlines() if line.startswith("VIEW="))[len("VIEW=") :])
+    assert "raymt-attach-marker" in view["actors"]  # the State API saw this cluster, not the other Ray
     assert view["address"] == f"{node_ip()}:{PORTS.gcs}"
-    assert view["job_var"] == "kept"                              # the job's env_vars were merged, not replaced
-    assert view["working_dir_file"] == "from the working_dir"     # ... and its working_dir kept
+    assert view["job_var"] == "kept"  # the job's env_vars were merged, not replaced
+    assert view["working_dir_file"] == "from the working_dir"  # ... and its working_dir kept

@@ -36,18 +36,17 @@ def cluster_nodes(env: dict) -> list[dict]:
     """Every node the cluster has ever had (dead ones stay listed), from a separate client."""
     # log_to_driver=False: the autoscaler's event lines ("Removing 1 nodes ...") would otherwise
     # land on this client's stdout next to the JSON
-    code = ("import json, ray; ray.init(address='auto', logging_level='ERROR', log_to_driver=False); "
-            "print('NODES=' + json.dumps(ray.nodes()))")
-    out = subprocess.run([sys.executable, "-c", code], env={**env, "RAY_ADDRESS": f"{node_ip()}:{PORTS.gcs}"},
-                         capture_output=True, text=True, timeout=120)
+    code = "import json, ray; ray.init(address='auto', logging_level='ERROR', log_to_driver=False); print('NODES=' + json.dumps(ray.nodes()))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "RAY_ADDRESS": f"{node_ip()}:{PORTS.gcs}"}, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("NODES="))[len("NODES="):])
+    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("NODES="))[len("NODES=") :])
 
 
 def ray_status(env: dict) -> str:
     """`ray status -v` (nodes, usage, pending demand, placement groups): shown when an assertion fails."""
-    out = subprocess.run([RAY, "status", "-v", "--address", f"{node_ip()}:{PORTS.gcs}"], env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run([RAY, "status", "-v", "--address", f"{node_ip()}:{PORTS.gcs}"], env=env, capture_output=True, text=True, timeout=120)
     return out.stdout[-3000:] + out.stderr[-1000:]
 
 
@@ -60,8 +59,12 @@ def search_yaml(tmp_path: Path, cache_root: Path) -> Path:
     # one worker that does not fit on the 1-CPU head: every trial needs an added node
     raw["resources"] = {"num_workers": 1, "cpus_per_worker": 1.2, "trial_cpus": 0.1}
     raw["search"].pop("max_concurrent_trials", None)  # raymt derives it from the autoscaler config
-    raw["search"].update(num_samples=2, points_to_evaluate=[], scheduler={"kind": "none"},
-                         space={"method": ["lora"], "common": {"train.lr": {"log_uniform": [1e-3, 3e-3]}}})
+    raw["search"].update(
+        num_samples=2,
+        points_to_evaluate=[],
+        scheduler={"kind": "none"},
+        space={"method": ["lora"], "common": {"train.lr": {"log_uniform": [1e-3, 3e-3]}}},
+    )
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / ".cache").symlink_to(cache_root, target_is_directory=True)
     path = tmp_path / "autoscale.yaml"
@@ -72,9 +75,12 @@ def search_yaml(tmp_path: Path, cache_root: Path) -> Path:
 @pytest.fixture()
 def fake_cluster(tmp_path):
     temp_dir = f"/tmp/ra-{os.getpid()}"  # short: Ray's unix sockets live under it
-    config = fake_cluster_config(head_cpus=1, gcs_port=PORTS.gcs, idle_timeout_minutes=IDLE_MINUTES,
-                                 worker_types={WORKER_TYPE: {"resources": {"CPU": 2}, "node_config": {},
-                                                             "min_workers": 0, "max_workers": 2}})
+    config = fake_cluster_config(
+        head_cpus=1,
+        gcs_port=PORTS.gcs,
+        idle_timeout_minutes=IDLE_MINUTES,
+        worker_types={WORKER_TYPE: {"resources": {"CPU": 2}, "node_config": {}, "min_workers": 0, "max_workers": 2}},
+    )
     env = start_head(tmp_path / "home", temp_dir, PORTS, num_cpus=1, autoscaling=config)
     try:
         yield env
@@ -88,9 +94,28 @@ def test_search_adds_nodes_then_idle_nodes_go_away(tmp_path, fake_cluster, cache
     config = search_yaml(tmp_path, cache_root)
     autoscaler_config = tmp_path / "home" / "autoscaling.yaml"  # the head's --autoscaling-config (ray_head.start_head)
     runtime_env = {"env_vars": {"RAYMT_AUTOSCALER_CONFIG": str(autoscaler_config), "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "300"}}
-    out = subprocess.run([RAY, "job", "submit", "--address", PORTS.dashboard_url, "--runtime-env-json", json.dumps(runtime_env),
-                          "--", sys.executable, "-m", "raymt.cli", "search", str(config)],
-                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [
+            RAY,
+            "job",
+            "submit",
+            "--address",
+            PORTS.dashboard_url,
+            "--runtime-env-json",
+            json.dumps(runtime_env),
+            "--",
+            sys.executable,
+            "-m",
+            "raymt.cli",
+            "search",
+            str(config),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]
     assert "attached to the Ray cluster" in text

@@ -34,24 +34,34 @@ def test_job_submit_runs_a_trial_on_the_existing_cluster(tmp_path, head, cache_r
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / ".cache").symlink_to(cache_root, target_is_directory=True)
     config = tmp_path / "job.yaml"
-    config.write_text(yaml.safe_dump({
-        "name": "job", "storage_path": str(tmp_path / "results"),
-        "data": {"source": "synthetic", "domain": "medical", "train_size": 300, "valid_size": 30, "test_size": 30, "lexicon_size": 20},
-        "train": {"epochs": 1}, "eval": {"max_samples": 30}, "method": {"name": "lora"},
-        "resources": {"num_workers": 1, "cpus_per_worker": 1},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "job",
+                "storage_path": str(tmp_path / "results"),
+                "data": {"source": "synthetic", "domain": "medical", "train_size": 300, "valid_size": 30, "test_size": 30, "lexicon_size": 20},
+                "train": {"epochs": 1},
+                "eval": {"max_samples": 30},
+                "method": {"name": "lora"},
+                "resources": {"num_workers": 1, "cpus_per_worker": 1},
+            }
+        )
+    )
     t0 = time.time()
-    out = subprocess.run([RAY, "job", "submit", "--address", PORTS.dashboard_url, "--",
-                          sys.executable, "-m", "raymt.cli", "train", str(config)],
-                         env=head, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [RAY, "job", "submit", "--address", PORTS.dashboard_url, "--", sys.executable, "-m", "raymt.cli", "train", str(config)],
+        env=head,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-3000:]
-    assert "attached to the Ray cluster" in text          # no second Ray was started
+    assert "attached to the Ray cluster" in text  # no second Ray was started
     assert "trial result:" in text and "storage_mb" in text
     assert "succeeded" in text.lower()
     print(f"job submit -> finished in {time.time() - t0:.1f}s")
     # authentication stays on: a client without the cluster's token is refused
     stranger = {**head, "RAY_AUTH_TOKEN": "0" * 64}
-    denied = subprocess.run([RAY, "job", "list", "--address", PORTS.dashboard_url], env=stranger,
-                            capture_output=True, text=True, timeout=120)
+    denied = subprocess.run([RAY, "job", "list", "--address", PORTS.dashboard_url], env=stranger, capture_output=True, text=True, timeout=120)
     assert denied.returncode != 0

@@ -48,12 +48,15 @@ def test_the_randomness_is_the_sampling(bt_params):
     assert translate_local(greedy, targets, seed=0, batch_size=4) == translate_local(greedy, targets, seed=1, batch_size=4)
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"temperature": 0}, "temperature"),
-    ({"top_p": 1.5}, "top_p"),
-    ({"num_actors": 0}, "num_actors"),
-    ({"beam": 4}, "beam"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"temperature": 0}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+        ({"num_actors": 0}, "num_actors"),
+        ({"beam": 4}, "beam"),
+    ],
+)
 def test_bad_params_are_config_errors_at_load_time(params, field):
     with pytest.raises(ConfigError, match=rf"augment: back_translation\.params\.{field}"):
         validate_config({"augment": {"back_translation": {"ratio": 0.5, "params": params}}}, "space.yaml")

@@ -36,8 +36,18 @@ def test_multi30k_de_en_reads_all_splits_line_aligned(multi30k_raw):
 
 
 def test_multi30k_subset_with_carving_is_reproducible(multi30k_raw):
-    raw = {"source": "local", "path": str(multi30k_raw), "format": "moses", "src": "en", "tgt": "de",
-           "validation": None, "test": None, "valid_size": 200, "test_size": 200, "max_train_pairs": 2000}
+    raw = {
+        "source": "local",
+        "path": str(multi30k_raw),
+        "format": "moses",
+        "src": "en",
+        "tgt": "de",
+        "validation": None,
+        "test": None,
+        "valid_size": 200,
+        "test_size": 200,
+        "max_train_pairs": 2000,
+    }
     first, report = load_corpus(parse_data_config(raw))
     second, _ = load_corpus(parse_data_config(raw))
     assert first == second

@@ -58,8 +58,7 @@ CASES = [
     ("same_language", with_pairs(PAIR, {**PAIR, "tgt_lang": "en_XX"}), ["multi_pair.pairs.[1]", "both 'en_XX'"]),
     ("missing_data", with_pairs(PAIR, {"src_lang": "de_DE", "tgt_lang": "en_XX"}), ["multi_pair.pairs.[1].data", "missing"]),
     ("typo_in_pair", with_pairs(PAIR, {**PAIR, "src_lang": "de_DE", "tgt_lng": "en_XX"}), ["tgt_lng", "tgt_lang"]),
-    ("bad_pair_data", with_pairs(PAIR, {**PAIR, "src_lang": "de_DE", "data": {**SYNTH, "train_size": -1}}),
-     ["multi_pair.pairs.[1].data.train_size"]),
+    ("bad_pair_data", with_pairs(PAIR, {**PAIR, "src_lang": "de_DE", "data": {**SYNTH, "train_size": -1}}), ["multi_pair.pairs.[1].data.train_size"]),
     ("data_and_pairs", raw(data=SYNTH), ["both data: and multi_pair:", "mp.yaml: data"]),
     ("model_codes_and_pairs", raw(model={"src_lang": "en_XX"}), ["model.src_lang", "multi_pair.pairs[]"]),
     ("augment_and_pairs", raw(augment={"word_dropout": {"ratio": 0.1}}), ["augment", "not supported with multi_pair"]),
@@ -88,6 +87,7 @@ def test_cli_refuses_data_and_pairs_before_ray(tmp_path, capsys):
 
 
 # --- per-pair tokenisation (the tiny base's real MBart50Tokenizer) -----------------------------
+
 
 @pytest.fixture()
 def storage(tmp_path, cache_root, tiny_base):
@@ -137,11 +137,20 @@ def test_multi30k_pairs_from_one_english_side(storage, multi30k_raw):
     from raymt.train.prepare import prepare_experiment
 
     def local(tgt):
-        return {"source": "local", "path": str(multi30k_raw), "format": "moses", "src": "en", "tgt": tgt,
-                "validation": "val", "test": "test_2016_flickr", "max_train_pairs": 300}
+        return {
+            "source": "local",
+            "path": str(multi30k_raw),
+            "format": "moses",
+            "src": "en",
+            "tgt": tgt,
+            "validation": "val",
+            "test": "test_2016_flickr",
+            "max_train_pairs": 300,
+        }
 
-    config = with_pairs({"src_lang": "en_XX", "tgt_lang": "de_DE", "data": local("de")},
-                        {"src_lang": "en_XX", "tgt_lang": "fr_XX", "data": local("fr")})
+    config = with_pairs(
+        {"src_lang": "en_XX", "tgt_lang": "de_DE", "data": local("de")}, {"src_lang": "en_XX", "tgt_lang": "fr_XX", "data": local("fr")}
+    )
     cfg = validate_config({**config, "storage_path": str(storage)}, "mp.yaml")
     # the tokenizer-fit check refuses real text under the synthetic tokenizer, naming the pair
     with pytest.raises(DataError, match=r"^multi_pair.pairs\[0\].data: .*% of the target tokens \(de_DE\) are <unk>"):

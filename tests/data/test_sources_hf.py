@@ -60,7 +60,9 @@ def test_json_builder_with_columns_format_and_split_names(tmp_path):
 
 def test_parquet_builder(tmp_path):
     datasets.Dataset.from_dict({"translation": ROWS}).to_parquet(str(tmp_path / "train.parquet"))
-    splits, _ = load_corpus(_cfg(dataset="parquet", data_files=str(tmp_path / "train.parquet"), cache_dir=str(tmp_path / "c"), valid_size=5, test_size=5))
+    splits, _ = load_corpus(
+        _cfg(dataset="parquet", data_files=str(tmp_path / "train.parquet"), cache_dir=str(tmp_path / "c"), valid_size=5, test_size=5)
+    )
     assert len(splits["train"]) == 50
 
 

@@ -219,9 +219,20 @@ def test_ntrex_news_carved_by_document(tmp_path):
     ntrex = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ntrex128" / "NTREX"
     if not (ntrex / "DOCUMENT_IDS.tsv").is_file():
         pytest.skip(f"NTREX-128 is not at {ntrex} (../shared absent on this machine)")
-    raw = {"source": "local", "path": str(ntrex), "format": "moses", "src": "en", "tgt": "de",
-           "src_file": "NTREX-128/newstest2019-src.eng.txt", "tgt_file": "NTREX-128/newstest2019-ref.deu.txt",
-           "documents": "DOCUMENT_IDS.tsv", "validation": None, "test": None, "valid_size": 300, "test_size": 500}
+    raw = {
+        "source": "local",
+        "path": str(ntrex),
+        "format": "moses",
+        "src": "en",
+        "tgt": "de",
+        "src_file": "NTREX-128/newstest2019-src.eng.txt",
+        "tgt_file": "NTREX-128/newstest2019-ref.deu.txt",
+        "documents": "DOCUMENT_IDS.tsv",
+        "validation": None,
+        "test": None,
+        "valid_size": 300,
+        "test_size": 500,
+    }
     splits, report = load_corpus(parse_data_config(raw))
     src = (ntrex / "NTREX-128" / "newstest2019-src.eng.txt").read_text(encoding="utf-8").split("\n")
     docs = (ntrex / "DOCUMENT_IDS.tsv").read_text().split("\n")

@@ -7,10 +7,20 @@ from raymt.data.tokenizer_fit import check_fit, measure_fit
 from raymt.errors import DataError
 from raymt.model.tokenizer_training import train_tokenizer
 
-ENGLISH = ["a man in a blue shirt is standing on a ladder", "two dogs play in the snow", "a woman is reading a book",
-           "the children are running on the beach", "a group of people stand outside a building"] * 30
-GERMAN = ["Ein Mann in einem blauen Hemd steht auf einer Leiter.", "Zwei Hunde spielen im Schnee.",
-          "Eine Frau liest ein Buch.", "Die Kinder laufen am Strand.", "Eine Gruppe von Menschen steht vor einem Gebäude."] * 30
+ENGLISH = [
+    "a man in a blue shirt is standing on a ladder",
+    "two dogs play in the snow",
+    "a woman is reading a book",
+    "the children are running on the beach",
+    "a group of people stand outside a building",
+] * 30
+GERMAN = [
+    "Ein Mann in einem blauen Hemd steht auf einer Leiter.",
+    "Zwei Hunde spielen im Schnee.",
+    "Eine Frau liest ein Buch.",
+    "Die Kinder laufen am Strand.",
+    "Eine Gruppe von Menschen steht vor einem Gebäude.",
+] * 30
 CHINESE = ["一个穿蓝色衬衫的男人站在梯子上。", "两只狗在雪地里玩耍。", "一个女人在看书。"] * 10
 
 
@@ -54,6 +64,5 @@ def test_latin_script_tokenizer_refuses_chinese(english_german):
 
 def test_every_split_is_measured(english_only):
     clean = list(zip(ENGLISH, ENGLISH))
-    fit = measure_fit({"train": clean, "validation": clean, "test": [("Äpfel über Öl", "Straße")]}, english_only,
-                      src_lang="en_XX", tgt_lang="de_DE")
+    fit = measure_fit({"train": clean, "validation": clean, "test": [("Äpfel über Öl", "Straße")]}, english_only, src_lang="en_XX", tgt_lang="de_DE")
     assert fit[0].sentences == 2 * len(clean) + 1 and fit[0].unknown > 0 and fit[1].unknown > 0

@@ -28,8 +28,7 @@ def results(tmp_path, tiny_base):
 def base_translations(tiny_base, lines):
     tok = load_tokenizer(str(tiny_base), "en_XX", "de_DE")
     model = load_model(str(tiny_base)).eval()
-    out = model.generate(**tok(lines, return_tensors="pt", padding=True), forced_bos_token_id=forced_bos_id(tok, "de_DE"),
-                         max_new_tokens=40)
+    out = model.generate(**tok(lines, return_tensors="pt", padding=True), forced_bos_token_id=forced_bos_id(tok, "de_DE"), max_new_tokens=40)
     return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
 
 
@@ -80,12 +79,12 @@ def test_cli_export_translate_evaluate(results, tmp_path, capsys):
     printed = capsys.readouterr().out.splitlines()
     assert printed == translate(out, SOURCES, loaded=model_tuple)
     ref = tmp_path / "ref.txt"
-    ref.write_text("\n".join(printed) + "\n")                 # its own output as reference: BLEU 100
+    ref.write_text("\n".join(printed) + "\n")  # its own output as reference: BLEU 100
     assert main(["evaluate", str(out), "--src", str(src), "--ref", str(ref)]) == 0
     text = capsys.readouterr().out
     assert "BLEU 100.00" in text and "nrefs:1" in text
-    assert main(["export", str(results), "--trial", "t_lora", "--to", str(out)]) == 2   # not empty
-    assert main(["translate", str(tmp_path)]) == 2                                        # not an export
+    assert main(["export", str(results), "--trial", "t_lora", "--to", str(out)]) == 2  # not empty
+    assert main(["translate", str(tmp_path)]) == 2  # not an export
 
 
 # --- evaluate = search: the export replays the trial's decoding ------------------------------------
@@ -119,8 +118,16 @@ def test_export_records_the_decoding_and_evaluate_equals_the_workers_scoring(sea
     results, cfg, prepared = searched
     out = export_trial(results, choose_trial(pd.read_parquet(results / "trials.parquet"), trial="t_lora"), tmp_path / "out")
     meta = json.loads((out / "raymt_export.json").read_text())
-    assert meta["decoding"] == {"beam_size": 2, "max_new_tokens": 9, "batch_size": 5, "max_length": 24, "shards": 1,
-                                "bleu_tokenize": "auto", "split": "validation", "max_samples": None}
+    assert meta["decoding"] == {
+        "beam_size": 2,
+        "max_new_tokens": 9,
+        "batch_size": 5,
+        "max_length": 24,
+        "shards": 1,
+        "bleu_tokenize": "auto",
+        "split": "validation",
+        "max_samples": None,
+    }
     assert meta["pairs"] == [{"pair": "en_XX-de_DE", "src_lang": "en_XX", "tgt_lang": "de_DE", "bleu_tokenize": "13a"}]
 
     data = open_trial_data(prepared.loop_config(cfg), cfg)
@@ -189,9 +196,14 @@ def test_lines_split_on_newlines_only(tmp_path):
 def test_a_multi_pair_export_asks_which_direction():
     from raymt.export.bundle import choose_pair
 
-    meta = {"src_lang": "en_XX", "tgt_lang": "de_DE",
-            "pairs": [{"pair": "en_XX-de_DE", "src_lang": "en_XX", "tgt_lang": "de_DE"},
-                      {"pair": "en_XX-ja_XX", "src_lang": "en_XX", "tgt_lang": "ja_XX"}]}
+    meta = {
+        "src_lang": "en_XX",
+        "tgt_lang": "de_DE",
+        "pairs": [
+            {"pair": "en_XX-de_DE", "src_lang": "en_XX", "tgt_lang": "de_DE"},
+            {"pair": "en_XX-ja_XX", "src_lang": "en_XX", "tgt_lang": "ja_XX"},
+        ],
+    }
     with pytest.raises(ConfigError, match="--pair en_XX-de_DE"):
         choose_pair(meta)
     assert choose_pair(meta, "en_XX-ja_XX")["tgt_lang"] == "ja_XX"

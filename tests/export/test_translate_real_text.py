@@ -27,8 +27,9 @@ FLORES = SHARED_DATA / "flores200-devtest" / "devtest"
 MULTI30K = SHARED_DATA / "multi30k" / "task1" / "raw"
 LINES = 12
 
-pytestmark = pytest.mark.skipif(not (FLORES.is_dir() and MULTI30K.is_dir()),
-                                reason=f"real text not found under {SHARED_DATA} (the ../shared data folder is absent)")
+pytestmark = pytest.mark.skipif(
+    not (FLORES.is_dir() and MULTI30K.is_dir()), reason=f"real text not found under {SHARED_DATA} (the ../shared data folder is absent)"
+)
 
 
 def read(path: Path, n: int) -> list[str]:
@@ -47,11 +48,14 @@ def exported(tmp_path_factory, tiny_base, cache_root):
     for shared in ("models", "data"):
         (cache_root / shared).mkdir(exist_ok=True)
         (cache / shared).symlink_to(cache_root / shared, target_is_directory=True)
-    raw = {"name": "real", "storage_path": str(root), "model": {"name_or_path": "tiny"},
-           "data": {"source": "synthetic", "domain": "medical", "train_size": 100, "valid_size": 20, "test_size": 20, "lexicon_size": 20},
-           "method": {"name": "lora", "r": 4},
-           "init": {"stage": "denoise", "denoise": {"steps": 4, "batch_size": 8, "max_sentences": 64,
-                                                    "text": str(FLORES / "deu_Latn.devtest")}}}
+    raw = {
+        "name": "real",
+        "storage_path": str(root),
+        "model": {"name_or_path": "tiny"},
+        "data": {"source": "synthetic", "domain": "medical", "train_size": 100, "valid_size": 20, "test_size": 20, "lexicon_size": 20},
+        "method": {"name": "lora", "r": 4},
+        "init": {"stage": "denoise", "denoise": {"steps": 4, "batch_size": 8, "max_sentences": 64, "text": str(FLORES / "deu_Latn.devtest")}},
+    }
     cfg = validate_config(raw, "test")
     prepared = prepare_experiment(cfg, log=lambda m: None)
     stage = ensure_init_stage(cfg, prepared, log=lambda m: None)
@@ -60,17 +64,32 @@ def exported(tmp_path_factory, tiny_base, cache_root):
     (results / "search_config.yaml").write_text(yaml.safe_dump({**raw, "search": {"space": {"method": "lora"}}}))
     (results / "prepared.json").write_text(json.dumps({"base_path": prepared.base_path, "data_path": prepared.data_path}))
     (results / "raymt_experiment.json").write_text("{}")
-    pd.DataFrame([{"trial_id": "t_real", "status": "completed", "method": "lora", "bleu": 1.0, "chrf": 10.0,
-                   "storage_mb": 0.05, "artifact_path": stage.artifact}]).to_parquet(results / "trials.parquet")
+    pd.DataFrame(
+        [
+            {
+                "trial_id": "t_real",
+                "status": "completed",
+                "method": "lora",
+                "bleu": 1.0,
+                "chrf": 10.0,
+                "storage_mb": 0.05,
+                "artifact_path": stage.artifact,
+            }
+        ]
+    ).to_parquet(results / "trials.parquet")
     out = root / "export"
     assert main(["export", str(results), "--trial", "t_real", "--to", str(out)]) == 0
     return out
 
 
-@pytest.mark.parametrize("src_path, ref_path", [
-    (FLORES / "eng_Latn.devtest", FLORES / "deu_Latn.devtest"),
-    (MULTI30K / "test_2016_flickr.en.gz", MULTI30K / "test_2016_flickr.de.gz"),
-], ids=["flores200", "multi30k"])
+@pytest.mark.parametrize(
+    "src_path, ref_path",
+    [
+        (FLORES / "eng_Latn.devtest", FLORES / "deu_Latn.devtest"),
+        (MULTI30K / "test_2016_flickr.en.gz", MULTI30K / "test_2016_flickr.de.gz"),
+    ],
+    ids=["flores200", "multi30k"],
+)
 def test_translate_and_evaluate_real_text(exported, tmp_path, capsys, src_path, ref_path):
     src, ref = tmp_path / "src.txt", tmp_path / "ref.txt"
     src.write_text("\n".join(read(src_path, LINES)) + "\n", encoding="utf-8")

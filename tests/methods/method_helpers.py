@@ -15,10 +15,21 @@ LANG_ID = 10  # stands for the target-language code passed as forced_bos_token_i
 
 def tiny_config(**overrides) -> MBartConfig:
     values = dict(
-        vocab_size=200, d_model=64, encoder_layers=2, decoder_layers=2,
-        encoder_ffn_dim=128, decoder_ffn_dim=128, encoder_attention_heads=4, decoder_attention_heads=4,
-        max_position_embeddings=64, scale_embedding=False, init_std=0.2,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
+        vocab_size=200,
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        max_position_embeddings=64,
+        scale_embedding=False,
+        init_std=0.2,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
     )
     values.update(overrides)
     return MBartConfig(**values)
@@ -27,9 +38,16 @@ def tiny_config(**overrides) -> MBartConfig:
 def large_config() -> MBartConfig:
     """The dimensions of facebook/mbart-large-50 (never allocated in tests: meta device only)."""
     return MBartConfig(
-        vocab_size=250054, d_model=1024, encoder_layers=12, decoder_layers=12,
-        encoder_ffn_dim=4096, decoder_ffn_dim=4096, encoder_attention_heads=16, decoder_attention_heads=16,
-        max_position_embeddings=1024, scale_embedding=True,
+        vocab_size=250054,
+        d_model=1024,
+        encoder_layers=12,
+        decoder_layers=12,
+        encoder_ffn_dim=4096,
+        decoder_ffn_dim=4096,
+        encoder_attention_heads=16,
+        decoder_attention_heads=16,
+        max_position_embeddings=1024,
+        scale_embedding=True,
     )
 
 
@@ -70,8 +88,13 @@ def translate(model, batch, **kwargs) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
         return model.generate(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], forced_bos_token_id=LANG_ID,
-            max_new_tokens=8, num_beams=1, do_sample=False, **kwargs,
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            forced_bos_token_id=LANG_ID,
+            max_new_tokens=8,
+            num_beams=1,
+            do_sample=False,
+            **kwargs,
         )
 
 
@@ -88,11 +111,16 @@ def generation_vs_forward_gap(model, batch, max_new_tokens: int = 6) -> float:
     model.eval()
     with torch.no_grad():
         out = model.generate(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], forced_bos_token_id=LANG_ID,
-            max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, num_beams=1, do_sample=False,
-            output_logits=True, return_dict_in_generate=True,
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            forced_bos_token_id=LANG_ID,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=max_new_tokens,
+            num_beams=1,
+            do_sample=False,
+            output_logits=True,
+            return_dict_in_generate=True,
         )
         step_logits = torch.stack(out.logits, dim=1)
-        forward = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                        decoder_input_ids=out.sequences[:, :-1]).logits
+        forward = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=out.sequences[:, :-1]).logits
     return (step_logits - forward).abs().max().item()

@@ -16,20 +16,19 @@ from raymt.methods.adapter import ADAPTER_ATTR, BottleneckAdapter
 
 
 def _adapter_sites(model) -> list[str]:
-    return sorted(name.removesuffix(f".{ADAPTER_ATTR}") for name, m in model.named_modules()
-                  if isinstance(m, BottleneckAdapter))
+    return sorted(name.removesuffix(f".{ADAPTER_ATTR}") for name, m in model.named_modules() if isinstance(m, BottleneckAdapter))
 
 
 def test_adapters_follow_self_attention_and_feed_forward_of_every_layer():
     model = get_method("adapter").apply(make_base(), {"size": 4})
     sites = _adapter_sites(model)
     assert sites == sorted(
-        [f"model.{side}.layers.{i}.{block}" for side in ("encoder", "decoder") for i in range(2)
-         for block in ("self_attn", "fc2")]
+        [f"model.{side}.layers.{i}.{block}" for side in ("encoder", "decoder") for i in range(2) for block in ("self_attn", "fc2")]
     )
     with_cross = get_method("adapter").apply(make_base(), {"size": 4, "cross_attention": True})
     assert set(_adapter_sites(with_cross)) - set(sites) == {
-        "model.decoder.layers.0.encoder_attn", "model.decoder.layers.1.encoder_attn",
+        "model.decoder.layers.0.encoder_attn",
+        "model.decoder.layers.1.encoder_attn",
     }
 
 

@@ -51,9 +51,18 @@ def trained(request, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp(f"artefact-{name}")
     method.save(model, out_dir)
     return {
-        "name": name, "method": method, "params": params, "config": config, "model": model, "batch": batch,
-        "snapshot": snapshot, "estimate": estimate, "dir": Path(out_dir), "loss_before": loss_before,
-        "loss_after": eval_loss(model, batch), "untrained_logits": untrained_logits,
+        "name": name,
+        "method": method,
+        "params": params,
+        "config": config,
+        "model": model,
+        "batch": batch,
+        "snapshot": snapshot,
+        "estimate": estimate,
+        "dir": Path(out_dir),
+        "loss_before": loss_before,
+        "loss_after": eval_loss(model, batch),
+        "untrained_logits": untrained_logits,
     }
 
 

@@ -43,7 +43,9 @@ def test_prefix_reaches_the_decoder_self_attention_only(monkeypatch):
     with torch.no_grad():
         model(**batch)
     assert {(kind, k) for kind, _, k in seen} == {
-        ("encoder", src_len), ("self", NVT + tgt_len), ("cross", src_len),
+        ("encoder", src_len),
+        ("self", NVT + tgt_len),
+        ("cross", src_len),
     }
 
 
@@ -62,8 +64,14 @@ def test_beam_search_runs_with_the_prefix_cache():
     model = _trained_prefix()
     batch = make_batch()
     with torch.no_grad():
-        out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                             forced_bos_token_id=10, max_new_tokens=5, num_beams=3, do_sample=False)
+        out = model.generate(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            forced_bos_token_id=10,
+            max_new_tokens=5,
+            num_beams=3,
+            do_sample=False,
+        )
     assert out.shape[0] == batch["input_ids"].shape[0]
 
 
@@ -71,8 +79,7 @@ def test_generation_without_the_kv_cache_is_refused():
     model = _trained_prefix()
     batch = make_batch()
     with pytest.raises(ConfigError, match="use_cache=False"):
-        model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       max_new_tokens=3, use_cache=False)
+        model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=3, use_cache=False)
 
 
 def test_projected_prefix_is_stored_flat_and_resumes_without_the_mlp(tmp_path):

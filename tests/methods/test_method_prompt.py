@@ -30,9 +30,7 @@ def _prompt(model) -> torch.Tensor:
 def test_text_init_copies_the_embeddings_of_the_text_tokens(tokenizer_dir):
     base = make_base()
     shared = base.model.shared.weight.detach().clone()
-    model = get_method("prompt").apply(
-        base, {"num_virtual_tokens": 5, "init": "text", "init_text": "w17 w42", "tokenizer": tokenizer_dir}
-    )
+    model = get_method("prompt").apply(base, {"num_virtual_tokens": 5, "init": "text", "init_text": "w17 w42", "tokenizer": tokenizer_dir})
     ids = AutoTokenizer.from_pretrained(tokenizer_dir)("w17 w42")["input_ids"]
     assert 42 in ids and len(ids) < 5
     # The text's token ids, repeated to fill the 5 virtual tokens.

@@ -9,8 +9,7 @@ import pytest
 from raymt.config.load import validate_config
 from raymt.errors import ConfigError
 from raymt.metrics import bleu
-from raymt.metrics.bleu import (bleu_tokenizer, check_config_tokenizers, combined_signature, corpus_scores,
-                               tokenizer_from_signature)
+from raymt.metrics.bleu import bleu_tokenizer, check_config_tokenizers, combined_signature, corpus_scores, tokenizer_from_signature
 
 ZH_REFS = ["我们今天下午去公园散步。", "他每天早上喝一杯绿茶。", "这本书的故事非常有意思。", "医生说我需要多休息。"]
 ZH_HYPS = ["我们今天下午去公园走路。", "他每天早上喝一杯红茶。", "这本书的故事很有意思。", "医生说我需要多休息。"]
@@ -18,10 +17,21 @@ JA_REFS = ["私は毎朝コーヒーを飲みます。", "東京駅で友達に�
 JA_HYPS = ["私は毎朝お茶を飲みます。", "東京駅で友達と会いました。", "この本はとても面白いです。", "医者は休むように言った。"]
 
 
-@pytest.mark.parametrize("code, expected", [
-    ("zh_CN", "zh"), ("zh_TW", "zh"), ("ja_XX", "ja-mecab"), ("ko_KR", "ko-mecab"), ("de_DE", "13a"), ("en_XX", "13a"),
-    ("zho_Hans", "zh"), ("jpn_Jpan", "ja-mecab"), ("kor_Hang", "ko-mecab"), ("fra_Latn", "13a"),
-])
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("zh_CN", "zh"),
+        ("zh_TW", "zh"),
+        ("ja_XX", "ja-mecab"),
+        ("ko_KR", "ko-mecab"),
+        ("de_DE", "13a"),
+        ("en_XX", "13a"),
+        ("zho_Hans", "zh"),
+        ("jpn_Jpan", "ja-mecab"),
+        ("kor_Hang", "ko-mecab"),
+        ("fra_Latn", "13a"),
+    ],
+)
 def test_auto_follows_the_target_language_code(code, expected):
     assert bleu_tokenizer("auto", code) == expected
     assert bleu_tokenizer("intl", code) == "intl"  # a named tokenizer is used as named
@@ -36,8 +46,17 @@ def test_auto_agrees_with_sacrebleus_own_choice():
         assert bleu_tokenizer("auto", f"{lang}_XX") == BLEU._TOKENIZER_MAP.get(lang, BLEU.TOKENIZER_DEFAULT)
 
 
-@pytest.mark.parametrize("tok, name", [("13a", "13a"), ("zh", "zh"), ("ja-mecab-0.996-IPA", "ja-mecab"),
-                                       ("ko-mecab-0.996/ko-0.9.2-KO", "ko-mecab"), ("flores200", "flores200"), ("intl", "intl")])
+@pytest.mark.parametrize(
+    "tok, name",
+    [
+        ("13a", "13a"),
+        ("zh", "zh"),
+        ("ja-mecab-0.996-IPA", "ja-mecab"),
+        ("ko-mecab-0.996/ko-0.9.2-KO", "ko-mecab"),
+        ("flores200", "flores200"),
+        ("intl", "intl"),
+    ],
+)
 def test_the_tokenizer_is_read_back_from_a_signature(tok, name):
     assert tokenizer_from_signature(f"nrefs:1|case:mixed|eff:no|tok:{tok}|smooth:exp|version:2.6.0") == name
     assert tokenizer_from_signature(f"#:1|c:mixed|e:no|tok:{tok}|s:exp|v:2.6.0") == name
@@ -47,8 +66,8 @@ def test_chinese_references_are_scored_by_word_not_by_sentence():
     auto = corpus_scores(ZH_HYPS, ZH_REFS, tokenize=bleu_tokenizer("auto", "zh_CN"))
     plain = corpus_scores(ZH_HYPS, ZH_REFS)
     assert "tok:zh" in auto.bleu_signature and "tok:13a" in plain.bleu_signature
-    assert plain.bleu == 0.0   # 13a sees one-word sentences: not a single 4-gram, even in the identical one
-    assert 50 < auto.bleu < 100                          # one character wrong in three sentences costs little
+    assert plain.bleu == 0.0  # 13a sees one-word sentences: not a single 4-gram, even in the identical one
+    assert 50 < auto.bleu < 100  # one character wrong in three sentences costs little
     assert corpus_scores(ZH_REFS, ZH_REFS, tokenize="zh").bleu == pytest.approx(100.0)
 
 
@@ -90,5 +109,4 @@ def test_a_missing_extra_is_one_line_naming_it(monkeypatch):
 def test_multi_pair_signature_names_each_pair_only_when_they_differ():
     same = "nrefs:1|tok:13a"
     assert combined_signature({"en_XX-de_DE": same, "en_XX-fr_XX": same}) == same
-    assert combined_signature({"en_XX-de_DE": same, "en_XX-zh_CN": "nrefs:1|tok:zh"}) == \
-        "en_XX-de_DE: nrefs:1|tok:13a; en_XX-zh_CN: nrefs:1|tok:zh"
+    assert combined_signature({"en_XX-de_DE": same, "en_XX-zh_CN": "nrefs:1|tok:zh"}) == "en_XX-de_DE: nrefs:1|tok:13a; en_XX-zh_CN: nrefs:1|tok:zh"

@@ -45,17 +45,14 @@ def test_empty_artefact_directory_is_zero_bytes(tmp_path):
 
 _names = st.text(alphabet="abcxyz._019é", min_size=1, max_size=40)
 _tensor = st.tuples(st.sampled_from(list(DTYPE_NAMES)), st.lists(st.integers(0, 6), max_size=3))
-_metadata = st.one_of(
-    st.none(), st.dictionaries(st.text("fmtpé", min_size=1, max_size=6), st.text(max_size=8), max_size=3)
-)
+_metadata = st.one_of(st.none(), st.dictionaries(st.text("fmtpé", min_size=1, max_size=6), st.text(max_size=8), max_size=3))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tensors=st.dictionaries(_names, _tensor, min_size=1, max_size=10), metadata=_metadata)
 def test_safetensors_size_is_predicted_to_the_byte(tmp_path, tensors, metadata):
     path = tmp_path / "t.safetensors"
-    save_file({name: torch.zeros(shape, dtype=dtype) for name, (dtype, shape) in tensors.items()}, path,
-              metadata=metadata or None)
+    save_file({name: torch.zeros(shape, dtype=dtype) for name, (dtype, shape) in tensors.items()}, path, metadata=metadata or None)
     assert safetensors_bytes(tensors, metadata or None) == path.stat().st_size
     raw = path.read_bytes()
     written = raw[8 : 8 + int.from_bytes(raw[:8], "little")]
@@ -68,7 +65,6 @@ def test_safetensors_size_is_predicted_to_the_byte(tmp_path, tensors, metadata):
 
 def test_header_bytes_matter_for_small_adapters():
     # 32 LoRA-like tensors of 512 floats: the header is several percent of the file.
-    tensors = {f"base_model.model.model.encoder.layers.{i}.self_attn.q_proj.lora_A.weight": (torch.float32, (8, 64))
-               for i in range(32)}
+    tensors = {f"base_model.model.model.encoder.layers.{i}.self_attn.q_proj.lora_A.weight": (torch.float32, (8, 64)) for i in range(32)}
     data = 32 * 8 * 64 * 4
     assert safetensors_bytes(tensors, {"format": "pt"}) > 1.05 * data

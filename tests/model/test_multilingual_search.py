@@ -15,8 +15,19 @@ from raymt.search.run import run_search
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
-REDUCED = {"vocab_size": 1500, "d_model": 64, "layers": 1, "heads": 2, "ffn_dim": 128, "epochs": 2, "batch_size": 32,
-           "pairs_per_direction": 1000, "denoise_sentences": 500, "eval_sentences": 40, "threads": 2}
+REDUCED = {
+    "vocab_size": 1500,
+    "d_model": 64,
+    "layers": 1,
+    "heads": 2,
+    "ffn_dim": 128,
+    "epochs": 2,
+    "batch_size": 32,
+    "pairs_per_direction": 1000,
+    "denoise_sentences": 500,
+    "eval_sentences": 40,
+    "threads": 2,
+}
 
 
 def test_reduced_real_text_base_fine_tuned_with_two_methods(tmp_path, multi30k_cut, ray_local):
@@ -26,8 +37,11 @@ def test_reduced_real_text_base_fine_tuned_with_two_methods(tmp_path, multi30k_c
     raw["data"].update(path=str(multi30k_cut), max_train_pairs=300)
     raw["train"]["epochs"] = 1
     raw["eval"]["max_samples"] = 40
-    raw["search"].update(num_samples=2, scheduler={"kind": "none"}, points_to_evaluate=[
-        {"method": "full", "train.lr": 1e-3}, {"method": "lora", "train.lr": 2e-3, "lora.r": 4}])
+    raw["search"].update(
+        num_samples=2,
+        scheduler={"kind": "none"},
+        points_to_evaluate=[{"method": "full", "train.lr": 1e-3}, {"method": "lora", "train.lr": 2e-3, "lora.r": 4}],
+    )
     raw["search"]["space"]["common"].pop("augment.word_dropout.ratio")
     space = tmp_path / "real_text.yaml"
     space.write_text(yaml.safe_dump(raw))
@@ -41,7 +55,7 @@ def test_reduced_real_text_base_fine_tuned_with_two_methods(tmp_path, multi30k_c
     assert all(0 <= s["bleu"] <= 100 and s["sentences"] == 40 for s in base["validation"].values())
     assert base["train_loss"][-1] < base["train_loss"][0]
     assert base["corpus"]["examples"] == {"en-de": 1000, "de-en": 1000, "en-fr": 1000, "fr-en": 1000, "denoise cs": 500}
-    (source, target), = prepared["tokenizer_fit"].values()
+    ((source, target),) = prepared["tokenizer_fit"].values()
     assert (source["lang"], target["lang"]) == ("en_XX", "cs_CZ") and target["unk_rate"] < 0.01
     assert prepared["base_scores"][""]["sentences"] == 40
 

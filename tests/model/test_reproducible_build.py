@@ -29,8 +29,11 @@ def test_two_builds_of_one_spec_are_byte_identical(tmp_path):
     spec = TinyModelSpec(pretrain_pairs=600, pretrain_epochs=2, threads=2)  # small, and 2 intra-op threads
     folders = []
     for run in ("a", "b"):
-        out = subprocess.run([sys.executable, "-c", BUILD, spec.model_dump_json(), str(tmp_path / run)],
-                             capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run([sys.executable, "-c", BUILD, spec.model_dump_json(), str(tmp_path / run)], capture_output=True, text=True, check=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         folders.append(Path(out))
     assert folders[0].name == folders[1].name == spec.cache_key()
     first, second = digests(folders[0]), digests(folders[1])

@@ -12,15 +12,14 @@ def test_base_loads_from_local_folder_with_language_codes(tiny_base):
     tok = load_tokenizer(str(tiny_base), "en_XX", "de_DE")
     assert type(tok).__name__ == "MBart50Tokenizer"
     enc = tok("the doctor", text_target="fusainai")
-    assert tok.convert_ids_to_tokens(enc["input_ids"][0]) == "en_XX"   # mBART-50: source code first
-    assert tok.convert_ids_to_tokens(enc["labels"][0]) == "de_DE"      # target code first
+    assert tok.convert_ids_to_tokens(enc["input_ids"][0]) == "en_XX"  # mBART-50: source code first
+    assert tok.convert_ids_to_tokens(enc["labels"][0]) == "de_DE"  # target code first
     tok.src_lang = "fr_XX"
     assert tok.convert_ids_to_tokens(tok("the doctor")["input_ids"][0]) == "fr_XX"
     model = load_model(str(tiny_base))
     assert sum(p.numel() for p in model.parameters()) < 5_000_000
-    out = model.generate(**tok(["the doctor"], return_tensors="pt"), forced_bos_token_id=forced_bos_id(tok, "de_DE"),
-                         max_new_tokens=5)
-    assert out[0, 1].item() == tok.convert_tokens_to_ids("de_DE")     # forced target language
+    out = model.generate(**tok(["the doctor"], return_tensors="pt"), forced_bos_token_id=forced_bos_id(tok, "de_DE"), max_new_tokens=5)
+    assert out[0, 1].item() == tok.convert_tokens_to_ids("de_DE")  # forced target language
 
 
 def test_unknown_language_code_is_refused(tiny_base):
@@ -48,7 +47,8 @@ def test_pretrained_base_translates_its_own_domain(tiny_base):
     tok = load_tokenizer(str(tiny_base), "en_XX", "de_DE")
     model = load_model(str(tiny_base)).eval()
     with torch.no_grad():
-        out = model.generate(**tok([s for s, _ in pairs], return_tensors="pt", padding=True),
-                             forced_bos_token_id=forced_bos_id(tok, "de_DE"), max_new_tokens=40)
+        out = model.generate(
+            **tok([s for s, _ in pairs], return_tensors="pt", padding=True), forced_bos_token_id=forced_bos_id(tok, "de_DE"), max_new_tokens=40
+        )
     hyps = tok.batch_decode(out, skip_special_tokens=True)
     assert corpus_scores(hyps, [t for _, t in pairs]).bleu > 20

@@ -7,9 +7,16 @@ import sys
 
 from raymt.model.tokenizer_training import SPECIALS, train_tokenizer, train_unigram_pieces
 
-TEXT = ["the doctor sees a tired patient", "a nurse treats the child", "the children sleep in the red house",
-        "der Arzt sieht einen müden Patienten", "eine Krankenschwester behandelt das Kind", "die Kinder schlafen im roten Haus",
-        "le médecin voit un patient fatigué", "une infirmière soigne l'enfant"] * 20
+TEXT = [
+    "the doctor sees a tired patient",
+    "a nurse treats the child",
+    "the children sleep in the red house",
+    "der Arzt sieht einen müden Patienten",
+    "eine Krankenschwester behandelt das Kind",
+    "die Kinder schlafen im roten Haus",
+    "le médecin voit un patient fatigué",
+    "une infirmière soigne l'enfant",
+] * 20
 
 
 def test_layout_is_mbart50s(multi30k_cut):
@@ -27,8 +34,9 @@ def test_layout_is_mbart50s(multi30k_cut):
 
 def test_same_text_same_pieces_in_separate_processes():
     """Two processes, as two machines would: the old trainer differed here (hash order)."""
-    code = ("import json, sys; from raymt.model.tokenizer_training import train_unigram_pieces; "
-            f"print(json.dumps(train_unigram_pieces({TEXT!r}, 120)))")
+    code = (
+        f"import json, sys; from raymt.model.tokenizer_training import train_unigram_pieces; print(json.dumps(train_unigram_pieces({TEXT!r}, 120)))"
+    )
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
     assert len(runs) == 1
     assert [p for p, _ in train_unigram_pieces(TEXT, 120)] == [p for p, _ in __import__("json").loads(runs.pop())]

@@ -61,8 +61,7 @@ def test_activation_counts_match_what_autograd_saves(name, params, checkpointing
     """12+12 layers (as mBART-large), small widths: the formula counts the tensors torch keeps.
     With gradient checkpointing the layer being recomputed in backward is not visible here,
     so only what stays saved is compared."""
-    config = tiny_config(d_model=64, encoder_layers=12, decoder_layers=12, encoder_ffn_dim=256, decoder_ffn_dim=256,
-                         vocab_size=300, dropout=0.1)
+    config = tiny_config(d_model=64, encoder_layers=12, decoder_layers=12, encoder_ffn_dim=256, decoder_ffn_dim=256, vocab_size=300, dropout=0.1)
     torch.manual_seed(0)
     from transformers import MBartForConditionalGeneration
 
@@ -71,12 +70,18 @@ def test_activation_counts_match_what_autograd_saves(name, params, checkpointing
         model.gradient_checkpointing_enable()
     model = get_method(name).apply(model, params)
     b, s, t = 4, 14, 11
-    batch = {"input_ids": torch.randint(4, 300, (b, s)), "attention_mask": torch.ones(b, s, dtype=torch.long),
-             "labels": torch.randint(4, 300, (b, t))}
+    batch = {
+        "input_ids": torch.randint(4, 300, (b, s)),
+        "attention_mask": torch.ones(b, s, dtype=torch.long),
+        "labels": torch.randint(4, 300, (b, t)),
+    }
     log_softmax = b * t * 300 * 4  # counted in the logits part of the plan, not in the activations
     real = _saved_bytes(model, batch) - log_softmax
-    parts = activation_bytes(ModelShape.from_config(config), _footprint(name, params, config),
-                             TrainingSetup(batch_size=b, src_len=s, tgt_len=t, gradient_checkpointing=checkpointing))
+    parts = activation_bytes(
+        ModelShape.from_config(config),
+        _footprint(name, params, config),
+        TrainingSetup(batch_size=b, src_len=s, tgt_len=t, gradient_checkpointing=checkpointing),
+    )
     estimate = sum(v for k, v in parts.items() if k != "recomputed")
     assert abs(estimate / real - 1) < 0.03, (parts, real)
 
@@ -135,8 +140,10 @@ def test_cpu_ignores_autocast_and_adds_the_process_baseline():
     assert est.peak == CPU_PROCESS_BASELINE + max(est.phases.values())
 
 
-@pytest.mark.parametrize("text,expected", [("80GB", 80 * 2**30), ("24 GiB", 24 * 2**30), ("81920M", 80 * 2**30),
-                                           ("40", 40 * 2**30), (16, 16 * 2**30), ("1.5g", int(1.5 * 2**30))])
+@pytest.mark.parametrize(
+    "text,expected",
+    [("80GB", 80 * 2**30), ("24 GiB", 24 * 2**30), ("81920M", 80 * 2**30), ("40", 40 * 2**30), (16, 16 * 2**30), ("1.5g", int(1.5 * 2**30))],
+)
 def test_memory_sizes_read_as_gpu_vendors_write_them(text, expected):
     from raymt.plan.units import parse_memory
 

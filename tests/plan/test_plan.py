@@ -25,10 +25,15 @@ def _write(tmp_path, raw, name="cfg.yaml") -> Path:
 
 
 def _gpu_trial(tmp_path, **over) -> Path:
-    raw = {"name": "t", "storage_path": str(tmp_path / "results"),
-           "model": {"name_or_path": MBART, "max_length": 128},
-           "method": {"name": "full"}, "train": {"batch_size": 16}, "eval": {"batch_size": 32},
-           "resources": {"num_workers": 2, "use_gpu": True}}
+    raw = {
+        "name": "t",
+        "storage_path": str(tmp_path / "results"),
+        "model": {"name_or_path": MBART, "max_length": 128},
+        "method": {"name": "full"},
+        "train": {"batch_size": 16},
+        "eval": {"batch_size": 32},
+        "resources": {"num_workers": 2, "use_gpu": True},
+    }
     for key, value in over.items():
         raw[key] = {**raw.get(key, {}), **value}
     return _write(tmp_path, raw)
@@ -60,8 +65,7 @@ def test_branches_are_planned_at_their_largest_values(tmp_path):
 
     config = MBartConfig(**KNOWN_MODELS[MBART])
     assert lora.trainable_params == get_method("lora").count_trainable(config, {"r": 64, "target_modules": "all-linear"})
-    assert lora.artifact_bytes == get_method("lora").estimate_bytes(
-        config, {"r": 64, "alpha": 128.0, "dropout": 0.1, "target_modules": "all-linear"})
+    assert lora.artifact_bytes == get_method("lora").estimate_bytes(config, {"r": 64, "alpha": 128.0, "dropout": 0.1, "target_modules": "all-linear"})
 
 
 def test_the_published_mbart50_shapes_give_its_known_size():

@@ -63,17 +63,23 @@ def _run_killing_a_worker(cfg, prepared, trials: Path, name: str, victim: int):
 
 def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path, cache_root, tiny_base, ray_local):
     _link_cache(tmp_path, cache_root)
-    cfg = validate_config({
-        "name": "kill", "storage_path": str(tmp_path),
-        "data": {"source": "synthetic", "domain": "medical", "train_size": 3000, "valid_size": 40, "test_size": 40, "lexicon_size": 20},
-        "train": {"epochs": 4, "batch_size": 16}, "eval": {"max_samples": 40},
-        "method": {"name": "lora"}, "resources": {"num_workers": 2, "cpus_per_worker": 0.9, "max_failures": 2},
-    }, "test")
+    cfg = validate_config(
+        {
+            "name": "kill",
+            "storage_path": str(tmp_path),
+            "data": {"source": "synthetic", "domain": "medical", "train_size": 3000, "valid_size": 40, "test_size": 40, "lexicon_size": 20},
+            "train": {"epochs": 4, "batch_size": 16},
+            "eval": {"max_samples": 40},
+            "method": {"name": "lora"},
+            "resources": {"num_workers": 2, "cpus_per_worker": 0.9, "max_failures": 2},
+        },
+        "test",
+    )
     prepared = prepare_experiment(cfg, log=lambda m: None)
     metrics, checkpoint, t_kill = _run_killing_a_worker(cfg, prepared, tmp_path / "kill" / "trials", "kill", victim=0)
     assert metrics["restarts"] >= 1 and metrics["epoch"] == 4
     state = json.loads((Path(checkpoint) / "state.json").read_text())
-    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]   # no epoch counted twice
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]  # no epoch counted twice
     print(f"recovered and finished {time.time() - t_kill:.1f}s after the kill")
 
 
@@ -96,12 +102,19 @@ def test_fsdp_restore_after_a_killed_worker_continues_exactly(tmp_path, cache_ro
     its own shard, rank 1 restored rank 0's moments and the resumed run drifted.)"""
     _link_cache(tmp_path, cache_root)
     base = _dropout_free_copy(tiny_base, tmp_path / "base")
-    cfg = validate_config({
-        "name": "fsdp", "storage_path": str(tmp_path), "model": {"name_or_path": str(base)},
-        "data": {"source": "synthetic", "domain": "medical", "train_size": 1500, "valid_size": 20, "test_size": 20, "lexicon_size": 20},
-        "train": {"epochs": 2, "batch_size": 16}, "eval": {"max_samples": 20},
-        "method": {"name": "full"}, "resources": {"num_workers": 2, "cpus_per_worker": 0.9, "strategy": "fsdp", "max_failures": 2},
-    }, "test")
+    cfg = validate_config(
+        {
+            "name": "fsdp",
+            "storage_path": str(tmp_path),
+            "model": {"name_or_path": str(base)},
+            "data": {"source": "synthetic", "domain": "medical", "train_size": 1500, "valid_size": 20, "test_size": 20, "lexicon_size": 20},
+            "train": {"epochs": 2, "batch_size": 16},
+            "eval": {"max_samples": 20},
+            "method": {"name": "full"},
+            "resources": {"num_workers": 2, "cpus_per_worker": 0.9, "strategy": "fsdp", "max_failures": 2},
+        },
+        "test",
+    )
     prepared = prepare_experiment(cfg, log=lambda m: None)
     unbroken, _ = run_trial(cfg, prepared, name="unbroken")
 
@@ -130,15 +143,20 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
     raw["eval"]["max_samples"] = 30
     raw["train"]["epochs"] = 1
     raw["resources"]["max_failures"] = 0
-    raw["search"].update(num_samples=5, scheduler={"kind": "none"}, points_to_evaluate=[
-        {"method": "prompt", "train.lr": 1e-2 * 0.5, "train.warmup_ratio": 0.1, "prompt.num_virtual_tokens": 110},
-        {"method": "lora", "train.lr": 9.5e-3, "train.warmup_ratio": 0.1, "lora.r": 2},
-        {"method": "lora", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "lora.r": 4},
-    ])
-    raw["search"]["space"] = {"method": ["lora", "prompt"],
-                              "common": {"train.lr": {"log_uniform": [1e-3, 1e-2]}, "train.warmup_ratio": 0.1},
-                              "methods": {"lora": {"r": {"choices": [2, 4]}},
-                                          "prompt": {"num_virtual_tokens": {"choices": [10, 110]}}}}
+    raw["search"].update(
+        num_samples=5,
+        scheduler={"kind": "none"},
+        points_to_evaluate=[
+            {"method": "prompt", "train.lr": 1e-2 * 0.5, "train.warmup_ratio": 0.1, "prompt.num_virtual_tokens": 110},
+            {"method": "lora", "train.lr": 9.5e-3, "train.warmup_ratio": 0.1, "lora.r": 2},
+            {"method": "lora", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "lora.r": 4},
+        ],
+    )
+    raw["search"]["space"] = {
+        "method": ["lora", "prompt"],
+        "common": {"train.lr": {"log_uniform": [1e-3, 1e-2]}, "train.warmup_ratio": 0.1},
+        "methods": {"lora": {"r": {"choices": [2, 4]}}, "prompt": {"num_virtual_tokens": {"choices": [10, 110]}}},
+    }
     space = tmp_path / "faults.yaml"
     space.write_text(yaml.safe_dump(raw))
     try:
@@ -153,9 +171,9 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
     assert len(crashed) + len(diverged) == len(failed), failed["error"].tolist()
     assert ((crashed["method"] == "prompt") & (crashed["prompt.num_virtual_tokens"] == 110)).all()
     assert (diverged["train.lr"] >= 9e-3).all() and diverged["error"].str.contains("nan").all(), diverged["error"].tolist()
-    assert len(crashed) >= 1 and len(diverged) >= 1                    # both enqueued points broke
-    assert (df.loc[df["status"] == "completed", "train.lr"] < 9e-3).all()    # no NaN run passed as a result
-    assert (df["status"] == "completed").sum() >= 1                      # the search went on
+    assert len(crashed) >= 1 and len(diverged) >= 1  # both enqueued points broke
+    assert (df.loc[df["status"] == "completed", "train.lr"] < 9e-3).all()  # no NaN run passed as a result
+    assert (df["status"] == "completed").sum() >= 1  # the search went on
     assert set(pd.read_csv(results / "pareto.csv")["trial_id"]) <= set(df.loc[df["status"] == "completed", "trial_id"])
     import optuna
 

@@ -17,15 +17,34 @@ T0 = 1_790_000_000  # seconds since the epoch
 
 
 def _trial(tmp_path, tune_id, config, bleu, storage_mb, *, started, error=None, reported=True):
-    metrics = {"trial_id": tune_id, "bleu": bleu, "storage_mb": storage_mb, "finished": True, "epoch": 2,
-               "best_epoch": 2, "trainable_params": 1000, "timestamp": started + 30, "time_total_s": 30.0} if reported else {}
-    return SimpleNamespace(metrics=metrics, config=config, error=error, path=str(tmp_path / f"tune_trial_{tune_id}_3_method=lora_2026-12-05_01-02-03"),
-                           metrics_dataframe=None)
+    metrics = (
+        {
+            "trial_id": tune_id,
+            "bleu": bleu,
+            "storage_mb": storage_mb,
+            "finished": True,
+            "epoch": 2,
+            "best_epoch": 2,
+            "trainable_params": 1000,
+            "timestamp": started + 30,
+            "time_total_s": 30.0,
+        }
+        if reported
+        else {}
+    )
+    return SimpleNamespace(
+        metrics=metrics,
+        config=config,
+        error=error,
+        path=str(tmp_path / f"tune_trial_{tune_id}_3_method=lora_2026-12-05_01-02-03"),
+        metrics_dataframe=None,
+    )
 
 
 def _collect(tmp_path, grid, optuna_trials=None):
-    trials, _ = collect_results(grid, ["method", "train.lr", "lora.r", "adapter.size"], tmp_path, OBJECTIVES, "front",
-                                tmp_path / "refs.txt", optuna_trials=optuna_trials)
+    trials, _ = collect_results(
+        grid, ["method", "train.lr", "lora.r", "adapter.size"], tmp_path, OBJECTIVES, "front", tmp_path / "refs.txt", optuna_trials=optuna_trials
+    )
     return trials
 
 
@@ -33,18 +52,30 @@ def _grid(tmp_path):
     # ids in hash order differ from run order: the table follows the run
     return [
         _trial(tmp_path, "ffff0001", {"method": "lora", "train.lr": 1e-3, "lora.r": 8}, 30.0, 1.0, started=T0 + 200),
-        _trial(tmp_path, "aaaa0002", {"method": "adapter", "train.lr": 2e-3, "adapter.size": 16}, 20.0, 0.1,
-               started=T0 + 100),
+        _trial(tmp_path, "aaaa0002", {"method": "adapter", "train.lr": 2e-3, "adapter.size": 16}, 20.0, 0.1, started=T0 + 100),
         _trial(tmp_path, "cccc0003", {"method": "lora", "train.lr": 3e-3, "lora.r": 2}, 29.0, 0.3, started=T0),
         _trial(tmp_path, "bbbb0004", {"method": "lora", "train.lr": 3e-3, "lora.r": 4}, 10.0, 2.0, started=T0 + 300),
-        _trial(tmp_path, "dddd0005", {"method": "lora", "train.lr": 1e-3, "lora.r": 16}, float("nan"), float("nan"),
-               started=T0, error=RuntimeError("worker died"), reported=False),
+        _trial(
+            tmp_path,
+            "dddd0005",
+            {"method": "lora", "train.lr": 1e-3, "lora.r": 16},
+            float("nan"),
+            float("nan"),
+            started=T0,
+            error=RuntimeError("worker died"),
+            reported=False,
+        ),
     ]
 
 
 def test_rows_are_in_start_order_with_the_ids_of_tune_and_optuna(tmp_path):
-    links = {"ffff0001": OptunaLink(2, None), "aaaa0002": OptunaLink(1, None), "cccc0003": OptunaLink(0, None),
-             "bbbb0004": OptunaLink(3, None), "dddd0005": OptunaLink(4, datetime(2027, 1, 1, 12, 0, 0))}
+    links = {
+        "ffff0001": OptunaLink(2, None),
+        "aaaa0002": OptunaLink(1, None),
+        "cccc0003": OptunaLink(0, None),
+        "bbbb0004": OptunaLink(3, None),
+        "dddd0005": OptunaLink(4, datetime(2027, 1, 1, 12, 0, 0)),
+    }
     trials = _collect(tmp_path, _grid(tmp_path), links)
     # the failed trial never reported: Optuna's start; it began last here
     assert list(trials["trial_id"]) == ["cccc0003", "aaaa0002", "ffff0001", "bbbb0004", "dddd0005"]
@@ -77,8 +108,7 @@ def test_integer_settings_are_nullable_integers_and_survive_parquet(tmp_path):
 def test_is_pareto_and_is_knee_agree_with_the_front(tmp_path):
     trials = _collect(tmp_path, _grid(tmp_path))
     front = Front(trials, OBJECTIVES)
-    assert set(trials.loc[trials["is_pareto"], "trial_id"]) == set(front.members["trial_id"]) \
-        == {"aaaa0002", "cccc0003", "ffff0001"}
+    assert set(trials.loc[trials["is_pareto"], "trial_id"]) == set(front.members["trial_id"]) == {"aaaa0002", "cccc0003", "ffff0001"}
     knee = front.knee()
     assert knee.found and list(trials.loc[trials["is_knee"], "trial_id"]) == [knee.trial_id] == ["cccc0003"]
 

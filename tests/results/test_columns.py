@@ -15,26 +15,34 @@ from raymt.results.columns import legacy_renames, legacy_spelling, read_trials_t
 from raymt.results.files import CONFIG_COPY, MARKER, TRIALS_FILE
 from raymt.search.load import load_search
 
-SPACE = {"method": ["lora", "adapter"],
-         "common": {"train.lr": {"log_uniform": [1.0e-4, 1.0e-2]}, "augment.word_dropout.ratio": {"choices": [0.0, 0.5]}},
-         "methods": {"lora": {"r": {"choices": [4, 8]}, "alpha_over_r": {"choices": [1, 2]}},
-                     "adapter": {"size": {"choices": [8, 16]}}}}
+SPACE = {
+    "method": ["lora", "adapter"],
+    "common": {"train.lr": {"log_uniform": [1.0e-4, 1.0e-2]}, "augment.word_dropout.ratio": {"choices": [0.0, 0.5]}},
+    "methods": {"lora": {"r": {"choices": [4, 8]}, "alpha_over_r": {"choices": [1, 2]}}, "adapter": {"size": {"choices": [8, 16]}}},
+}
 
 
-@pytest.mark.parametrize("name, old", [
-    ("train.lr", "lr"), ("train.warmup_ratio", "warmup_ratio"), ("lora.r", "lora_r"),
-    ("lora.alpha_over_r", "lora_alpha_over_r"), ("adapter.size", "adapter_size"),
-    ("augment.word_dropout.ratio", "aug_word_dropout"), ("init.stage", "init_stage"),
-    ("init.denoise.steps", "init_denoise_steps"), ("multi_pair.temperature", "multi_pair_temperature"),
-    ("method", "method"),
-])
+@pytest.mark.parametrize(
+    "name, old",
+    [
+        ("train.lr", "lr"),
+        ("train.warmup_ratio", "warmup_ratio"),
+        ("lora.r", "lora_r"),
+        ("lora.alpha_over_r", "lora_alpha_over_r"),
+        ("adapter.size", "adapter_size"),
+        ("augment.word_dropout.ratio", "aug_word_dropout"),
+        ("init.stage", "init_stage"),
+        ("init.denoise.steps", "init_denoise_steps"),
+        ("multi_pair.temperature", "multi_pair_temperature"),
+        ("method", "method"),
+    ],
+)
 def test_legacy_spelling(name, old):
     assert legacy_spelling(name) == old
 
 
 def test_names_of_a_space_as_written():
-    assert space_param_names({"space": SPACE}) == ["method", "train.lr", "augment.word_dropout.ratio", "lora.r",
-                                                   "lora.alpha_over_r", "adapter.size"]
+    assert space_param_names({"space": SPACE}) == ["method", "train.lr", "augment.word_dropout.ratio", "lora.r", "lora.alpha_over_r", "adapter.size"]
     # a new name already present wins over an old one (nothing to rename)
     assert legacy_renames(["lr", "train.lr", "lora_r"], ["train.lr", "lora.r"]) == {"lora_r": "lora.r"}
 
@@ -67,7 +75,8 @@ def test_old_point_names_still_work_with_one_warning(tmp_path):
     assert len([w for w in caught if issubclass(w.category, RaymtDeprecationWarning)]) == 1
     assert search.points_to_evaluate == [
         {"method": "lora", "train.lr": 1e-3, "lora.r": 8, "lora.alpha_over_r": 2, "augment.word_dropout.ratio": 0.5},
-        {"method": "adapter", "adapter.size": 16}]
+        {"method": "adapter", "adapter.size": 16},
+    ]
 
 
 def test_the_cli_tells_a_deprecation_in_one_line(tmp_path, capsys):
@@ -84,10 +93,21 @@ def old_results_folder(tmp_path):
     folder.mkdir()
     (folder / CONFIG_COPY).write_text(yaml.safe_dump({"name": "old", "search": {"space": SPACE}}))
     (folder / MARKER).write_text(json.dumps({"raymt": "0.1.0", "name": "old"}))
-    pd.DataFrame({"trial_id": ["a", "b"], "status": ["completed", "completed"], "method": ["lora", "adapter"],
-                  "lr": [1e-3, 2e-3], "lora_r": [8.0, float("nan")], "lora_alpha_over_r": [2.0, float("nan")],
-                  "adapter_size": [float("nan"), 16.0], "aug_word_dropout": [0.0, 0.5], "init_stage": ["none", "none"],
-                  "bleu": [20.0, 21.0], "storage_mb": [0.1, 0.2]}).to_parquet(folder / TRIALS_FILE)
+    pd.DataFrame(
+        {
+            "trial_id": ["a", "b"],
+            "status": ["completed", "completed"],
+            "method": ["lora", "adapter"],
+            "lr": [1e-3, 2e-3],
+            "lora_r": [8.0, float("nan")],
+            "lora_alpha_over_r": [2.0, float("nan")],
+            "adapter_size": [float("nan"), 16.0],
+            "aug_word_dropout": [0.0, 0.5],
+            "init_stage": ["none", "none"],
+            "bleu": [20.0, 21.0],
+            "storage_mb": [0.1, 0.2],
+        }
+    ).to_parquet(folder / TRIALS_FILE)
     return folder
 
 

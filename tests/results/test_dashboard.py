@@ -19,11 +19,11 @@ def results(tmp_path):
     folder = tmp_path / "exp"
     folder.mkdir()
     (folder / MARKER).write_text("{}")
+
     def space(trial):
         trial.suggest_int("lora.r", 2, 8)
 
-    searcher = make_searcher(space, {"bleu": "max", "storage_mb": "min"}, None, seed=0,
-                             study_name="exp", storage=folder / JOURNAL)
+    searcher = make_searcher(space, {"bleu": "max", "storage_mb": "min"}, None, seed=0, study_name="exp", storage=folder / JOURNAL)
     searcher.suggest("a1b2c3d4")
     searcher.on_trial_complete("a1b2c3d4", {"bleu": 20.0, "storage_mb": 0.5})
     return folder
@@ -35,7 +35,7 @@ def test_the_dashboard_serves_the_folders_study_on_localhost(results, monkeypatc
     calls = []
     monkeypatch.setattr(optuna_dashboard, "run_server", lambda storage, **kw: calls.append((storage, kw)))
     assert main(["dashboard", str(results), "--port", "8123"]) == 0
-    (storage, kw), = calls
+    ((storage, kw),) = calls
     assert kw == {"host": "127.0.0.1", "port": 8123}
     study = optuna.load_study(study_name="exp", storage=storage)
     assert study.metric_names == ["bleu", "storage_mb"] and len(study.trials) == 1

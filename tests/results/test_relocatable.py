@@ -97,8 +97,9 @@ def test_an_old_folder_with_absolute_paths_is_read_from_the_copy(tmp_path, tiny_
 def test_prepared_paths_round_trip_and_the_base_error_is_a_data_error(tmp_path):
     folder = tmp_path / "exp"
     folder.mkdir()
-    write_prepared(folder, {"base_path": str(tmp_path / "nowhere"), "data_path": str(folder / "data"),
-                            "augment_pools": {"bt": str(tmp_path / "pool")}})
+    write_prepared(
+        folder, {"base_path": str(tmp_path / "nowhere"), "data_path": str(folder / "data"), "augment_pools": {"bt": str(tmp_path / "pool")}}
+    )
     raw = json.loads((folder / PREPARED).read_text())
     assert raw["data_path"] == "data" and raw["augment_pools"] == {"bt": "../pool"}
     prepared = read_prepared(folder)

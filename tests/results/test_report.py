@@ -19,12 +19,28 @@ def results_folder(tmp_path):
     (folder / CONFIG_COPY).write_text(yaml.safe_dump({"name": "res", "search": {"objectives": {"bleu": "max", "storage_mb": "min"}}}))
     (folder / MARKER).write_text(json.dumps({"raymt": "0.1.0", "name": "res"}))
     (folder / TIMINGS).write_text(json.dumps({"prepare_s": 12.5, "tune_fit_s": 80.25, "augment_costs": {}}))
-    (folder / PREPARED).write_text(json.dumps({"base_path": "/b", "data_path": "/d", "sizes": {"train": 400, "validation": 40},
-                                               "augment_costs": {"back_translation": {"seconds": 30.0, "sentences": 200}}}))
-    trials = pd.DataFrame({"trial_id": ["a", "b", "c"], "status": ["completed", "completed", "early_stopped"],
-                           "method": ["lora", "adapter", "lora"], "train.lr": [1e-3, 2e-3, 3e-3], "lora.r": [8.0, None, 4.0],
-                           "augment.back_translation.ratio": [0.5, 0.0, 0.5],
-                           "bleu": [20.0, 22.0, 5.0], "storage_mb": [0.1, 0.3, 0.05]})
+    (folder / PREPARED).write_text(
+        json.dumps(
+            {
+                "base_path": "/b",
+                "data_path": "/d",
+                "sizes": {"train": 400, "validation": 40},
+                "augment_costs": {"back_translation": {"seconds": 30.0, "sentences": 200}},
+            }
+        )
+    )
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["a", "b", "c"],
+            "status": ["completed", "completed", "early_stopped"],
+            "method": ["lora", "adapter", "lora"],
+            "train.lr": [1e-3, 2e-3, 3e-3],
+            "lora.r": [8.0, None, 4.0],
+            "augment.back_translation.ratio": [0.5, 0.0, 0.5],
+            "bleu": [20.0, 22.0, 5.0],
+            "storage_mb": [0.1, 0.3, 0.05],
+        }
+    )
     trials.to_parquet(folder / TRIALS_FILE)
     return folder, trials
 

@@ -15,8 +15,7 @@ from raymt.results.files import REPORT_FILE, TEST_HYPS_DIR, TEST_REFERENCES, TES
 from raymt.results.test_scores import TEST_COLUMNS, score_front_on_test
 
 OBJECTIVES = {"bleu": "max", "storage_mb": "min"}
-TRIALS = (("t_lora", "lora", {"r": 8}, 30.0), ("t_adapter", "adapter", {"size": 16}, 31.0),
-          ("t_lora4", "lora", {"r": 4}, 10.0))
+TRIALS = (("t_lora", "lora", {"r": 8}, 30.0), ("t_adapter", "adapter", {"size": 16}, 31.0), ("t_lora4", "lora", {"r": 4}, 10.0))
 
 
 @pytest.fixture(scope="module")
@@ -124,16 +123,24 @@ def test_a_multi_pair_trial_is_scored_per_pair(tmp_path, cache_root, tiny_base):
     from raymt.train.prepare import prepare_experiment
 
     synth = {"source": "synthetic", "domain": "medical", "valid_size": 12, "test_size": 12, "lexicon_size": 20}
-    section = {"temperature": 1.0, "pairs": [
-        {"src_lang": "en_XX", "tgt_lang": "de_DE", "data": {**synth, "train_size": 30}},
-        {"src_lang": "de_DE", "tgt_lang": "en_XX", "reverse": True, "data": {**synth, "train_size": 30}}]}
+    section = {
+        "temperature": 1.0,
+        "pairs": [
+            {"src_lang": "en_XX", "tgt_lang": "de_DE", "data": {**synth, "train_size": 30}},
+            {"src_lang": "de_DE", "tgt_lang": "en_XX", "reverse": True, "data": {**synth, "train_size": 30}},
+        ],
+    }
     (tmp_path / ".cache").symlink_to(cache_root, target_is_directory=True)
     cfg = validate_config({"storage_path": str(tmp_path), "model": {"max_length": 48}, "multi_pair": section}, "test")
     prepared = prepare_experiment(cfg, log=lambda m: None)
-    folder = make_results_folder(tmp_path / "results", tiny_base, (("t_mp", "lora", {"r": 8}, 30.0),), failed=False,
-                                 config={"model": {"name_or_path": "tiny", "max_length": 48}, "multi_pair": section})
-    (folder / "prepared.json").write_text(json.dumps({"base_path": str(tiny_base), "data_path": prepared.data_path,
-                                                      "pair_data": prepared.pair_data}))
+    folder = make_results_folder(
+        tmp_path / "results",
+        tiny_base,
+        (("t_mp", "lora", {"r": 8}, 30.0),),
+        failed=False,
+        config={"model": {"name_or_path": "tiny", "max_length": 48}, "multi_pair": section},
+    )
+    (folder / "prepared.json").write_text(json.dumps({"base_path": str(tiny_base), "data_path": prepared.data_path, "pair_data": prepared.pair_data}))
     out = score_front_on_test(folder, load(folder), OBJECTIVES, log=lambda m: None)
     row = out.iloc[0]
     hyps = (folder / TEST_HYPS_DIR / "t_mp.txt").read_text().splitlines()

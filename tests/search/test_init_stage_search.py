@@ -16,7 +16,8 @@ def test_search_over_init_stage_builds_each_stage_once_and_reports_its_cost(tmp_
         (cache_root / shared).mkdir(exist_ok=True)
         (cache / shared).symlink_to(cache_root / shared, target_is_directory=True)
     raw = {
-        "name": "warm", "storage_path": str(tmp_path),
+        "name": "warm",
+        "storage_path": str(tmp_path),
         "model": {"name_or_path": "tiny", "max_length": 48},
         "data": {"source": "synthetic", "domain": "medical", "train_size": 200, "valid_size": 30, "test_size": 30, "lexicon_size": 20},
         "method": {"name": "lora", "r": 4},
@@ -25,13 +26,17 @@ def test_search_over_init_stage_builds_each_stage_once_and_reports_its_cost(tmp_
         "resources": {"num_workers": 1, "cpus_per_worker": 1.0, "trial_cpus": 0.1},
         "init": {"denoise": {"steps": 20, "batch_size": 16, "lr": 3e-3}},
         "search": {
-            "num_samples": 3, "max_concurrent_trials": 1, "objectives": {"bleu": "max", "storage_mb": "min"},
-            "sampler": {"kind": "tpe", "seed": 0}, "scheduler": {"kind": "none"},
-            "points_to_evaluate": [{"method": "lora", "train.lr": 2e-3, "init.stage": "none"},
-                                   {"method": "lora", "train.lr": 2e-3, "init.stage": "denoise"},
-                                   {"method": "lora", "train.lr": 1e-3, "init.stage": "denoise"}],
-            "space": {"method": "lora", "common": {"train.lr": {"choices": [1e-3, 2e-3]},
-                                                   "init.stage": {"choices": ["none", "denoise"]}}},
+            "num_samples": 3,
+            "max_concurrent_trials": 1,
+            "objectives": {"bleu": "max", "storage_mb": "min"},
+            "sampler": {"kind": "tpe", "seed": 0},
+            "scheduler": {"kind": "none"},
+            "points_to_evaluate": [
+                {"method": "lora", "train.lr": 2e-3, "init.stage": "none"},
+                {"method": "lora", "train.lr": 2e-3, "init.stage": "denoise"},
+                {"method": "lora", "train.lr": 1e-3, "init.stage": "denoise"},
+            ],
+            "space": {"method": "lora", "common": {"train.lr": {"choices": [1e-3, 2e-3]}, "init.stage": {"choices": ["none", "denoise"]}}},
         },
     }
     path = tmp_path / "warm.yaml"

@@ -300,8 +300,13 @@ def test_related_front_configurations_are_tried_first():
         p = {"method": "lora", "lr": float(10 ** rng.uniform(-5, -2)), "lora_r": int(rng.integers(1, 65)), "lora_dropout": 0.0}
         rows.append({**p, "bleu": bleu(p), "storage_mb": storage_mb(p), "task": "other-pair"})
     related = pd.DataFrame(rows)
-    sampler = make_sampler(SamplerConfig(seed=0, raymt={"n_candidates": 128}), objectives=OBJECTIVES, space_fn=space,
-                           known_objectives={"storage_mb": storage_mb}, related=related)
+    sampler = make_sampler(
+        SamplerConfig(seed=0, raymt={"n_candidates": 128}),
+        objectives=OBJECTIVES,
+        space_fn=space,
+        known_objectives={"storage_mb": storage_mb},
+        related=related,
+    )
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     t = study.ask()
     space(t)

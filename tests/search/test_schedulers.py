@@ -163,9 +163,7 @@ def _peel_fronts(metric: np.ndarray, cost: np.ndarray) -> np.ndarray:
     n, front, left, k = len(metric), np.full(len(metric), -1), set(range(len(metric))), 0
     while left:
         layer = {
-            j for j in left
-            if not any(metric[i] >= metric[j] and cost[i] <= cost[j] and (metric[i] > metric[j] or cost[i] < cost[j])
-                       for i in left)
+            j for j in left if not any(metric[i] >= metric[j] and cost[i] <= cost[j] and (metric[i] > metric[j] or cost[i] < cost[j]) for i in left)
         }
         for j in layer:
             front[j] = k
@@ -175,9 +173,7 @@ def _peel_fronts(metric: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return front
 
 
-points = st.lists(
-    st.tuples(st.integers(0, 6).map(float), st.sampled_from([0.8, 1.6, 2.5, 25.0, 100.0])), min_size=1, max_size=30
-)
+points = st.lists(st.tuples(st.integers(0, 6).map(float), st.sampled_from([0.8, 1.6, 2.5, 25.0, 100.0])), min_size=1, max_size=30)
 
 
 @settings(max_examples=200, deadline=None)
@@ -188,16 +184,13 @@ def test_front_indices_match_peeling(pts):
 
 
 @settings(max_examples=150, deadline=None)
-@given(points, st.tuples(st.integers(0, 6).map(float), st.sampled_from([0.8, 1.6, 2.5, 25.0, 100.0])),
-       st.sampled_from([2.0, 3.0, 4.0]))
+@given(points, st.tuples(st.integers(0, 6).map(float), st.sampled_from([0.8, 1.6, 2.5, 25.0, 100.0])), st.sampled_from([2.0, 3.0, 4.0]))
 def test_a_newcomer_nobody_dominates_is_never_stopped(recorded, newcomer, rf):
     s = mo(reduction_factor=rf, max_t=10)
     for i, (b, mb) in enumerate(recorded):
         feed(s, f"r{i}", 1, b, mb)
     b, mb = newcomer
-    nobody_dominates = not any(
-        rb >= b and rmb <= mb and (rb > b or rmb < mb) for rb, rmb in recorded
-    )
+    nobody_dominates = not any(rb >= b and rmb <= mb and (rb > b or rmb < mb) for rb, rmb in recorded)
     decision = feed(s, "new", 1, b, mb)
     if nobody_dominates:
         assert decision == CONTINUE
@@ -353,9 +346,7 @@ def test_real_tuner_stops_trials_and_marks_them_in_results(tmp_path, ray_local):
             tune.with_resources(toy, {"cpu": 0.1}),
             param_space={"cfg": tune.grid_search(configs)},
             tune_config=tune.TuneConfig(scheduler=scheduler, max_concurrent_trials=1, reuse_actors=True),
-            run_config=tune.RunConfig(
-                storage_path=str(tmp_path), name="toy", verbose=0, callbacks=[EarlyStopMarker(scheduler)]
-            ),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), name="toy", verbose=0, callbacks=[EarlyStopMarker(scheduler)]),
         ).fit()
     finally:
         ray.shutdown()

@@ -24,10 +24,10 @@ def bt_space(tmp_path: Path, cache_root: Path) -> Path:
     raw["eval"]["max_samples"] = 20
     raw["train"]["epochs"] = 1
     raw["augment"] = {"back_translation": {"params": {"reverse_epochs": 1, "max_new_tokens": 24, "batch_size": 32}}}
-    raw["search"].update(num_samples=3, scheduler={"kind": "none"},
-                         points_to_evaluate=[{"augment.back_translation.ratio": r} for r in (0.5, 0.0, 0.5)])
-    raw["search"]["space"] = {"method": "lora", "common": {"augment.back_translation.ratio": {"choices": [0.0, 0.5]}},
-                              "methods": {"lora": {"r": 4}}}
+    raw["search"].update(
+        num_samples=3, scheduler={"kind": "none"}, points_to_evaluate=[{"augment.back_translation.ratio": r} for r in (0.5, 0.0, 0.5)]
+    )
+    raw["search"]["space"] = {"method": "lora", "common": {"augment.back_translation.ratio": {"choices": [0.0, 0.5]}}, "methods": {"lora": {"r": 4}}}
     # the tiny base is reused from the session cache; the pool cache starts empty
     (tmp_path / ".cache").mkdir()
     (tmp_path / ".cache" / "models").symlink_to(cache_root / "models", target_is_directory=True)

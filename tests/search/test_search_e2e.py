@@ -162,8 +162,14 @@ def _wait_for_trials(results: Path, n: int, timeout: float) -> None:
 def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base):
     space = small_space(tmp_path, cache_root, num_samples=4, name="resume", scheduler={"kind": "none"})
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **SECRETS}  # a user's credentials are in the environment
-    proc = subprocess.Popen([sys.executable, "-m", "raymt.cli", "search", str(space)], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raymt.cli", "search", str(space)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     results = tmp_path / "resume"
     try:
         _wait_for_trials(results, 1, timeout=600)
@@ -176,8 +182,9 @@ def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base
         if any(_finished(line) for line in lines):
             first[lines[-1]["trial_id"]] = lines[-1]["bleu"]
     assert first
-    out = subprocess.run([sys.executable, "-m", "raymt.cli", "search", "--resume", str(results)], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-m", "raymt.cli", "search", "--resume", str(results)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     df = pd.read_parquet(results / "trials.parquet")
     assert len(df) == 4 and df["trial_id"].is_unique
@@ -190,8 +197,14 @@ def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base
     import optuna
 
     space2 = small_space(tmp_path, cache_root, num_samples=1, name="warm", scheduler={"kind": "none"}, points_to_evaluate=[])
-    out = subprocess.run([sys.executable, "-m", "raymt.cli", "search", str(space2), "--warm-start", str(results)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-m", "raymt.cli", "search", str(space2), "--warm-start", str(results)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     from raymt.search.tuner import journal_storage
 
@@ -206,8 +219,11 @@ def test_resume_after_driver_kill_and_warm_start(tmp_path, cache_root, tiny_base
     assert_no_secret_in(tmp_path, out.stdout + out.stderr)
 
 
-SECRETS = {"HF_TOKEN": "hf_raymtTestSecret0001", "AWS_SECRET_ACCESS_KEY": "raymtTestSecret0002",
-           "GOOGLE_APPLICATION_CREDENTIALS_JSON": "raymtTestSecret0003"}
+SECRETS = {
+    "HF_TOKEN": "hf_raymtTestSecret0001",
+    "AWS_SECRET_ACCESS_KEY": "raymtTestSecret0002",
+    "GOOGLE_APPLICATION_CREDENTIALS_JSON": "raymtTestSecret0003",
+}
 
 
 def assert_no_secret_in(folder: Path, printed: str) -> None:

@@ -28,18 +28,21 @@ def _space(tmp_path: Path, uri: str) -> Path:
     raw["data"].update(train_size=300, valid_size=30, test_size=30)
     raw["eval"]["max_samples"] = 30
     raw["train"]["epochs"] = 2
-    raw["search"].update(num_samples=2, scheduler={"kind": "none"}, points_to_evaluate=[
-        {"method": "lora", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "lora.r": 8, "lora.alpha_over_r": 2, "lora.target_modules": "all-linear"},
-        {"method": "adapter", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "adapter.size": 32},
-    ])
+    raw["search"].update(
+        num_samples=2,
+        scheduler={"kind": "none"},
+        points_to_evaluate=[
+            {"method": "lora", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "lora.r": 8, "lora.alpha_over_r": 2, "lora.target_modules": "all-linear"},
+            {"method": "adapter", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "adapter.size": 32},
+        ],
+    )
     path = tmp_path / "space.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 
 
 def _raymt(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, "-m", "raymt.cli", *args], env=env, cwd=cwd, capture_output=True, text=True,
-                         timeout=900)
+    out = subprocess.run([sys.executable, "-m", "raymt.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
     return out
 
@@ -48,8 +51,7 @@ def _files(uri: str) -> set[str]:
     from pyarrow import fs as pafs
 
     fs, root = storage.filesystem(uri)
-    return {e.path[len(root) + 1:] for e in fs.get_file_info(pafs.FileSelector(root, recursive=True))
-            if e.type == pafs.FileType.File}
+    return {e.path[len(root) + 1 :] for e in fs.get_file_info(pafs.FileSelector(root, recursive=True)) if e.type == pafs.FileType.File}
 
 
 def test_search_on_an_object_store_can_be_reported_exported_and_resumed_from_a_fresh_machine(s3_bucket, tmp_path, tiny_base, cache_root):
@@ -64,11 +66,20 @@ def test_search_on_an_object_store_can_be_reported_exported_and_resumed_from_a_f
     assert f"results uploaded to {exp}" in out.stdout
 
     files = _files(exp)
-    for name in ("trials.parquet", "trials.csv", "pareto.csv", "report.md", "optuna_journal.log", "raymt_experiment.json",
-                 "search_config.yaml", "prepared.json", "references.txt"):
+    for name in (
+        "trials.parquet",
+        "trials.csv",
+        "pareto.csv",
+        "report.md",
+        "optuna_journal.log",
+        "raymt_experiment.json",
+        "search_config.yaml",
+        "prepared.json",
+        "references.txt",
+    ):
         assert name in files, sorted(files)
     assert any(f.startswith("tune/") for f in files)  # Tune's experiment state, for --resume
-    for trial in ("trial_", ):
+    for trial in ("trial_",):
         assert any(f.startswith(f"trials/{trial}") and "/checkpoint_" in f for f in files)
     cache = _files(storage.join(runs, ".cache"))
     assert any(f.startswith("models/tiny-") for f in cache) and any(f.startswith("data/") for f in cache)

@@ -17,8 +17,15 @@ from test_search_e2e import small_space
 
 pytestmark = pytest.mark.slow
 
-GOOD = {"method": "lora", "train.lr": 3e-3, "train.warmup_ratio": 0.0, "lora.r": 8, "lora.alpha_over_r": 2,
-        "lora.target_modules": "all-linear", "augment.word_dropout.ratio": 0.0}
+GOOD = {
+    "method": "lora",
+    "train.lr": 3e-3,
+    "train.warmup_ratio": 0.0,
+    "lora.r": 8,
+    "lora.alpha_over_r": 2,
+    "lora.target_modules": "all-linear",
+    "augment.word_dropout.ratio": 0.0,
+}
 BAD = {**GOOD, "train.lr": 3e-4, "lora.r": 2}  # learns less in its first epoch: ASHA stops it at the first rung
 
 #: What a crash of a torn-down worker, or a worker's library noise, looks like in the driver's output.
@@ -39,10 +46,24 @@ def _env():
 
 
 def test_early_stopped_trial_ends_its_workers_quietly(tmp_path, cache_root, tiny_base):
-    space = _space(tmp_path, cache_root, "stop", epochs=3, num_samples=2, points_to_evaluate=[GOOD, BAD],
-                   scheduler={"kind": "asha", "grace_period": 1, "reduction_factor": 2})
-    out = subprocess.run([sys.executable, "-m", "raymt.cli", "search", str(space)], cwd=tmp_path, env=_env(),
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    space = _space(
+        tmp_path,
+        cache_root,
+        "stop",
+        epochs=3,
+        num_samples=2,
+        points_to_evaluate=[GOOD, BAD],
+        scheduler={"kind": "asha", "grace_period": 1, "reduction_factor": 2},
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "raymt.cli", "search", str(space)],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+    )
     printed = out.stdout
     (tmp_path / "search.log").write_text(printed)  # to read when this test fails
     assert out.returncode == 0, printed[-3000:]
@@ -66,19 +87,27 @@ def _reports(results: Path) -> dict[str, list[dict]]:
 
 
 def test_ctrl_c_keeps_finished_trials_prints_the_resume_command_and_resume_completes(tmp_path, cache_root, tiny_base):
-    space = _space(tmp_path, cache_root, "interrupt", epochs=6, num_samples=2, points_to_evaluate=[GOOD, BAD],
-                   scheduler={"kind": "none"})
+    space = _space(tmp_path, cache_root, "interrupt", epochs=6, num_samples=2, points_to_evaluate=[GOOD, BAD], scheduler={"kind": "none"})
     results = tmp_path / "interrupt"
     log = (tmp_path / "driver.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "raymt.cli", "search", str(space)], cwd=tmp_path, env=_env(),
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raymt.cli", "search", str(space)],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         end = time.time() + 600
         while time.time() < end:  # the first trial finished and the second checkpointed its first epoch
             reports = _reports(results) if results.exists() else {}
             finished = [t for t, lines in reports.items() if lines[-1].get("finished")]
-            running = [path.name.removeprefix("trial_") for path in (results / "trials").glob("trial_*")
-                       if any(path.glob("checkpoint_*")) and path.name.removeprefix("trial_") not in finished]
+            running = [
+                path.name.removeprefix("trial_")
+                for path in (results / "trials").glob("trial_*")
+                if any(path.glob("checkpoint_*")) and path.name.removeprefix("trial_") not in finished
+            ]
             if finished and running:
                 break
             time.sleep(0.2)
@@ -100,8 +129,9 @@ def test_ctrl_c_keeps_finished_trials_prints_the_resume_command_and_resume_compl
     assert statuses == {finished[0]: "completed", running[0]: "interrupted"}
     bleu = float(df.loc[df["trial_id"] == finished[0], "bleu"].iloc[0])
 
-    out = subprocess.run([sys.executable, "-m", "raymt.cli", "search", "--resume", str(results)], cwd=tmp_path, env=_env(),
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-m", "raymt.cli", "search", "--resume", str(results)], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     df = pd.read_parquet(results / "trials.parquet")
     assert dict(zip(df["trial_id"], df["status"])) == {finished[0]: "completed", running[0]: "completed"}

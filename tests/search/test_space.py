@@ -1,7 +1,6 @@
 """The conditional search space: branch parameters exist only on their branch, and every
 value a space can produce is validated against the trial schema before Ray starts."""
 
-
 import optuna
 import pytest
 
@@ -13,8 +12,7 @@ SPACE = {
     "method": ["full", "lora", "adapter"],
     "common": {"train.lr": {"log_uniform": [1e-4, 1e-2]}, "train.warmup_ratio": {"uniform": [0.0, 0.2]}},
     "methods": {
-        "lora": {"r": {"choices": [2, 8]}, "alpha_over_r": {"choices": [1, 2]},
-                 "target_modules": {"choices": [["q_proj", "v_proj"], "all-linear"]}},
+        "lora": {"r": {"choices": [2, 8]}, "alpha_over_r": {"choices": [1, 2]}, "target_modules": {"choices": [["q_proj", "v_proj"], "all-linear"]}},
         "adapter": {"size": {"int": [8, 64], "log": True}},
     },
 }
@@ -49,8 +47,9 @@ def test_define_by_run_is_conditional():
 
 def test_list_choices_round_trip():
     space = compiled()
-    raw = space.to_raw_config({"method": "lora", "train.lr": 1e-3, "train.warmup_ratio": 0.1, "lora.r": 2,
-                               "lora.alpha_over_r": 1, "lora.target_modules": "q_proj+v_proj"})
+    raw = space.to_raw_config(
+        {"method": "lora", "train.lr": 1e-3, "train.warmup_ratio": 0.1, "lora.r": 2, "lora.alpha_over_r": 1, "lora.target_modules": "q_proj+v_proj"}
+    )
     assert raw["method"]["target_modules"] == ["q_proj", "v_proj"]
 
 
@@ -87,8 +86,7 @@ def test_max_ratios_for_shared_pools():
 
 
 def test_init_stage_is_a_branch_and_its_settings_exist_only_on_it():
-    space = compiled({"method": "lora", "common": {"init.denoise.steps": {"choices": [50, 100]},
-                                                   "init.stage": {"choices": ["none", "denoise"]}}})
+    space = compiled({"method": "lora", "common": {"init.denoise.steps": {"choices": [50, 100]}, "init.stage": {"choices": ["none", "denoise"]}}})
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     seen = set()
     for _ in range(20):
@@ -105,12 +103,15 @@ def test_init_stage_is_a_branch_and_its_settings_exist_only_on_it():
     assert {"init.stage", "init.denoise.steps"} <= set(space.flat_columns())
 
 
-@pytest.mark.parametrize("common, where", [
-    ({"init.stage": {"choices": ["none", "denoising"]}}, "common.init.stage"),
-    # a stage setting is checked on the branch where it applies, even if the base config has no stage
-    ({"init.stage": {"choices": ["none", "denoise"]}, "init.denoise.mask_ratio": {"uniform": [0.2, 1.5]}}, "common.init.denoise.mask_ratio"),
-    ({"init.denoise.mask_ratio": {"uniform": [0.2, 1.5]}}, "common.init.denoise.mask_ratio"),
-])
+@pytest.mark.parametrize(
+    "common, where",
+    [
+        ({"init.stage": {"choices": ["none", "denoising"]}}, "common.init.stage"),
+        # a stage setting is checked on the branch where it applies, even if the base config has no stage
+        ({"init.stage": {"choices": ["none", "denoise"]}, "init.denoise.mask_ratio": {"uniform": [0.2, 1.5]}}, "common.init.denoise.mask_ratio"),
+        ({"init.denoise.mask_ratio": {"uniform": [0.2, 1.5]}}, "common.init.denoise.mask_ratio"),
+    ],
+)
 def test_bad_init_values_in_a_space_are_refused_before_ray(common, where):
     with pytest.raises(ConfigError, match=where.replace(".", r"\.")):
         compiled({"method": "lora", "common": common}).validate(lambda raw, w: validate_config(raw, w))

@@ -127,11 +127,24 @@ def test_tuner_search_is_persisted_in_a_journal_optuna_can_load(ray_cluster, tmp
         tune.report(metrics(config))
 
     journal = tmp_path / "optuna.journal"
-    sampler = make_sampler(SamplerConfig(seed=0, raymt={"n_startup_trials": 2, "n_candidates": 64}), objectives=OBJECTIVES, space_fn=space,
-                           known_objectives={"storage_mb": lambda p: metrics(p)["storage_mb"]})
+    sampler = make_sampler(
+        SamplerConfig(seed=0, raymt={"n_startup_trials": 2, "n_candidates": 64}),
+        objectives=OBJECTIVES,
+        space_fn=space,
+        known_objectives={"storage_mb": lambda p: metrics(p)["storage_mb"]},
+    )
     searcher = make_searcher(space, OBJECTIVES, sampler, seed=0, study_name="nmt", storage=journal)
-    tuner = make_tuner(trainable, searcher=searcher, num_samples=4, max_concurrent_trials=1, storage_path=tmp_path / "runs",
-                       name="journal", resources={"cpu": 0.1}, reuse_actors=True, verbose=0)
+    tuner = make_tuner(
+        trainable,
+        searcher=searcher,
+        num_samples=4,
+        max_concurrent_trials=1,
+        storage_path=tmp_path / "runs",
+        name="journal",
+        resources={"cpu": 0.1},
+        reuse_actors=True,
+        verbose=0,
+    )
     grid = tuner.fit()
     assert not grid.errors
     study = optuna.load_study(study_name="nmt", storage=journal_storage(journal))
@@ -175,11 +188,24 @@ def test_restored_tuner_continues_the_searcher_state(ray_cluster, tmp_path):
             trial.suggest_int("lora_r", low, 64, log=True)
 
     points = [{"method": "full"}, {"method": "lora", "lora_r": 4}]
-    sampler = make_sampler(SamplerConfig(seed=1, raymt={"n_startup_trials": 1, "n_candidates": 64}), objectives=OBJECTIVES,
-                           space_fn=closure_space, known_objectives={"storage_mb": lambda p: metrics(p)["storage_mb"]})
+    sampler = make_sampler(
+        SamplerConfig(seed=1, raymt={"n_startup_trials": 1, "n_candidates": 64}),
+        objectives=OBJECTIVES,
+        space_fn=closure_space,
+        known_objectives={"storage_mb": lambda p: metrics(p)["storage_mb"]},
+    )
     searcher = make_searcher(closure_space, OBJECTIVES, sampler, seed=1, points_to_evaluate=points)
-    tuner = make_tuner(trainable, searcher=searcher, num_samples=5, max_concurrent_trials=1, storage_path=tmp_path / "runs",
-                       name="resume", resources={"cpu": 0.1}, callbacks=[CrashAfterTwo()], verbose=0)
+    tuner = make_tuner(
+        trainable,
+        searcher=searcher,
+        num_samples=5,
+        max_concurrent_trials=1,
+        storage_path=tmp_path / "runs",
+        name="resume",
+        resources={"cpu": 0.1},
+        callbacks=[CrashAfterTwo()],
+        verbose=0,
+    )
     with pytest.raises(Exception, match="driver killed"):
         tuner.fit()
 

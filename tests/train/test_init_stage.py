@@ -30,8 +30,14 @@ def storage(tmp_path, cache_root, tiny_base):
 
 
 def config(storage, method=None, **over):
-    raw = {"name": "t", "storage_path": str(storage), "data": DATA, "method": method or {"name": "lora", "r": 4},
-           "init": {"stage": "denoise", "denoise": {"steps": 3, "batch_size": 8}}, **over}
+    raw = {
+        "name": "t",
+        "storage_path": str(storage),
+        "data": DATA,
+        "method": method or {"name": "lora", "r": 4},
+        "init": {"stage": "denoise", "denoise": {"steps": 3, "batch_size": 8}},
+        **over,
+    }
     return validate_config(raw, "test")
 
 
@@ -81,8 +87,10 @@ def test_stage_is_built_once_per_key_even_when_trials_ask_concurrently(storage, 
     prepared = prepare_experiment(trials[0], log=lambda m: None)
     outcomes: list = [None] * 4
     # the three ask at once: one builds while the other two wait at the lock; then the other one
-    threads = [threading.Thread(target=lambda i=i, c=c: outcomes.__setitem__(i, ensure_init_stage(c, prepared, run_build=counting, log=lambda m: None)))
-               for i, c in enumerate(trials)]
+    threads = [
+        threading.Thread(target=lambda i=i, c=c: outcomes.__setitem__(i, ensure_init_stage(c, prepared, run_build=counting, log=lambda m: None)))
+        for i, c in enumerate(trials)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -148,12 +156,15 @@ def test_stage_text_is_the_target_side_or_a_file(storage, tmp_path):
     assert from_file.read_text().splitlines() == ["ein satz", "noch ein satz"] and from_file.is_absolute()
 
 
-@pytest.mark.parametrize("init, match", [
-    ({"stage": "denoising"}, r"init\.stage: .*'none' or 'denoise'"),
-    ({"stage": "denoise", "denoise": {"mask_ratio": 1.5}}, r"init\.denoise\.mask_ratio: .*less than 1"),
-    ({"stage": "denoise", "denoise": {"poisson_lambda": 0}}, r"init\.denoise\.poisson_lambda"),
-    ({"stage": "denoise", "denoise": {"step": 10}}, r"unknown key 'step'.*did you mean 'steps'"),
-])
+@pytest.mark.parametrize(
+    "init, match",
+    [
+        ({"stage": "denoising"}, r"init\.stage: .*'none' or 'denoise'"),
+        ({"stage": "denoise", "denoise": {"mask_ratio": 1.5}}, r"init\.denoise\.mask_ratio: .*less than 1"),
+        ({"stage": "denoise", "denoise": {"poisson_lambda": 0}}, r"init\.denoise\.poisson_lambda"),
+        ({"stage": "denoise", "denoise": {"step": 10}}, r"unknown key 'step'.*did you mean 'steps'"),
+    ],
+)
 def test_bad_stage_settings_are_one_line_config_errors(storage, init, match):
     with pytest.raises(ConfigError, match=match) as err:
         config(storage, init=init)
@@ -185,8 +196,7 @@ def _ask_for_stage(cfg_json: dict, base_path: str, text_path: str, log_path: str
         return fn(cfg, base_path, text_path, dest)
 
     cfg = ExperimentConfig.model_validate(cfg_json)
-    outcome = ensure_init_stage(cfg, SimpleNamespace(base_path=base_path, init_text=text_path), run_build=noting_build,
-                                log=lambda m: None)
+    outcome = ensure_init_stage(cfg, SimpleNamespace(base_path=base_path, init_text=text_path), run_build=noting_build, log=lambda m: None)
     out.put((outcome.key, outcome.built, outcome.artifact))
 
 
@@ -199,9 +209,12 @@ def test_two_processes_needing_the_same_stage_build_it_once(storage, tmp_path):
     out = ctx.Queue()
     arrived, condition = ctx.Value("i", 0), ctx.Condition()
     log_path = tmp_path / "builds.txt"
-    procs = [ctx.Process(target=_ask_for_stage, args=(cfg.model_dump(mode="json"), prepared.base_path, prepared.init_text, str(log_path),
-                                                      out, arrived, condition))
-             for _ in range(2)]
+    procs = [
+        ctx.Process(
+            target=_ask_for_stage, args=(cfg.model_dump(mode="json"), prepared.base_path, prepared.init_text, str(log_path), out, arrived, condition)
+        )
+        for _ in range(2)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=300) for _ in procs]

@@ -16,14 +16,21 @@ def multi_pair(tmp_path, cache_root, tiny_base):
     from raymt.train.prepare import prepare_experiment
 
     (tmp_path / ".cache").symlink_to(cache_root, target_is_directory=True)
-    cfg = validate_config({
-        "storage_path": str(tmp_path), "model": {"max_length": 48},
-        "multi_pair": {"temperature": 1.0, "pairs": [
-            {"src_lang": "en_XX", "tgt_lang": "de_DE", "data": {**SYNTH, "train_size": 90}},
-            {"src_lang": "de_DE", "tgt_lang": "en_XX", "reverse": True, "data": {**SYNTH, "train_size": 30}},
-        ]},
-        "eval": {"batch_size": 8},
-    }, "test")
+    cfg = validate_config(
+        {
+            "storage_path": str(tmp_path),
+            "model": {"max_length": 48},
+            "multi_pair": {
+                "temperature": 1.0,
+                "pairs": [
+                    {"src_lang": "en_XX", "tgt_lang": "de_DE", "data": {**SYNTH, "train_size": 90}},
+                    {"src_lang": "de_DE", "tgt_lang": "en_XX", "reverse": True, "data": {**SYNTH, "train_size": 30}},
+                ],
+            },
+            "eval": {"batch_size": 8},
+        },
+        "test",
+    )
     return cfg, prepare_experiment(cfg, log=lambda m: None)
 
 
@@ -86,12 +93,17 @@ def test_each_pair_is_scored_with_its_own_targets_bleu_tokenizer(tmp_path, cache
 
     (tmp_path / ".cache").symlink_to(cache_root, target_is_directory=True)
     small = {**SYNTH, "train_size": 20, "valid_size": 6}
-    cfg = validate_config({
-        "storage_path": str(tmp_path), "model": {"max_length": 48},
-        "multi_pair": {"pairs": [{"src_lang": "en_XX", "tgt_lang": "de_DE", "data": small},
-                                 {"src_lang": "en_XX", "tgt_lang": "ja_XX", "data": small}]},
-        "eval": {"batch_size": 8},
-    }, "test")
+    cfg = validate_config(
+        {
+            "storage_path": str(tmp_path),
+            "model": {"max_length": 48},
+            "multi_pair": {
+                "pairs": [{"src_lang": "en_XX", "tgt_lang": "de_DE", "data": small}, {"src_lang": "en_XX", "tgt_lang": "ja_XX", "data": small}]
+            },
+            "eval": {"batch_size": 8},
+        },
+        "test",
+    )
     prepared = prepare_experiment(cfg, log=lambda m: None)
     data = open_trial_data(prepared.loop_config(cfg), cfg)
     tok = load_tokenizer(prepared.base_path, cfg.model.src_lang, cfg.model.tgt_lang)

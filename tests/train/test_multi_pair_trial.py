@@ -28,8 +28,11 @@ def small_multi_pair_space(tmp_path, cache_root) -> Path:
         {"src_lang": "de_DE", "tgt_lang": "en_XX", "reverse": True, "data": {**synthetic, "seed": 1, "train_size": 100}},
     ]
     raw["train"]["epochs"] = 1
-    raw["search"].update(num_samples=1, scheduler={"kind": "none"},
-                         points_to_evaluate=[{"method": "lora", "train.lr": 2e-3, "multi_pair.temperature": 5.0, "lora.r": 4}])
+    raw["search"].update(
+        num_samples=1,
+        scheduler={"kind": "none"},
+        points_to_evaluate=[{"method": "lora", "train.lr": 2e-3, "multi_pair.temperature": 5.0, "lora.r": 4}],
+    )
     (tmp_path / ".cache").symlink_to(cache_root, target_is_directory=True)
     path = tmp_path / "multi_pair.yaml"
     path.write_text(yaml.safe_dump(raw))

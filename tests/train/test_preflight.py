@@ -25,10 +25,18 @@ def cfg(**resources):
 def fake_limits(tmp_path):
     """tests/cluster/ray_head.py's fake cluster: a 1-CPU head and up to 2 x 2-CPU nodes."""
     path = tmp_path / "fake.yaml"
-    path.write_text(yaml.safe_dump({
-        "max_workers": 2, "head_node_type": "ray.head.default",
-        "available_node_types": {"ray.head.default": {"resources": {"CPU": 1}, "max_workers": 0},
-                                 "cpu2": {"resources": {"CPU": 2}, "min_workers": 0, "max_workers": 2}}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "max_workers": 2,
+                "head_node_type": "ray.head.default",
+                "available_node_types": {
+                    "ray.head.default": {"resources": {"CPU": 1}, "max_workers": 0},
+                    "cpu2": {"resources": {"CPU": 2}, "min_workers": 0, "max_workers": 2},
+                },
+            }
+        )
+    )
     return load_cluster_limits(path)
 
 
@@ -38,6 +46,7 @@ def aws_limits():
 
 
 # --- refusals -------------------------------------------------------------------------------------
+
 
 def test_a_worker_bigger_than_every_node_type_is_refused(fake_limits):
     with pytest.raises(ResourceError) as err:
@@ -89,6 +98,7 @@ def test_known_limits_are_used_even_with_raymt_autoscaling(monkeypatch, fake_lim
 
 
 # --- concurrency ----------------------------------------------------------------------------------
+
 
 def test_an_explicit_max_concurrent_trials_wins(fake_limits):
     assert trial_concurrency(cfg(), 3, limits=fake_limits) == (3, "search.max_concurrent_trials")

@@ -11,11 +11,14 @@ from raymt.train.prepare import local_loop_config, prepare_experiment
 
 
 def _cfg(uri: str) -> ExperimentConfig:
-    return ExperimentConfig.model_validate({
-        "name": "prep", "storage_path": uri,
-        "data": {"source": "synthetic", "train_size": 200, "valid_size": 20, "test_size": 20},
-        "augment": {"word_dropout": {"ratio": 0.5}},
-    })
+    return ExperimentConfig.model_validate(
+        {
+            "name": "prep",
+            "storage_path": uri,
+            "data": {"source": "synthetic", "train_size": 200, "valid_size": 20, "test_size": 20},
+            "augment": {"word_dropout": {"ratio": 0.5}},
+        }
+    )
 
 
 def test_a_second_machine_fetches_the_prepared_cache_instead_of_rebuilding_it(s3_bucket, tmp_path, monkeypatch, cache_root, tiny_base):

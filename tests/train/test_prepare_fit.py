@@ -30,7 +30,7 @@ def test_the_default_search_passes_and_records_fit_base_and_base_score(tmp_path,
     raw["data"].update(train_size=300, valid_size=40, test_size=40)
     logs: list[str] = []
     prepared = prepare_experiment(validate_config(raw, "default.yaml"), log=logs.append)
-    (source, target), = prepared.tokenizer_fit.values()
+    ((source, target),) = prepared.tokenizer_fit.values()
     assert source["side"] == "source" and source["lang"] == "en_XX" and target["lang"] == "de_DE"
     assert source["unk_rate"] == 0 and target["unk_rate"] == 0 and source["tokens_per_word"] >= 1
     assert any(line.startswith("tokenizer fit (data): source (en_XX): 0.00% unknown tokens") for line in logs), logs
@@ -42,9 +42,21 @@ def test_the_default_search_passes_and_records_fit_base_and_base_score(tmp_path,
 def test_the_synthetic_base_refuses_real_german_before_ray(tmp_path, cache_root, tiny_base):
     if not (MULTI30K / "train.de.gz").is_file():
         pytest.skip(f"the shared Multi30k corpus is not at {MULTI30K} (../shared absent on this machine)")
-    raw = {"name": "real", "storage_path": str(with_shared_cache(tmp_path, cache_root)), "model": {"name_or_path": "tiny"},
-           "data": {"source": "local", "path": str(MULTI30K), "format": "moses", "src": "en", "tgt": "de",
-                    "validation": "val", "test": "test_2016_flickr", "max_train_pairs": 500}}
+    raw = {
+        "name": "real",
+        "storage_path": str(with_shared_cache(tmp_path, cache_root)),
+        "model": {"name_or_path": "tiny"},
+        "data": {
+            "source": "local",
+            "path": str(MULTI30K),
+            "format": "moses",
+            "src": "en",
+            "tgt": "de",
+            "validation": "val",
+            "test": "test_2016_flickr",
+            "max_train_pairs": 500,
+        },
+    }
     with pytest.raises(DataError) as err:
         prepare_experiment(validate_config(raw, "real.yaml"), log=lambda m: None)
     text = str(err.value)

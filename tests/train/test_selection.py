@@ -19,7 +19,7 @@ def run(bleus, patience):
 
 def test_peak_then_fall_stops_after_patience_and_reports_the_peak():
     epochs, best = run([10.0, 24.0, 21.0, 19.0, 30.0], patience=2)
-    assert epochs == 4                      # epochs 3 and 4 did not beat epoch 2
+    assert epochs == 4  # epochs 3 and 4 did not beat epoch 2
     assert best == {"epoch": 2, "bleu": 24.0}
 
 
@@ -39,6 +39,6 @@ def test_ties_and_nan_do_not_count_as_improvement():
 
 
 def test_resumed_selector_continues_from_the_saved_best():
-    selector = BestEpoch(2, best={"epoch": 3, "bleu": 40.0})   # restored from a checkpoint's state.json
+    selector = BestEpoch(2, best={"epoch": 3, "bleu": 40.0})  # restored from a checkpoint's state.json
     assert not selector.observe({"epoch": 4, "bleu": 39.0})
     assert selector.exhausted(5) and not selector.exhausted(4)

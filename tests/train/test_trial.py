@@ -17,8 +17,7 @@ def trial_config(tmp_path, cache_root, **over):
     raw = {
         "name": "t",
         "storage_path": str(tmp_path),
-        "data": {"source": "synthetic", "domain": "medical", "train_size": 600, "valid_size": 60, "test_size": 60,
-                 "lexicon_size": 20},
+        "data": {"source": "synthetic", "domain": "medical", "train_size": 600, "valid_size": 60, "test_size": 60, "lexicon_size": 20},
         "train": {"epochs": 2, "batch_size": 32, "lr": 2e-3},
         "eval": {"max_samples": 60},
         "method": {"name": "lora", "r": 8, "target_modules": "all-linear"},
@@ -48,14 +47,16 @@ def bleu_of_base(cfg, prepared, model=None):
     tok = load_tokenizer(prepared.base_path, "en_XX", "de_DE")
     model = (model if model is not None else load_model(prepared.base_path)).eval()
     with torch.no_grad():
-        out = model.generate(**tok(list(split["src_text"]), return_tensors="pt", padding=True),
-                             forced_bos_token_id=forced_bos_id(tok, "de_DE"), max_new_tokens=48)
+        out = model.generate(
+            **tok(list(split["src_text"]), return_tensors="pt", padding=True), forced_bos_token_id=forced_bos_id(tok, "de_DE"), max_new_tokens=48
+        )
     return corpus_scores(tok.batch_decode(out, skip_special_tokens=True), list(split["tgt_text"])).bleu
 
 
 def test_two_worker_ddp_trial_improves_bleu_and_keeps_the_best_epoch(shared_cache, cache_root, ray_local):
-    cfg = trial_config(shared_cache, cache_root, method={"name": "full"},
-                       data={"train_size": 1000}, train={"epochs": 3, "batch_size": 16, "lr": 1e-3})
+    cfg = trial_config(
+        shared_cache, cache_root, method={"name": "full"}, data={"train_size": 1000}, train={"epochs": 3, "batch_size": 16, "lr": 1e-3}
+    )
     prepared = prepare_experiment(cfg, log=lambda m: None)
     before = bleu_of_base(cfg, prepared)
     metrics, checkpoint = run_trial(cfg, prepared, name="ddp")
@@ -84,8 +85,7 @@ def bleu_of_artifact(cfg, prepared, artifact_dir):
 
 
 def test_fsdp_full_fine_tuning_on_cpu(shared_cache, cache_root, ray_local):
-    cfg = trial_config(shared_cache, cache_root, method={"name": "full"}, resources={"strategy": "fsdp"},
-                       train={"epochs": 1})
+    cfg = trial_config(shared_cache, cache_root, method={"name": "full"}, resources={"strategy": "fsdp"}, train={"epochs": 1})
     prepared = prepare_experiment(cfg, log=lambda m: None)
     metrics, checkpoint = run_trial(cfg, prepared, name="fsdp")
     assert metrics["world_size"] == 2
@@ -113,8 +113,14 @@ def test_raymt_train_on_an_object_store_keeps_its_checkpoint_there(s3_bucket, tm
     raw.update(storage_path=uri, search=None)
     (tmp_path / "t.yaml").write_text(yaml.safe_dump({k: v for k, v in raw.items() if v is not None}))
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-m", "raymt.cli", "train", str(tmp_path / "t.yaml")], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(root)}, cwd=tmp_path, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "raymt.cli", "train", str(tmp_path / "t.yaml")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-4000:]
     line = next(line for line in out.stdout.splitlines() if line.strip().startswith("checkpoint "))
     checkpoint = line.split()[-1]

@@ -49,18 +49,43 @@ class BackTranslationParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(TINY, min_length=1, description="The target->source model: 'tiny' (offline default: raymt trains a reverse tiny model on the training pairs; needs model.name_or_path: tiny), a hub id or a local Hugging Face folder (e.g. facebook/mbart-large-50-many-to-many-mmt, which translates both ways).")
-    input_lang: str | None = Field(None, description="Language code the back-translation model reads (mBART-style tokenizers); null = the experiment's model.tgt_lang.")
-    output_lang: str | None = Field(None, description="Language code it writes (forced as the first generated token); null = the experiment's model.src_lang.")
-    temperature: float = Field(1.0, gt=0.0, le=10.0, description="Sampling temperature; below 1 sharpens the distribution towards the model's best guesses.")
-    top_k: int = Field(0, ge=0, le=100000, description="Sample among the k most likely tokens only; 0 = unrestricted sampling, the best setting of Edunov et al. (2018).")
+    model: str = Field(
+        TINY,
+        min_length=1,
+        description="The target->source model: 'tiny' (offline default: raymt trains a reverse tiny model on the training pairs; needs model.name_or_path: tiny), a hub id or a local Hugging Face folder (e.g. facebook/mbart-large-50-many-to-many-mmt, which translates both ways).",
+    )
+    input_lang: str | None = Field(
+        None, description="Language code the back-translation model reads (mBART-style tokenizers); null = the experiment's model.tgt_lang."
+    )
+    output_lang: str | None = Field(
+        None, description="Language code it writes (forced as the first generated token); null = the experiment's model.src_lang."
+    )
+    temperature: float = Field(
+        1.0, gt=0.0, le=10.0, description="Sampling temperature; below 1 sharpens the distribution towards the model's best guesses."
+    )
+    top_k: int = Field(
+        0,
+        ge=0,
+        le=100000,
+        description="Sample among the k most likely tokens only; 0 = unrestricted sampling, the best setting of Edunov et al. (2018).",
+    )
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling: the smallest token set with this much probability; 1.0 = off.")
     max_new_tokens: int = Field(64, ge=2, le=2048, description="Longest generated source, in tokens.")
-    batch_size: int = Field(64, ge=1, le=8192, description="Sentences per generation call; also the unit of work and of seeding, so the pool is the same for any number of actors.")
+    batch_size: int = Field(
+        64,
+        ge=1,
+        le=8192,
+        description="Sentences per generation call; also the unit of work and of seeding, so the pool is the same for any number of actors.",
+    )
     num_actors: int = Field(1, ge=1, le=4096, description="Ray actors, each holding one copy of the model; capped by what the cluster holds at once.")
     cpus_per_actor: float = Field(1.0, gt=0.0, le=1024, description="CPUs reserved per actor (also its torch thread count, rounded).")
     use_gpu: bool | None = Field(None, description="One GPU per actor; null = when the Ray cluster has a GPU.")
-    reverse_epochs: int = Field(4, ge=1, le=200, description="model: tiny only: epochs of training the reverse model (started from the tiny base) on the reversed training pairs.")
+    reverse_epochs: int = Field(
+        4,
+        ge=1,
+        le=200,
+        description="model: tiny only: epochs of training the reverse model (started from the tiny base) on the reversed training pairs.",
+    )
 
 
 def _sampling(p: BackTranslationParams) -> dict:
@@ -79,16 +104,20 @@ class BackTranslation(AugmentOperator):
 
         p = self.validate_params(params)
         if p.model == TINY:
-            raise ConfigError("model: tiny is trained per experiment, from its training pairs", where="augment.back_translation.model",
-                              fix="give a model folder or hub id here, or let an experiment build the pool (raymt.train.prepare)")
+            raise ConfigError(
+                "model: tiny is trained per experiment, from its training pairs",
+                where="augment.back_translation.model",
+                fix="give a model folder or hub id here, or let an experiment build the pool (raymt.train.prepare)",
+            )
         if not pairs:
             return []
         translator = Translator(p.model, input_lang=p.input_lang, output_lang=p.output_lang, **_sampling(p))
         sources = translate_local(translator, [tgt for _, tgt in pairs], seed=rng.getrandbits(63), batch_size=p.batch_size)
         return [(src, tgt) for src, (_, tgt) in zip(sources, pairs)]
 
-    def build_pool(self, train: list[tuple[str, str]], ratio: float, params: dict, *, seed: int, cfg, root: Path, log=print,
-                   **_) -> list[tuple[str, str]]:
+    def build_pool(
+        self, train: list[tuple[str, str]], ratio: float, params: dict, *, seed: int, cfg, root: Path, log=print, **_
+    ) -> list[tuple[str, str]]:
         """The experiment's pool for the largest ratio: cached, else generated on a Ray actor pool.
 
         Sets ``self.cost`` (seconds, sentences, sentences/s, actors, device; ``cached`` when
@@ -118,19 +147,41 @@ class BackTranslation(AugmentOperator):
         from raymt.data.augment.generation import translate_distributed
 
         t1 = time.perf_counter()
-        kwargs = {"model": model_path, "input_lang": input_lang, "output_lang": output_lang,
-                  "trust_remote_code": cfg.model.trust_remote_code, **_sampling(p)}
-        sources, stats = translate_distributed([tgt for _, tgt in chosen], kwargs, seed=gen_seed, batch_size=p.batch_size,
-                                               num_actors=p.num_actors, cpus_per_actor=p.cpus_per_actor, use_gpu=p.use_gpu, log=log)
+        kwargs = {
+            "model": model_path,
+            "input_lang": input_lang,
+            "output_lang": output_lang,
+            "trust_remote_code": cfg.model.trust_remote_code,
+            **_sampling(p),
+        }
+        sources, stats = translate_distributed(
+            [tgt for _, tgt in chosen],
+            kwargs,
+            seed=gen_seed,
+            batch_size=p.batch_size,
+            num_actors=p.num_actors,
+            cpus_per_actor=p.cpus_per_actor,
+            use_gpu=p.use_gpu,
+            log=log,
+        )
         total_s = time.perf_counter() - t1
         pairs = [(src, tgt) for src, (_, tgt) in zip(sources, chosen)]
-        cost = {"model": p.model, "sentences": len(pairs), "seconds": total_s, "generate_s": stats["generate_s"],
-                "startup_s": stats["startup_s"], "sentences_per_s": len(pairs) / max(stats["generate_s"], 1e-9),
-                "actors": stats["actors"], "device": stats["device"]}
+        cost = {
+            "model": p.model,
+            "sentences": len(pairs),
+            "seconds": total_s,
+            "generate_s": stats["generate_s"],
+            "startup_s": stats["startup_s"],
+            "sentences_per_s": len(pairs) / max(stats["generate_s"], 1e-9),
+            "actors": stats["actors"],
+            "device": stats["device"],
+        }
         write_pool(folder, key, pairs, cost)
         self.cost = {**cost, "cached": False, "reverse_model_s": reverse_s}
-        log(f"back-translation pool: {len(pairs)} sentences in {total_s:.1f}s "
-            f"({cost['sentences_per_s']:.1f} sentences/s on {stats['actors']} actor(s), {stats['device']})")
+        log(
+            f"back-translation pool: {len(pairs)} sentences in {total_s:.1f}s "
+            f"({cost['sentences_per_s']:.1f} sentences/s on {stats['actors']} actor(s), {stats['device']})"
+        )
         return pairs
 
     def _resolve_model(self, p: BackTranslationParams, cfg, train, root: Path, log) -> str:
@@ -140,18 +191,24 @@ class BackTranslation(AugmentOperator):
             check_model_source(p.model, "augment.back_translation.params.model")
             return p.model
         if cfg.model.name_or_path != TINY:
-            raise ConfigError("model: tiny back-translates with raymt's tiny model, whose vocabulary only covers the synthetic corpus",
-                              where="augment.back_translation.params.model",
-                              fix=f"give a target->source model (hub id or folder), e.g. {cfg.model.name_or_path} if it translates both ways")
+            raise ConfigError(
+                "model: tiny back-translates with raymt's tiny model, whose vocabulary only covers the synthetic corpus",
+                where="augment.back_translation.params.model",
+                fix=f"give a target->source model (hub id or folder), e.g. {cfg.model.name_or_path} if it translates both ways",
+            )
         from raymt.model.reverse_tiny import build_reverse_tiny
         from raymt.model.tiny import build_tiny_base
 
         base = build_tiny_base(cfg.model.tiny, root, log=log)
-        return str(build_reverse_tiny(base, cfg.model.tiny, train, root, src_lang=cfg.model.src_lang, tgt_lang=cfg.model.tgt_lang,
-                                      epochs=p.reverse_epochs, log=log))
+        return str(
+            build_reverse_tiny(
+                base, cfg.model.tiny, train, root, src_lang=cfg.model.src_lang, tgt_lang=cfg.model.tgt_lang, epochs=p.reverse_epochs, log=log
+            )
+        )
 
 
 # --- the pool cache ------------------------------------------------------------------------------
+
 
 def _model_identity(model: str) -> str:
     """A hub id names its model; a local folder is identified by its files' sizes and times."""
@@ -164,8 +221,19 @@ def _model_identity(model: str) -> str:
 
 def pool_key(model: str, input_lang: str, output_lang: str, p: BackTranslationParams, seed: int, chosen) -> str:
     """What changes the pool's text: model, languages, sampling, chunking, seed and the targets."""
-    h = hashlib.sha256(json.dumps({"format": POOL_FORMAT, "model": _model_identity(model), "langs": [input_lang, output_lang],
-                                   "sampling": _sampling(p), "batch_size": p.batch_size, "seed": seed}, sort_keys=True).encode())
+    h = hashlib.sha256(
+        json.dumps(
+            {
+                "format": POOL_FORMAT,
+                "model": _model_identity(model),
+                "langs": [input_lang, output_lang],
+                "sampling": _sampling(p),
+                "batch_size": p.batch_size,
+                "seed": seed,
+            },
+            sort_keys=True,
+        ).encode()
+    )
     for src, tgt in chosen:
         h.update(b"\x01" + src.encode() + b"\x02" + tgt.encode())
     return h.hexdigest()[:32]

@@ -65,9 +65,7 @@ class WordOperator(AugmentOperator):
         sources = self.augment_sources([s for s, _ in pairs], rng, vocabulary=vocabulary, **params)
         return [(src, tgt) for src, (_, tgt) in zip(sources, pairs)]
 
-    def augment_sources(
-        self, sources: Sequence[str], rng: random.Random, *, vocabulary: Sequence[str] | None = None, **params
-    ) -> list[str]:
+    def augment_sources(self, sources: Sequence[str], rng: random.Random, *, vocabulary: Sequence[str] | None = None, **params) -> list[str]:
         """One perturbed copy of each sentence, in order.
 
         ``vocabulary`` is the word list operators such as random insertion draw from; when

@@ -30,8 +30,19 @@ def chunks_of(texts: Sequence[str], batch_size: int) -> list[list[str]]:
 class Translator:
     """One loaded model that samples translations; also the class of the pool's actors."""
 
-    def __init__(self, model: str, *, input_lang: str | None, output_lang: str | None, temperature: float, top_k: int,
-                 top_p: float, max_new_tokens: int, threads: int | None = None, trust_remote_code: bool = False):
+    def __init__(
+        self,
+        model: str,
+        *,
+        input_lang: str | None,
+        output_lang: str | None,
+        temperature: float,
+        top_k: int,
+        top_p: float,
+        max_new_tokens: int,
+        threads: int | None = None,
+        trust_remote_code: bool = False,
+    ):
         import torch
         from transformers import AutoTokenizer
 
@@ -50,10 +61,16 @@ class Translator:
         self.model = load_model(model, trust_remote_code=trust_remote_code).to(self.device).eval()
         positions = getattr(self.model.config, "max_position_embeddings", None) or 1024
         self.max_input = min(int(positions), 1024)
-        self.sampling = {"do_sample": True, "num_beams": 1, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-                         "max_new_tokens": max_new_tokens,
-                         # at least one real token after the forced language code: an empty source teaches nothing
-                         "min_new_tokens": 2 if self.forced_bos is not None else 1}
+        self.sampling = {
+            "do_sample": True,
+            "num_beams": 1,
+            "temperature": temperature,
+            "top_k": top_k,
+            "top_p": top_p,
+            "max_new_tokens": max_new_tokens,
+            # at least one real token after the forced language code: an empty source teaches nothing
+            "min_new_tokens": 2 if self.forced_bos is not None else 1,
+        }
 
     def ready(self) -> str:
         return str(self.device)
@@ -78,8 +95,17 @@ def translate_local(translator: Translator, texts: Sequence[str], *, seed: int, 
     return out
 
 
-def translate_distributed(texts: Sequence[str], translator_kwargs: dict, *, seed: int, batch_size: int, num_actors: int,
-                          cpus_per_actor: float, use_gpu: bool | None, log=print) -> tuple[list[str], dict]:
+def translate_distributed(
+    texts: Sequence[str],
+    translator_kwargs: dict,
+    *,
+    seed: int,
+    batch_size: int,
+    num_actors: int,
+    cpus_per_actor: float,
+    use_gpu: bool | None,
+    log=print,
+) -> tuple[list[str], dict]:
     """Sample a translation of every text on a Ray actor pool; returns (outputs in order, stats).
 
     Starts a local Ray only if none is running (``raymt.runtime.init_ray``: under ``ray job
@@ -94,11 +120,17 @@ def translate_distributed(texts: Sequence[str], translator_kwargs: dict, *, seed
     cap = cluster_capacity()
     gpu = bool(cap["total_GPU"] >= 1) if use_gpu is None else use_gpu
     if gpu and cap["total_GPU"] < 1:
-        raise ConfigError("use_gpu is true but the Ray cluster has no GPU", where="augment.back_translation.params.use_gpu",
-                          fix="set use_gpu: null (GPU when there is one) or false")
+        raise ConfigError(
+            "use_gpu is true but the Ray cluster has no GPU",
+            where="augment.back_translation.params.use_gpu",
+            fix="set use_gpu: null (GPU when there is one) or false",
+        )
     if cpus_per_actor > cap["CPU"]:
-        raise ResourceError(f"an actor asks for {cpus_per_actor} CPUs but the largest node has {cap['CPU']:g}",
-                            where="augment.back_translation.params.cpus_per_actor", fix=f"use at most {cap['CPU']:g}")
+        raise ResourceError(
+            f"an actor asks for {cpus_per_actor} CPUs but the largest node has {cap['CPU']:g}",
+            where="augment.back_translation.params.cpus_per_actor",
+            fix=f"use at most {cap['CPU']:g}",
+        )
     chunks = chunks_of(texts, batch_size)
     fits = int(cap["total_GPU"]) if gpu else int(cap["total_CPU"] // cpus_per_actor)
     n = max(1, min(num_actors, len(chunks), fits))

@@ -20,7 +20,9 @@ from raymt.data.augment.base import WordOperator, register_operator
 class RandomInsertionParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    p: float = Field(0.1, ge=0.0, le=1.0, description="Probability of inserting a random vocabulary word after each word (expected insertions = p x length).")
+    p: float = Field(
+        0.1, ge=0.0, le=1.0, description="Probability of inserting a random vocabulary word after each word (expected insertions = p x length)."
+    )
 
 
 @register_operator

@@ -66,9 +66,7 @@ def apply_ratio(
     return list(train) + augmented_pairs(train, operator, ratio, params, seed, max_ratio=max_ratio)
 
 
-def apply_augmentations(
-    train: list[Pair], plan: Mapping[str, tuple[float, Mapping | None]], seed: int = 0, *, max_ratio: float = 1.0
-) -> list[Pair]:
+def apply_augmentations(train: list[Pair], plan: Mapping[str, tuple[float, Mapping | None]], seed: int = 0, *, max_ratio: float = 1.0) -> list[Pair]:
     """Several operators at once, each drawn from the *original* pairs (they do not compound).
 
     ``plan`` maps operator name -> (ratio, params), e.g. the ``aug_<op>`` values of a trial.

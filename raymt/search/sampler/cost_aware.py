@@ -170,17 +170,12 @@ class CostAwareSampler(BaseSampler):
     def _plan(self, study: Study, trial: FrozenTrial) -> dict[str, Any] | None:
         directions = study.directions
         if len(directions) != len(self._names):
-            raise ValueError(
-                f"the study has {len(directions)} objective(s) but the sampler was built for {self._names}"
-            )
+            raise ValueError(f"the study has {len(directions)} objective(s) but the sampler was built for {self._names}")
         for name, mode, d in zip(self._names, self._modes, directions):
             if (mode == "max") != (d == StudyDirection.MAXIMIZE):
                 raise ValueError(f"objective {name!r} is '{mode}' for the sampler but {d.name} in the study")
         all_trials = study.get_trials(deepcopy=False)
-        done = [
-            t for t in all_trials
-            if t.state == TrialState.COMPLETE and t.values is not None and all(math.isfinite(v) for v in t.values)
-        ]
+        done = [t for t in all_trials if t.state == TrialState.COMPLETE and t.values is not None and all(math.isfinite(v) for v in t.values)]
         pending = [t for t in all_trials if t.state in (TrialState.RUNNING, TrialState.WAITING) and t._trial_id != trial._trial_id]
         failed = [t for t in all_trials if t.state == TrialState.FAIL and t.params] if self._learn_from_failures else []
         if len(done) < self._n_startup:
@@ -193,8 +188,7 @@ class CostAwareSampler(BaseSampler):
         except Exception as exc:  # the user's space cannot be replayed: stay correct, go random
             self._broken = True
             warnings.warn(
-                f"raymt sampler: replaying the search space failed ({type(exc).__name__}: {exc}); "
-                "falling back to random sampling for this study",
+                f"raymt sampler: replaying the search space failed ({type(exc).__name__}: {exc}); falling back to random sampling for this study",
                 stacklevel=2,
             )
             return None
@@ -306,9 +300,7 @@ class CostAwareSampler(BaseSampler):
                 mu_p[:, j] = np.exp(mp_j) if log_scale[j] else mp_j
         return mu, sd, log_scale, mu_p
 
-    def _choose(
-        self, cands: list[dict[str, Any]], done: list[FrozenTrial], pending: list[FrozenTrial], failed: Sequence[FrozenTrial] = ()
-    ) -> int:
+    def _choose(self, cands: list[dict[str, Any]], done: list[FrozenTrial], pending: list[FrozenTrial], failed: Sequence[FrozenTrial] = ()) -> int:
         M, n = len(self._names), len(done)
         pend_cfgs = [t.params for t in pending if t.params]
         mu, sd, log_scale, mu_p = self.predict(cands, done, pend_cfgs, failed)
@@ -358,9 +350,7 @@ class CostAwareSampler(BaseSampler):
         best = np.flatnonzero(score == score.max())
         return int(np.flatnonzero(ok)[self._rng.choice(best)])
 
-    def _prior_mean(
-        self, name: str, X: np.ndarray, y: np.ndarray, log_scale: bool
-    ) -> tuple[np.ndarray | None, tuple[float, float, float, float]]:
+    def _prior_mean(self, name: str, X: np.ndarray, y: np.ndarray, log_scale: bool) -> tuple[np.ndarray | None, tuple[float, float, float, float]]:
         """Prior mean at X (None without related tasks) and (a0, b0, sa2, sb2) of the scaling."""
         rel = self._related
         if rel is None or name not in rel.objectives:
@@ -409,4 +399,3 @@ def _kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     iu = np.triu_indices(len(a), 1)
     s = (da * db)[iu]
     return float(s.mean()) if len(s) else 0.0
-

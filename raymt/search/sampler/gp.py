@@ -59,9 +59,7 @@ class GPFit:
 
     def hyperparameters(self) -> torch.Tensor:
         """Packed raw hyperparameters, to warm-start the next fit."""
-        return torch.cat(
-            [self.log_ls, torch.tensor([math.log(self.sf2), math.log(self.noise)], dtype=torch.float64)]
-        )
+        return torch.cat([self.log_ls, torch.tensor([math.log(self.sf2), math.log(self.noise)], dtype=torch.float64)])
 
 
 def matern52(X1: torch.Tensor, X2: torch.Tensor, log_ls: torch.Tensor) -> torch.Tensor:

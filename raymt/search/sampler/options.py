@@ -43,8 +43,7 @@ class RaymtSamplerOptions(BaseModel):
     )
     weight_related: bool = Field(
         True,
-        description="Re-weight related tasks by how well they rank this search's results "
-        "(from 3 finished trials on); false = plain average.",
+        description="Re-weight related tasks by how well they rank this search's results (from 3 finished trials on); false = plain average.",
     )
     learn_from_failures: bool = Field(
         True,
@@ -98,8 +97,7 @@ class SamplerConfig(BaseModel):
 
     kind: SamplerKind = Field(
         "raymt",
-        description="raymt (default: known costs computed, BLEU modelled, EHVI), tpe, nsga2, "
-        "random or gp (Optuna's GPSampler, needs scipy).",
+        description="raymt (default: known costs computed, BLEU modelled, EHVI), tpe, nsga2, random or gp (Optuna's GPSampler, needs scipy).",
     )
     seed: int | None = Field(None, ge=0, description="Seed of the sampler's random numbers; same seed + same results = same proposals.")
     raymt: RaymtSamplerOptions = Field(default_factory=RaymtSamplerOptions, description="Options of kind: raymt.")
@@ -111,7 +109,5 @@ class SamplerConfig(BaseModel):
     def _options_match_kind(self) -> SamplerConfig:
         given = [k for k in ("raymt", "tpe", "nsga2", "gp") if k in self.model_fields_set and k != self.kind]
         if given:
-            raise ValueError(
-                f"options for {given} are set but kind is '{self.kind}': set kind: {given[0]} or remove the '{given[0]}:' block"
-            )
+            raise ValueError(f"options for {given} are set but kind is '{self.kind}': set kind: {given[0]} or remove the '{given[0]}:' block")
         return self

@@ -95,7 +95,11 @@ def make_sampler(
     known = dict(known_objectives or {})
     stray = sorted(set(known) - set(objectives))
     if stray:
-        raise ConfigError(f"known objective(s) {stray} are not objectives {list(objectives)}", where="known_objectives", fix="name only metrics listed in objectives")
+        raise ConfigError(
+            f"known objective(s) {stray} are not objectives {list(objectives)}",
+            where="known_objectives",
+            fix="name only metrics listed in objectives",
+        )
     if isinstance(related, pd.DataFrame):
         related = RelatedTrials(related, objectives)
     ctx = SamplerContext(objectives, space_fn, known, related, list(param_names) if param_names else None)

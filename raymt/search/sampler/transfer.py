@@ -93,8 +93,7 @@ class RelatedTrials:
             if len(df) < min_rows_per_task:
                 continue
             configs = [
-                {k: v for k, v in row.items() if k not in skip and k not in objectives and not _is_missing(v)}
-                for row in df.to_dict("records")
+                {k: v for k, v in row.items() if k not in skip and k not in objectives and not _is_missing(v)} for row in df.to_dict("records")
             ]
             self._tasks[str(task)] = (configs, vals)
         if not self._tasks:

@@ -55,12 +55,7 @@ class RecordingASHAScheduler(StopRecord, AsyncHyperBandScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
         action = super().on_trial_result(tune_controller, trial, result)
-        if (
-            action == TrialScheduler.STOP
-            and self._time_attr in result
-            and self._metric in result
-            and result[self._time_attr] < self._max_t
-        ):
+        if action == TrialScheduler.STOP and self._time_attr in result and self._metric in result and result[self._time_attr] < self._max_t:
             t = float(result[self._time_attr])
             rung = max(
                 (m for m, recorded in self._brackets[0]._rungs if m <= t and trial.trial_id in recorded),

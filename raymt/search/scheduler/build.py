@@ -39,9 +39,7 @@ def scheduler_from_config(cfg: Any, *, max_t: float | None = None) -> TrialSched
     )
     if isinstance(cfg, ASHAConfig):
         return RecordingASHAScheduler(**common)
-    return MultiObjectiveASHAScheduler(
-        **common, cost_attr=cfg.cost_attr, ranking=cfg.ranking, band_width_decades=cfg.band_width_decades
-    )
+    return MultiObjectiveASHAScheduler(**common, cost_attr=cfg.cost_attr, ranking=cfg.ranking, band_width_decades=cfg.band_width_decades)
 
 
 def make_scheduler(kind: Literal["none", "asha", "mo_asha"], **params: Any) -> TrialScheduler:

@@ -214,7 +214,11 @@ class MultiObjectiveASHAScheduler(StopRecord, FIFOScheduler):
         if not math.isclose(known, cost, rel_tol=1e-6, abs_tol=1e-9):
             logger.warning(
                 "trial %s changed %s from %s to %s; the scheduler assumes a fixed cost and keeps %s",
-                trial.trial_id, self._cost_attr, known, cost, known,
+                trial.trial_id,
+                self._cost_attr,
+                known,
+                cost,
+                known,
             )
         return known
 
@@ -240,9 +244,7 @@ class MultiObjectiveASHAScheduler(StopRecord, FIFOScheduler):
         self._rungs[rung][trial.trial_id] = (self._sign() * raw, cost)
         if keep:
             return TrialScheduler.CONTINUE
-        self._stopped[trial.trial_id] = EarlyStop(
-            trial_id=trial.trial_id, rung=rung, time=t, metric=raw, cost=cost, reason=reason
-        )
+        self._stopped[trial.trial_id] = EarlyStop(trial_id=trial.trial_id, rung=rung, time=t, metric=raw, cost=cost, reason=reason)
         return TrialScheduler.STOP
 
     def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict) -> None:

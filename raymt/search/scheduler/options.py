@@ -35,17 +35,13 @@ class _RungConfig(BaseModel):
     max_t: float | None = Field(
         None,
         gt=0,
-        description="Budget per trial in time_attr units (epochs); trials stop there. "
-        "None: the tuner sets it to the search's largest epoch budget.",
+        description="Budget per trial in time_attr units (epochs); trials stop there. None: the tuner sets it to the search's largest epoch budget.",
     )
-    grace_period: float = Field(
-        1, gt=0, description="First rung: no trial is stopped before this much time_attr."
-    )
+    grace_period: float = Field(1, gt=0, description="First rung: no trial is stopped before this much time_attr.")
     reduction_factor: float = Field(
         3,
         gt=1,
-        description="Rungs at grace_period * reduction_factor**k; about 1/reduction_factor "
-        "of the trials reaching a rung continue past it.",
+        description="Rungs at grace_period * reduction_factor**k; about 1/reduction_factor of the trials reaching a rung continue past it.",
     )
 
     @model_validator(mode="after")
@@ -72,12 +68,9 @@ class MOASHAConfig(_RungConfig):
     )
     ranking: Literal["pareto", "bands"] = Field(
         "pareto",
-        description="pareto: non-dominated sorting of (metric, cost) at each rung; "
-        "bands: ASHA on the metric within log-spaced cost bands.",
+        description="pareto: non-dominated sorting of (metric, cost) at each rung; bands: ASHA on the metric within log-spaced cost bands.",
     )
-    band_width_decades: float = Field(
-        0.5, gt=0, le=3, description="Width of a cost band in decades (0.5 = a factor of 3.16); ranking=bands only."
-    )
+    band_width_decades: float = Field(0.5, gt=0, le=3, description="Width of a cost band in decades (0.5 = a factor of 3.16); ranking=bands only.")
 
 
 SchedulerConfig = Annotated[
@@ -108,10 +101,7 @@ def validate_options(model: Any, data: dict[str, Any], where: str = "scheduler")
             field, fix = f"{where}.grace_period", "use a grace_period of at most max_t (typically 1 epoch)"
         else:
             fix = "see the field's description in raymt/search/scheduler/options.py (class " + (
-                {"none": "NoSchedulerConfig", "asha": "ASHAConfig", "mo_asha": "MOASHAConfig"}.get(
-                    data.get("kind"), "SchedulerConfig"
-                )
-                + ")"
+                {"none": "NoSchedulerConfig", "asha": "ASHAConfig", "mo_asha": "MOASHAConfig"}.get(data.get("kind"), "SchedulerConfig") + ")"
             )
         raise ConfigError(message, where=field, fix=fix) from None
 
@@ -124,7 +114,5 @@ def _fields_of(kind: Any) -> list[str]:
 def parse_scheduler_config(data: dict[str, Any], where: str = "scheduler") -> Any:
     """Validate a YAML ``scheduler:`` mapping; user mistakes raise ConfigError naming the field."""
     if not isinstance(data, dict):
-        raise ConfigError(
-            f"expected a mapping, got {type(data).__name__}", where=where, fix="write e.g. `kind: mo_asha`"
-        )
+        raise ConfigError(f"expected a mapping, got {type(data).__name__}", where=where, fix="write e.g. `kind: mo_asha`")
     return validate_options(_ADAPTER, data, where)

@@ -55,7 +55,6 @@ class StopRecord:
         return trial_id in self._stopped
 
 
-
 class EarlyStopMarker(Callback):
     """Tune callback: writes ``early_stopped`` (and ``early_stop_rung``) into every result.
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from raymt.errors import ResourceError
+from raymt.errors import ConfigError, ResourceError
 from raymt.plan.memory import MemoryEstimate, MethodFootprint, ModelShape, TrainingSetup, estimate_memory
 from raymt.plan.storage import CHECKPOINT_POLICY, checkpoint_bytes, search_bytes
 from raymt.plan.units import gib, parse_memory, storage
@@ -349,7 +349,13 @@ def plan_for(
             for point in _points(compiled, method):
                 trial_cfg = validate_config(compiled.to_raw_config(point), f"{source}: search.space (method {method})")
                 shown = {k: v for k, v in point.items() if k in _memory_columns(compiled, method)}
-                branch = plan_trial(trial_cfg, model_config, device=device, gpu_memory=limit, point=shown)
+                try:
+                    branch = plan_trial(trial_cfg, model_config, device=device, gpu_memory=limit, point=shown)
+                except ConfigError as err:  # a method setting the model cannot take: name it as the space does
+                    if err.where and err.where.startswith("method."):
+                        param = err.where.removeprefix("method.")
+                        raise ConfigError(f"{err.message} (at {shown})", where=f"search.space.methods.{method}.{param}", fix=err.fix) from err
+                    raise
                 largest_artifact = max(largest_artifact, branch.artifact_bytes)
                 if best is None or (branch.memory.peak, branch.checkpoint_bytes) > (best.memory.peak, best.checkpoint_bytes):
                     best = branch

@@ -161,30 +161,11 @@ def cache_key(spec: MultilingualSpec, files: dict[str, Path]) -> str:
 
 
 def base_config(spec: MultilingualSpec, tokenizer):
-    """mBART's architecture at this size (``scale_embedding=False``, as the tiny base: see its
-    note; tied input/output embeddings, as mBART-50)."""
-    from transformers import MBartConfig
+    """mBART's architecture at this size: the tiny base's config (``scale_embedding=False``, see
+    its note; tied input/output embeddings, as mBART-50), from this spec's size fields."""
+    from raymt.model.tiny import tiny_config
 
-    return MBartConfig(
-        vocab_size=len(tokenizer),
-        d_model=spec.d_model,
-        encoder_layers=spec.layers,
-        decoder_layers=spec.layers,
-        encoder_attention_heads=spec.heads,
-        decoder_attention_heads=spec.heads,
-        encoder_ffn_dim=spec.ffn_dim,
-        decoder_ffn_dim=spec.ffn_dim,
-        max_position_embeddings=spec.max_positions,
-        dropout=spec.dropout,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        scale_embedding=False,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
+    return tiny_config(spec, tokenizer)
 
 
 def read_marker(folder: str | os.PathLike) -> dict | None:

@@ -74,7 +74,7 @@ class TinyModelSpec(BaseModel):
         return "tiny-" + hashlib.sha256(blob).hexdigest()[:16]
 
 
-def tiny_config(spec: TinyModelSpec, tokenizer):
+def tiny_config(spec: TinyModelSpec, tokenizer):  # also the real-text base's (same size fields)
     """An mBART config of the tiny size.
 
     ``scale_embedding=False``: with sqrt(d) scaling the tiny model learned to ignore the source

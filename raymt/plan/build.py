@@ -342,7 +342,7 @@ def plan_for(
         branches.append(plan_trial(cfg, model_config, device=device, gpu_memory=limit))
         num_trials = 1
     else:
-        num_trials = search.num_samples
+        num_trials = compiled.trials_to_run(search.num_samples)
         for method in compiled.space.method_list:
             best: BranchPlan | None = None
             largest_artifact = 0

@@ -17,7 +17,7 @@ from raymt.errors import RaymtDeprecationWarning
 from raymt.results.columns import METHOD, deprecation_note, legacy_renames, method_param_name
 from raymt.search.sampler.options import SamplerConfig
 from raymt.search.scheduler.options import MOASHAConfig, SchedulerConfig
-from raymt.search.space import SpaceConfig
+from raymt.search.space import SpaceConfig, grid_choices
 
 #: Metrics a trial reports that can be objectives, with their natural direction.
 OBJECTIVE_METRICS = {"bleu": "max", "chrf": "max", "storage_mb": "min", "eval_loss": "min", "train_time_s": "min", "trainable_params": "min"}
@@ -70,6 +70,22 @@ class SearchConfig(BaseModel):
                 f"the scheduler stops trials by {value.metric!r}, which is not an objective; set scheduler.metric to one of {', '.join(objectives)}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _grid_covers_the_space(self) -> SearchConfig:
+        """A grid search needs a finite value list for every searched parameter (checked here,
+        before Ray: a continuous one without values is an error naming it)."""
+        if self.sampler.kind != "grid":
+            return self
+        grid_choices(self.space, self.sampler.grid.values)
+        if self.points_to_evaluate:
+            raise ValueError("points_to_evaluate are not used by sampler kind grid (it runs every configuration once): remove them")
+        return self
+
+    @property
+    def grid_values(self) -> dict | None:
+        """``sampler.grid.values`` when the sampler is a grid search, else None (the space's own distributions)."""
+        return self.sampler.grid.values if self.sampler.kind == "grid" else None
 
     @model_validator(mode="after")
     def _points_by_the_space_names(self) -> SearchConfig:

@@ -42,7 +42,7 @@ def load_search(path: str | Path | None, overrides: dict | None = None):
         raw = deep_merge(raw, overrides)
     cfg = validate_config(raw, str(path))
     search = cfg.search or SearchConfig()
-    compiled = CompiledSpace(search.space, raw, where=f"{path}: search.space")
+    compiled = CompiledSpace(search.space, raw, where=f"{path}: search.space", grid=search.grid_values)
     compiled.validate(validate_config)
     check_points(compiled, search.points_to_evaluate, where=f"{path}: search.points_to_evaluate")
     return cfg, search, compiled, raw

@@ -24,7 +24,7 @@ from raymt.analysis.held_out import held_out_summary
 from raymt.analysis.report import front_summary
 from raymt.analysis.results import write_results
 from raymt.cluster_limits import find_cluster_limits
-from raymt.errors import SearchInterrupted
+from raymt.errors import ConfigError, SearchInterrupted
 from raymt.io import atomic_write_text
 from raymt.plan.build import check_before_launch
 from raymt.object_store import exists, is_uri, join, localize, to_uri
@@ -65,7 +65,16 @@ def run_search(
         results_dir = check_experiment_dir(resume, role="--resume")
         config = results_dir / CONFIG_COPY
     cfg, search, compiled, raw = load_search(config, overrides)
+    if (trials := compiled.trials_to_run(search.num_samples)) < search.num_samples:
+        log(f"grid search: {trials} configurations, fewer than num_samples {search.num_samples}: the search stops after {trials} trials")
+        search = search.model_copy(update={"num_samples": trials})
     check_before_launch(config, (cfg, search, compiled, raw), log=log)  # memory / storage plan; refuses what cannot fit
+    if warm_start is not None and compiled.grid is not None:
+        raise ConfigError(
+            "--warm-start with sampler kind grid: the grid runs every configuration anyway",
+            where="search.sampler.kind",
+            fix="drop --warm-start, or use another sampler kind",
+        )
     warm = check_experiment_dir(warm_start, role="--warm-start") if warm_start is not None else None
     if resume is None:
         results_dir = results_dir_for(cfg)

@@ -73,14 +73,17 @@ class Dist(BaseModel):
         bounds = self.uniform or self.log_uniform or self.integer
         return [bounds[0], bounds[1]]
 
-    def suggest(self, trial, name: str):
-        if self.choices is not None:
-            if all(isinstance(c, (str, int, float, bool)) or c is None for c in self.choices):
-                return trial.suggest_categorical(name, self.choices)
+    def suggest(self, trial, name: str, grid: list[Any] | None = None):
+        """``grid``: the values a grid search takes (a categorical over them, which Optuna's
+        BruteForceSampler enumerates); ``None`` = the distribution itself."""
+        choices = self.choices if grid is None else grid
+        if choices is not None:
+            if all(isinstance(c, (str, int, float, bool)) or c is None for c in choices):
+                return trial.suggest_categorical(name, choices)
             # lists (e.g. target_modules) are not Optuna categoricals: choose by a readable label
-            labels = [_label(c) for c in self.choices]
+            labels = [_label(c) for c in choices]
             picked = trial.suggest_categorical(name, labels)
-            return copy.deepcopy(self.choices[labels.index(picked)])
+            return copy.deepcopy(choices[labels.index(picked)])
         if self.integer is not None:
             return trial.suggest_int(name, self.integer[0], self.integer[1], step=int(self.step or 1), log=self.log)
         if self.log_uniform is not None:
@@ -155,6 +158,94 @@ def log_scale_columns(space: SpaceConfig) -> list[str]:
     return cols
 
 
+def searched_dists(space: SpaceConfig) -> dict[str, Dist]:
+    """Every searched (not fixed) parameter by its name in the space: ``train.lr``, ``lora.r``."""
+    dists = {path: d for path, d in space.common.items() if isinstance(d, Dist)}
+    for method in space.method_list:
+        for param, d in space.methods.get(method, {}).items():
+            if isinstance(d, Dist):
+                dists[method_param_name(method, param)] = d
+    return dists
+
+
+def grid_choices(space: SpaceConfig, values: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The values each searched parameter takes in a grid search: ``values[name]`` where given,
+    else all of a ``choices`` or ``int`` parameter's own. A continuous parameter has no grid of
+    its own, so one without values (or a name the space does not search, or a value outside the
+    distribution) is a ``ValueError`` naming it (raised while the config is validated)."""
+    dists = searched_dists(space)
+    for name in values:
+        if name not in dists:
+            close = difflib.get_close_matches(name, list(dists), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"the space searches {', '.join(dists) or 'nothing'}"
+            raise ValueError(f"sampler.grid.values.{name}: the space does not search {name!r} ({hint})")
+    out: dict[str, list[Any]] = {}
+    for name, dist in dists.items():
+        given = values.get(name)
+        if given is None:
+            if dist.choices is not None:
+                out[name] = list(dist.choices)
+            elif dist.integer is not None:
+                out[name] = list(range(dist.integer[0], dist.integer[1] + 1, int(dist.step or 1)))
+            else:
+                kind, (lo, hi) = ("log_uniform", dist.log_uniform) if dist.log_uniform is not None else ("uniform", dist.uniform)
+                raise ValueError(
+                    f"parameter {name!r} is continuous ({kind} [{lo:g}, {hi:g}]) and has no grid: "
+                    f"list its values under search.sampler.grid.values.{name}"
+                )
+            continue
+        for value in given:
+            if dist.choices is not None:
+                ok = value in dist.choices
+                span = f"choices {dist.choices}"
+            else:
+                lo, hi = dist.uniform or dist.log_uniform or dist.integer
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and lo <= value <= hi
+                ok = ok and (dist.integer is None or float(value).is_integer())
+                span = f"{'int' if dist.integer is not None else 'range'} [{lo:g}, {hi:g}]"
+            if not ok:
+                raise ValueError(f"sampler.grid.values.{name}: {value!r} is outside the space's {span}")
+        out[name] = [int(v) for v in given] if dist.integer is not None else list(given)
+    return out
+
+
+class _GridWalk:
+    """A stand-in trial that takes the next untried branch of a define-by-run space, depth first:
+    counting its leaves counts the configurations a grid search runs."""
+
+    def __init__(self, path: list[int]):
+        self.path = path  # index of the value taken at each parameter so far
+        self.sizes: list[int] = []
+
+    def suggest_categorical(self, name: str, choices):
+        depth = len(self.sizes)
+        self.sizes.append(len(choices))
+        if depth == len(self.path):
+            self.path.append(0)
+        return choices[self.path[depth]]
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False):
+        return self.suggest_categorical(name, list(range(low, high + 1, step)))
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False):
+        raise ValueError(f"parameter {name!r} is continuous and has no grid")
+
+
+def count_configurations(space_fn) -> int:
+    """How many distinct configurations the define-by-run ``space_fn`` can take (all finite)."""
+    count, path = 0, []
+    while True:
+        walk = _GridWalk(path)
+        space_fn(walk)
+        count += 1
+        path = walk.path[: len(walk.sizes)]
+        while path and path[-1] + 1 >= walk.sizes[len(path) - 1]:
+            path.pop()
+        if not path:
+            return count
+        path[-1] += 1
+
+
 def set_path(raw: dict, path: str, value) -> None:
     node = raw
     parts = path.split(".")
@@ -177,8 +268,10 @@ def get_path(raw: dict, path: str, default=None):
 class CompiledSpace:
     """The space as Optuna sees it (``define_by_run``) and the mapping back to trial configs."""
 
-    def __init__(self, space: SpaceConfig, base_raw: dict, *, where: str = "search.space"):
+    def __init__(self, space: SpaceConfig, base_raw: dict, *, where: str = "search.space", grid: dict[str, list[Any]] | None = None):
         self.space = space
+        #: a grid search's values per parameter (:func:`grid_choices`); None = the distributions
+        self.grid = grid_choices(space, grid) if grid is not None else None
         self.base_raw = {k: v for k, v in base_raw.items() if k != "search"}  # a trial config has no search
         self.where = where
         #: (where, validated trial config) of every value :meth:`validate` checked
@@ -195,11 +288,26 @@ class CompiledSpace:
         sampled: dict = {}
         for path, dist in self._common_in_order():
             if isinstance(dist, Dist) and self._active(path, sampled):
-                sampled[path] = dist.suggest(trial, path)
+                sampled[path] = dist.suggest(trial, path, self._grid_of(path))
         for param, dist in self.space.methods.get(method, {}).items():
             if isinstance(dist, Dist):
-                dist.suggest(trial, method_param_name(method, param))
+                name = method_param_name(method, param)
+                dist.suggest(trial, name, self._grid_of(name))
         return {METHOD: method} if len(methods) == 1 else None
+
+    def _grid_of(self, name: str) -> list[Any] | None:
+        return None if self.grid is None else self.grid[name]
+
+    def grid_size(self) -> int:
+        """Configurations a grid search over this space runs (every branch, each once)."""
+        if self.grid is None:
+            raise ValueError("not a grid search: the space was compiled without grid values")
+        return count_configurations(self.define_by_run)
+
+    def trials_to_run(self, num_samples: int) -> int:
+        """``num_samples``, or fewer when a grid has fewer configurations: a grid search stops
+        once every configuration has run (Optuna's brute force would repeat one at random)."""
+        return num_samples if self.grid is None else min(num_samples, self.grid_size())
 
     # --- back to a trial config -----------------------------------------------------------------
     def to_raw_config(self, params: dict) -> dict:

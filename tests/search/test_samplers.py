@@ -107,7 +107,14 @@ def test_unknown_field_and_options_of_another_kind_are_refused():
 
 
 def test_every_config_field_has_a_description():
-    models = [SamplerConfig, sampler_options.RaymtSamplerOptions, sampler_options.TPEOptions, sampler_options.NSGA2Options, sampler_options.GPOptions]
+    models = [
+        SamplerConfig,
+        sampler_options.RaymtSamplerOptions,
+        sampler_options.TPEOptions,
+        sampler_options.NSGA2Options,
+        sampler_options.GPOptions,
+        sampler_options.GridOptions,
+    ]
     for model in models:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"

@@ -8,11 +8,11 @@ allowed values are the registry's kinds; a test checks both agree.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SamplerKind = Literal["raymt", "tpe", "nsga2", "random", "gp"]
+SamplerKind = Literal["raymt", "tpe", "nsga2", "random", "gp", "grid"]
 
 
 class RaymtSamplerOptions(BaseModel):
@@ -90,6 +90,27 @@ class GPOptions(BaseModel):
     deterministic_objective: bool = Field(False, description="Fix the GP noise at ~0 (only if re-running a configuration gives identical results).")
 
 
+class GridOptions(BaseModel):
+    """Every configuration of a discretised space, each once (Optuna's BruteForceSampler)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    values: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Parameter name (train.lr, lora.r, ...) -> the values the grid takes. Needed for every "
+        "uniform / log_uniform parameter; a choices or int parameter without values takes all of its own.",
+    )
+
+    @model_validator(mode="after")
+    def _no_empty_lists(self) -> GridOptions:
+        for name, vals in self.values.items():
+            if not vals:
+                raise ValueError(f"grid.values.{name} is empty: list at least one value")
+            if len(set(map(repr, vals))) != len(vals):
+                raise ValueError(f"grid.values.{name} lists a value twice: {vals}")
+        return self
+
+
 class SamplerConfig(BaseModel):
     """The ``sampler:`` section: which algorithm proposes configurations, and its options."""
 
@@ -97,17 +118,19 @@ class SamplerConfig(BaseModel):
 
     kind: SamplerKind = Field(
         "raymt",
-        description="raymt (default: known costs computed, BLEU modelled, EHVI), tpe, nsga2, random or gp (Optuna's GPSampler, needs scipy).",
+        description="raymt (default: known costs computed, BLEU modelled, EHVI), tpe, nsga2, random, gp (Optuna's "
+        "GPSampler, needs scipy) or grid (every configuration of the space discretised by grid.values, each once).",
     )
     seed: int | None = Field(None, ge=0, description="Seed of the sampler's random numbers; same seed + same results = same proposals.")
     raymt: RaymtSamplerOptions = Field(default_factory=RaymtSamplerOptions, description="Options of kind: raymt.")
     tpe: TPEOptions = Field(default_factory=TPEOptions, description="Options of kind: tpe.")
     nsga2: NSGA2Options = Field(default_factory=NSGA2Options, description="Options of kind: nsga2.")
     gp: GPOptions = Field(default_factory=GPOptions, description="Options of kind: gp.")
+    grid: GridOptions = Field(default_factory=GridOptions, description="Options of kind: grid.")
 
     @model_validator(mode="after")
     def _options_match_kind(self) -> SamplerConfig:
-        given = [k for k in ("raymt", "tpe", "nsga2", "gp") if k in self.model_fields_set and k != self.kind]
+        given = [k for k in ("raymt", "tpe", "nsga2", "gp", "grid") if k in self.model_fields_set and k != self.kind]
         if given:
             raise ValueError(f"options for {given} are set but kind is '{self.kind}': set kind: {given[0]} or remove the '{given[0]}:' block")
         return self

@@ -14,6 +14,11 @@ Kinds:
   conditional spaces poorly (inactive parameters are drawn at random).
 - ``random``: uniform random sampling; the baseline every other kind must beat.
 - ``gp``: Optuna's GPSampler (log-EHVI for several objectives); needs scipy.
+- ``grid``: every configuration of the space, discretised by ``grid.values``, each once, in a
+  seeded random order: Optuna's BruteForceSampler, which walks a define-by-run space as a tree
+  (LoRA's rank only under ``method: lora``). Optuna's GridSampler takes one flat product of all
+  parameters, so on raymt's conditional space it would run each full fine-tuning once per LoRA
+  rank and adapter size, and it refuses a parameter missing from its grid.
 
 A new kind is a builder function registered with :func:`register_sampler`, plus its name in
 ``SamplerKind`` and an options model in :mod:`raymt.search.sampler.options` (the config side,
@@ -205,3 +210,21 @@ def _build_gp(cfg: SamplerConfig, ctx: SamplerContext) -> optuna.samplers.BaseSa
         deterministic_objective=o.deterministic_objective,
         warn_independent_sampling=False,
     )
+
+
+class _ExhaustiveSampler(optuna.samplers.BruteForceSampler):
+    """Optuna's BruteForceSampler without its ``study.stop()`` once the grid is exhausted: that
+    call works only inside ``Study.optimize``, and Tune drives the study by ask/tell. raymt
+    stops instead by running no more trials than the grid has (``raymt.search.run``)."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
+@register_sampler("grid")
+def _build_grid(cfg: SamplerConfig, ctx: SamplerContext) -> optuna.samplers.BaseSampler:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _ExhaustiveSampler(seed=cfg.seed)

@@ -50,6 +50,12 @@ class SearchConfig(BaseModel):
         "all", description="Copy the artefact of every completed trial into the results (all) or only the front's."
     )
     time_budget_s: float | None = Field(None, gt=0, description="Stop starting new trials after this many seconds.")
+    transfer_from: list[str] = Field(
+        default_factory=list,
+        description="Results folders (or object-store URIs) of earlier raymt searches over the same parameters, e.g. "
+        "another language pair: their finished trials are the related tasks of the default sampler's prior "
+        "(docs/samplers.md). Parameters must match this space by name and kind.",
+    )
 
     @field_validator("objectives")
     @classmethod
@@ -80,6 +86,15 @@ class SearchConfig(BaseModel):
         grid_choices(self.space, self.sampler.grid.values)
         if self.points_to_evaluate:
             raise ValueError("points_to_evaluate are not used by sampler kind grid (it runs every configuration once): remove them")
+        return self
+
+    @model_validator(mode="after")
+    def _transfer_needs_the_default_sampler(self) -> SearchConfig:
+        if self.transfer_from and self.sampler.kind != "raymt":
+            raise ValueError(
+                f"transfer_from needs sampler kind raymt (its prior takes related tasks), not {self.sampler.kind!r}: "
+                "set sampler.kind: raymt or remove transfer_from"
+            )
         return self
 
     @property

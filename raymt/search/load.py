@@ -45,7 +45,18 @@ def load_search(path: str | Path | None, overrides: dict | None = None):
     compiled = CompiledSpace(search.space, raw, where=f"{path}: search.space", grid=search.grid_values)
     compiled.validate(validate_config)
     check_points(compiled, search.points_to_evaluate, where=f"{path}: search.points_to_evaluate")
+    check_transfer(search, compiled)
     return cfg, search, compiled, raw
+
+
+def check_transfer(search: SearchConfig, compiled: CompiledSpace) -> None:
+    """The earlier searches a prior is taken from exist and match the space (name and kind of
+    every parameter), checked before Ray: the sampler reads them only when the search starts."""
+    from raymt.search.sampler.sources import read_related, related_sources, space_params
+
+    sources = related_sources(search.transfer_from, search.sampler.raymt.related_trials if search.sampler.kind == "raymt" else [])
+    if sources:
+        read_related(sources, search.objectives, params=space_params(compiled), param_names=compiled.flat_columns())
 
 
 def parse_search(raw: dict | None, where: str) -> SearchConfig:

@@ -41,6 +41,7 @@ from raymt.search.config import SearchConfig
 from raymt.search.estimate import check_space_fits_model, storage_estimator
 from raymt.search.load import load_search
 from raymt.search.sampler.registry import make_sampler
+from raymt.search.sampler.sources import space_params
 from raymt.search.scheduler.build import scheduler_from_config
 from raymt.search.scheduler.record import EarlyStopMarker
 from raymt.search.space import CompiledSpace, log_scale_columns
@@ -198,7 +199,13 @@ def _build_tuner(
 
     known = {"storage_mb": storage_estimator(cfg, compiled, prepared)} if "storage_mb" in search.objectives else {}
     sampler = make_sampler(
-        search.sampler, objectives=search.objectives, space_fn=compiled.define_by_run, known_objectives=known, param_names=compiled.flat_columns()
+        search.sampler,
+        objectives=search.objectives,
+        space_fn=compiled.define_by_run,
+        known_objectives=known,
+        param_names=compiled.flat_columns(),
+        space_params=space_params(compiled),
+        transfer_from=search.transfer_from,
     )
     journal = results_dir / JOURNAL
     if warm is not None:

@@ -35,10 +35,10 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from raymt.errors import ConfigError, DataError
-from raymt.results.columns import read_trials_table
+from raymt.errors import ConfigError
 from raymt.search.sampler.cost_aware import CostAwareSampler, KnownFn, SpaceFn
 from raymt.search.sampler.options import SamplerConfig
+from raymt.search.sampler.sources import SpaceParam, read_related, related_sources
 from raymt.search.sampler.transfer import RelatedTrials, related_from_tables
 
 
@@ -51,6 +51,8 @@ class SamplerContext:
     known_objectives: dict[str, KnownFn] = field(default_factory=dict)
     related: RelatedTrials | None = None
     param_names: list[str] | None = None
+    space_params: dict[str, SpaceParam] | None = None
+    transfer_from: list[str] = field(default_factory=list)
 
 
 Builder = Callable[[SamplerConfig, SamplerContext], optuna.samplers.BaseSampler]
@@ -81,6 +83,8 @@ def make_sampler(
     known_objectives: Mapping[str, KnownFn] | None = None,
     related: RelatedTrials | pd.DataFrame | None = None,
     param_names: list[str] | None = None,
+    space_params: Mapping[str, SpaceParam] | None = None,
+    transfer_from: list[str] | None = None,
 ) -> optuna.samplers.BaseSampler:
     """Build the sampler ``cfg`` describes.
 
@@ -88,8 +92,11 @@ def make_sampler(
     ``space_fn`` (the define-by-run space) and ``known_objectives`` (``{metric: f(params)}`` for
     metrics computable before a trial runs) are used by kind ``raymt`` and ignored by the others.
     ``related`` (trials of related tasks, with a ``task`` column) adds to
-    ``cfg.raymt.related_trials``; ``param_names`` (the space's parameter names) lets tables
-    written with raymt 0.1's names be read as the space's.
+    ``cfg.raymt.related_trials`` and ``transfer_from`` (results folders of earlier searches,
+    ``search.transfer_from``); ``param_names`` (the space's parameter names) lets tables
+    written with raymt 0.1's names be read as the space's; ``space_params``
+    (:func:`raymt.search.sampler.sources.space_params`) makes a table whose parameters do not
+    match the space's an error instead of a silent drop.
     """
     if cfg.kind not in _BUILDERS:  # pragma: no cover - the Literal and the registry are tested equal
         raise ConfigError(f"unknown sampler kind {cfg.kind!r}", where="sampler.kind", fix=f"use one of {available_samplers()}")
@@ -107,23 +114,22 @@ def make_sampler(
         )
     if isinstance(related, pd.DataFrame):
         related = RelatedTrials(related, objectives)
-    ctx = SamplerContext(objectives, space_fn, known, related, list(param_names) if param_names else None)
+    ctx = SamplerContext(
+        objectives,
+        space_fn,
+        known,
+        related,
+        list(param_names) if param_names else None,
+        dict(space_params) if space_params is not None else None,
+        list(transfer_from or []),
+    )
     return _BUILDERS[cfg.kind](cfg, ctx)
 
 
-def _load_related(paths: list[Path], objectives: dict[str, str], param_names: list[str] | None) -> RelatedTrials | None:
-    tables = []
-    for i, path in enumerate(paths):
-        try:
-            df = read_trials_table(path, names=param_names)
-        except DataError as err:
-            raise DataError(err.message, where=f"sampler.raymt.related_trials[{i}]", fix=err.fix) from None
-        if "task" in df.columns:
-            for task, sub in df.groupby("task"):
-                tables.append((str(task), sub))
-        else:
-            tables.append((str(path), df))
-    return related_from_tables(tables, objectives) if tables else None
+def _load_related(ctx: SamplerContext, related_trials: list[Path]) -> RelatedTrials | None:
+    sources = related_sources(ctx.transfer_from, related_trials)
+    tables = read_related(sources, ctx.objectives, params=ctx.space_params, param_names=ctx.param_names)
+    return related_from_tables(tables, ctx.objectives) if tables else None
 
 
 @register_sampler("raymt")
@@ -136,12 +142,12 @@ def _build_raymt(cfg: SamplerConfig, ctx: SamplerContext) -> optuna.samplers.Bas
         )
     opts = cfg.raymt
     related = ctx.related
-    from_files = _load_related(opts.related_trials, ctx.objectives, ctx.param_names)
+    from_files = _load_related(ctx, opts.related_trials)
     if from_files is not None:
         if related is not None:
             raise ConfigError(
                 "related trials given both in the config and as an argument",
-                where="sampler.raymt.related_trials",
+                where="search.transfer_from" if ctx.transfer_from else "sampler.raymt.related_trials",
                 fix="use one of the two",
             )
         related = from_files

@@ -50,7 +50,7 @@ def render_reference() -> str:
     from raymt.data.multi_pair import MultiPairConfig, PairConfig
     from raymt.methods import available_methods, get_method
     from raymt.search.config import SearchConfig
-    from raymt.search.sampler.options import GPOptions, NSGA2Options, RaymtSamplerOptions, SamplerConfig, TPEOptions
+    from raymt.search.sampler.options import GPOptions, GridOptions, NSGA2Options, RaymtSamplerOptions, SamplerConfig, TPEOptions
     from raymt.search.scheduler.options import ASHAConfig, MOASHAConfig, NoSchedulerConfig
     from raymt.search.space import SpaceConfig
 
@@ -78,7 +78,7 @@ def render_reference() -> str:
     _section("search", SearchConfig, lines, [])
     _section("search.space", SpaceConfig, lines, [])
     _section("search.sampler", SamplerConfig, lines, [])
-    for kind, model in (("raymt", RaymtSamplerOptions), ("tpe", TPEOptions), ("nsga2", NSGA2Options), ("gp", GPOptions)):
+    for kind, model in (("raymt", RaymtSamplerOptions), ("tpe", TPEOptions), ("nsga2", NSGA2Options), ("gp", GPOptions), ("grid", GridOptions)):
         _section(f"search.sampler.{kind}", model, lines, [])
     for kind, model in (("none", NoSchedulerConfig), ("asha", ASHAConfig), ("mo_asha", MOASHAConfig)):
         _section(f"search.scheduler (kind: {kind})", model, lines, [])

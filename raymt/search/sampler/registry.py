@@ -20,6 +20,9 @@ Kinds:
   parameters, so on raymt's conditional space it would run each full fine-tuning once per LoRA
   rank and adapter size, and it refuses a parameter missing from its grid.
 
+Which kind to use, what each costs and how they compare on raymt's own space (a ground-truth
+table every sampler is replayed on): docs/samplers.md.
+
 A new kind is a builder function registered with :func:`register_sampler`, plus its name in
 ``SamplerKind`` and an options model in :mod:`raymt.search.sampler.options` (the config side,
 which must stay importable without torch); a test checks the registry and the ``Literal`` agree.

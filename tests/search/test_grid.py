@@ -123,3 +123,30 @@ def test_grid_search_through_ray_stops_when_the_grid_is_exhausted(tmp_path, cach
     assert len(df) == 3 and (df["status"] == "completed").all(), df[["trial_id", "status"]]
     assert sorted(df["lora.r"].dropna().tolist()) == [2, 8] and (df["method"] == "adapter").sum() == 1
     assert (df["train.lr"] == 3e-3).all()
+
+
+def test_a_grid_resumed_from_the_searcher_checkpoint_runs_only_the_configurations_left(tmp_path):
+    """What ``raymt search --resume`` restores: Tune's pickled searcher. A trial that was running
+    when the driver died is run again by Tune (it stays RUNNING in the study), so it is neither
+    lost nor proposed a second time."""
+    from raymt.search.tuner import RaymtOptunaSearch
+
+    search = grid_search()
+    space = compiled_grid(search)
+    sampler = make_sampler(search.sampler, objectives=OBJECTIVES, space_fn=space.define_by_run)
+    searcher = make_searcher(space.define_by_run, OBJECTIVES, sampler, seed=0)
+
+    def key(config):
+        return tuple(sorted((k, str(v)) for k, v in config.items()))
+
+    before = []
+    for i in range(10):
+        before.append(key(searcher.suggest(f"t{i}")))
+        if i < 9:  # t9 is running when the driver dies
+            searcher.on_trial_complete(f"t{i}", {"bleu": 1.0, "storage_mb": 1.0})
+    searcher.save(str(tmp_path / "ckpt.pkl"))
+    fresh = RaymtOptunaSearch()
+    fresh.restore(str(tmp_path / "ckpt.pkl"))
+    fresh.on_trial_complete("t9", {"bleu": 1.0, "storage_mb": 1.0})
+    after = [key(fresh.suggest(f"u{i}")) for i in range(GRID_SIZE - 10)]
+    assert len(set(before) | set(after)) == GRID_SIZE

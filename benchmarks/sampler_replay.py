@@ -26,8 +26,10 @@ Setup, and the reasons:
 - Samplers with raymt's shipped options (what a user gets from ``search.sampler.kind``):
   ``raymt`` (default kind; its constants were chosen on the Zhang & Duh tables, never on this
   table), ``tpe`` (raymt's kind: multivariate, grouped), ``optuna-tpe`` (Optuna's TPESampler
-  defaults, as OptunaSearch builds it), ``gp`` (Optuna's GPSampler), ``nsga2``, ``random``.
-  Nothing is tuned on this table.
+  defaults, as OptunaSearch builds it), ``gp`` (Optuna's GPSampler), ``nsga2``, ``random``, and
+  ``grid`` (raymt's grid kind: the configurations in a seeded random order, each once: random
+  search without repeats, the fair baseline on a space this small, where ``random`` draws with
+  replacement). Nothing is tuned on this table.
 - Sequential (one trial at a time: every sampler sees every result before proposing).
 """
 
@@ -59,7 +61,7 @@ TABLE = ROOT / "benchmarks" / "data" / "ground_truth_real_text.csv"
 SPACE_YAML = ROOT / "search_spaces" / "ground_truth.yaml"
 OUT_CSV = ROOT / "benchmarks" / "out" / "sampler_replay.csv"
 OBJECTIVES = {"bleu": "max", "storage_mb": "min"}
-SAMPLERS = ("raymt", "tpe", "optuna-tpe", "gp", "nsga2", "random")
+SAMPLERS = ("raymt", "tpe", "optuna-tpe", "gp", "nsga2", "random", "grid")
 STOCK = ("optuna-tpe", "tpe", "gp", "nsga2", "random")
 CHECKPOINTS = (8, 16, 32)
 KEY_PARAMS = ("method", "train.lr", "lora.r", "adapter.size")

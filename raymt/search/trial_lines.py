@@ -46,8 +46,8 @@ class TrialLines(Callback):
             how = f"stopped early by the scheduler after epoch {result.get('epoch', '?')} (rung {_value(result.get(EARLY_STOP_RUNG_KEY, '?'))})"
         elif result.get("finished"):
             how = f"completed ({result.get('epoch', '?')} epochs, best epoch {result.get('best_epoch', '?')})"
-        else:
-            how = "ended before its last epoch"
+        else:  # Ctrl-C: the trials table says interrupted, and --resume continues it
+            how = f"interrupted after epoch {result.get('epoch', 0)}"
         self.log(f"trial {trial.trial_id} {how}: {scores(result, self.objectives)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -34,6 +34,7 @@ def test_one_line_per_start_result_and_end_in_the_tables_names():
     cb.on_trial_start(0, [], b)
     cb.on_trial_complete(0, [], b)
     cb.on_trial_error(0, [], _trial("cccc0003", error=RuntimeError("TrialFailed: training loss became nan in epoch 1")))
+    cb.on_trial_complete(0, [], _trial("dddd0004", {"epoch": 2, "finished": False, "bleu": 20.0, "storage_mb": 0.5}))  # Ctrl-C
     assert lines == [
         "trial aaaa0001 started (1 of 8): method lora, train.lr 0.002, lora.r 8, lora.target_modules q_proj+v_proj",
         "trial aaaa0001 epoch 1/3: bleu 12.5, storage_mb 0.5123",
@@ -41,6 +42,7 @@ def test_one_line_per_start_result_and_end_in_the_tables_names():
         "trial bbbb0002 started (2 of 8): method lora, train.lr 0.002, lora.r 8, lora.target_modules q_proj+v_proj",
         "trial bbbb0002 stopped early by the scheduler after epoch 1 (rung 1): bleu 4, storage_mb 0.1",
         "trial cccc0003 failed: TrialFailed: training loss became nan in epoch 1",
+        "trial dddd0004 interrupted after epoch 2: bleu 20, storage_mb 0.5",
     ]
 
 

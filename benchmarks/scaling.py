@@ -96,13 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT / "scaling")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows, cache = [], (args.out / ".cache").resolve() if (args.out / ".cache").exists() else None
+    # sizes may be run one call at a time (--factors 16 later): earlier sizes' rows in --out are kept
+    saved = args.out / "scaling.json"
+    rows = {row["factor"]: row for row in (json.loads(saved.read_text()) if saved.exists() else [])}
+    cache = (args.out / ".cache").resolve() if (args.out / ".cache").exists() else None
     for factor in args.factors:
         print(f"default search, training set x{factor} ...", flush=True)
-        rows.append(measure(factor, args.trials, args.out, cache))
+        rows[factor] = measure(factor, args.trials, args.out, cache)
         cache = cache or (args.out / ".cache").resolve()
-        (args.out / "scaling.json").write_text(json.dumps(rows, indent=1))  # what finished survives a later size's failure
-    table = pd.DataFrame(rows)
+        saved.write_text(json.dumps(sorted(rows.values(), key=lambda r: r["factor"]), indent=1))  # survives a later size's failure
+    table = pd.DataFrame(sorted(rows.values(), key=lambda r: r["factor"]))
     OUT.mkdir(exist_ok=True)
     plot(table, OUT / "scaling.png")
     cols = ["train_pairs", "trials", "search_fit_s", "train_s_per_trial", "eval_s_per_trial", "fixed_cost_s_per_trial"]

@@ -138,6 +138,19 @@ def with_seed_summary(trials: pd.DataFrame, repeats: pd.DataFrame) -> pd.DataFra
     return trials
 
 
+def refresh_seed_columns(results_dir: str | Path, trials: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
+    """The seed columns from the ``repeats.csv`` already there, written into the trials table
+    (a resumed search rebuilds its table from Tune's results, without them)."""
+    from raymt.analysis.results import write_results
+
+    repeats = load_repeats(results_dir)
+    if repeats.empty:
+        return trials
+    trials = with_seed_summary(trials, repeats)
+    write_results(Path(results_dir), trials, objectives=objectives)
+    return trials
+
+
 def record_repeats(
     results_dir: str | Path,
     trials: pd.DataFrame,

@@ -25,7 +25,7 @@ from raymt.object_store import join
 from raymt.results.collect import failure_reason, trial_checkpoint, trial_id_from_path
 from raymt.results.columns import is_missing
 from raymt.results.files import REPEATS_TUNE_DIR, TRIALS_DIR
-from raymt.results.repeats import RepeatJob, RepeatRun, load_repeats, record_repeats, repeats_to_run
+from raymt.results.repeats import RepeatJob, RepeatRun, load_repeats, record_repeats, refresh_seed_columns, repeats_to_run
 from raymt.search.config import SearchConfig
 from raymt.search.space import CompiledSpace
 from raymt.search.trainable import make_trainable
@@ -62,14 +62,15 @@ def repeat_front(
     log=print,
 ) -> pd.DataFrame:
     """Run the front's missing repeats, record them (``repeats.csv``, the trials table's seed
-    columns, ``timings.json``) and return the updated trials table."""
+    columns, ``timings.json``) and return the updated trials table. A repeat Ctrl-C cut short
+    is recorded ``interrupted`` (:func:`interrupted_repeats`); ``--resume`` runs it again."""
     k = search.repeat_front
     by_id = trials.set_index(trials["trial_id"].astype(str), drop=False)
     params = {t: member_params(compiled, by_id.loc[t]) for t in by_id.index}
     seeds = {t: member_seed(compiled, p) for t, p in params.items()}
     jobs = repeats_to_run(trials, search.objectives, k, seeds, load_repeats(results_dir))
-    if not jobs:
-        return trials
+    if not jobs:  # all done (a resumed search): the table gets their columns back
+        return refresh_seed_columns(results_dir, trials, search.objectives)
     members = sorted({j.trial_id for j in jobs})
     log(f"repeating {len(members)} front member(s) with {k} more seed(s) each: {len(jobs)} run(s) (search.repeat_front)")
     trials_storage = join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR)
@@ -118,3 +119,9 @@ def _runs(grid, jobs: list[RepeatJob], results_dir: Path, exp_uri: str | None) -
     for key, seed0 in original.items():
         runs.setdefault(key, RepeatRun(key[0], key[1], seed0, status="interrupted", error="never started (the search was stopped)"))
     return [runs[(j.trial_id, j.seed)] for j in jobs]
+
+
+def interrupted_repeats(results_dir: Path) -> bool:
+    """Whether a repeat was cut short (Ctrl-C): the search then ends as interrupted."""
+    repeats = load_repeats(results_dir)
+    return bool(len(repeats)) and bool((repeats["status"].astype(str) == "interrupted").any())

@@ -40,7 +40,7 @@ from raymt.runtime import init_ray
 from raymt.search.config import SearchConfig
 from raymt.search.estimate import check_space_fits_model, storage_estimator
 from raymt.search.load import load_search
-from raymt.search.repeat import repeat_front
+from raymt.search.repeat import interrupted_repeats, repeat_front
 from raymt.search.sampler.registry import make_sampler
 from raymt.search.scheduler.build import scheduler_from_config
 from raymt.search.scheduler.record import EarlyStopMarker
@@ -135,6 +135,7 @@ def run_search(
             log("search.repeat_front: the front is not final (the search was stopped); `raymt search --resume` runs the repeats")
         else:
             trials = repeat_front(cfg, search, compiled, prepared, results_dir, trials, exp_uri=exp_uri, limits=limits, log=log)
+            interrupted = interrupted_repeats(results_dir)
     rebuild_report(results_dir, search.objectives, trials=trials, history=history, log_params=log_scale_columns(search.space))
     log("\n" + front_summary(trials, search.objectives))  # the same lines as `raymt report`
     if held_out := held_out_summary(trials, search.objectives):

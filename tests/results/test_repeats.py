@@ -125,3 +125,18 @@ def test_repeat_front_is_validated(value):
         parse_search({"repeat_front": value}, "space.yaml")
     assert parse_search({"repeat_front": 3}, "space.yaml").repeat_front == 3
     assert parse_search({}, "space.yaml").repeat_front == 0
+
+
+def test_a_resumed_search_gets_the_seed_columns_back_without_running_anything(repeated, tmp_path):
+    from raymt.analysis.results import write_results
+    from raymt.analysis.seed_variance import SEED_COLUMNS
+    from raymt.results.repeats import refresh_seed_columns
+
+    folder, out, _ = repeated
+    copy = tmp_path / "resumed"
+    shutil.copytree(folder, copy)
+    rebuilt = load(copy).drop(columns=list(SEED_COLUMNS))  # as collect rebuilds it from Tune's results
+    write_results(copy, rebuilt, objectives=OBJECTIVES)
+    table = refresh_seed_columns(copy, rebuilt, OBJECTIVES)
+    assert load(copy).set_index("trial_id").loc["t_lora", "bleu_mean"] == pytest.approx(29.0)
+    assert table.set_index("trial_id").loc["t_adapter", "n_seeds"] == 2

@@ -186,7 +186,7 @@ def seed_variance_section(
                 ],
                 "seed group": ["-" if pd.isna(g) else str(int(g)) for g in members["group"]],
                 "p (Welch)": members["p_value"],
-                "test group (bootstrap)": [str(boot.get(t, "")) for t in members["trial_id"].astype(str)],
+                "test group (bootstrap)": [str(boot.get(t, "off the test front" if boot else "")) for t in members["trial_id"].astype(str)],
             }
         )
         parts.append(markdown_table(table, {"storage_mb": ".4g", "bleu (this run)": ".2f", "p (Welch)": ".3f"}))

@@ -236,6 +236,7 @@ def _integer_columns(rows: Sequence[dict]) -> list[str]:
 
 
 def failure_reason(error) -> str:
+    """The one line of a failed trial's error that says why (its exception line), for the table and the log."""
     text = str(error).strip()
     for line in reversed(text.splitlines()):
         line = line.strip()

@@ -24,11 +24,13 @@ from ray import tune
 from raymt.object_store import join
 from raymt.results.collect import failure_reason, trial_checkpoint, trial_id_from_path
 from raymt.results.columns import is_missing
+from raymt.runtime import train_log_level
 from raymt.results.files import REPEATS_TUNE_DIR, TRIALS_DIR
 from raymt.results.repeats import RepeatJob, RepeatRun, load_repeats, record_repeats, refresh_seed_columns, repeats_to_run
 from raymt.search.config import SearchConfig
 from raymt.search.space import CompiledSpace
 from raymt.search.trainable import make_trainable
+from raymt.search.trial_lines import TrialLines
 from raymt.search.tuner import make_tuner
 from raymt.train.preflight import trial_concurrency
 
@@ -59,6 +61,7 @@ def repeat_front(
     *,
     exp_uri: str | None = None,
     limits=None,
+    verbose: bool = False,
     log=print,
 ) -> pd.DataFrame:
     """Run the front's missing repeats, record them (``repeats.csv``, the trials table's seed
@@ -74,7 +77,9 @@ def repeat_front(
     members = sorted({j.trial_id for j in jobs})
     log(f"repeating {len(members)} front member(s) with {k} more seed(s) each: {len(jobs)} run(s) (search.repeat_front)")
     trials_storage = join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR)
-    trainable = make_trainable(compiled=compiled, prepared=prepared, trials_storage=trials_storage, repeats=True)
+    trainable = make_trainable(
+        compiled=compiled, prepared=prepared, trials_storage=trials_storage, train_log_level=train_log_level(verbose), repeats=True
+    )
     concurrent, _ = trial_concurrency(cfg, search.max_concurrent_trials, limits=limits)
     space = {"repeat": tune.grid_search([{"trial_id": j.trial_id, "seed": j.seed, "params": params[j.trial_id]} for j in jobs])}
     tuner = make_tuner(
@@ -86,6 +91,8 @@ def repeat_front(
         storage_path=exp_uri or results_dir,
         name=REPEATS_TUNE_DIR,
         resources={"cpu": cfg.resources.trial_cpus},
+        callbacks=[TrialLines(search.objectives, len(jobs), cfg.train.epochs, log=log)],
+        verbose=None if verbose else 0,  # as the search: raymt's lines only unless verbose
     )
     t0 = time.perf_counter()
     grid = tuner.fit()

@@ -38,7 +38,9 @@ def report_sections(results_dir: Path, trials: pd.DataFrame, objectives: Mapping
         extra["Run"] = "\n".join(f"- {k}: {v:.1f} s" for k, v in timings.items() if isinstance(v, (int, float)))
     if prepared:
         extra["Data"] = data_section(prepared, trials)
-    held_out = held_out_section(trials, objectives, seconds=timings.get("test_scoring_s")) if objectives else ""
+    held_out = (
+        held_out_section(trials, objectives, seconds=timings.get("test_scoring_s"), base_scores=prepared.get("base_scores")) if objectives else ""
+    )
     if held_out:
         extra["Validation vs held-out test"] = held_out
     costs = prepared.get("augment_costs")

@@ -233,20 +233,20 @@ def _score_base(results_dir: Path, row: pd.Series, test_sets: dict[str, dict], l
 def _trial_setup(results_dir: Path, row: pd.Series):
     """The trial's experiment config and the base model's path on this machine."""
     from raymt.config.schema import ExperimentConfig
-    from raymt.export.bundle import _trial_config
+    from raymt.export.bundle import trial_config
 
-    cfg = ExperimentConfig.model_validate(_trial_config(results_dir, row))
+    cfg = ExperimentConfig.model_validate(trial_config(results_dir, row))
     return cfg, locate_base(read_prepared(results_dir)["base_path"], where=str(results_dir / PREPARED))
 
 
 def _score_trial(results_dir: Path, row: pd.Series, test_sets: dict[str, dict]) -> tuple[dict, list[str]]:
     """One trial's test columns and its hypotheses (pairs in config order)."""
-    from raymt.export.bundle import _artifact_dir, _resolved, quiet
+    from raymt.export.bundle import artifact_dir, quiet
     from raymt.methods import get_method
     from raymt.model.loading import load_model
 
     cfg, base = _trial_setup(results_dir, row)
-    artifact = _artifact_dir(_resolved(row, results_dir))
+    artifact = artifact_dir(row, results_dir)
     with quiet():
         model = get_method(cfg.method.name).load(load_model(base), artifact).eval()
     per_pair, all_hyps = _decode_pairs(model, cfg, base, test_sets, row)

@@ -70,9 +70,10 @@ def _documented_columns() -> set[str]:
 
 
 def test_the_documented_trials_table_is_the_one_raymt_writes(tmp_path):
-    """collect_results on a trial that reported every metric, plus the held-out test columns
-    added after the search: its columns, minus the space's parameters, are exactly the
+    """collect_results on a trial that reported every metric, plus the held-out test and seed
+    repeat columns added after the search: its columns, minus the space's parameters, are exactly the
     documented ones."""
+    from raymt.analysis.seed_variance import SEED_COLUMNS
     from raymt.results.collect import METRIC_COLUMNS, collect_results
     from raymt.results.test_scores import TEST_COLUMNS
 
@@ -87,7 +88,7 @@ def test_the_documented_trials_table_is_the_one_raymt_writes(tmp_path):
         metrics=metrics, config={"method": "lora", "train.lr": 1e-3}, error=None, path=str(tmp_path / "t"), metrics_dataframe=None
     )
     trials, _ = collect_results([trial], ["method", "train.lr"], tmp_path, {"bleu": "max"}, "all", tmp_path / "refs.txt")
-    written = (set(trials.columns) | set(TEST_COLUMNS)) - {"train.lr"}
+    written = (set(trials.columns) | set(TEST_COLUMNS) | set(SEED_COLUMNS)) - {"train.lr"}
     assert written == _documented_columns(), (sorted(written - _documented_columns()), sorted(_documented_columns() - written))
 
 

@@ -11,13 +11,15 @@ test), and says in plain words which choice changes: the best trial, the knee, f
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from raymt.analysis.front import Front
 from raymt.analysis.report import markdown_table
-from raymt.errors import ConfigError, DataError
+from raymt.errors import ConfigError, DataError, RaymtError
+from raymt.results.files import TEST_HYPS_DIR, TEST_REFERENCES
 
 #: validation objective -> its held-out column
 _TEST_OF = {"bleu": "test_bleu", "chrf": "test_chrf"}
@@ -127,10 +129,60 @@ def above_base(scored: pd.DataFrame, base: Mapping) -> str:
     return head + f"{', '.join(not_above)} {'is' if len(not_above) == 1 else 'are'} not above it beyond both intervals."
 
 
+def test_significance(
+    df: pd.DataFrame, objectives: Mapping[str, str], folder: str | Path, *, alpha: float = 0.05, n_samples: int = 1000
+) -> tuple[pd.DataFrame | None, str]:
+    """The paired-bootstrap grouping (:func:`raymt.analysis.significance.significance_groups`)
+    of the front by test, on the test sentences: each scored trial's test hypotheses
+    (``test_hyps/<trial>.txt``) against ``test_references.txt``, BLEU as its ``test_signature``.
+    Returns the groups (None when not computed) and a sentence saying why not."""
+    from raymt.analysis.significance import significance_groups
+
+    scored = scored_on_test(df)
+    tobj = held_out_objectives(objectives, df.columns)
+    if scored.empty or tobj is None:
+        return None, ""
+    quality = next(iter(tobj))
+    if quality != "test_bleu" or "storage_mb" not in tobj:
+        return None, "Not computed: needs the objectives bleu and storage_mb."
+    folder = Path(folder)
+    systems = scored.copy()
+    systems["hyps_path"] = [str(folder / TEST_HYPS_DIR / f"{t}.txt") for t in systems["trial_id"].astype(str)]
+    systems["refs_path"] = str(folder / TEST_REFERENCES)
+    systems["sacrebleu_signature"] = systems.get("test_signature")
+    try:
+        groups = significance_groups(systems, tobj, quality=quality, alpha=alpha, n_samples=n_samples, statuses=None)
+    except RaymtError as err:
+        return None, f"Not computed: {err}"
+    return groups, ""
+
+
+def _test_groups_text(groups: pd.DataFrame | None, why: str, alpha: float, n_samples: int) -> str:
+    if groups is None:
+        return f"Paired bootstrap on test: {why}" if why else ""
+    reps = groups.loc[groups["representative"], "trial_id"].astype(str)
+    cols = [c for c in ("trial_id", "method", "storage_mb", "test_bleu", "group", "representative", "compared_with", "p_value") if c in groups]
+    return (
+        f"Paired bootstrap on test (sacrebleu, Koehn 2004, {n_samples} resamples of the test sentences): the front by test, "
+        f"smallest first, each member against the representative of the open group, joining it when p >= {alpha}. "
+        f"the {len(groups)} members form **{len(reps)} group(s)** on test (representatives: {', '.join(reps)}); this counts only the sampling of "
+        "sentences, not the training seed (see Seed variance of the front when search.repeat_front ran).\n\n"
+        + markdown_table(groups[cols], {"storage_mb": ".4g", "test_bleu": ".2f", "p_value": ".3f"})
+    )
+
+
 def held_out_section(
-    df: pd.DataFrame, objectives: Mapping[str, str], *, seconds: float | None = None, base_scores: Mapping[str, Mapping] | None = None
+    df: pd.DataFrame,
+    objectives: Mapping[str, str],
+    *,
+    seconds: float | None = None,
+    test_groups: tuple[pd.DataFrame | None, str] | None = None,
+    alpha: float = 0.05,
+    n_samples: int = 1000,
+    base_scores: Mapping[str, Mapping] | None = None,
 ) -> str:
     """The report's "Validation vs held-out test" section ("" when no trial has a test score).
+    ``test_groups``: what :func:`test_significance` returned, shown after the choices.
     ``base_scores``: ``prepared.json``'s, whose test columns add the untouched base as a reference row."""
     scored = scored_on_test(df)
     errors = df[df["test_error"].fillna("").astype(str).str.len() > 0] if "test_error" in df.columns else df.iloc[0:0]
@@ -188,6 +240,8 @@ def held_out_section(
             parts.append(f"Validation minus test BLEU over these trials: mean {gap.mean():+.2f}, from {gap.min():+.2f} to {gap.max():+.2f}.")
         lines = choice_changes(df, objectives) + ([above_base(scored, base)] if base is not None else [])
         parts.append("\n".join(f"- {line}" for line in lines))
+        if test_groups is not None and (text := _test_groups_text(*test_groups, alpha, n_samples)):
+            parts.append(text)
     if not errors.empty:
         parts.append("Not scored on test:\n" + "\n".join(f"- {r['trial_id']}: {r['test_error']}" for _, r in errors.iterrows()))
     if seconds is not None:

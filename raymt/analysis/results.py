@@ -48,6 +48,7 @@ RESULT_COLUMNS = (
     "storage_bytes", "setup_time_s", "first_step_s", "tokens_per_s", "restarts", "patience_stopped",
     "init_key", "init_build_s", "init_wait_s", "init_built",
     "start_time", "tune_trial_id", "optuna_number", "is_pareto", "is_knee",
+    "bleu_mean", "bleu_sd", "n_seeds",
 )  # fmt: skip
 
 #: held-out test scores (raymt.results.test_scores: test_bleu, test_chrf, test_bleu_ci95, ...)

@@ -89,6 +89,15 @@ def _latest_checkpoint_uri(train_uri: str) -> str | None:
     return best
 
 
+def trial_checkpoint(results_dir: Path, trial_id: str, exp_uri: str | None = None) -> str:
+    """The newest checkpoint of a Tune trial's Train run (a local path, or a URI for an
+    object-store experiment); "" when it saved none."""
+    if exp_uri:
+        return _latest_checkpoint_uri(join(exp_uri, TRIALS_DIR, train_run_name(trial_id))) or ""
+    ckpt = _latest_checkpoint(results_dir / TRIALS_DIR / train_run_name(trial_id))
+    return str(ckpt) if ckpt else ""
+
+
 def _fetch_hyps(ckpt_uri: str, results_dir: Path, exp_uri: str, trial_id: str) -> str:
     """Copy a trial's dev hypotheses next to the results (the significance tests read them)
     and return their URI in the experiment; "" when the trial wrote none."""
@@ -160,14 +169,12 @@ def collect_results(
         row["early_stopped"] = row["status"] == "early_stopped"
         row["epochs_done"] = metrics.get("epoch", 0)
         row["wall_time_s"] = metrics.get("time_total_s", math.nan)
+        ckpt = trial_checkpoint(results_dir, trial_id, exp_uri)
+        row["checkpoint_path"] = ckpt
         if exp_uri:
-            ckpt = _latest_checkpoint_uri(join(exp_uri, TRIALS_DIR, train_run_name(trial_id)))
-            row["checkpoint_path"] = ckpt or ""
             row["hyps_path"] = _fetch_hyps(ckpt, results_dir, exp_uri, trial_id) if ckpt else ""
         else:
-            ckpt = _latest_checkpoint(results_dir / TRIALS_DIR / train_run_name(trial_id))
-            row["checkpoint_path"] = str(ckpt) if ckpt else ""
-            row["hyps_path"] = str(ckpt / "best_hyps.txt") if ckpt and (ckpt / "best_hyps.txt").exists() else ""
+            row["hyps_path"] = str(Path(ckpt) / "best_hyps.txt") if ckpt and (Path(ckpt) / "best_hyps.txt").exists() else ""
         row["refs_path"] = str(refs_path)
         rows.append(row)
         frame = getattr(result, "metrics_dataframe", None)

@@ -27,6 +27,10 @@ SOURCES = "sources.txt"
 TEST_REFERENCES = "test_references.txt"
 TEST_SOURCES = "test_sources.txt"
 TEST_HYPS_DIR = "test_hyps"
+#: ``search.repeat_front``: one row per extra seed of a front member (validation and test BLEU,
+#: status, reason), and Tune's state of those runs (their Train runs are under TRIALS_DIR too)
+REPEATS_FILE = "repeats.csv"
+REPEATS_TUNE_DIR = "tune_repeats"
 #: the trials table (typed source of truth), the same as CSV, the front, per-epoch history
 TRIALS_FILE = "trials.parquet"
 TRIALS_CSV = "trials.csv"
@@ -48,10 +52,10 @@ TUNE_DIR = "tune"
 TRIALS_DIR = "trials"
 
 #: folders Ray writes straight to an object store: never uploaded from a staging copy
-REMOTE_ONLY = (TUNE_DIR, TRIALS_DIR)
+REMOTE_ONLY = (TUNE_DIR, TRIALS_DIR, REPEATS_TUNE_DIR)
 #: folders not mirrored when a results folder is read from an object store (artefacts are
 #: fetched one by one, when exported)
-NOT_MIRRORED = (TUNE_DIR, TRIALS_DIR, ARTIFACTS_DIR)
+NOT_MIRRORED = (TUNE_DIR, TRIALS_DIR, REPEATS_TUNE_DIR, ARTIFACTS_DIR)
 
 
 def train_run_name(trial_id: str) -> str:

@@ -15,10 +15,12 @@ import pandas as pd
 
 from raymt.analysis.augment_costs import augment_cost_section
 from raymt.analysis.data_section import data_section
-from raymt.analysis.held_out import held_out_section
+from raymt.analysis.held_out import held_out_section, test_significance
 from raymt.analysis.report import write_report
 from raymt.analysis.results import load, load_history
+from raymt.analysis.seed_variance import seed_variance_section
 from raymt.results.files import PREPARED, TIMINGS
+from raymt.results.repeats import load_repeats
 
 
 def _read_json(path: Path) -> dict:
@@ -30,7 +32,8 @@ def _read_json(path: Path) -> dict:
 
 def report_sections(results_dir: Path, trials: pd.DataFrame, objectives: Mapping[str, str] | None = None) -> dict[str, str]:
     """The report's sections about the run itself, from ``timings.json`` and ``prepared.json``,
-    and validation next to held-out test (with ``objectives``)."""
+    validation next to held-out test (with ``objectives``; the paired bootstrap on the test
+    sentences) and the front's seed variance (``repeats.csv``)."""
     timings = _read_json(results_dir / TIMINGS)
     prepared = _read_json(results_dir / PREPARED)
     extra: dict[str, str] = {}
@@ -38,11 +41,20 @@ def report_sections(results_dir: Path, trials: pd.DataFrame, objectives: Mapping
         extra["Run"] = "\n".join(f"- {k}: {v:.1f} s" for k, v in timings.items() if isinstance(v, (int, float)))
     if prepared:
         extra["Data"] = data_section(prepared, trials)
+    test_groups = test_significance(trials, objectives, results_dir) if objectives else None
     held_out = (
-        held_out_section(trials, objectives, seconds=timings.get("test_scoring_s"), base_scores=prepared.get("base_scores")) if objectives else ""
+        held_out_section(trials, objectives, seconds=timings.get("test_scoring_s"), test_groups=test_groups, base_scores=prepared.get("base_scores"))
+        if objectives
+        else ""
     )
     if held_out:
         extra["Validation vs held-out test"] = held_out
+    repeats = load_repeats(results_dir)
+    if len(repeats):
+        spent = {k: timings[k] for k in ("repeat_front_s", "repeat_test_scoring_s") if k in timings}
+        extra["Seed variance of the front"] = seed_variance_section(
+            trials, repeats, test_groups=test_groups[0] if test_groups else None, seconds=spent
+        )
     costs = prepared.get("augment_costs")
     if costs:  # paid once for the whole search (back-translation): shown once
         extra["Shared augmentation cost"] = augment_cost_section(costs, trials)

@@ -110,7 +110,7 @@ def score_on_test(
     if not todo and not base_due:
         return result
     t0 = time.perf_counter()
-    test_sets = _test_sets(results_dir)
+    test_sets = load_test_sets(results_dir)
     result.sentences = sum(len(s["references"]) for s in test_sets.values())
     log(f"scoring {len(todo)} trial(s){' and the untouched base' if base_due else ''} on the held-out test split ({result.sentences} sentences)")
     _write_test_texts(results_dir, test_sets)
@@ -120,7 +120,7 @@ def score_on_test(
         i = trials.index[trials["trial_id"].astype(str) == trial_id][0]
         t_trial = time.perf_counter()
         try:
-            values, hyps = _score_trial(results_dir, trials.loc[i], test_sets)
+            values, hyps = score_trial_on_test(results_dir, trials.loc[i], test_sets)
         except (ConfigError, DataError, OSError, ValueError, RuntimeError) as err:  # one trial's loss, not the round's
             reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
             result.failed[trial_id] = reason
@@ -146,7 +146,7 @@ def _set(trials: pd.DataFrame, i, values: dict) -> None:
         trials.at[i, key] = value
 
 
-def _test_sets(results_dir: Path) -> dict[str, dict]:
+def load_test_sets(results_dir: Path) -> dict[str, dict]:
     """pair key ('' for a single pair) -> the tokenised test split and its texts."""
     from raymt.data.cache import load_tokenized
 
@@ -239,7 +239,7 @@ def _trial_setup(results_dir: Path, row: pd.Series):
     return cfg, locate_base(read_prepared(results_dir)["base_path"], where=str(results_dir / PREPARED))
 
 
-def _score_trial(results_dir: Path, row: pd.Series, test_sets: dict[str, dict]) -> tuple[dict, list[str]]:
+def score_trial_on_test(results_dir: Path, row: pd.Series, test_sets: dict[str, dict]) -> tuple[dict, list[str]]:
     """One trial's test columns and its hypotheses (pairs in config order)."""
     from raymt.export.bundle import artifact_dir, quiet
     from raymt.methods import get_method

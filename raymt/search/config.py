@@ -19,6 +19,9 @@ from raymt.search.sampler.options import SamplerConfig
 from raymt.search.scheduler.options import MOASHAConfig, SchedulerConfig
 from raymt.search.space import SpaceConfig
 
+#: The most extra seeds per front member ``search.repeat_front`` takes: each is a full trial.
+MAX_REPEATS = 10
+
 #: Metrics a trial reports that can be objectives, with their natural direction.
 OBJECTIVE_METRICS = {"bleu": "max", "chrf": "max", "storage_mb": "min", "eval_loss": "min", "train_time_s": "min", "trainable_params": "min"}
 
@@ -50,6 +53,12 @@ class SearchConfig(BaseModel):
         "all", description="Copy the artefact of every completed trial into the results (all) or only the front's."
     )
     time_budget_s: float | None = Field(None, gt=0, description="Stop starting new trials after this many seconds.")
+    repeat_front: int = Field(
+        0,
+        ge=0,
+        le=MAX_REPEATS,
+        description=f"After the search, re-run each completed trial of the validation front with this many more seeds (train.seed + 1, + 2, ...; 0 to {MAX_REPEATS}): the report gives BLEU mean ± sd per member and which members differ once seed variance is counted (docs/seed_variance.md).",
+    )
 
     @field_validator("objectives")
     @classmethod

@@ -40,6 +40,7 @@ from raymt.runtime import init_ray, is_verbose, train_log_level
 from raymt.search.config import SearchConfig
 from raymt.search.estimate import check_space_fits_model, storage_estimator
 from raymt.search.load import load_search
+from raymt.search.repeat import interrupted_repeats, repeat_front
 from raymt.search.sampler.registry import make_sampler
 from raymt.search.scheduler.build import scheduler_from_config
 from raymt.search.scheduler.record import EarlyStopMarker
@@ -135,6 +136,15 @@ def run_search(
     write_results(results_dir, trials, history, objectives=search.objectives)
     if len(trials):  # the validation front, scored once on the held-out test split (written before: nothing lost)
         trials = score_front_on_test(results_dir, trials, search.objectives, log=log)
+    interrupted = len(trials) < search.num_samples or (trials["status"] == "interrupted").any()
+    if search.repeat_front and len(trials):  # the front again with more seeds: its spread over seeds
+        if interrupted:
+            log("search.repeat_front: the front is not final (the search was stopped); `raymt search --resume` runs the repeats")
+        else:
+            trials = repeat_front(
+                cfg, search, compiled, prepared, results_dir, trials, exp_uri=exp_uri, limits=limits, verbose=is_verbose(verbose), log=log
+            )
+            interrupted = interrupted_repeats(results_dir)
     rebuild_report(results_dir, search.objectives, trials=trials, history=history, log_params=log_scale_columns(search.space))
     log("\n" + front_summary(trials, search.objectives))  # the same lines as `raymt report`
     if held_out := held_out_summary(trials, search.objectives):
@@ -144,7 +154,7 @@ def run_search(
         sync_results(results_dir, exp_uri)
         log(f"results uploaded to {exp_uri} (local copy: {results_dir})")
     # Ctrl-C: Tune ends the run early and returns; a trial it was in, or one never started, is missing
-    if len(trials) < search.num_samples or (trials["status"] == "interrupted").any():
+    if interrupted:
         raise SearchInterrupted(exp_uri or str(results_dir))
     return results_dir
 

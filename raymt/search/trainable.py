@@ -43,7 +43,21 @@ _RUNS: dict[str, tuple[str, threading.Event]] = {}
 def tune_trial(config: dict, *, compiled: CompiledSpace, prepared: PreparedExperiment, trials_storage: str, train_log_level: str = "INFO") -> None:
     """One Tune trial: the trial config from the sampled parameters, then one Ray Train run."""
     trial_id = tune.get_context().get_trial_id()
-    cfg = validate_config(compiled.to_raw_config(config), f"trial {trial_id}")
+    train_run(trial_id, compiled.to_raw_config(config), prepared=prepared, trials_storage=trials_storage, train_log_level=train_log_level)
+
+
+def repeat_trial(config: dict, *, compiled: CompiledSpace, prepared: PreparedExperiment, trials_storage: str, train_log_level: str = "INFO") -> None:
+    """One repeat of a front member (``search.repeat_front``): its sampled parameters
+    (``config["repeat"]["params"]``) with another ``train.seed``, run as any trial is."""
+    repeat = config["repeat"]
+    raw = compiled.to_raw_config(repeat["params"])
+    raw.setdefault("train", {})["seed"] = int(repeat["seed"])
+    train_run(tune.get_context().get_trial_id(), raw, prepared=prepared, trials_storage=trials_storage, train_log_level=train_log_level)
+
+
+def train_run(trial_id: str, raw: dict, *, prepared: PreparedExperiment, trials_storage: str, train_log_level: str = "INFO") -> None:
+    """Validate the trial config once, then one Ray Train run reporting to this Tune trial."""
+    cfg = validate_config(raw, f"trial {trial_id}")
     name = train_run_name(trial_id)
     key = stop_key(trials_storage, name)
     clear_stop(key)  # a resumed trial: the stop asked of its interrupted run is not for this one
@@ -79,8 +93,12 @@ class StopsWorkersFirst:
         super().cleanup()
 
 
-def make_trainable(*, compiled: CompiledSpace, prepared: PreparedExperiment, trials_storage: str, train_log_level: str = "INFO"):
-    """:func:`tune_trial` with its parameters, as the function trainable Tune runs."""
-    trainable = tune.with_parameters(tune_trial, compiled=compiled, prepared=prepared, trials_storage=trials_storage, train_log_level=train_log_level)
+def make_trainable(
+    *, compiled: CompiledSpace, prepared: PreparedExperiment, trials_storage: str, train_log_level: str = "INFO", repeats: bool = False
+):
+    """:func:`tune_trial` (or, ``repeats=True``, :func:`repeat_trial`) with its parameters, as
+    the function trainable Tune runs."""
+    fn = repeat_trial if repeats else tune_trial
+    trainable = tune.with_parameters(fn, compiled=compiled, prepared=prepared, trials_storage=trials_storage, train_log_level=train_log_level)
     trainable.__mixins__ = (StopsWorkersFirst,)  # ray.tune.trainable.wrap_function puts them before FunctionTrainable
     return trainable

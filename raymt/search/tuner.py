@@ -181,7 +181,7 @@ def make_searcher(
 def make_tuner(
     trainable: Callable[..., Any],
     *,
-    searcher: OptunaSearch,
+    searcher: OptunaSearch | None,
     scheduler: Any | None = None,
     num_samples: int,
     max_concurrent_trials: int,
@@ -192,8 +192,12 @@ def make_tuner(
     callbacks: Sequence[Any] | None = None,
     reuse_actors: bool = False,
     verbose: int | None = None,
+    param_space: Mapping[str, Any] | None = None,
 ) -> tune.Tuner:
     """A ``tune.Tuner`` running ``trainable`` (a function trainable) under ``searcher``.
+
+    ``searcher=None`` with ``param_space``: fixed configurations (e.g. a ``tune.grid_search``
+    over them, ``num_samples=1``), as the front's seed repeats run (raymt.search.repeat).
 
     ``max_concurrent_trials=1`` makes the search sequential, so the sampler sees every result
     before proposing the next configuration. ``resources`` is the trial driver's reservation
@@ -215,6 +219,7 @@ def make_tuner(
     fn = tune.with_resources(trainable, dict(resources)) if resources else trainable
     return tune.Tuner(
         fn,
+        param_space=dict(param_space) if param_space else None,
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,

@@ -18,6 +18,8 @@ JOURNAL = "optuna_journal.log"
 PREPARED = "prepared.json"
 #: seconds per stage of the run (prepare, Ray start, Tune fit, total)
 TIMINGS = "timings.json"
+#: the checkpoint budget: bytes written during the search, left after it (raymt.results.checkpoints)
+CHECKPOINTS = "checkpoints.json"
 #: the evaluation split's references and sources, in the order of every trial's hypotheses
 REFERENCES = "references.txt"
 SOURCES = "sources.txt"

@@ -18,7 +18,8 @@ from raymt.analysis.data_section import data_section
 from raymt.analysis.held_out import held_out_section
 from raymt.analysis.report import write_report
 from raymt.analysis.results import load, load_history
-from raymt.results.files import PREPARED, TIMINGS
+from raymt.results.checkpoints import checkpoint_section
+from raymt.results.files import CHECKPOINTS, PREPARED, TIMINGS
 
 
 def _read_json(path: Path) -> dict:
@@ -41,6 +42,9 @@ def report_sections(results_dir: Path, trials: pd.DataFrame, objectives: Mapping
     held_out = held_out_section(trials, objectives, seconds=timings.get("test_scoring_s")) if objectives else ""
     if held_out:
         extra["Validation vs held-out test"] = held_out
+    budget = _read_json(results_dir / CHECKPOINTS)
+    if budget:
+        extra["Checkpoints"] = checkpoint_section(budget)
     costs = prepared.get("augment_costs")
     if costs:  # paid once for the whole search (back-translation): shown once
         extra["Shared augmentation cost"] = augment_cost_section(costs, trials)

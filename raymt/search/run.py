@@ -27,6 +27,7 @@ from raymt.cluster_limits import find_cluster_limits
 from raymt.errors import SearchInterrupted
 from raymt.io import atomic_write_text
 from raymt.plan.build import check_before_launch
+from raymt.results.checkpoints import apply_checkpoint_budget
 from raymt.object_store import exists, is_uri, join, localize, to_uri
 from raymt.results.collect import collect_results
 from raymt.results.files import CONFIG_COPY, JOURNAL, MARKER, TIMINGS, TRIALS_DIR, TUNE_DIR
@@ -128,6 +129,9 @@ def run_search(
     write_results(results_dir, trials, history, objectives=search.objectives)
     if len(trials):  # the validation front, scored once on the held-out test split (written before: nothing lost)
         trials = score_front_on_test(results_dir, trials, search.objectives, log=log)
+    interrupted = len(trials) < search.num_samples or (len(trials) and (trials["status"] == "interrupted").any())
+    if len(trials) and not interrupted and not exp_uri:  # a resumable search keeps every checkpoint
+        apply_checkpoint_budget(results_dir, trials, history, search.keep_checkpoints)
     rebuild_report(results_dir, search.objectives, trials=trials, history=history, log_params=log_scale_columns(search.space))
     log("\n" + front_summary(trials, search.objectives))  # the same lines as `raymt report`
     if held_out := held_out_summary(trials, search.objectives):
@@ -137,7 +141,7 @@ def run_search(
         sync_results(results_dir, exp_uri)
         log(f"results uploaded to {exp_uri} (local copy: {results_dir})")
     # Ctrl-C: Tune ends the run early and returns; a trial it was in, or one never started, is missing
-    if len(trials) < search.num_samples or (trials["status"] == "interrupted").any():
+    if interrupted:
         raise SearchInterrupted(exp_uri or str(results_dir))
     return results_dir
 

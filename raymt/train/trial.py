@@ -51,11 +51,15 @@ def train_loop_per_worker(loop_config: dict) -> None:
     name), so the driver imports the module that defines it. ``raymt.train.worker`` pulls in
     peft and every fine-tuning method (~2.5-3 s and ~140 MB per process on a 2-core machine),
     which in a trial driver that only builds a ``TorchTrainer`` would sit on every trial's
-    critical path. Here the import happens on the workers only, which need it anyway.
+    critical path. Here the import happens on the workers only, which need it anyway; the
+    time it takes is reported (``worker_import_s``, benchmarks/overhead.py).
     """
+    import time
+
+    entered_unix = time.time()
     from raymt.train.worker import run_worker
 
-    run_worker(loop_config)
+    run_worker({**loop_config, "entered_unix": entered_unix})
 
 
 def run_trial(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str | None = None, callbacks=()):

@@ -120,7 +120,9 @@ def test_fsdp_restore_after_a_killed_worker_continues_exactly(tmp_path, cache_ro
 
     killed, checkpoint, _ = _run_killing_a_worker(cfg, prepared, tmp_path / "fsdp" / "trials", "killed", victim=-1)
     assert killed["restarts"] == 1 and killed["restore_s"] > 0
-    assert sorted(p.name for p in Path(checkpoint).glob("trainer_state*")) == ["trainer_state.rank0.pt", "trainer_state.rank1.pt"]
+    # the checkpoint budget: a finished trial's last checkpoint carries no optimizer state (the
+    # restart above read epoch 1's, one shard per rank: the equal losses below prove it)
+    assert sorted(p.name for p in Path(checkpoint).glob("trainer_state*")) == []
     for key in ("train_loss", "eval_loss", "bleu", "step", "storage_bytes"):
         assert killed[key] == unbroken[key], (key, killed[key], unbroken[key])
 

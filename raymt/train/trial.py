@@ -8,11 +8,19 @@ Tune trial, and ``TuneReportCallback`` forwards rank 0's per-epoch reports to Tu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from raymt.errors import TrialFailed
 from raymt.results.files import TRIALS_DIR
 from raymt.train.prepare import PreparedExperiment
+
+#: How often the Train controller polls its workers (``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S``,
+#: ray/train/v2/_internal/constants.py; Ray's default 2.0 s). A poll is one small remote call
+#: per worker; a poll that takes longer is only waited for again (Ray marks a worker dead after
+#: its own 10-minute timeout), so a short interval costs little even on a loaded machine.
+HEALTH_CHECK_INTERVAL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+HEALTH_CHECK_INTERVAL_S = 0.25
 
 
 def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str, callbacks=(), stop_key: str | None = None):
@@ -25,6 +33,10 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
     from raymt.plan.storage import CHECKPOINT_POLICY
     from raymt.train.init_stage import as_loop_config, ensure_init_stage
 
+    # Ray Train's controller looks at its workers every 2 s by default: a finished trial waited
+    # up to that long to be seen done, every report up to that long to reach Tune. A user's
+    # own setting wins (Ray passes it on to the controller it starts from this process).
+    os.environ.setdefault(HEALTH_CHECK_INTERVAL_ENV, str(HEALTH_CHECK_INTERVAL_S))
     res = cfg.resources
     per_worker = {"CPU": res.cpus_per_worker}
     if res.use_gpu:

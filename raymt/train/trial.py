@@ -28,10 +28,11 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
     driver, before the workers start: they only load the finished artefact. ``stop_key``: the
     key under which the trial may ask its workers to stop between steps (raymt.train.stop)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchConfig
 
     from raymt.plan.storage import CHECKPOINT_POLICY
     from raymt.train.init_stage import as_loop_config, ensure_init_stage
+    from raymt.train.trainer import TrialTrainer
 
     # Ray Train's controller looks at its workers every 2 s by default: a finished trial waited
     # up to that long to be seen done, every report up to that long to reach Tune. A user's
@@ -41,7 +42,7 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
     per_worker = {"CPU": res.cpus_per_worker}
     if res.use_gpu:
         per_worker["GPU"] = res.gpus_per_worker
-    return TorchTrainer(
+    return TrialTrainer(
         train_loop_per_worker,
         train_loop_config={**prepared.loop_config(cfg), "init": as_loop_config(ensure_init_stage(cfg, prepared)), "stop_key": stop_key},
         torch_config=TorchConfig(backend=None),

@@ -27,3 +27,17 @@ def test_the_controller_polls_its_workers_often_unless_the_user_said_otherwise(m
     monkeypatch.setenv(HEALTH_CHECK_INTERVAL_ENV, "3")
     _trainer()
     assert get_env_vars_to_propagate()[HEALTH_CHECK_INTERVAL_ENV] == "3"
+
+
+def test_a_trial_starts_no_ray_data_actor_but_a_run_with_datasets_still_does():
+    from ray.train.torch import TorchTrainer
+    from ray.train.v2._internal.callbacks import DatasetsCallback
+
+    from raymt.train.trainer import TrialTrainer
+
+    trainer = _trainer()
+    assert isinstance(trainer, TorchTrainer) and isinstance(trainer, TrialTrainer)  # still a Ray Train TorchTrainer run
+    callbacks = trainer._create_default_callbacks()
+    assert callbacks and not any(isinstance(c, DatasetsCallback) for c in callbacks)
+    with_data = TrialTrainer(lambda: None, datasets={"train": [1, 2]})  # a plain list: Ray wraps it later, at fit()
+    assert any(isinstance(c, DatasetsCallback) for c in with_data._create_default_callbacks())

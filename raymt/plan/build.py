@@ -520,7 +520,7 @@ def format_plan(plan: Plan) -> str:
     worst = max(plan.branches, key=lambda b: b.checkpoint_bytes)
     kept = f" + {plan.num_trials} kept artefact(s)" if plan.storage.get("kept_artifacts") else ""
     lines.append(
-        f"storage_path: {plan.num_trials} trial(s) x {pol.num_to_keep} kept checkpoints x up to "
+        f"storage_path: {plan.num_trials} trial(s) x {pol.num_to_keep} kept checkpoint(s) x up to "
         f"{storage(worst.checkpoint_bytes)} ({worst.method}){kept} = up to "
         f"{storage(plan.storage_bytes)}" + (" (every trial at the largest branch)" if plan.num_trials > 1 else "")
     )

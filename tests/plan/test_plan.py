@@ -158,7 +158,7 @@ def test_the_plan_shows_the_checkpoint_budget_after_the_search(tmp_path, capsys,
     space.write_text(yaml.safe_dump(raw))
     assert main(["plan", str(space)]) == 0
     out = capsys.readouterr().out
-    assert "8 trial(s) x 1 kept checkpoints" in out
+    assert "8 trial(s) x 1 kept checkpoint(s)" in out
     after = next(line for line in out.splitlines() if line.startswith("after the search:"))
     assert f"search.keep_checkpoints: {keep}" in after
     assert ("the others keep only their state and hypotheses" in after) == (keep == "front")

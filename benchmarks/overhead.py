@@ -4,6 +4,7 @@ evaluation, checkpoints and the gap between trials (issue 15, item 2).
     python -m benchmarks.overhead                    # the default search (8 trials), as a user runs it
     python -m benchmarks.overhead --num-samples 4    # fewer trials
     python -m benchmarks.overhead --results DIR      # only the table, from a finished search's folder
+    python -m benchmarks.overhead --imports          # what each process of a trial imports (no Ray started)
 
 The search runs as the user runs it (``python -m raymt.cli search FILE`` in a fresh process, Ray
 started locally) on ``search_spaces/default.yaml``, with only the name, the results folder and
@@ -136,6 +137,45 @@ def summary(df: pd.DataFrame, results: Path, wall: float | None) -> dict:
     return out
 
 
+#: What each kind of process of a trial imports beyond what Ray itself already loaded there:
+#: the Tune trial (raymt's function trainable, which builds the TorchTrainer) and a Train
+#: worker (raymt.train.worker); both import torch through ``ray.train.torch`` in any case.
+IMPORTS = {
+    "tune trial": ("import ray, ray.tune, ray.train", "import raymt.search.trainable, ray.train.torch"),
+    "train worker": ("import ray, ray.train, ray.train.torch, torch", "import raymt.train.worker"),
+}
+
+
+def import_costs(top: int = 6) -> dict:
+    """Seconds each process spends on raymt's own imports (``python -X importtime``, a fresh
+    process each, median of 3), and the heaviest packages among them."""
+    import re
+    import statistics
+
+    def timed(code: str) -> dict[str, tuple[int, int]]:
+        err = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True).stderr
+        out = {}
+        for line in err.splitlines():
+            m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
+            if m:
+                out[m.group(4)] = (int(m.group(1)), int(m.group(2)), len(m.group(3)))
+        return out
+
+    report = {}
+    for name, (before, extra) in IMPORTS.items():
+        totals, heavy = [], {}
+        for _ in range(3):
+            base, full = timed(before), timed(f"{before}; {extra}")
+            new = {k: v for k, v in full.items() if k not in base}
+            totals.append(sum(v[0] for v in new.values()) / 1e6)
+            heavy = {k: v[1] / 1e6 for k, v in new.items() if "." not in k or k.startswith("raymt.")}
+        report[name] = {
+            "extra_import_s": round(statistics.median(totals), 2),
+            "heaviest_s": {k: round(v, 2) for k, v in sorted(heavy.items(), key=lambda kv: -kv[1])[:top]},
+        }
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-samples", type=int, default=None, help="trials (default: the default space's)")
@@ -143,8 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="overhead")
     parser.add_argument("--cache", type=Path, default=None, help="a .cache folder of an earlier run (skips the base build)")
     parser.add_argument("--results", type=Path, default=None, help="a finished search's folder: only print its table")
+    parser.add_argument("--imports", action="store_true", help="only the import cost of a trial's processes (no Ray started)")
     args = parser.parse_args(argv)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    if args.imports:
+        print(json.dumps({"uptime": load, **import_costs()}, indent=1))
+        return 0
     wall = None
     if args.results is None:
         print(f"running the default search ({args.name}) ...  [{load}]", flush=True)

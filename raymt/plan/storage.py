@@ -18,8 +18,8 @@ What one checkpoint holds (written by ``raymt/train/worker.py`` every epoch):
 The checkpoint budget (issue 16, item 3): each trial keeps ONE checkpoint, its latest, which
 carries the best epoch's artefact (``best/``): the latest and the best, and nothing else. While
 Ray Train registers a new checkpoint the previous one still exists, so a running trial holds at
-most two for a moment. At the end of a search the trials off the front (and those a scheduler
-stopped) lose their checkpoints' tensors (:mod:`raymt.results.checkpoints`) unless
+most two for a moment. A trial a scheduler stops loses its checkpoint's tensors when its run
+ends; at the end of a search the trials off the front lose theirs (:mod:`raymt.results.checkpoints`) unless
 ``search.keep_checkpoints: all``; their state and hypotheses stay, and the artefacts kept by
 ``search.keep_artifacts`` are copies in ``<results>/artifacts``.
 """

@@ -9,6 +9,12 @@ optimizer state) unless ``search.keep_checkpoints: all``. What a user reads stay
 trials table, the per-epoch history, each checkpoint's ``state.json`` and hypotheses (the
 paired bootstrap reads ``hyps_path``), and the front's checkpoints whole.
 
+A trial a scheduler stops loses its tensors as soon as its Train run has ended: the search
+driver marks its Train run folder (:data:`raymt.results.files.STOPPED_MARK`) when the scheduler
+decides, and the trial strips its own checkpoint once ``fit()`` has returned
+(:func:`release_if_stopped`), so a long search does not hold every stopped trial's checkpoint
+until its end.
+
 A search that was interrupted is left as it is: ``raymt search --resume`` continues its trials
 from their checkpoints, and the front may still change.
 
@@ -24,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from raymt.io import atomic_write_text
-from raymt.results.files import CHECKPOINTS, TRIALS_DIR, train_run_name
+from raymt.results.files import CHECKPOINTS, STOPPED_MARK, TRIALS_DIR, train_run_name
 
 #: what a pruned checkpoint loses: the tensors (everything else is a few text files)
 TENSORS = ("artifact", "best", "trainer_state*.pt")
@@ -32,6 +38,30 @@ TENSORS = ("artifact", "best", "trainer_state*.pt")
 
 def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+
+
+def strip_tensors(train_run: Path) -> bool:
+    """Remove the tensors of every checkpoint of one Train run (its state and hypotheses stay);
+    True when it has a checkpoint."""
+    checkpoints = list(Path(train_run).glob("checkpoint_*"))
+    for ckpt in checkpoints:
+        for pattern in TENSORS:
+            for path in ckpt.glob(pattern):
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return bool(checkpoints)
+
+
+def mark_stopped(train_run: Path) -> None:
+    """The search driver: a scheduler stopped this trial (its result is recorded)."""
+    Path(train_run).mkdir(parents=True, exist_ok=True)
+    (Path(train_run) / STOPPED_MARK).write_text("stopped by the search's scheduler: the checkpoint's tensors are removed when its run ends\n")
+
+
+def release_if_stopped(train_run: Path) -> bool:
+    """The trial, once its Train run has ended: strip its checkpoint when the scheduler stopped it."""
+    if not (Path(train_run) / STOPPED_MARK).exists():
+        return False
+    return strip_tensors(train_run)
 
 
 def kept_whole(trials: pd.DataFrame, keep_checkpoints: str) -> set[str]:
@@ -62,13 +92,7 @@ def apply_checkpoint_budget(results_dir: Path, trials: pd.DataFrame, history: pd
         for trial_id in trials["trial_id"].astype(str):
             if trial_id in outcome["kept_whole"]:
                 continue
-            stripped = False
-            for ckpt in (root / train_run_name(trial_id)).glob("checkpoint_*"):
-                for pattern in TENSORS:
-                    for path in ckpt.glob(pattern):
-                        shutil.rmtree(path) if path.is_dir() else path.unlink()
-                        stripped = True
-            if stripped:
+            if strip_tensors(root / train_run_name(trial_id)):  # stripped now, or when the scheduler stopped it
                 outcome["pruned_trials"].append(trial_id)
     outcome["left_bytes"] = folder_bytes(root)
     atomic_write_text(Path(results_dir) / CHECKPOINTS, json.dumps(outcome, indent=1))

@@ -49,6 +49,10 @@ TUNE_DIR = "tune"
 #: Ray Train's runs, one per trial (``trial_<id>``), with their checkpoints
 TRIALS_DIR = "trials"
 
+#: written into a Train run's folder (``TRIALS_DIR/trial_<id>/``) when a scheduler stops the trial:
+#: its checkpoint's tensors are removed once the run has ended (raymt.results.checkpoints)
+STOPPED_MARK = "raymt_early_stopped"
+
 #: folders Ray writes straight to an object store: never uploaded from a staging copy
 REMOTE_ONLY = (TUNE_DIR, TRIALS_DIR)
 #: folders not mirrored when a results folder is read from an object store (artefacts are

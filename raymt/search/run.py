@@ -45,7 +45,7 @@ from raymt.search.sampler.registry import make_sampler
 from raymt.search.scheduler.build import scheduler_from_config
 from raymt.search.scheduler.record import EarlyStopMarker
 from raymt.search.space import CompiledSpace, log_scale_columns
-from raymt.search.trainable import make_trainable
+from raymt.search.trainable import MarkStoppedTrials, make_trainable
 from raymt.search.tuner import make_searcher, make_tuner, restore_tuner, upload_journal_callback
 from raymt.search.warm_start import seed_study_from
 from raymt.train.preflight import check_trial_fits, trial_concurrency
@@ -211,6 +211,8 @@ def _build_tuner(
     concurrent, rule = trial_concurrency(cfg, search.max_concurrent_trials, limits=limits)
     log(f"up to {concurrent} trial(s) at once: {rule}")
     callbacks = [EarlyStopMarker(scheduler)]
+    if not exp_uri and search.keep_checkpoints == "front":  # the checkpoint budget: a stopped trial's tensors go when its run ends
+        callbacks.append(MarkStoppedTrials(scheduler, results_dir))
     if exp_uri:
         callbacks.append(upload_journal_callback(results_dir / JOURNAL, join(exp_uri, JOURNAL)))
     return make_tuner(

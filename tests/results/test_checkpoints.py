@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from raymt.results.checkpoints import apply_checkpoint_budget, checkpoint_section
+from raymt.results.checkpoints import apply_checkpoint_budget, checkpoint_section, release_if_stopped
 from raymt.results.collect import collect_results
 from raymt.results.files import CHECKPOINTS, TRIALS_DIR, train_run_name
 from raymt.results.report import report_sections
@@ -102,3 +102,23 @@ def test_a_finished_search_collected_again_keeps_the_artefact_copies_of_pruned_t
         shutil.rmtree(ckpt / sub)
     again, _ = collect_results(grid, ["method"], tmp_path, objectives, keep_artifacts, tmp_path / "refs.txt")
     assert again.loc[0, "artifact_path"] == first.loc[0, "artifact_path"] and copy.is_dir()
+
+
+def test_a_trial_the_scheduler_stopped_strips_its_checkpoint_when_its_run_ends(tmp_path):
+    """The driver marks the stopped trial's Train run (raymt.search.trainable.MarkStoppedTrials);
+    the trial strips it after fit(); an unmarked trial (completed, or cut by Ctrl-C) keeps it."""
+    from raymt.search.trainable import MarkStoppedTrials
+
+    stopped, running = _checkpoint(tmp_path, "stopped", finished=False), _checkpoint(tmp_path, "running", finished=False)
+    scheduler = SimpleNamespace(is_early_stopped=lambda trial_id: trial_id == "stopped")
+    marker = MarkStoppedTrials(scheduler, tmp_path)
+    for trial_id in ("stopped", "running"):
+        marker.on_trial_result(1, [], SimpleNamespace(trial_id=trial_id), {})
+    assert release_if_stopped(tmp_path / TRIALS_DIR / train_run_name("stopped"))
+    assert not release_if_stopped(tmp_path / TRIALS_DIR / train_run_name("running"))
+    assert not (stopped / "artifact").exists() and not (stopped / "trainer_state.pt").exists() and (stopped / "best_hyps.txt").exists()
+    assert (running / "artifact").is_dir() and (running / "trainer_state.pt").exists()
+    # at the end it counts among the stripped trials like any other off the front
+    trials = pd.DataFrame({"trial_id": ["stopped", "running"], "status": ["early_stopped", "completed"], "is_pareto": [False, True]})
+    outcome = apply_checkpoint_budget(tmp_path, trials, None, "front")
+    assert outcome["pruned_trials"] == ["stopped"] and outcome["kept_whole"] == ["running"] and outcome["written_bytes"] is None

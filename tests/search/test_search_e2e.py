@@ -109,8 +109,8 @@ def check_checkpoint_budget(results, df, front):
                 assert not list(ckpt.glob("trainer_state*"))
     budget = json.loads((results / "checkpoints.json").read_text())
     assert sorted(budget["kept_whole"]) == sorted(front) and sorted(budget["pruned_trials"]) == sorted(with_checkpoint - front)
-    assert budget["before_bytes"] < budget["written_bytes"]  # 2 epochs: every finished trial wrote 2 checkpoints, keeps 1
-    assert (budget["left_bytes"] < budget["before_bytes"]) == bool(budget["pruned_trials"])
+    # 2 epochs: every finished trial wrote 2 checkpoints and keeps 1; stopped trials were stripped when they ended
+    assert budget["left_bytes"] <= budget["before_bytes"] < budget["written_bytes"]
     assert "## Checkpoints" in (results / "report.md").read_text()
 
 

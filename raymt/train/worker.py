@@ -308,7 +308,7 @@ def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
         (ckpt_dir / STATE_FILE).write_text(json.dumps(run.state, indent=1))
         metrics = _metrics(run, epoch, size)
         metrics["checkpoint_write_s"] = time.perf_counter() - t_ckpt
-        metrics["checkpoint_bytes"] = _folder_bytes(ckpt_dir)  # rank 0's share: the report's "written" total
+        metrics["checkpoint_bytes"] = artifact_bytes(ckpt_dir)  # rank 0's share: the report's "written" total
     # rank 0 reports the checkpoint; under FSDP every rank adds its optimizer shard (Ray Train
     # merges the ranks' files into one checkpoint folder). The local copy is deleted once
     # uploaded: it would otherwise stay in /tmp for every epoch of every trial.
@@ -555,10 +555,6 @@ def _save_artifact(model, method, cfg, base_path: str, rank: int, dest: Path) ->
         whole.load_state_dict(state, assign=True)
         parallel.unwrap(whole).tie_weights()
         method.save(whole, dest)
-
-
-def _folder_bytes(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
 def _keep_best(artifact_dir: Path, previous: Path | None) -> Path:

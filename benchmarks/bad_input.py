@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.bad_input`` (about 20 s on 2 cores; builds or reuses the tiny base in
 ``--cache``). The cases are the ones ``tests/test_bad_input.py`` asserts on (its CONFIG_CASES,
-DATA_CASES, CLI_CASES and EXPORT_CASES, loaded from that file, so the table and the tests cannot
+DATA_CASES, CLI_CASES, EXPORT_CASES and MISSING_EXTRA_CASES, loaded from that file, so the table and the tests cannot
 drift apart); each is run through the real CLI in this process, and the time is from the command's start to its refusal: no Ray is started for any of them.
 Writes benchmarks/out/bad_input.csv and prints a Markdown table last.
 """
@@ -82,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
             argv = make(folder, results, exported)
             shown = " ".join(Path(a).name if a.startswith(tmp_name) else a for a in argv)
             rows.append((case, f"raymt {shown}", *_run(argv)))
+        for case, module, make, _ in cases.MISSING_EXTRA_CASES:
+            folder = tmp / case
+            folder.mkdir()
+            argv = make(folder)
+            with cases.missing_module(module):
+                rows.append((case, f"raymt {argv[0]} DIR (without {module} installed)", *_run(argv)))
         stdin, sys.stdin = sys.stdin, io.StringIO("")
         try:
             rows.append(("translate_empty_stdin", "raymt translate export < /dev/null", *_run(["translate", str(exported)])))

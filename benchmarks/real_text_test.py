@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from raymt.data.cache import load_tokenized
-    from raymt.export.bundle import _artifact_dir, _trial_config
+    from raymt.export.bundle import artifact_dir, trial_config
     from raymt.methods import get_method
     from raymt.metrics.bleu import corpus_scores
     from raymt.model.loading import load_model, load_tokenizer
@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     hyps = {"untouched base": _decode(load_model(base), tokenizer, cfg, sources)}
     for row in chosen.itertuples():
-        trial_cfg = _trial_config(results, pd.Series(row._asdict()))
-        model = get_method(trial_cfg["method"]["name"]).load(load_model(base), _artifact_dir(pd.Series(row._asdict())))
+        trial_cfg = trial_config(results, pd.Series(row._asdict()))
+        model = get_method(trial_cfg["method"]["name"]).load(load_model(base), artifact_dir(pd.Series(row._asdict()), results))
         hyps[row.trial_id] = _decode(model, tokenizer, cfg, sources)
     decode_s = time.perf_counter() - t0
     vs_base = paired(list(hyps.items()), refs, args.n_samples)

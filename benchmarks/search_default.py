@@ -34,10 +34,14 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "search_default"
 
 
-def run_one(kind: str, out: Path, shared_cache: Path | None) -> dict:
+def run_one(kind: str, out: Path, shared_cache: Path | None, *, name: str | None = None, edit=None) -> dict:
+    """One `raymt search` of the default space in a fresh process; ``edit(raw)`` may change the
+    space's YAML (as a dict) before it runs."""
     raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
-    name = f"default-{kind}"
+    name = name or f"default-{kind}"
     raw["name"], raw["storage_path"] = name, str(out)
+    if edit is not None:
+        edit(raw)
     if kind != raw["search"]["scheduler"].get("kind"):
         raw["search"]["scheduler"] = {"kind": kind}
     space = out / f"{name}.yaml"

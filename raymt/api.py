@@ -53,16 +53,19 @@ def search(
     warm_start: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     log=print,
+    verbose: bool | None = None,
 ) -> Path:
     """Run (or ``resume``) a search and return its results folder (no argument: offline default).
 
     ``warm_start``: results folder of an earlier search whose trials seed the sampler.
+    ``log`` gets raymt's lines (one per trial start, epoch and end); ``verbose`` (default:
+    ``RAYMT_VERBOSE``) also shows Ray Tune's status tables and Ray Train's INFO logs.
     Ctrl-C (KeyboardInterrupt) ends the search with its results written so far and raises
     :class:`raymt.errors.SearchInterrupted` (a KeyboardInterrupt naming the folder to resume).
     """
     from raymt.search.run import run_search
 
-    return run_search(config, resume=resume, warm_start=warm_start, overrides=overrides, log=log)
+    return run_search(config, resume=resume, warm_start=warm_start, overrides=overrides, log=log, verbose=verbose)
 
 
 def plan(

@@ -10,6 +10,25 @@ from __future__ import annotations
 import json
 import os
 
+#: ``RAYMT_VERBOSE=1``: Ray's own output during a search (Tune's status tables, Ray Train's INFO
+#: logs), as ``raymt search --verbose``; by default raymt prints its own lines
+#: (:mod:`raymt.search.trial_lines`).
+VERBOSE_ENV = "RAYMT_VERBOSE"
+
+
+def is_verbose(flag: bool | None = None) -> bool:
+    """``flag`` when given (``--verbose``), else whether ``RAYMT_VERBOSE`` is set to a true value."""
+    if flag is not None:
+        return bool(flag)
+    return os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def train_log_level(verbose: bool) -> str:
+    """Ray Train's ``ray.train`` log level (controller and workers: ``ray.train.LoggingConfig``):
+    its INFO lines are the worker group's life cycle, printed for every trial; WARNING keeps
+    what is wrong."""
+    return "INFO" if verbose else "WARNING"
+
 
 def init_ray(*, num_cpus: int | None = None, log=print) -> None:
     import ray

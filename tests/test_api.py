@@ -11,7 +11,7 @@ def test_api_offers_train_and_search_with_the_cli_options():
     from raymt import api
 
     assert list(inspect.signature(api.train).parameters) == ["config", "overrides", "log"]
-    assert list(inspect.signature(api.search).parameters) == ["config", "resume", "warm_start", "overrides", "log"]
+    assert list(inspect.signature(api.search).parameters) == ["config", "resume", "warm_start", "overrides", "log", "verbose"]
     assert list(inspect.signature(api.plan).parameters) == ["config", "gpu_memory", "gpus_per_node", "overrides"]
 
 

@@ -8,6 +8,7 @@ checks, which all run before Ray starts.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 from pathlib import Path
@@ -350,6 +351,44 @@ def test_translate_of_empty_stdin(capsys, exported, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     code, err = run_cli(["translate", str(exported[1])], capsys)
     assert_clean_refusal(code, err, ["stdin", "no input"])
+
+
+# --- an optional extra that is not installed: the command names the extra to install --------------
+
+
+@contextlib.contextmanager
+def missing_module(name: str):
+    """Import ``name`` fails as if its package were not installed."""
+    saved = sys.modules.get(name, _ABSENT)
+    sys.modules[name] = None
+    try:
+        yield
+    finally:
+        if saved is _ABSENT:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = saved
+
+
+_ABSENT = object()
+
+# (case id, the module that is missing, tmp -> argv, words the message must contain)
+MISSING_EXTRA_CASES = [
+    (
+        "dashboard_without_its_extra",
+        "optuna_dashboard",
+        lambda tmp: ["dashboard", _experiment(tmp)],
+        ["raymt dashboard", "optuna-dashboard is not installed", "pip install 'raymt[dashboard]'"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case, module, make, words", MISSING_EXTRA_CASES, ids=[c[0] for c in MISSING_EXTRA_CASES])
+def test_a_missing_extra_is_named_in_one_line(tmp_path, capsys, case, module, make, words):
+    with missing_module(module):
+        code, err = run_cli(make(tmp_path), capsys)
+    assert_clean_refusal(code, err, words)
+    assert len(err.strip().splitlines()) == 1, err
 
 
 def test_a_missing_cjk_extra_is_named_before_ray(tmp_path, capsys, monkeypatch):

@@ -84,7 +84,9 @@ def test_every_command_of_the_page_runs(first_hour, monkeypatch, capsys):
         ran.append(command)
     out = capsys.readouterr().out
     assert ran == commands()
-    assert searches == [((None,), {"resume": None, "warm_start": None})]  # `raymt` = the default search
+    assert searches == [
+        ((None,), {"resume": None, "warm_start": None, "verbose": None})
+    ]  # `raymt` = the default search (verbose: RAYMT_VERBOSE decides)
     assert served == [{"host": "127.0.0.1", "port": 8080}]
     assert (Path("my_model") / "raymt_export.json").is_file() and (first_hour / "report.md").is_file()
     assert "BLEU" in out and "chrF" in out  # evaluate's scores

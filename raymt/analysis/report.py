@@ -31,6 +31,7 @@ from raymt.io import atomic_write_text
 from raymt.metrics.per_pair import pair_metric, pairs_in
 from raymt.results.columns import INIT_STAGE
 from raymt.results.files import REPORT_FILE
+from raymt.results.paths import relative_to
 
 __all__ = ["REPORT_FILE", "build_report", "front_summary", "infer_base_mb", "knee_sentence", "markdown_table", "write_report"]
 
@@ -116,7 +117,7 @@ def _status_section(df: pd.DataFrame) -> str:
     return "## Trials by status\n\n" + markdown_table(table)
 
 
-def _front_section(front: Front, objectives: Mapping[str, str]) -> str:
+def _front_section(front: Front, objectives: Mapping[str, str], folder: Path | None = None) -> str:
     members = front.members
     n_eligible = len(front.eligible)
     title = f"## Pareto front ({len(members)} of {n_eligible} eligible trials)"
@@ -134,8 +135,8 @@ def _front_section(front: Front, objectives: Mapping[str, str]) -> str:
         rule += f" Multi-pair run: bleu is the unweighted mean of the {len(pair_bleu)} per-pair BLEU columns."
     table = members[cols].copy()
     table["hyperparameters"] = [_params_text(row, params) for _, row in members.iterrows()]
-    if "artifact_path" in members.columns:
-        table["artifact_path"] = members["artifact_path"].to_numpy()
+    if "artifact_path" in members.columns:  # relative to the results folder, which may be moved (raymt.results.paths)
+        table["artifact_path"] = [relative_to(v, folder) if folder is not None else v for v in members["artifact_path"]]
     text = f"{title}\n\n{rule}\n\n{markdown_table(table, {**_formats(objectives), **dict.fromkeys(pair_bleu, '.2f')})}"
     if len(objectives) == 2:
         text += "\n\n" + _knee_line(front)
@@ -417,14 +418,16 @@ def build_report(
     n_samples: int = 1000,
     statuses: Iterable[str] | None = DEFAULT_STATUSES,
     task_counts: Sequence[int] = TASK_COUNTS,
+    folder: str | os.PathLike[str] | None = None,
 ) -> str:
-    """The Markdown text of the report (no files touched)."""
+    """The Markdown text of the report (no files touched); ``folder``: the results folder, which
+    the paths it shows are relative to."""
     objectives = validate_objectives(objectives, trials_df)
     front = Front(trials_df, objectives, statuses=statuses)
     sections = [
         f"# {title}\n\nObjectives: {_objectives_text(objectives)}. {len(trials_df)} trials.",
         _status_section(trials_df),
-        _front_section(front, objectives),
+        _front_section(front, objectives, Path(folder) if folder is not None else None),
         _hypervolume_section(front, trials_df, objectives, statuses),
         _best_per_method_section(trials_df, objectives),
         _failures_section(trials_df),
@@ -466,5 +469,5 @@ def write_report(
     objectives = validate_objectives(objectives, trials_df)
     plots = write_plots(folder, trials_df, objectives, history_df, log_params=log_params) if draw else {}
     kwargs.setdefault("title", f"raymt search report: {folder.resolve().name}")
-    text = build_report(trials_df, objectives, plots=plots, extra=extra, **kwargs)
+    text = build_report(trials_df, objectives, plots=plots, extra=extra, folder=folder, **kwargs)
     return atomic_write_text(folder / REPORT_FILE, text)

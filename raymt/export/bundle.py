@@ -75,8 +75,9 @@ def choose_trial(
         ) from None
 
 
-def _trial_config(results_dir: Path, row: pd.Series) -> dict:
-    """The trial's full experiment config, rebuilt from the search's space and the row."""
+def trial_config(results_dir: Path, row: pd.Series) -> dict:
+    """The trial's full experiment config (raw, as YAML would give it), rebuilt from the search's
+    space and the trials table's row: what export and test scoring load the artefact with."""
     from raymt.config.load import read_yaml
     from raymt.search.space import CompiledSpace, SpaceConfig
 
@@ -102,7 +103,12 @@ def _resolved(row: pd.Series, results_dir: Path) -> pd.Series:
     return row
 
 
-def _artifact_dir(row: pd.Series) -> Path:
+def artifact_dir(row: pd.Series, results_dir: Path | None = None) -> Path:
+    """The folder of a trial's kept artefact on this machine: ``artifact_path``, else the best
+    (or last) checkpoint's. ``results_dir``: the folder the row was read from, when its paths
+    are still relative to it (a row straight from trials.parquet)."""
+    if results_dir is not None:
+        row = _resolved(row, results_dir)
     # paths of an object-store experiment are URIs: fetched to this machine's staging copy
     kept = row.get("artifact_path")
     if isinstance(kept, str) and kept:
@@ -155,7 +161,7 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
     prepared = read_prepared(results_dir)
     # an object-store experiment records its cache by URI (fetched); a moved folder may need --base
     base = locate_base(prepared["base_path"], override=base, where=str(results_dir / PREPARED))
-    raw = _trial_config(results_dir, row)
+    raw = trial_config(results_dir, row)
     cfg = ExperimentConfig.model_validate(raw)
     method = cfg.method.name
     if merge and method != "lora":
@@ -164,7 +170,7 @@ def export_trial(results_dir: str | Path, row: pd.Series, out_dir: str | Path, *
             where="--merge",
             fix="drop --merge (full models are already standalone; other methods keep their own format)",
         )
-    src = _artifact_dir(_resolved(row, results_dir))
+    src = artifact_dir(row, results_dir)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:

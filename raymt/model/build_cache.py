@@ -20,7 +20,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 #: bump when raymt's build code changes what it writes for the same recipe
@@ -71,4 +72,28 @@ def publish_model_folder(model, tokenizer, out: Path, marker: str, meta: dict) -
         os.replace(tmp, out)
     except OSError:  # another process won the race: use its folder
         shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def build_model_once(out: Path, marker: str, build: Callable[[], tuple], *, what: str, log=print) -> Path:
+    """``out``, built by ``build()`` -> ``(model, tokenizer, meta)`` unless its ``marker`` is there.
+
+    The one build sequence of every model raymt makes itself (tiny base, real-text base, reverse
+    model): a file lock beside the folder, so a second process (another search, a test run)
+    waits for the first build and reuses it instead of building the same bytes again; the build
+    in a temporary folder renamed into place (:func:`publish_model_folder`); the marker last,
+    with ``meta`` and the build's seconds (``build_s``)."""
+    from filelock import FileLock
+
+    out = Path(out)
+    if (out / marker).exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out.parent / f".{out.name}.lock")):
+        if (out / marker).exists():  # built by another process while this one waited
+            return out
+        t0 = time.time()
+        model, tokenizer, meta = build()
+        publish_model_folder(model, tokenizer, out, marker, {**meta, "build_s": round(time.time() - t0, 1)})
+    log(f"{what} built in {time.time() - t0:.1f}s -> {out}")
     return out

@@ -175,17 +175,21 @@ def read_marker(folder: str | os.PathLike) -> dict | None:
 
 def build_multilingual_base(spec: MultilingualSpec, cache_root: str | os.PathLike, *, log=print) -> Path:
     """The folder of the real-text base for ``spec``, built once (about 10 minutes on 2 cores with
-    the default recipe) and then reused; racing builders publish atomically."""
-    from raymt.data.files import read_lines
+    the default recipe) and then reused (:func:`raymt.model.build_cache.build_model_once`: a
+    second process waits for the first build)."""
+    from raymt.model.build_cache import build_model_once
 
     files = corpus_files(spec)
     out = Path(cache_root) / "models" / cache_key(spec, files)
-    if (out / MARKER).exists():
-        return out
+    return build_model_once(out, MARKER, lambda: _build(spec, files, log), what="multilingual base", log=log)
+
+
+def _build(spec: MultilingualSpec, files: dict, log):
+    """The real-text base's (model, tokenizer, marker meta)."""
     import torch
     from transformers import MBartForConditionalGeneration
 
-    from raymt.model.build_cache import publish_model_folder
+    from raymt.data.files import read_lines
     from raymt.model.pretrain import Recipe, encode_pairs, pretrain
     from raymt.model.tokenizer_training import train_tokenizer
 
@@ -242,11 +246,8 @@ def build_multilingual_base(spec: MultilingualSpec, cache_root: str | os.PathLik
         "train_loss": losses,
         "validation": scores,
         "seconds": {"tokenizer": round(tokenizer_s, 1), "pretrain": round(train_s, 1), "validation": round(eval_s, 1)},
-        "build_s": round(time.time() - t0, 1),
     }
-    publish_model_folder(model, tokenizer, out, MARKER, meta)
-    log(f"multilingual base built in {time.time() - t0:.1f}s -> {out}")
-    return out
+    return model, tokenizer, meta
 
 
 def infilled(lines: list[str], mask_token: str, *, seed: int) -> list[tuple[str, str]]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,29 +50,26 @@ def build_reverse_tiny(
     ``src_lang``/``tgt_lang`` are the *experiment's* languages; the reverse model reads
     ``tgt_lang`` and writes ``src_lang``.
     """
+    from raymt.model.build_cache import build_model_once
+
     out = Path(cache_root) / "models" / reverse_key(spec, train, src_lang=src_lang, tgt_lang=tgt_lang, epochs=epochs)
-    if (out / REVERSE_MARKER).exists():
-        return out
+
+    def build():
+        return _build(base_path, spec, train, src_lang=src_lang, tgt_lang=tgt_lang, epochs=epochs, log=log)
+
+    return build_model_once(out, REVERSE_MARKER, build, what="reverse (back-translation) model", log=log)
+
+
+def _build(base_path, spec: TinyModelSpec, train, *, src_lang: str, tgt_lang: str, epochs: int, log):
+    """The reverse model's (model, tokenizer, marker meta)."""
     from transformers import MBartForConditionalGeneration
 
-    from raymt.model.build_cache import publish_model_folder
     from raymt.model.loading import load_tokenizer
     from raymt.model.pretrain import encode_pairs, pretrain
     from raymt.model.tiny import pretrain_recipe
 
-    t0 = time.time()
     tokenizer = load_tokenizer(str(base_path), tgt_lang, src_lang)  # reads the target language, writes the source
     model = MBartForConditionalGeneration.from_pretrained(str(base_path))
     examples = encode_pairs(tokenizer, [(tgt, src) for src, tgt in train], src_lang=tgt_lang, tgt_lang=src_lang, max_length=spec.max_positions)
     pretrain(model, examples, pretrain_recipe(spec, epochs), pad_id=tokenizer.pad_token_id, log=log, what="reverse model")
-    meta = {
-        "base": str(base_path),
-        "reads": tgt_lang,
-        "writes": src_lang,
-        "pairs": len(train),
-        "epochs": epochs,
-        "build_s": round(time.time() - t0, 1),
-    }
-    publish_model_folder(model, tokenizer, out, REVERSE_MARKER, meta)
-    log(f"reverse (back-translation) model built in {time.time() - t0:.1f}s -> {out}")
-    return out
+    return model, tokenizer, {"base": str(base_path), "reads": tgt_lang, "writes": src_lang, "pairs": len(train), "epochs": epochs}

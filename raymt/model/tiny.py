@@ -20,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from raymt.data.synthetic import SyntheticSpec, generate_splits
-from raymt.model.build_cache import BUILD_THREADS_HELP, build_identity, publish_model_folder
+from raymt.model.build_cache import BUILD_THREADS_HELP, build_identity, build_model_once
 
 TINY_MARKER = "raymt_tiny.json"
 
@@ -107,18 +106,20 @@ def tiny_config(spec: TinyModelSpec, tokenizer):  # also the real-text base's (s
 def build_tiny_base(spec: TinyModelSpec, cache_root: str | os.PathLike, *, log=print) -> Path:
     """Return the folder of the tiny pre-trained base, building it once per spec.
 
-    The build goes to a temporary folder renamed into place, so two processes racing to build
-    the same base never leave a half-written model behind; the loser reuses the winner's.
+    One build per spec on a machine (:func:`raymt.model.build_cache.build_model_once`: a second
+    process waits for the first build and reuses it; never a half-written folder).
     """
     out = Path(cache_root) / "models" / spec.cache_key()
-    if (out / TINY_MARKER).exists():
-        return out
+    return build_model_once(out, TINY_MARKER, lambda: _build(spec, log), what="tiny base", log=log)
+
+
+def _build(spec: TinyModelSpec, log):
+    """The tiny base's (model, tokenizer, marker meta)."""
     from transformers import MBartForConditionalGeneration
 
     from raymt.model.pretrain import encode_pairs, pretrain
     from raymt.model.tokenizer_training import train_tokenizer
 
-    t0 = time.time()
     corpus_spec = SyntheticSpec(
         domain=spec.pretrain_domain, seed=spec.seed, train_size=spec.pretrain_pairs, valid_size=0, test_size=0, lexicon_size=spec.lexicon_size
     )
@@ -144,11 +145,7 @@ def build_tiny_base(spec: TinyModelSpec, cache_root: str | os.PathLike, *, log=p
     model = MBartForConditionalGeneration(tiny_config(spec, tokenizer))
     examples = encode_pairs(tokenizer, pairs, src_lang="en_XX", tgt_lang="de_DE", max_length=spec.max_positions)
     pretrain(model, examples, pretrain_recipe(spec), pad_id=tokenizer.pad_token_id, log=log, what="tiny base pre-training")
-    publish_model_folder(
-        model, tokenizer, out, TINY_MARKER, {"spec": spec.model_dump(), "build": build_identity(), "build_s": round(time.time() - t0, 1)}
-    )
-    log(f"tiny base built in {time.time() - t0:.1f}s -> {out}")
-    return out
+    return model, tokenizer, {"spec": spec.model_dump(), "build": build_identity()}
 
 
 def pretrain_recipe(spec: TinyModelSpec, epochs: int | None = None):

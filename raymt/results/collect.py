@@ -147,7 +147,7 @@ def collect_results(
         error = result.error
         if error is not None:
             row["status"] = "failed"
-            row["error"] = _reason(error)
+            row["error"] = failure_reason(error)
         elif metrics.get("early_stopped"):  # set by the scheduler's record (raymt.search.scheduler.record)
             row["status"] = "early_stopped"
             row["error"] = ""
@@ -232,7 +232,8 @@ def _integer_columns(rows: Sequence[dict]) -> list[str]:
     return [k for k, ok in seen.items() if ok]
 
 
-def _reason(error) -> str:
+def failure_reason(error) -> str:
+    """The one line of a failed trial's error that says why (its exception line), for the table and the log."""
     text = str(error).strip()
     for line in reversed(text.splitlines()):
         line = line.strip()

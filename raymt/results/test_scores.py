@@ -182,13 +182,13 @@ def _write_test_texts(results_dir: Path, test_sets: dict[str, dict]) -> None:
 def _score_trial(results_dir: Path, row: pd.Series, test_sets: dict[str, dict]) -> tuple[dict, list[str]]:
     """One trial's test columns and its hypotheses (pairs in config order)."""
     from raymt.config.schema import ExperimentConfig
-    from raymt.export.bundle import _artifact_dir, _resolved, _trial_config, quiet
+    from raymt.export.bundle import artifact_dir, quiet, trial_config
     from raymt.methods import get_method
     from raymt.model.generation import Decoding
     from raymt.model.loading import load_model, load_tokenizer
 
-    cfg = ExperimentConfig.model_validate(_trial_config(results_dir, row))
-    artifact = _artifact_dir(_resolved(row, results_dir))
+    cfg = ExperimentConfig.model_validate(trial_config(results_dir, row))
+    artifact = artifact_dir(row, results_dir)
     base = locate_base(read_prepared(results_dir)["base_path"], where=str(results_dir / PREPARED))
     decoding = Decoding.from_config(cfg)
     directions = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 def _cmd_search(args) -> int:
     from raymt.search.run import run_search
 
-    run_search(args.space, resume=args.resume, warm_start=args.warm_start)
+    run_search(args.space, resume=args.resume, warm_start=args.warm_start, verbose=args.verbose or None)
     return 0
 
 
@@ -49,6 +49,11 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--resume", metavar="RESULTS_DIR", default=None, help="continue an interrupted search")
     p.add_argument("--warm-start", metavar="OLD_RESULTS_DIR", default=None, help="seed the sampler with an earlier search's trials")
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print Ray's own output: Tune's trial status tables and Ray Train's INFO logs (or set RAYMT_VERBOSE=1)",
+    )
     p.set_defaults(func=_cmd_search)
     p = sub.add_parser(
         "report",

@@ -37,7 +37,7 @@ from raymt.results.references import write_references
 from raymt.results.report import rebuild_report
 from raymt.results.study import optuna_links
 from raymt.results.test_scores import score_front_on_test
-from raymt.runtime import init_ray
+from raymt.runtime import init_ray, is_verbose, train_log_level
 from raymt.search.config import SearchConfig
 from raymt.search.estimate import check_space_fits_model, storage_estimator
 from raymt.search.load import load_search
@@ -46,6 +46,7 @@ from raymt.search.scheduler.build import scheduler_from_config
 from raymt.search.scheduler.record import EarlyStopMarker
 from raymt.search.space import CompiledSpace, log_scale_columns
 from raymt.search.trainable import MarkStoppedTrials, make_trainable
+from raymt.search.trial_lines import TrialLines
 from raymt.search.tuner import make_searcher, make_tuner, restore_tuner, upload_journal_callback
 from raymt.search.warm_start import seed_study_from
 from raymt.train.preflight import check_trial_fits, trial_concurrency
@@ -59,8 +60,12 @@ def run_search(
     warm_start: str | Path | None = None,
     overrides: dict | None = None,
     log=print,
+    verbose: bool | None = None,
 ) -> Path:
-    """Run (or resume) a search and return its results folder."""
+    """Run (or resume) a search and return its results folder.
+
+    ``verbose`` (default: ``RAYMT_VERBOSE``): Ray's own output as well as raymt's lines (Tune's
+    status tables, Ray Train's INFO logs); see :mod:`raymt.search.trial_lines`."""
     t0 = time.perf_counter()
     if resume is not None:
         results_dir = check_experiment_dir(resume, role="--resume")
@@ -99,7 +104,9 @@ def run_search(
     write_prepared(results_dir, asdict(prepared))  # export finds the base here (paths relative to the folder)
     sync_results(results_dir, exp_uri)
 
-    tuner = _build_tuner(cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log, exp_uri=exp_uri, limits=limits)
+    tuner = _build_tuner(
+        cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log, exp_uri=exp_uri, limits=limits, verbose=is_verbose(verbose)
+    )
     t_fit = time.perf_counter()
     with _no_tuner_restore_hint():
         grid = tuner.fit()
@@ -181,9 +188,13 @@ def _build_tuner(
     *,
     exp_uri: str | None = None,
     limits=None,
+    verbose: bool = False,
 ):
     trainable = make_trainable(
-        compiled=compiled, prepared=prepared, trials_storage=join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR)
+        compiled=compiled,
+        prepared=prepared,
+        trials_storage=join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR),
+        train_log_level=train_log_level(verbose),
     )
     resources = {"cpu": cfg.resources.trial_cpus}
     tune_dir = join(exp_uri, TUNE_DIR) if exp_uri else results_dir / TUNE_DIR
@@ -210,7 +221,7 @@ def _build_tuner(
     scheduler = scheduler_from_config(search.scheduler, max_t=cfg.train.epochs)
     concurrent, rule = trial_concurrency(cfg, search.max_concurrent_trials, limits=limits)
     log(f"up to {concurrent} trial(s) at once: {rule}")
-    callbacks = [EarlyStopMarker(scheduler)]
+    callbacks = [EarlyStopMarker(scheduler), TrialLines(search.objectives, search.num_samples, cfg.train.epochs, log=log)]
     if not exp_uri and search.keep_checkpoints == "front":  # the checkpoint budget: a stopped trial's tensors go when its run ends
         callbacks.append(MarkStoppedTrials(scheduler, results_dir))
     if exp_uri:
@@ -225,4 +236,5 @@ def _build_tuner(
         name=TUNE_DIR,
         resources=resources,
         callbacks=callbacks,
+        verbose=None if verbose else 0,  # None: Ray's default (status tables); 0: raymt's lines only
     )

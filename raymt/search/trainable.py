@@ -44,7 +44,7 @@ STOP_GRACE_S = 8.0
 _RUNS: dict[str, tuple[str, threading.Event]] = {}
 
 
-def tune_trial(config: dict, *, compiled: CompiledSpace, prepared: PreparedExperiment, trials_storage: str) -> None:
+def tune_trial(config: dict, *, compiled: CompiledSpace, prepared: PreparedExperiment, trials_storage: str, train_log_level: str = "INFO") -> None:
     """One Tune trial: the trial config from the sampled parameters, then one Ray Train run."""
     trial_id = tune.get_context().get_trial_id()
     cfg = validate_config(compiled.to_raw_config(config), f"trial {trial_id}")
@@ -54,7 +54,9 @@ def tune_trial(config: dict, *, compiled: CompiledSpace, prepared: PreparedExper
     ended = threading.Event()
     _RUNS[trial_id] = (key, ended)
     try:
-        trainer = make_trainer(cfg, prepared, name=name, storage_path=trials_storage, callbacks=[TuneReportCallback()], stop_key=key)
+        trainer = make_trainer(
+            cfg, prepared, name=name, storage_path=trials_storage, callbacks=[TuneReportCallback()], stop_key=key, log_level=train_log_level
+        )
         result = trainer.fit()
         if not is_uri(trials_storage):  # a scheduler stopped it: its run has ended, its result is recorded
             release_if_stopped(Path(trials_storage) / name)
@@ -101,8 +103,8 @@ class MarkStoppedTrials(Callback):
             self._marked.add(trial.trial_id)
 
 
-def make_trainable(*, compiled: CompiledSpace, prepared: PreparedExperiment, trials_storage: str):
+def make_trainable(*, compiled: CompiledSpace, prepared: PreparedExperiment, trials_storage: str, train_log_level: str = "INFO"):
     """:func:`tune_trial` with its parameters, as the function trainable Tune runs."""
-    trainable = tune.with_parameters(tune_trial, compiled=compiled, prepared=prepared, trials_storage=trials_storage)
+    trainable = tune.with_parameters(tune_trial, compiled=compiled, prepared=prepared, trials_storage=trials_storage, train_log_level=train_log_level)
     trainable.__mixins__ = (StopsWorkersFirst,)  # ray.tune.trainable.wrap_function puts them before FunctionTrainable
     return trainable

@@ -213,19 +213,19 @@ def build_augment_pool(name: str, cfg, splits, ratio: float, tokenizer, root: Pa
     pool_pairs = (
         operator.build_pool(splits["train"], ratio, params, seed=cfg.train.seed, cfg=cfg, tokenizer=tokenizer, root=root, log=log)
         if hasattr(operator, "build_pool")
-        else _apply_pool(operator, splits["train"], ratio, params, cfg.train.seed)
+        else _apply_pool(operator, splits["train"], ratio, params, cfg.train.seed, log=log)
     )
     if costs is not None and operator.cost is not None:
         costs[name] = dict(operator.cost)
-    return build_tokenized({"train": pool_pairs}, tokenizer, cfg.model.max_length, root / "data")
+    return build_tokenized({"train": pool_pairs}, tokenizer, cfg.model.max_length, root / "data", log=log)
 
 
-def _apply_pool(operator, train, ratio, params, seed):
+def _apply_pool(operator, train, ratio, params, seed, *, log):
     """A random sample of the training pairs, perturbed: any prefix of it is again a random
     sample, so a trial with a smaller ratio just takes fewer pool pairs."""
     from raymt.data.augment.ratio import augmented_pairs
 
-    return augmented_pairs(train, operator, ratio, params, seed)
+    return augmented_pairs(train, operator, ratio, params, seed, log=log)
 
 
 def _as_dict(report) -> dict:

@@ -23,11 +23,14 @@ HEALTH_CHECK_INTERVAL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 HEALTH_CHECK_INTERVAL_S = 0.25
 
 
-def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str, callbacks=(), stop_key: str | None = None):
+def make_trainer(
+    cfg, prepared: PreparedExperiment, *, name: str, storage_path: str, callbacks=(), stop_key: str | None = None, log_level: str = "INFO"
+):
     """The trial's TorchTrainer. Its init stage (if any) is built or reused here, in the
     driver, before the workers start: they only load the finished artefact. ``stop_key``: the
-    key under which the trial may ask its workers to stop between steps (raymt.train.stop)."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    key under which the trial may ask its workers to stop between steps (raymt.train.stop).
+    ``log_level``: Ray Train's own logs (:func:`raymt.runtime.train_log_level`)."""
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig
 
     from raymt.plan.storage import CHECKPOINT_POLICY
@@ -53,6 +56,7 @@ def make_trainer(cfg, prepared: PreparedExperiment, *, name: str, storage_path: 
             failure_config=FailureConfig(max_failures=res.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=CHECKPOINT_POLICY.num_to_keep),  # the plan counts the same
             callbacks=list(callbacks),
+            logging_config=LoggingConfig(log_level=log_level),
         ),
     )
 

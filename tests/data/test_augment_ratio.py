@@ -63,3 +63,22 @@ def test_insertion_draws_from_the_whole_training_vocabulary():
     inserted = {w for s, t in new for w in s.split()[1::2]}
     assert inserted <= vocab
     assert inserted - {w for t in (t for _, t in new) for w in by_target[t].split()}  # not only own words
+
+
+@pytest.mark.parametrize(("name", "params"), [("random_insertion", {}), ("word_dropout", {"p": 0.3}), ("word_shuffle", {"k": 2})])
+def test_a_large_pool_tells_its_progress_and_is_the_same_pool(monkeypatch, name, params):
+    """A real corpus's pool is millions of sentences: it says how far it is and the time left,
+    and counting its progress in chunks does not change a single pair."""
+    import raymt.data.augment.ratio as ratio
+
+    monkeypatch.setattr(ratio, "PROGRESS_CHUNK", 10)  # 37 pairs: chunks of 10, 10, 10, 7
+    lines: list[str] = []
+    told = augmented_pairs(TRAIN, name, 1.0, params, seed=5, log=lines.append, every_s=0)
+    assert told == augmented_pairs(TRAIN, name, 1.0, params, seed=5)
+    assert [line.split(": ")[1].split(",")[0] for line in lines] == [
+        "27% (10/37 pairs)",
+        "54% (20/37 pairs)",
+        "81% (30/37 pairs)",
+        "100% (37/37 pairs)",
+    ]
+    assert lines[0].startswith(f"{name} pool: ") and "left" in lines[0] and lines[-1].endswith("done")

@@ -106,3 +106,20 @@ def test_pool_on_ray_actors_is_the_in_process_pool_and_is_generated_once(tmp_pat
     assert again.build_pool(TRAIN, 0.5, bt_params, seed=3, cfg=cfg, root=tmp_path, log=lambda m: None) == pool
     assert again.cost["cached"] and again.cost["seconds"] == op.cost["seconds"]  # the original cost, reported again
     assert len(build_log(tmp_path)) == 1
+
+
+def test_generation_tells_its_progress_with_the_time_left(bt_params):
+    from raymt.data.augment.generation import Translator, translate_local
+
+    common = {"input_lang": "en_XX", "output_lang": "de_DE", "temperature": 1.0, "top_k": 0, "top_p": 1.0, "max_new_tokens": 8}
+    translator = Translator(bt_params["model"], **common)
+    targets = [tgt for _, tgt in TRAIN[:10]]
+    lines: list[str] = []
+    out = translate_local(translator, targets, seed=0, batch_size=4, log=lines.append, every_s=0)
+    assert out == translate_local(translator, targets, seed=0, batch_size=4)  # told or not, the same sampling
+    assert [line.split(",")[0] for line in lines] == [
+        "back-translation: 40% (4/10 sentences)",
+        "back-translation: 80% (8/10 sentences)",
+        "back-translation: 100% (10/10 sentences)",
+    ]
+    assert "left" in lines[0] and lines[-1].endswith("done")

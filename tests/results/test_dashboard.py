@@ -1,10 +1,8 @@
 """``raymt dashboard DIR``: the search's own study (objective names included) on 127.0.0.1,
-and a one-line error naming the extra when optuna-dashboard is missing. The server itself is
-replaced by a recorder: serving blocks until Ctrl-C."""
+(the one-line error naming the extra when optuna-dashboard is missing is a case of
+tests/test_bad_input.py). The server itself is replaced by a recorder: serving blocks until Ctrl-C."""
 
 from __future__ import annotations
-
-import sys
 
 import optuna
 import pytest
@@ -40,13 +38,6 @@ def test_the_dashboard_serves_the_folders_study_on_localhost(results, monkeypatc
     study = optuna.load_study(study_name="exp", storage=storage)
     assert study.metric_names == ["bleu", "storage_mb"] and len(study.trials) == 1
     assert "http://127.0.0.1:8123/" in capsys.readouterr().out
-
-
-def test_a_missing_optuna_dashboard_names_the_extra(results, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails as if not installed
-    assert main(["dashboard", str(results)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("raymt: error:") and "raymt[dashboard]" in err and len(err.splitlines()) == 1
 
 
 def test_a_folder_without_a_study_or_a_bad_port_is_refused(results, tmp_path, capsys):

@@ -47,6 +47,10 @@ def test_a_moved_project_exports_and_translates_from_its_own_files(layout, capsy
     shutil.move(tmp / "project", moved)  # results and cache together (an rsync, a download)
     exp = moved / "results" / "exp"
     assert main(["report", str(exp)]) == 0
+    report = (exp / "report.md").read_text()
+    front = report[report.index("## Pareto front") :].split("\n## ")[0]
+    assert "| artifacts/t_lora |" in front  # the front table's paths are the folder's own: it may move again
+    assert str(tmp) not in report
     assert main(["export", str(exp), "--trial", "t_lora", "--to", str(tmp / "out")]) == 0
     meta = json.loads((tmp / "out" / "raymt_export.json").read_text())
     assert meta["base"] == str(moved / "cache" / "base")

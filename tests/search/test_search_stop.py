@@ -30,6 +30,9 @@ BAD = {**GOOD, "train.lr": 3e-4, "lora.r": 2}  # learns less in its first epoch:
 
 #: What a crash of a torn-down worker, or a worker's library noise, looks like in the driver's output.
 NOISE = ("SIGABRT", "Stack trace", "SIGSEGV", "find_unused_parameters", "Loading weights", "Tuner.restore(")
+#: Ray's own progress output, which a default search turns down (raymt.search.trial_lines): Tune's
+#: status table and trial lines, Ray Train's worker-group INFO logs.
+CHATTER = ("Trial status:", "╭", "Current time:", "started with configuration", "training worker group", "(TrainController")
 
 
 def _space(tmp_path, cache_root, name, epochs, **search):
@@ -70,8 +73,13 @@ def test_early_stopped_trial_ends_its_workers_quietly(tmp_path, cache_root, tiny
     df = pd.read_parquet(tmp_path / "stop" / "trials.parquet")
     assert sorted(df["status"]) == ["completed", "early_stopped"], df[["trial_id", "status", "epochs_done"]]
     assert df.loc[df["status"] == "early_stopped", "epochs_done"].tolist() == [1]
-    for noise in NOISE:
+    for noise in NOISE + CHATTER:
         assert noise not in printed, printed[-3000:]
+    # raymt's own lines instead: one per trial start, epoch and end
+    early = df.loc[df["status"] == "early_stopped", "trial_id"].iloc[0]
+    completed = df.loc[df["status"] == "completed", "trial_id"].iloc[0]
+    assert f"trial {early} stopped early by the scheduler after epoch 1" in printed, printed[-3000:]
+    assert f"trial {completed} completed (3 epochs" in printed and f"trial {completed} epoch 2/3: bleu " in printed
     # nothing after the final summary's last line
     lines = [line for line in printed.splitlines() if line.strip()]
     assert lines[-1].startswith("results: "), lines[-10:]

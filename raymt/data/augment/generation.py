@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from raymt.errors import ConfigError, ResourceError
+from raymt.progress import Progress
 
 
 def chunk_seed(seed: int, index: int) -> int:
@@ -87,11 +88,14 @@ class Translator:
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 
-def translate_local(translator: Translator, texts: Sequence[str], *, seed: int, batch_size: int) -> list[str]:
-    """The same chunks and seeds as :func:`translate_distributed`, in this process."""
+def translate_local(translator: Translator, texts: Sequence[str], *, seed: int, batch_size: int, log=None, every_s: float = 10.0) -> list[str]:
+    """The same chunks and seeds as :func:`translate_distributed`, in this process; ``log``
+    gets a progress line with the time left at most every ``every_s``."""
+    progress = Progress("back-translation", len(texts), unit="sentences", log=log or (lambda line: None), every_s=every_s)
     out: list[str] = []
     for i, chunk in enumerate(chunks_of(texts, batch_size)):
         out.extend(translator.translate(chunk, chunk_seed(seed, i)))
+        progress.advance(len(chunk))
     return out
 
 
@@ -105,8 +109,12 @@ def translate_distributed(
     cpus_per_actor: float,
     use_gpu: bool | None,
     log=print,
+    every_s: float = 10.0,
 ) -> tuple[list[str], dict]:
     """Sample a translation of every text on a Ray actor pool; returns (outputs in order, stats).
+
+    Generation is the longest work before the trials on a real corpus: ``log`` gets a progress
+    line with the time left at most every ``every_s`` (chunks are counted as they come back).
 
     Starts a local Ray only if none is running (``raymt.runtime.init_ray``: under ``ray job
     submit`` it attaches), so a later ``init_ray`` by the search finds it and starts no second one.
@@ -145,9 +153,11 @@ def translate_distributed(
         startup_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         pool = ActorPool(actors)
+        progress = Progress(f"back-translation on {n} actor(s)", len(texts), unit="sentences", log=log, every_s=every_s)
         outputs: list[str] = []
         for part in pool.map(lambda actor, job: actor.translate.remote(job[1], chunk_seed(seed, job[0])), list(enumerate(chunks))):
             outputs.extend(part)
+            progress.advance(len(part))
         generate_s = time.perf_counter() - t1
     finally:
         for actor in actors:

@@ -13,9 +13,14 @@ import hashlib
 import random
 from collections.abc import Mapping
 
-from raymt.data.augment.base import AugmentOperator, get_operator
+from raymt.data.augment.base import AugmentOperator, WordOperator, get_operator
 from raymt.data.splits import Pair
 from raymt.errors import ConfigError
+from raymt.progress import Progress
+
+#: Pairs perturbed between two progress checks: the operators' rng runs on sentence after
+#: sentence, so chunks of a word operator's work give exactly the pairs of one call.
+PROGRESS_CHUNK = 1000
 
 
 def _rng(seed: int, name: str) -> random.Random:
@@ -25,9 +30,20 @@ def _rng(seed: int, name: str) -> random.Random:
 
 
 def augmented_pairs(
-    train: list[Pair], operator: str | AugmentOperator, ratio: float, params: Mapping | None, seed: int, *, max_ratio: float = 1.0
+    train: list[Pair],
+    operator: str | AugmentOperator,
+    ratio: float,
+    params: Mapping | None,
+    seed: int,
+    *,
+    max_ratio: float = 1.0,
+    log=None,
+    every_s: float = 10.0,
 ) -> list[Pair]:
-    """Only the ``round(ratio * len(train))`` new pairs (without the originals)."""
+    """Only the ``round(ratio * len(train))`` new pairs (without the originals).
+
+    With ``log``, a word operator's pool (millions of sentences for a real corpus) says how far
+    it is and how long is left (:class:`raymt.progress.Progress`, at most every ``every_s``)."""
     op = get_operator(operator) if isinstance(operator, str) else operator
     if not 0.0 <= ratio <= max_ratio:
         raise ConfigError(
@@ -40,7 +56,14 @@ def augmented_pairs(
     if not chosen:
         return []
     vocabulary = sorted({w for src, _ in train for w in src.split()}) if op.needs_vocabulary else None
-    return op.augment_pairs(chosen, rng, vocabulary=vocabulary, **dict(params or {}))
+    if log is None or not isinstance(op, WordOperator):
+        return op.augment_pairs(chosen, rng, vocabulary=vocabulary, **dict(params or {}))
+    progress = Progress(f"{op.name} pool", len(chosen), unit="pairs", log=log, every_s=every_s)
+    out: list[Pair] = []
+    for start in range(0, len(chosen), PROGRESS_CHUNK):
+        out += op.augment_pairs(chosen[start : start + PROGRESS_CHUNK], rng, vocabulary=vocabulary, **dict(params or {}))
+        progress.advance(len(out) - progress.done)
+    return out
 
 
 def chosen_pairs(train: list[Pair], name: str, n: int, seed: int) -> tuple[list[Pair], random.Random]:

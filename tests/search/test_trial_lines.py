@@ -1,0 +1,65 @@
+"""What a search prints by default: raymt's own line per trial start, result and end (Ray's
+status tables and Ray Train's INFO logs only with --verbose / RAYMT_VERBOSE)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from raymt.runtime import is_verbose, train_log_level
+from raymt.search.trial_lines import TrialLines
+
+OBJECTIVES = {"bleu": "max", "storage_mb": "min"}
+
+
+def _trial(trial_id, last_result=None, error=None):
+    return SimpleNamespace(
+        trial_id=trial_id,
+        config={"method": "lora", "train.lr": 0.0020001, "lora.r": 8, "lora.target_modules": ["q_proj", "v_proj"]},
+        last_result=last_result or {},
+        get_error=lambda: error,
+    )
+
+
+def test_one_line_per_start_result_and_end_in_the_tables_names():
+    lines: list[str] = []
+    cb = TrialLines(OBJECTIVES, num_samples=8, epochs=3, log=lines.append)
+    done = {"epoch": 3, "best_epoch": 2, "finished": True, "bleu": 31.25, "storage_mb": 0.5123, "early_stopped": False}
+    stopped = {"epoch": 1, "finished": False, "bleu": 4.0, "storage_mb": 0.1, "early_stopped": True, "early_stop_rung": 1}
+    a, b = _trial("aaaa0001", done), _trial("bbbb0002", stopped)
+    cb.on_trial_start(0, [], a)
+    cb.on_trial_result(0, [], a, {"epoch": 1, "bleu": 12.5, "storage_mb": 0.5123})
+    cb.on_trial_complete(0, [], a)
+    cb.on_trial_start(0, [], b)
+    cb.on_trial_complete(0, [], b)
+    cb.on_trial_error(0, [], _trial("cccc0003", error=RuntimeError("TrialFailed: training loss became nan in epoch 1")))
+    cb.on_trial_complete(0, [], _trial("dddd0004", {"epoch": 2, "finished": False, "bleu": 20.0, "storage_mb": 0.5}))  # Ctrl-C
+    assert lines == [
+        "trial aaaa0001 started (1 of 8): method lora, train.lr 0.002, lora.r 8, lora.target_modules q_proj+v_proj",
+        "trial aaaa0001 epoch 1/3: bleu 12.5, storage_mb 0.5123",
+        "trial aaaa0001 completed (3 epochs, best epoch 2): bleu 31.25, storage_mb 0.5123",
+        "trial bbbb0002 started (2 of 8): method lora, train.lr 0.002, lora.r 8, lora.target_modules q_proj+v_proj",
+        "trial bbbb0002 stopped early by the scheduler after epoch 1 (rung 1): bleu 4, storage_mb 0.1",
+        "trial cccc0003 failed: TrialFailed: training loss became nan in epoch 1",
+        "trial dddd0004 interrupted after epoch 2: bleu 20, storage_mb 0.5",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "verbose"), [(None, None, False), (None, "1", True), (None, "0", False), (True, None, True), (False, "1", False)]
+)
+def test_verbose_comes_from_the_flag_else_from_raymt_verbose(monkeypatch, flag, env, verbose):
+    if env is None:
+        monkeypatch.delenv("RAYMT_VERBOSE", raising=False)
+    else:
+        monkeypatch.setenv("RAYMT_VERBOSE", env)
+    assert is_verbose(flag) is verbose
+    assert train_log_level(verbose) == ("INFO" if verbose else "WARNING")
+
+
+def test_search_takes_verbose_on_the_command_line():
+    from raymt.cli import build_parser
+
+    assert build_parser().parse_args(["search", "--verbose"]).verbose is True
+    assert build_parser().parse_args(["search"]).verbose is False

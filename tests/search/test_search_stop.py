@@ -53,7 +53,7 @@ def test_early_stopped_trial_ends_its_workers_quietly(tmp_path, cache_root, tiny
         tmp_path,
         cache_root,
         "stop",
-        epochs=3,
+        epochs=2,  # ASHA's rungs at epochs 1 and 2: BAD is stopped at the first, in the middle of its second epoch
         num_samples=2,
         points_to_evaluate=[GOOD, BAD],
         scheduler={"kind": "asha", "grace_period": 1, "reduction_factor": 2},
@@ -95,7 +95,8 @@ def _reports(results: Path) -> dict[str, list[dict]]:
 
 
 def test_ctrl_c_keeps_finished_trials_prints_the_resume_command_and_resume_completes(tmp_path, cache_root, tiny_base):
-    space = _space(tmp_path, cache_root, "interrupt", epochs=6, num_samples=2, points_to_evaluate=[GOOD, BAD], scheduler={"kind": "none"})
+    # 3 epochs: the second trial is cut with two epochs to go, and the resume runs only those
+    space = _space(tmp_path, cache_root, "interrupt", epochs=3, num_samples=2, points_to_evaluate=[GOOD, BAD], scheduler={"kind": "none"})
     results = tmp_path / "interrupt"
     log = (tmp_path / "driver.log").open("w")
     proc = subprocess.Popen(

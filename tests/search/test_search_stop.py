@@ -31,8 +31,8 @@ BAD = {**GOOD, "train.lr": 3e-4, "lora.r": 2}  # learns less in its first epoch:
 #: What a crash of a torn-down worker, or a worker's library noise, looks like in the driver's output.
 NOISE = ("SIGABRT", "Stack trace", "SIGSEGV", "find_unused_parameters", "Loading weights", "Tuner.restore(")
 #: Ray's own progress output, which a default search turns down (raymt.search.trial_lines): Tune's
-#: status table and trial lines, Ray Train's worker-group INFO logs.
-CHATTER = ("Trial status:", "╭", "Current time:", "started with configuration", "training worker group", "(TrainController")
+#: status table and trial lines, Ray Train's worker-group INFO logs (Tune's one-off experiment box at the start still prints).
+CHATTER = ("Trial status:", "Current time:", "started with configuration", "training worker group", "(TrainController")
 
 
 def _space(tmp_path, cache_root, name, epochs, **search):

@@ -1,76 +1,55 @@
-"""Held-out TEST BLEU of a finished search's front, with bootstrap 95% intervals.
+"""The real_text targets on held-out TEST BLEU: do the best full, LoRA and adapter trials differ
+beyond their bootstrap intervals, and does every method beat the untouched base?
 
     python -m benchmarks.real_text_test raymt_results/real_text
 
-The search chose its front (and each trial's epoch) on the validation split; this scores the
-kept artefacts once on the test split, which nothing in the search ever read, with the
-trial's own decoding settings (beam size, max_new_tokens, language codes, max_length). Systems
-scored: every completed trial on the validation front, the best completed trial of each
-method by validation BLEU, and the untouched base. Intervals and p-values: sacrebleu's paired
-bootstrap resampling (Koehn 2004; ``sacrebleu.significance.PairedTest``, 1,000 resamples,
-sacrebleu's fixed seed), each system against the untouched base, and the best full, LoRA and
-adapter trials against each other. Until the search scores its front on the test split itself
-(issue 20 item 1), this is how BENCHMARKS.md gets test figures. Prints its table last; raw
-numbers go to ``<results>/test_scores.csv``.
+The search chose its front, each trial's epoch and (here) the best trial of each method on the
+validation split. The test scores are the search's own (:mod:`raymt.results.test_scores`: the
+trials table's ``test_bleu`` / ``test_bleu_ci95``, the untouched base's in ``prepared.json``);
+this script only asks that search scoring for the best trial of each method too (as ``raymt
+report DIR --test ID...`` does: a trial already scored is not decoded again), then reads the
+saved test hypotheses (``test_hyps/``) for sacrebleu's paired bootstrap (Koehn 2004; 1,000
+resamples, sacrebleu's fixed seed) between the best trials and against the base. Two readings
+of "differ": the 95% intervals do not overlap (the stricter), and paired p < 0.05.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
-import logging
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
+PARAMS = ("train.lr", "lora.r", "adapter.size", "augment.word_dropout.ratio")
 
 
-def _systems(trials: pd.DataFrame, front: pd.DataFrame) -> pd.DataFrame:
-    done = trials[trials["status"] == "completed"].copy()
-    best = done.sort_values("bleu", ascending=False).groupby("method").head(1)
-    chosen = pd.concat([front[front["trial_id"].isin(done["trial_id"])], best]).drop_duplicates("trial_id")
-    chosen["on_front"] = chosen["trial_id"].isin(front["trial_id"])
-    chosen["best_of_method"] = chosen["trial_id"].isin(best["trial_id"])
-    return chosen.reset_index(drop=True)
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def _decode(model, tokenizer, cfg, sources: list[str]) -> list[str]:
-    from raymt.model.decode import translate_texts
-
-    hyps, _ = translate_texts(
-        model,
-        tokenizer,
-        sources,
-        src_lang=cfg["model"]["src_lang"],
-        tgt_lang=cfg["model"]["tgt_lang"],
-        beam_size=cfg["eval"].get("beam_size", 1),
-        max_new_tokens=cfg["eval"].get("max_new_tokens", 64),
-        batch_size=cfg["eval"].get("batch_size", 64),
-        max_length=cfg["model"].get("max_length", 64),
-    )
-    return hyps
+def best_of_each_method(trials: pd.DataFrame) -> pd.DataFrame:
+    """The completed trial with the best validation BLEU of each method (chosen on validation)."""
+    done = trials[trials["status"] == "completed"]
+    return done.sort_values("bleu", ascending=False, kind="stable").groupby("method").head(1)
 
 
-def paired(systems: list[tuple[str, list[str]]], refs: list[str], n_samples: int) -> dict:
-    """sacrebleu's paired bootstrap: the first system is the baseline; returns per system its
-    BLEU, bootstrap mean, 95% interval half-width and p-value against the baseline."""
-    from sacrebleu.metrics import BLEU
-    from sacrebleu.significance import PairedTest
+def _system(results: Path, name: str, hyps: str, signature: str) -> dict:
+    from raymt.results.files import TEST_HYPS_DIR, TEST_REFERENCES
 
-    logger = logging.getLogger("sacrebleu")
-    logger.setLevel(logging.WARNING)
-    with contextlib.redirect_stdout(io.StringIO()):
-        test = PairedTest(systems, {"BLEU": BLEU()}, references=[refs], test_type="bs", n_samples=n_samples)
-        _, scores = test()
-    out = {}
-    for (name, _), result in zip(systems, scores["BLEU"]):
-        out[name] = {"bleu": result.score, "mean": result.mean, "ci95": result.ci, "p": result.p_value}
-    return out
+    return {
+        "trial_id": name,
+        "hyps_path": str(results / TEST_HYPS_DIR / hyps),
+        "refs_path": str(results / TEST_REFERENCES),
+        "sacrebleu_signature": signature,
+    }
+
+
+def apart(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Two (score, 95% half-width) pairs whose intervals do not overlap."""
+    return abs(a[0] - b[0]) > a[1] + b[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,80 +57,83 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", type=Path, help="a finished search's results folder")
     parser.add_argument("--n-samples", type=int, default=1000)
     args = parser.parse_args(argv)
-    import torch
+    from raymt.analysis.results import load
+    from raymt.analysis.significance import paired_bootstrap
+    from raymt.config.load import read_yaml
+    from raymt.results.files import CONFIG_COPY, PREPARED
+    from raymt.results.test_scores import BASE_HYPS, score_front_on_test
+    from raymt.search.load import parse_search
 
-    from raymt.data.cache import load_tokenized
-    from raymt.export.bundle import artifact_dir, trial_config
-    from raymt.methods import get_method
-    from raymt.metrics.bleu import corpus_scores
-    from raymt.model.loading import load_model, load_tokenizer
-    from raymt.object_store import localize
-
-    torch.set_num_threads(2)
     results = args.results
-    print(f"uptime before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}", flush=True)
-    cfg = yaml.safe_load((results / "search_config.yaml").read_text())
-    prepared = json.loads((results / "prepared.json").read_text())
-    base = localize(prepared["base_path"])
-    test = load_tokenized(localize(prepared["data_path"]))["test"]
-    sources, refs = list(test["src_text"]), list(test["tgt_text"])
-    trials = pd.read_parquet(results / "trials.parquet")
-    front = pd.read_csv(results / "pareto.csv")
-    chosen = _systems(trials, front)
-    tokenizer = load_tokenizer(base, cfg["model"]["src_lang"], cfg["model"]["tgt_lang"])
-    t0 = time.perf_counter()
-    hyps = {"untouched base": _decode(load_model(base), tokenizer, cfg, sources)}
-    for row in chosen.itertuples():
-        trial_cfg = trial_config(results, pd.Series(row._asdict()))
-        model = get_method(trial_cfg["method"]["name"]).load(load_model(base), artifact_dir(pd.Series(row._asdict()), results))
-        hyps[row.trial_id] = _decode(model, tokenizer, cfg, sources)
-    decode_s = time.perf_counter() - t0
-    vs_base = paired(list(hyps.items()), refs, args.n_samples)
+    print(f"uptime before: {uptime()}", flush=True)
+    objectives = parse_search(read_yaml(results / CONFIG_COPY).get("search"), str(results / CONFIG_COPY)).objectives
+    best = best_of_each_method(load(results))
+    trials = score_front_on_test(results, load(results), objectives, named=list(best["trial_id"].astype(str)))
+    base = (json.loads((results / PREPARED).read_text()).get("base_scores") or {}).get("")
+    if base is None or "test_bleu" not in base:
+        print("the untouched base has no test score (eval.score_base off, or a multi-pair search): no reference row")
+    print(f"uptime after scoring: {uptime()}")
+
+    scored = trials[pd.to_numeric(trials.get("test_bleu"), errors="coerce").notna()].copy()
+    scored["best_of_method"] = scored["trial_id"].isin(best["trial_id"])
     rows = []
-    for name, h in hyps.items():
-        scores = corpus_scores(h, refs)
-        info = chosen[chosen["trial_id"] == name].iloc[0] if name in set(chosen["trial_id"]) else None
+    for r in scored.sort_values("test_bleu", ascending=False).itertuples():
+        d = r._asdict()
+        params = ", ".join(f"{c}={scored.at[r.Index, c]}" for c in PARAMS if c in scored and pd.notna(scored.at[r.Index, c]))
         rows.append(
             {
-                "system": name,
-                "method": info["method"] if info is not None else "-",
-                "storage_mb": float(info["storage_mb"]) if info is not None else float("nan"),
-                "val_bleu": float(info["bleu"]) if info is not None else prepared.get("base_scores", {}).get("", {}).get("bleu"),
-                "test_bleu": scores.bleu,
-                "test_ci95": vs_base[name]["ci95"],
-                "test_chrf": scores.chrf,
-                "p_vs_base": vs_base[name]["p"],
-                "on_front": bool(info["on_front"]) if info is not None else False,
-                "best_of_method": bool(info["best_of_method"]) if info is not None else False,
-                "params": ", ".join(
-                    f"{c}={info[c]}"
-                    for c in ("train.lr", "lora.r", "adapter.size", "augment.word_dropout.ratio")
-                    if info is not None and c in info and pd.notna(info[c])
-                ),
+                "system": r.trial_id,
+                "method": r.method,
+                "params": params,
+                "storage_mb": r.storage_mb,
+                "val_bleu": r.bleu,
+                "test": f"{r.test_bleu:.2f} ± {d['test_bleu_ci95']:.2f}",
+                "test_chrf": r.test_chrf,
+                "best_of_method": bool(d["best_of_method"]),
             }
         )
-    table = pd.DataFrame(rows)
-    table.to_csv(results / "test_scores.csv", index=False)
-    best = table[table["best_of_method"]].sort_values("test_bleu", ascending=False)
-    pairwise = []
-    ordered = list(best["system"])
-    for i, a in enumerate(ordered):
-        for b in ordered[i + 1 :]:
-            p = paired([(a, hyps[a]), (b, hyps[b])], refs, args.n_samples)[b]["p"]
-            pairwise.append((a, b, p))
-    print(
-        f"\nTest split: {len(refs)} sentences ({results}); decoding {decode_s:.0f} s; signature {corpus_scores(hyps['untouched base'], refs).bleu_signature}"
-    )
-    print(f"uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    fmt = table.assign(test=lambda d: d.apply(lambda r: f"{r.test_bleu:.2f} ± {r.test_ci95:.2f}", axis=1))
-    print(
-        fmt[["system", "method", "params", "storage_mb", "val_bleu", "test", "test_chrf", "p_vs_base", "on_front", "best_of_method"]].to_string(
-            index=False, float_format=lambda v: f"{v:.3f}"
+    if base is not None and "test_bleu" in base:
+        rows.append(
+            {
+                "system": "untouched base",
+                "method": "-",
+                "params": "",
+                "storage_mb": float("nan"),
+                "val_bleu": base["bleu"],
+                "test": f"{base['test_bleu']:.2f} ± {base['test_bleu_ci95']:.2f}",
+                "test_chrf": base.get("test_chrf", float("nan")),
+                "best_of_method": False,
+            }
         )
-    )
-    print("\nBest trial of each method, paired bootstrap on test (p < 0.05: the difference is beyond resampling noise):")
-    for a, b, p in pairwise:
-        print(f"  {a} ({best.set_index('system').loc[a, 'method']}) vs {b} ({best.set_index('system').loc[b, 'method']}): p = {p:.4f}")
+    sentences = int(scored["test_sentences"].max()) if len(scored) else 0
+    print(f"\nTest split: {sentences} sentences ({results}); the search's own test scoring; ± = sacrebleu's bootstrap 95% interval")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+    systems = {str(r.trial_id): _system(results, r.trial_id, f"{r.trial_id}.txt", r.test_signature) for r in scored.itertuples()}
+    if base is not None and "test_bleu" in base:
+        systems["untouched base"] = _system(results, "untouched base", f"{BASE_HYPS}.txt", next(iter(scored["test_signature"]), ""))
+    interval = {str(r.trial_id): (r.test_bleu, r.test_bleu_ci95) for r in scored.itertuples()}
+    if "untouched base" in systems:
+        interval["untouched base"] = (base["test_bleu"], base["test_bleu_ci95"])
+    ordered = [(str(r.trial_id), r.method) for r in scored[scored["best_of_method"]].sort_values("test_bleu", ascending=False).itertuples()]
+    print("\nBest trial of each method (by validation BLEU), on test:")
+    differ = True
+    for i, (a, ma) in enumerate(ordered):
+        for b, mb in ordered[i + 1 :]:
+            p = paired_bootstrap(systems[a], systems[b], n_samples=args.n_samples)
+            differ &= apart(interval[a], interval[b])
+            print(f"  {a} ({ma}) vs {b} ({mb}): intervals {'apart' if apart(interval[a], interval[b]) else 'OVERLAP'}, paired p = {p:.4f}")
+    beats = True
+    if "untouched base" in systems:
+        for a, ma in ordered:
+            p = paired_bootstrap(systems["untouched base"], systems[a], n_samples=args.n_samples)
+            above = interval[a][0] > interval["untouched base"][0] and apart(interval[a], interval["untouched base"])
+            beats &= above
+            print(
+                f"  {a} ({ma}) vs the untouched base: {'above beyond both intervals' if above else 'NOT above beyond both intervals'}, paired p = {p:.4f}"
+            )
+    print(f"\nTarget 1 (best full, LoRA, adapter differ on test beyond their intervals): {'holds' if differ and len(ordered) == 3 else 'FAILS'}")
+    print(f"Target 2 (every method beats the untouched base on test): {'holds' if beats and 'untouched base' in systems else 'FAILS'}")
     return 0
 
 

@@ -101,6 +101,34 @@ def choice_changes(df: pd.DataFrame, objectives: Mapping[str, str]) -> list[str]
     return lines
 
 
+def base_reference(base_scores: Mapping[str, Mapping] | None) -> dict | None:
+    """The untouched base as one reference row: validation and test BLEU (the mean over pairs,
+    as a multi-pair trial's) and the test interval (pairs combined as a trial's are); None until
+    the base is scored on test (:mod:`raymt.results.test_scores`)."""
+    scores = list((base_scores or {}).values())
+    if not scores or any("test_bleu" not in s for s in scores):
+        return None
+    n = len(scores)
+    return {
+        "bleu": sum(float(s["bleu"]) for s in scores) / n,
+        "chrf": sum(float(s.get("chrf", np.nan)) for s in scores) / n,
+        "test_bleu": sum(float(s["test_bleu"]) for s in scores) / n,
+        "test_chrf": sum(float(s.get("test_chrf", np.nan)) for s in scores) / n,
+        "test_bleu_ci95": float(np.sqrt(sum(float(s["test_bleu_ci95"]) ** 2 for s in scores))) / n,
+    }
+
+
+def above_base(scored: pd.DataFrame, base: Mapping) -> str:
+    """Which scored trials beat the untouched base on test beyond both bootstrap intervals."""
+    floor = base["test_bleu"] + base["test_bleu_ci95"]
+    low = pd.to_numeric(scored["test_bleu"]) - pd.to_numeric(scored.get("test_bleu_ci95", 0.0), errors="coerce").fillna(0.0)
+    not_above = sorted(scored.loc[~(low > floor), "trial_id"].astype(str))
+    head = f"The untouched base scores {base['test_bleu']:.2f} ± {base['test_bleu_ci95']:.2f} test BLEU: "
+    if not not_above:
+        return head + "every scored trial is above it beyond both intervals."
+    return head + f"{', '.join(not_above)} {'is' if len(not_above) == 1 else 'are'} not above it beyond both intervals."
+
+
 def test_significance(
     df: pd.DataFrame, objectives: Mapping[str, str], folder: str | Path, *, alpha: float = 0.05, n_samples: int = 1000
 ) -> tuple[pd.DataFrame | None, str]:
@@ -151,9 +179,11 @@ def held_out_section(
     test_groups: tuple[pd.DataFrame | None, str] | None = None,
     alpha: float = 0.05,
     n_samples: int = 1000,
+    base_scores: Mapping[str, Mapping] | None = None,
 ) -> str:
     """The report's "Validation vs held-out test" section ("" when no trial has a test score).
-    ``test_groups``: what :func:`test_significance` returned, shown after the choices."""
+    ``test_groups``: what :func:`test_significance` returned, shown after the choices.
+    ``base_scores``: ``prepared.json``'s, whose test columns add the untouched base as a reference row."""
     scored = scored_on_test(df)
     errors = df[df["test_error"].fillna("").astype(str).str.len() > 0] if "test_error" in df.columns else df.iloc[0:0]
     errors = errors[~errors["trial_id"].isin(scored["trial_id"])] if len(errors) else errors
@@ -189,13 +219,27 @@ def held_out_section(
         )
         order = (-pd.to_numeric(scored["test_bleu"])).argsort(kind="stable").to_numpy()
         table = table.iloc[order]
+        base = base_reference(base_scores)
+        if base is not None:
+            reference = {
+                "trial_id": "untouched base",
+                "method": "-",
+                "storage_mb": np.nan,
+                "bleu (val)": base["bleu"],
+                "test_bleu": f"{base['test_bleu']:.2f} ± {base['test_bleu_ci95']:.2f}",
+                "chrf (val)": base["chrf"],
+                "test_chrf": base["test_chrf"],
+                "front by": "-",
+            }
+            table = pd.concat([table, pd.DataFrame([reference])], ignore_index=True)
         parts.append(
             "Trials by test BLEU:\n\n" + markdown_table(table, {"storage_mb": ".3f", "bleu (val)": ".2f", "chrf (val)": ".2f", "test_chrf": ".2f"})
         )
         gap = pd.to_numeric(scored["bleu"], errors="coerce") - pd.to_numeric(scored["test_bleu"])
         if gap.notna().any():
             parts.append(f"Validation minus test BLEU over these trials: mean {gap.mean():+.2f}, from {gap.min():+.2f} to {gap.max():+.2f}.")
-        parts.append("\n".join(f"- {line}" for line in choice_changes(df, objectives)))
+        lines = choice_changes(df, objectives) + ([above_base(scored, base)] if base is not None else [])
+        parts.append("\n".join(f"- {line}" for line in lines))
         if test_groups is not None and (text := _test_groups_text(*test_groups, alpha, n_samples)):
             parts.append(text)
     if not errors.empty:

@@ -95,6 +95,8 @@ class Plan:
     gpu_memory_source: str = ""
     gpus_per_node: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: ``search.keep_checkpoints`` (None: one trial, ``raymt train``, keeps its checkpoint)
+    keep_checkpoints: str | None = None
 
     @property
     def storage_bytes(self) -> int:
@@ -378,6 +380,7 @@ def plan_for(
         gpu_memory_source=limit_source,
         gpus_per_node=gpus_per_node,
         notes=notes,
+        keep_checkpoints=search.keep_checkpoints if compiled is not None else None,
     )
 
 
@@ -517,10 +520,19 @@ def format_plan(plan: Plan) -> str:
     worst = max(plan.branches, key=lambda b: b.checkpoint_bytes)
     kept = f" + {plan.num_trials} kept artefact(s)" if plan.storage.get("kept_artifacts") else ""
     lines.append(
-        f"storage_path: {plan.num_trials} trial(s) x {pol.num_to_keep} kept checkpoints x up to "
+        f"storage_path: {plan.num_trials} trial(s) x {pol.num_to_keep} kept checkpoint(s) x up to "
         f"{storage(worst.checkpoint_bytes)} ({worst.method}){kept} = up to "
         f"{storage(plan.storage_bytes)}" + (" (every trial at the largest branch)" if plan.num_trials > 1 else "")
     )
+    finished = sum(v for k, v in worst.checkpoint.items() if k != "trainer_state")
+    if plan.keep_checkpoints == "front":
+        lines.append(
+            f"after the search: the front's completed trials keep their last checkpoint (up to {storage(finished)} each: "
+            f"no optimizer state once finished); the others keep only their state and hypotheses "
+            f"(search.keep_checkpoints: front; all keeps every trial's)"
+        )
+    elif plan.keep_checkpoints == "all":
+        lines.append(f"after the search: every trial keeps its last checkpoint (up to {storage(finished)} each; search.keep_checkpoints: all)")
     return "\n".join(lines)
 
 

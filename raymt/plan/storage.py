@@ -11,12 +11,17 @@ What one checkpoint holds (written by ``raymt/train/worker.py`` every epoch):
 - ``best/``: a copy of the best epoch's artefact when this epoch is not the best (the
   estimate assumes it is there: the worst case);
 - ``trainer_state*.pt``: the AdamW moments (two float32 values per trainable parameter, in one
-  file or one per FSDP rank) and the schedule, plus torch's per-tensor record overhead;
+  file or one per FSDP rank) and the schedule, plus torch's per-tensor record overhead; not in a
+  finished trial's last checkpoint (nothing resumes a finished trial);
 - a few text files (state.json, hypotheses): :data:`TEXT_BYTES_PER_CHECKPOINT`.
 
-A search keeps ``num_to_keep`` checkpoints of each trial and copies the artefact of each kept
-trial into ``<results>/artifacts`` (``search.keep_artifacts``: every completed trial, or the
-Pareto front's).
+The checkpoint budget (issue 16, item 3): each trial keeps ONE checkpoint, its latest, which
+carries the best epoch's artefact (``best/``): the latest and the best, and nothing else. While
+Ray Train registers a new checkpoint the previous one still exists, so a running trial holds at
+most two for a moment. A trial a scheduler stops loses its checkpoint's tensors when its run
+ends; at the end of a search the trials off the front lose theirs (:mod:`raymt.results.checkpoints`) unless
+``search.keep_checkpoints: all``; their state and hypotheses stay, and the artefacts kept by
+``search.keep_artifacts`` are copies in ``<results>/artifacts``.
 """
 
 from __future__ import annotations
@@ -36,12 +41,15 @@ TORCH_SAVE_BYTES_PER_TENSOR = 400
 class CheckpointPolicy:
     """Which checkpoints a trial keeps and what each one carries."""
 
-    #: checkpoints Ray Train keeps per trial (``CheckpointConfig(num_to_keep=...)``)
-    num_to_keep: int = 2
+    #: checkpoints Ray Train keeps per trial (``CheckpointConfig(num_to_keep=...)``): the latest,
+    #: which carries the best artefact (``best_copy``)
+    num_to_keep: int = 1
     #: each checkpoint also carries the best epoch's artefact (``best/``) when it is not the best
     best_copy: bool = True
     #: each checkpoint carries the optimizer/scheduler state needed to resume
     trainer_state: bool = True
+    #: ... also the last checkpoint of a trial that finished (nothing reads it there)
+    trainer_state_when_finished: bool = False
 
 
 #: The policy every trial runs with (read by raymt.train.trial.make_trainer).
@@ -68,8 +76,9 @@ def checkpoint_bytes(
 
 
 def search_bytes(per_trial_checkpoint: int, artifact_bytes: int, num_trials: int, *, policy: CheckpointPolicy = CHECKPOINT_POLICY) -> dict[str, int]:
-    """Bytes a search of ``num_trials`` such trials leaves in ``storage_path`` (upper bound:
-    every trial completes and its artefact is kept)."""
+    """Bytes a search of ``num_trials`` such trials holds in ``storage_path`` while it runs
+    (upper bound: every trial completes and its artefact is kept; the moment a trial holds two
+    checkpoints while Ray registers the new one is not counted)."""
     return {
         "checkpoints": num_trials * policy.num_to_keep * per_trial_checkpoint,
         "kept_artifacts": num_trials * artifact_bytes,

@@ -189,6 +189,7 @@ def collect_results(
                         "chrf": h.get("chrf_epoch"),
                         "eval_loss": h.get("eval_loss_epoch"),
                         "train_loss": h.get("train_loss"),
+                        "checkpoint_bytes": h.get("checkpoint_bytes"),  # the checkpoint budget (raymt.results.checkpoints)
                     }
                 )
     trials = pd.DataFrame(rows)
@@ -206,6 +207,9 @@ def collect_results(
             ckpt = row["checkpoint_path"]
             src = join(ckpt, "best") if exists(join(ckpt, "best")) else join(ckpt, "artifact")
             dest = results_dir / ARTIFACTS_DIR / row["trial_id"]
+            if not exists(src) and dest.is_dir():  # a finished search resumed: its copy stays (raymt.results.checkpoints)
+                trials.at[i, "artifact_path"] = join(exp_uri, ARTIFACTS_DIR, row["trial_id"]) if exp_uri else str(dest)
+                continue
             copy_artifact(src, dest)
             trials.at[i, "artifact_path"] = join(exp_uri, ARTIFACTS_DIR, row["trial_id"]) if exp_uri else str(dest)
     trials["is_pareto"], trials["is_knee"] = front_flags(trials, objectives)

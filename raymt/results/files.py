@@ -18,6 +18,8 @@ JOURNAL = "optuna_journal.log"
 PREPARED = "prepared.json"
 #: seconds per stage of the run (prepare, Ray start, Tune fit, total)
 TIMINGS = "timings.json"
+#: the checkpoint budget: bytes written during the search, left after it (raymt.results.checkpoints)
+CHECKPOINTS = "checkpoints.json"
 #: the evaluation split's references and sources, in the order of every trial's hypotheses
 REFERENCES = "references.txt"
 SOURCES = "sources.txt"
@@ -50,6 +52,10 @@ HYPS_DIR = "hyps"
 TUNE_DIR = "tune"
 #: Ray Train's runs, one per trial (``trial_<id>``), with their checkpoints
 TRIALS_DIR = "trials"
+
+#: written into a Train run's folder (``TRIALS_DIR/trial_<id>/``) when a scheduler stops the trial:
+#: its checkpoint's tensors are removed once the run has ended (raymt.results.checkpoints)
+STOPPED_MARK = "raymt_early_stopped"
 
 #: folders Ray writes straight to an object store: never uploaded from a staging copy
 REMOTE_ONLY = (TUNE_DIR, TRIALS_DIR, REPEATS_TUNE_DIR)

@@ -19,8 +19,10 @@ from raymt.analysis.held_out import held_out_section, test_significance
 from raymt.analysis.report import write_report
 from raymt.analysis.results import load, load_history
 from raymt.analysis.seed_variance import seed_variance_section
-from raymt.results.files import PREPARED, TIMINGS
+
 from raymt.results.repeats import load_repeats
+from raymt.results.checkpoints import checkpoint_section
+from raymt.results.files import CHECKPOINTS, PREPARED, TIMINGS
 
 
 def _read_json(path: Path) -> dict:
@@ -42,7 +44,11 @@ def report_sections(results_dir: Path, trials: pd.DataFrame, objectives: Mapping
     if prepared:
         extra["Data"] = data_section(prepared, trials)
     test_groups = test_significance(trials, objectives, results_dir) if objectives else None
-    held_out = held_out_section(trials, objectives, seconds=timings.get("test_scoring_s"), test_groups=test_groups) if objectives else ""
+    held_out = (
+        held_out_section(trials, objectives, seconds=timings.get("test_scoring_s"), test_groups=test_groups, base_scores=prepared.get("base_scores"))
+        if objectives
+        else ""
+    )
     if held_out:
         extra["Validation vs held-out test"] = held_out
     repeats = load_repeats(results_dir)
@@ -51,6 +57,9 @@ def report_sections(results_dir: Path, trials: pd.DataFrame, objectives: Mapping
         extra["Seed variance of the front"] = seed_variance_section(
             trials, repeats, test_groups=test_groups[0] if test_groups else None, seconds=spent
         )
+    budget = _read_json(results_dir / CHECKPOINTS)
+    if budget:
+        extra["Checkpoints"] = checkpoint_section(budget)
     costs = prepared.get("augment_costs")
     if costs:  # paid once for the whole search (back-translation): shown once
         extra["Shared augmentation cost"] = augment_cost_section(costs, trials)

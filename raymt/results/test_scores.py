@@ -15,6 +15,11 @@ set; the signature records ``bs`` and ``seed``). A multi-pair trial gets them pe
 pairs, as ``bleu``; its ``test_bleu_ci95`` combines the pairs' (independent test sets) as
 ``sqrt(sum ci_i^2) / n``, a normal approximation.
 
+The untouched base is the reference every trial must beat: where the search scored it on
+validation (``prepared.json``'s ``base_scores``, ``eval.score_base``), it is scored once on the
+test split too, with the same decoding and bootstrap as the trials, and its test columns are
+added to its entry in ``base_scores`` (hypotheses in ``test_hyps/untouched_base.txt``).
+
 The whole test split is scored (``eval.max_samples`` caps only the per-epoch validation). This
 runs in the driver after ``tuner.fit`` (or in ``raymt report``), on the CPU, without Ray. A
 trial that cannot be scored (its artefact is gone) gets ``test_error`` and the others go on.
@@ -46,6 +51,8 @@ TEST_SPLIT = "test"
 TEST_COLUMNS = ("test_bleu", "test_chrf", "test_bleu_ci95", "test_sentences", "test_signature", "test_time_s", "test_error")
 #: bootstrap resamples of sacrebleu's confidence interval
 N_BOOTSTRAP = 1000
+#: the untouched base's name among the test hypotheses (``test_hyps/<name>.txt``)
+BASE_HYPS = "untouched_base"
 
 
 @dataclass
@@ -57,6 +64,7 @@ class HeldOutScoring:
     scored: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     sentences: int = 0
+    base: dict[str, dict] = field(default_factory=dict)  # pair key -> the untouched base's test columns (when scored now)
 
 
 def held_out_column(metric: str, pair: str = "") -> str:
@@ -92,18 +100,22 @@ def score_on_test(
     a trial that already has a ``test_bleu`` is not scored again. Returns the updated table."""
     results_dir = Path(results_dir)
     trials = trials.copy()
-    todo = trials_to_score(trials, objectives, named)
+    chosen = trials_to_score(trials, objectives, named)
+    todo = chosen
     if "test_bleu" in trials.columns:
         done = set(trials.loc[trials["test_bleu"].notna(), "trial_id"].astype(str))
         todo = [t for t in todo if t not in done]
     result = HeldOutScoring(trials=trials)
-    if not todo:
+    base_due = bool(chosen) and _base_unscored(results_dir)
+    if not todo and not base_due:
         return result
     t0 = time.perf_counter()
     test_sets = load_test_sets(results_dir)
     result.sentences = sum(len(s["references"]) for s in test_sets.values())
-    log(f"scoring {len(todo)} trial(s) on the held-out test split ({result.sentences} sentences)")
+    log(f"scoring {len(todo)} trial(s){' and the untouched base' if base_due else ''} on the held-out test split ({result.sentences} sentences)")
     _write_test_texts(results_dir, test_sets)
+    if base_due:  # decoded as the first chosen trial decodes (decoding is not searched)
+        result.base = _score_base(results_dir, trials.loc[trials["trial_id"].astype(str) == chosen[0]].iloc[0], test_sets, log)
     for trial_id in todo:
         i = trials.index[trials["trial_id"].astype(str) == trial_id][0]
         t_trial = time.perf_counter()
@@ -179,26 +191,92 @@ def _write_test_texts(results_dir: Path, test_sets: dict[str, dict]) -> None:
     atomic_write_text(results_dir / TEST_SOURCES, "\n".join(srcs) + "\n")
 
 
-def score_trial_on_test(results_dir: Path, row: pd.Series, test_sets: dict[str, dict]) -> tuple[dict, list[str]]:
-    """One trial's test columns and its hypotheses (pairs in config order)."""
+def _base_unscored(results_dir: Path) -> bool:
+    """The search scored the untouched base on validation but not yet on test."""
+    try:
+        scores = json.loads((results_dir / PREPARED).read_text()).get("base_scores") or {}
+    except (OSError, ValueError):
+        return False
+    return bool(scores) and any("test_bleu" not in s for s in scores.values())
+
+
+def _score_base(results_dir: Path, row: pd.Series, test_sets: dict[str, dict], log) -> dict[str, dict]:
+    """The untouched base on the test split, decoded as the trial ``row`` decodes; its test
+    columns are added to ``prepared.json``'s ``base_scores`` (per pair). A failure is logged
+    and leaves the trials' scores alone."""
+    from raymt.export.bundle import quiet
+    from raymt.model.loading import load_model
+
+    try:
+        cfg, base = _trial_setup(results_dir, row)
+        with quiet():
+            model = load_model(base, trust_remote_code=cfg.model.trust_remote_code).eval()
+        per_pair, hyps = _decode_pairs(model, cfg, base, test_sets, row)
+    except (ConfigError, DataError, OSError, ValueError, RuntimeError) as err:
+        log(f"  untouched base: not scored on test ({str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__})")
+        return {}
+    raw = json.loads((results_dir / PREPARED).read_text())
+    for pair, scores in per_pair.items():
+        if pair in raw.get("base_scores", {}):
+            raw["base_scores"][pair].update({**scores, "test_sentences": len(test_sets[pair]["references"])})
+    atomic_write_text(results_dir / PREPARED, json.dumps(raw, indent=1))
+    (results_dir / TEST_HYPS_DIR).mkdir(exist_ok=True)
+    atomic_write_text(results_dir / TEST_HYPS_DIR / f"{BASE_HYPS}.txt", "\n".join(hyps) + "\n")
+    for pair, scores in per_pair.items():
+        validation = (raw.get("base_scores", {}).get(pair) or {}).get("bleu", math.nan)
+        log(
+            f"  untouched base{' ' + pair if pair else ''}: test BLEU {scores['test_bleu']:.2f} ± {scores['test_bleu_ci95']:.2f} (validation {validation:.2f})"
+        )
+    return per_pair
+
+
+def _trial_setup(results_dir: Path, row: pd.Series):
+    """The trial's experiment config and the base model's path on this machine."""
     from raymt.config.schema import ExperimentConfig
-    from raymt.export.bundle import artifact_dir, quiet, trial_config
-    from raymt.methods import get_method
-    from raymt.model.generation import Decoding
-    from raymt.model.loading import load_model, load_tokenizer
+    from raymt.export.bundle import trial_config
 
     cfg = ExperimentConfig.model_validate(trial_config(results_dir, row))
+    return cfg, locate_base(read_prepared(results_dir)["base_path"], where=str(results_dir / PREPARED))
+
+
+def score_trial_on_test(results_dir: Path, row: pd.Series, test_sets: dict[str, dict]) -> tuple[dict, list[str]]:
+    """One trial's test columns and its hypotheses (pairs in config order)."""
+    from raymt.export.bundle import artifact_dir, quiet
+    from raymt.methods import get_method
+    from raymt.model.loading import load_model
+
+    cfg, base = _trial_setup(results_dir, row)
     artifact = artifact_dir(row, results_dir)
-    base = locate_base(read_prepared(results_dir)["base_path"], where=str(results_dir / PREPARED))
+    with quiet():
+        model = get_method(cfg.method.name).load(load_model(base), artifact).eval()
+    per_pair, all_hyps = _decode_pairs(model, cfg, base, test_sets, row)
+    values: dict = {}
+    if list(per_pair) == [""]:
+        values.update(per_pair[""])
+    else:
+        for pair, scores in per_pair.items():
+            values.update({f"{k}_{pair}": v for k, v in scores.items() if k != "test_signature"})
+        for metric in ("bleu", "chrf"):
+            values[held_out_column(metric)] = mean_over_pairs({p: s[held_out_column(metric)] for p, s in per_pair.items()})
+        cis = [s["test_bleu_ci95"] for s in per_pair.values()]
+        values["test_bleu_ci95"] = math.sqrt(sum(c * c for c in cis)) / len(cis)
+        values["test_signature"] = "; ".join(sorted({s["test_signature"] for s in per_pair.values()}))
+    values["test_sentences"] = sum(len(t["references"]) for t in test_sets.values())
+    return values, all_hyps
+
+
+def _decode_pairs(model, cfg, base: str, test_sets: dict[str, dict], row: pd.Series) -> tuple[dict[str, dict], list[str]]:
+    """``model`` on every pair's test set: the scores per pair and all hypotheses (pairs in order)."""
+    from raymt.export.bundle import quiet
+    from raymt.model.generation import Decoding
+    from raymt.model.loading import load_tokenizer
+
     decoding = Decoding.from_config(cfg)
     directions = (
         {p.key: (p.src_lang, p.tgt_lang) for p in cfg.multi_pair.pairs}
         if cfg.multi_pair is not None
         else {"": (cfg.model.src_lang, cfg.model.tgt_lang)}
     )
-    with quiet():
-        model = get_method(cfg.method.name).load(load_model(base), artifact).eval()
-    values: dict = {}
     per_pair: dict[str, dict] = {}
     all_hyps: list[str] = []
     for pair, test in test_sets.items():
@@ -214,18 +292,7 @@ def score_trial_on_test(results_dir: Path, row: pd.Series, test_sets: dict[str, 
             hyps = _translate(model, tokenizer, tgt, test["split"], decoding)
         per_pair[pair] = _scores(hyps, test["references"], cfg.eval.bleu_tokenize, tgt)
         all_hyps += hyps
-    if list(per_pair) == [""]:
-        values.update(per_pair[""])
-    else:
-        for pair, scores in per_pair.items():
-            values.update({f"{k}_{pair}": v for k, v in scores.items() if k != "test_signature"})
-        for metric in ("bleu", "chrf"):
-            values[held_out_column(metric)] = mean_over_pairs({p: s[held_out_column(metric)] for p, s in per_pair.items()})
-        cis = [s["test_bleu_ci95"] for s in per_pair.values()]
-        values["test_bleu_ci95"] = math.sqrt(sum(c * c for c in cis)) / len(cis)
-        values["test_signature"] = "; ".join(sorted({s["test_signature"] for s in per_pair.values()}))
-    values["test_sentences"] = sum(len(t["references"]) for t in test_sets.values())
-    return values, all_hyps
+    return per_pair, all_hyps
 
 
 def _translate(model, tokenizer, tgt_lang: str, split, decoding) -> list[str]:
@@ -271,7 +338,7 @@ def score_front_on_test(
     except DataError as err:
         log(f"no held-out test scores: {err}")
         return trials
-    if not done.scored and not done.failed:
+    if not done.scored and not done.failed and not done.base:
         return trials
     write_results(results_dir, done.trials, objectives=objectives)
     try:

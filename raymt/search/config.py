@@ -52,6 +52,10 @@ class SearchConfig(BaseModel):
     keep_artifacts: Literal["all", "front"] = Field(
         "all", description="Copy the artefact of every completed trial into the results (all) or only the front's."
     )
+    keep_checkpoints: Literal["front", "all"] = Field(
+        "front",
+        description="At the end of a search, keep the checkpoints of the front's completed trials only (front: the others keep their state and hypotheses, not their tensors) or of every trial (all).",
+    )
     time_budget_s: float | None = Field(None, gt=0, description="Stop starting new trials after this many seconds.")
     repeat_front: int = Field(
         0,

@@ -27,6 +27,7 @@ from raymt.cluster_limits import find_cluster_limits
 from raymt.errors import ConfigError, SearchInterrupted
 from raymt.io import atomic_write_text
 from raymt.plan.build import check_before_launch
+from raymt.results.checkpoints import apply_checkpoint_budget
 from raymt.object_store import exists, is_uri, join, localize, to_uri
 from raymt.results.collect import collect_results
 from raymt.results.files import CONFIG_COPY, JOURNAL, MARKER, TIMINGS, TRIALS_DIR, TUNE_DIR
@@ -46,7 +47,7 @@ from raymt.search.sampler.sources import space_params
 from raymt.search.scheduler.build import scheduler_from_config
 from raymt.search.scheduler.record import EarlyStopMarker
 from raymt.search.space import CompiledSpace, log_scale_columns
-from raymt.search.trainable import make_trainable
+from raymt.search.trainable import MarkStoppedTrials, make_trainable
 from raymt.search.trial_lines import TrialLines
 from raymt.search.tuner import make_searcher, make_tuner, restore_tuner, upload_journal_callback
 from raymt.search.warm_start import seed_study_from
@@ -146,7 +147,7 @@ def run_search(
     write_results(results_dir, trials, history, objectives=search.objectives)
     if len(trials):  # the validation front, scored once on the held-out test split (written before: nothing lost)
         trials = score_front_on_test(results_dir, trials, search.objectives, log=log)
-    interrupted = len(trials) < search.num_samples or (trials["status"] == "interrupted").any()
+    interrupted = len(trials) < search.num_samples or (len(trials) and (trials["status"] == "interrupted").any())
     if search.repeat_front and len(trials):  # the front again with more seeds: its spread over seeds
         if interrupted:
             log("search.repeat_front: the front is not final (the search was stopped); `raymt search --resume` runs the repeats")
@@ -155,6 +156,8 @@ def run_search(
                 cfg, search, compiled, prepared, results_dir, trials, exp_uri=exp_uri, limits=limits, verbose=is_verbose(verbose), log=log
             )
             interrupted = interrupted_repeats(results_dir)
+    if len(trials) and not interrupted and not exp_uri:  # a resumable search keeps every checkpoint
+        apply_checkpoint_budget(results_dir, trials, history, search.keep_checkpoints)
     rebuild_report(results_dir, search.objectives, trials=trials, history=history, log_params=log_scale_columns(search.space))
     log("\n" + front_summary(trials, search.objectives))  # the same lines as `raymt report`
     if held_out := held_out_summary(trials, search.objectives):
@@ -244,6 +247,8 @@ def _build_tuner(
     concurrent, rule = trial_concurrency(cfg, search.max_concurrent_trials, limits=limits)
     log(f"up to {concurrent} trial(s) at once: {rule}")
     callbacks = [EarlyStopMarker(scheduler), TrialLines(search.objectives, search.num_samples, cfg.train.epochs, log=log)]
+    if not exp_uri and search.keep_checkpoints == "front":  # the checkpoint budget: a stopped trial's tensors go when its run ends
+        callbacks.append(MarkStoppedTrials(scheduler, results_dir))
     if exp_uri:
         callbacks.append(upload_journal_callback(results_dir / JOURNAL, join(exp_uri, JOURNAL)))
     return make_tuner(

@@ -31,14 +31,23 @@ class TrialLines(Callback):
         self.objectives, self.num_samples, self.epochs, self.log = list(objectives), num_samples, epochs, log
         self._started: dict[str, int] = {}
 
+    def __getstate__(self) -> dict:
+        """Tune pickles its callbacks into the experiment's state (for ``--resume``); ``log`` is
+        this process's and need not be picklable (Ray Train replaces ``print`` itself, which then
+        cannot be pickled by reference): a restored search logs with ``print``."""
+        return {**self.__dict__, "log": None}
+
+    def _log(self, line: str) -> None:
+        (self.log or print)(line)
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         number = self._started.setdefault(trial.trial_id, len(self._started) + 1)
-        self.log(f"trial {trial.trial_id} started ({number} of {self.num_samples}): {settings(trial.config)}")
+        self._log(f"trial {trial.trial_id} started ({number} of {self.num_samples}): {settings(trial.config)}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         epoch = result.get("epoch")
         where = f"epoch {epoch}/{self.epochs}" if epoch is not None else f"result {result.get('training_iteration', '?')}"
-        self.log(f"trial {trial.trial_id} {where}: {scores(result, self.objectives)}")
+        self._log(f"trial {trial.trial_id} {where}: {scores(result, self.objectives)}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         result = trial.last_result or {}
@@ -48,13 +57,13 @@ class TrialLines(Callback):
             how = f"completed ({result.get('epoch', '?')} epochs, best epoch {result.get('best_epoch', '?')})"
         else:  # Ctrl-C: the trials table says interrupted, and --resume continues it
             how = f"interrupted after epoch {result.get('epoch', 0)}"
-        self.log(f"trial {trial.trial_id} {how}: {scores(result, self.objectives)}")
+        self._log(f"trial {trial.trial_id} {how}: {scores(result, self.objectives)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from raymt.results.collect import failure_reason
 
         error = trial.get_error() if hasattr(trial, "get_error") else None
-        self.log(f"trial {trial.trial_id} failed: {failure_reason(error) if error is not None else 'see its error.txt'}")
+        self._log(f"trial {trial.trial_id} failed: {failure_reason(error) if error is not None else 'see its error.txt'}")
 
 
 def settings(config: Mapping[str, Any]) -> str:

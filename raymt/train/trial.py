@@ -8,11 +8,19 @@ Tune trial, and ``TuneReportCallback`` forwards rank 0's per-epoch reports to Tu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from raymt.errors import TrialFailed
 from raymt.results.files import TRIALS_DIR
 from raymt.train.prepare import PreparedExperiment
+
+#: How often the Train controller polls its workers (``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S``,
+#: ray/train/v2/_internal/constants.py; Ray's default 2.0 s). A poll is one small remote call
+#: per worker; a poll that takes longer is only waited for again (Ray marks a worker dead after
+#: its own 10-minute timeout), so a short interval costs little even on a loaded machine.
+HEALTH_CHECK_INTERVAL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+HEALTH_CHECK_INTERVAL_S = 0.25
 
 
 def make_trainer(
@@ -23,16 +31,21 @@ def make_trainer(
     key under which the trial may ask its workers to stop between steps (raymt.train.stop).
     ``log_level``: Ray Train's own logs (:func:`raymt.runtime.train_log_level`)."""
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchConfig
 
     from raymt.plan.storage import CHECKPOINT_POLICY
     from raymt.train.init_stage import as_loop_config, ensure_init_stage
+    from raymt.train.trainer import TrialTrainer
 
+    # Ray Train's controller looks at its workers every 2 s by default: a finished trial waited
+    # up to that long to be seen done, every report up to that long to reach Tune. A user's
+    # own setting wins (Ray passes it on to the controller it starts from this process).
+    os.environ.setdefault(HEALTH_CHECK_INTERVAL_ENV, str(HEALTH_CHECK_INTERVAL_S))
     res = cfg.resources
     per_worker = {"CPU": res.cpus_per_worker}
     if res.use_gpu:
         per_worker["GPU"] = res.gpus_per_worker
-    return TorchTrainer(
+    return TrialTrainer(
         train_loop_per_worker,
         train_loop_config={**prepared.loop_config(cfg), "init": as_loop_config(ensure_init_stage(cfg, prepared)), "stop_key": stop_key},
         torch_config=TorchConfig(backend=None),
@@ -55,11 +68,15 @@ def train_loop_per_worker(loop_config: dict) -> None:
     name), so the driver imports the module that defines it. ``raymt.train.worker`` pulls in
     peft and every fine-tuning method (~2.5-3 s and ~140 MB per process on a 2-core machine),
     which in a trial driver that only builds a ``TorchTrainer`` would sit on every trial's
-    critical path. Here the import happens on the workers only, which need it anyway.
+    critical path. Here the import happens on the workers only, which need it anyway; the
+    time it takes is reported (``worker_import_s``, benchmarks/overhead.py).
     """
+    import time
+
+    entered_unix = time.time()
     from raymt.train.worker import run_worker
 
-    run_worker(loop_config)
+    run_worker({**loop_config, "entered_unix": entered_unix})
 
 
 def run_trial(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str | None = None, callbacks=()):

@@ -33,6 +33,7 @@ from raymt.metrics.per_pair import PAIR_METRICS, mean_over_pairs, pair_metric, p
 from raymt.metrics.storage import artifact_bytes
 from raymt.model.generation import Decoding, generate_texts
 from raymt.model.loading import load_model, load_tokenizer
+from raymt.plan.storage import CHECKPOINT_POLICY
 from raymt.train import parallel
 from raymt.train.data import TrialData, eval_batches, make_train_loader, open_trial_data
 from raymt.train.init_stage import outcome_metrics
@@ -78,6 +79,7 @@ class TrialRun:
     started_unix: float  # the same on the wall clock: lets the driver split its time-to-first-step
     stop: StopWatch  # the trial asked its workers to stop (early stop, Ctrl-C): raymt.train.stop
     setup_s: float = 0.0
+    import_s: float = 0.0  # importing this module on the worker, before set_up (raymt.train.trial)
     restore_s: float = 0.0  # reading the last checkpoint back (weights, optimizer, best artefact)
     report_s: float = float("nan")  # the last checkpoint's report: its upload to storage_path (+ the barrier)
     first_step_at: float | None = None
@@ -201,6 +203,7 @@ def set_up(loop_config: dict) -> TrialRun:
         started=started,
         started_unix=started_unix,
         restore_s=restore_s,
+        import_s=max(0.0, started_unix - loop_config.get("entered_unix", started_unix)),
         stop=StopWatch(loop_config.get("stop_key"), rank, world, device),
     )
     run.setup_s = time.perf_counter() - started
@@ -284,7 +287,10 @@ def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
     ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
     _save_artifact(run.model, run.method, run.cfg, run.loop_config["base_path"], run.rank, ckpt_dir / ARTIFACT)
     fsdp = parallel.is_fsdp(run.model)
-    if fsdp:  # each rank holds its own shard of the AdamW moments
+    # the optimizer state is read only to go on training: a finished trial's last checkpoint
+    # does without it (raymt.plan.storage.CheckpointPolicy.trainer_state_when_finished)
+    resumable = not epoch.finished or CHECKPOINT_POLICY.trainer_state_when_finished
+    if fsdp and resumable:  # each rank holds its own shard of the AdamW moments
         torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()}, ckpt_dir / _trainer_file(run.model, run.rank))
     metrics = {}
     if run.rank == 0:
@@ -295,13 +301,14 @@ def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
             run.best_hyps = hyps_text
         elif run.best_local is not None:
             shutil.copytree(run.best_local, ckpt_dir / BEST)
-        if not fsdp:
+        if not fsdp and resumable:
             torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
         (ckpt_dir / HYPS).write_text(hyps_text, encoding="utf-8")
         (ckpt_dir / BEST_HYPS).write_text(run.best_hyps, encoding="utf-8")
         (ckpt_dir / STATE_FILE).write_text(json.dumps(run.state, indent=1))
         metrics = _metrics(run, epoch, size)
         metrics["checkpoint_write_s"] = time.perf_counter() - t_ckpt
+        metrics["checkpoint_bytes"] = artifact_bytes(ckpt_dir)  # rank 0's share: the report's "written" total
     # rank 0 reports the checkpoint; under FSDP every rank adds its optimizer shard (Ray Train
     # merges the ranks' files into one checkpoint folder). The local copy is deleted once
     # uploaded: it would otherwise stay in /tmp for every epoch of every trial.
@@ -341,6 +348,7 @@ def _metrics(run: TrialRun, epoch: Epoch, size: int) -> dict:
         "epoch_train_time_s": epoch.train_s,
         "epoch_eval_time_s": epoch.eval_s,
         "setup_time_s": run.setup_s,
+        "worker_import_s": run.import_s,
         "first_step_s": first_step_s,
         "checkpoint_report_s": run.report_s,
         "restore_s": run.restore_s,

@@ -62,3 +62,31 @@ def test_no_test_scores_no_section():
     assert held_out_section(table([None] * 4).drop(columns=["test_bleu"]), OBJ) == ""
     assert held_out_objectives(OBJ, ["bleu", "storage_mb"]) is None
     assert held_out_objectives({"bleu": "max", "storage_mb": "min"}, ["test_bleu"]) == {"test_bleu": "max", "storage_mb": "min"}
+
+
+def test_the_untouched_base_is_a_reference_row_and_trials_not_above_it_are_named():
+    base = {"": {"bleu": 2.0, "chrf": 20.0, "test_bleu": 28.0, "test_chrf": 30.0, "test_bleu_ci95": 1.0}}
+    text = held_out_section(table([30.0, 35.0, 29.0, 31.0]), OBJ, base_scores=base)
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "trial_id" not in line and "---" not in line]
+    assert rows[-1].split("|")[1].strip() == "untouched base" and "28.00 ± 1.00" in rows[-1]
+    # a (30 ± 1.5) and e (29 ± 1.4) overlap the base's 28 ± 1.0; b and c are above it beyond both intervals
+    assert "The untouched base scores 28.00 ± 1.00 test BLEU: a, e are not above it beyond both intervals." in text
+    base[""]["test_bleu"] = 1.0
+    assert "every scored trial is above it beyond both intervals" in held_out_section(table([30.0, 35.0, 29.0, 31.0]), OBJ, base_scores=base)
+
+
+def test_without_a_test_score_of_the_base_there_is_no_reference_row():
+    text = held_out_section(table([30.0, 35.0, 29.0, 31.0]), OBJ, base_scores={"": {"bleu": 2.0, "chrf": 20.0}})
+    assert "untouched base" not in text
+
+
+def test_a_multi_pair_base_is_the_mean_over_pairs():
+    from raymt.analysis.held_out import base_reference
+
+    ref = base_reference(
+        {
+            "en-de": {"bleu": 2.0, "chrf": 20.0, "test_bleu": 4.0, "test_chrf": 30.0, "test_bleu_ci95": 0.3},
+            "en-fr": {"bleu": 4.0, "chrf": 22.0, "test_bleu": 6.0, "test_chrf": 32.0, "test_bleu_ci95": 0.4},
+        }
+    )
+    assert ref["bleu"] == 3.0 and ref["test_bleu"] == 5.0 and abs(ref["test_bleu_ci95"] - 0.25) < 1e-12

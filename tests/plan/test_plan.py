@@ -48,7 +48,8 @@ def test_every_shipped_space_has_a_plan(path):
         assert 0 < b.trainable_params <= b.total_params
         assert b.memory.peak > b.memory.baseline
         assert b.checkpoint_bytes >= 2 * b.artifact_bytes  # artefact + best copy + trainer state
-    assert plan.storage_bytes >= plan.num_trials * 2 * max(b.checkpoint_bytes for b in plan.branches)
+    # the checkpoint budget: one checkpoint per trial (the latest, carrying the best artefact)
+    assert plan.storage_bytes >= plan.num_trials * max(b.checkpoint_bytes for b in plan.branches)
 
 
 def test_branches_are_planned_at_their_largest_values(tmp_path):
@@ -146,7 +147,21 @@ def test_trials_keep_the_checkpoints_the_plan_counts():
 
     cfg = validate_config({"name": "t", "method": {"name": "lora"}}, "test")
     trainer = make_trainer(cfg, PreparedExperiment(base_path="base", data_path="data"), name="x", storage_path="/tmp/x")
-    assert trainer.run_config.checkpoint_config.num_to_keep == CHECKPOINT_POLICY.num_to_keep
+    assert trainer.run_config.checkpoint_config.num_to_keep == CHECKPOINT_POLICY.num_to_keep == 1  # the latest, with the best in it
+
+
+@pytest.mark.parametrize("keep", ["front", "all"])
+def test_the_plan_shows_the_checkpoint_budget_after_the_search(tmp_path, capsys, keep):
+    raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
+    raw["search"]["keep_checkpoints"] = keep
+    space = tmp_path / "s.yaml"
+    space.write_text(yaml.safe_dump(raw))
+    assert main(["plan", str(space)]) == 0
+    out = capsys.readouterr().out
+    assert "8 trial(s) x 1 kept checkpoint(s)" in out
+    after = next(line for line in out.splitlines() if line.startswith("after the search:"))
+    assert f"search.keep_checkpoints: {keep}" in after
+    assert ("the others keep only their state and hypotheses" in after) == (keep == "front")
 
 
 def test_a_plan_is_a_table_in_a_notebook():

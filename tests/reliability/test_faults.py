@@ -68,7 +68,7 @@ def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path, cache_root, ti
             "name": "kill",
             "storage_path": str(tmp_path),
             "data": {"source": "synthetic", "domain": "medical", "train_size": 3000, "valid_size": 40, "test_size": 40, "lexicon_size": 20},
-            "train": {"epochs": 4, "batch_size": 16},
+            "train": {"epochs": 3, "batch_size": 16},  # killed in epoch 2, resumed from epoch 1: 2 and 3 after it
             "eval": {"max_samples": 40},
             "method": {"name": "lora"},
             "resources": {"num_workers": 2, "cpus_per_worker": 0.9, "max_failures": 2},
@@ -77,9 +77,9 @@ def test_killed_worker_resumes_from_the_last_checkpoint(tmp_path, cache_root, ti
     )
     prepared = prepare_experiment(cfg, log=lambda m: None)
     metrics, checkpoint, t_kill = _run_killing_a_worker(cfg, prepared, tmp_path / "kill" / "trials", "kill", victim=0)
-    assert metrics["restarts"] >= 1 and metrics["epoch"] == 4
+    assert metrics["restarts"] >= 1 and metrics["epoch"] == 3
     state = json.loads((Path(checkpoint) / "state.json").read_text())
-    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]  # no epoch counted twice
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3]  # no epoch counted twice
     print(f"recovered and finished {time.time() - t_kill:.1f}s after the kill")
 
 
@@ -120,7 +120,9 @@ def test_fsdp_restore_after_a_killed_worker_continues_exactly(tmp_path, cache_ro
 
     killed, checkpoint, _ = _run_killing_a_worker(cfg, prepared, tmp_path / "fsdp" / "trials", "killed", victim=-1)
     assert killed["restarts"] == 1 and killed["restore_s"] > 0
-    assert sorted(p.name for p in Path(checkpoint).glob("trainer_state*")) == ["trainer_state.rank0.pt", "trainer_state.rank1.pt"]
+    # the checkpoint budget: a finished trial's last checkpoint carries no optimizer state (the
+    # restart above read epoch 1's, one shard per rank: the equal losses below prove it)
+    assert sorted(p.name for p in Path(checkpoint).glob("trainer_state*")) == []
     for key in ("train_loss", "eval_loss", "bleu", "step", "storage_bytes"):
         assert killed[key] == unbroken[key], (key, killed[key], unbroken[key])
 

@@ -152,3 +152,28 @@ def test_a_multi_pair_trial_is_scored_per_pair(tmp_path, cache_root, tiny_base):
     assert row["test_bleu"] == pytest.approx((de.bleu + en.bleu) / 2)
     assert row["test_bleu_ci95_en_XX-de_DE"] > 0 and row["test_bleu_ci95"] > 0
     assert de.bleu > en.bleu  # the base was pre-trained on en -> de only: the second pair really used en_XX
+
+
+def test_the_untouched_base_is_scored_on_test_once_next_to_its_validation_score(tmp_path, tiny_base, capsys):
+    """prepared.json's base_scores (the search scored the base on validation) get the base's
+    test columns, decoded and bootstrapped as the trials are; the report shows it as a reference row."""
+    from raymt.metrics.bleu import corpus_scores
+
+    folder = make_results_folder(tmp_path / "results", tiny_base, TRIALS[:2], perturb=0.05, test_size=24)
+    prepared = json.loads((folder / "prepared.json").read_text())
+    prepared["base_scores"] = {"": {"bleu": 1.5, "chrf": 12.0, "sentences": 24, "split": "validation"}}
+    (folder / "prepared.json").write_text(json.dumps(prepared))
+    logged: list[str] = []
+    score_front_on_test(folder, load(folder), OBJECTIVES, log=logged.append)
+    base = json.loads((folder / "prepared.json").read_text())["base_scores"][""]
+    hyps = (folder / TEST_HYPS_DIR / "untouched_base.txt").read_text().splitlines()
+    refs = (folder / TEST_REFERENCES).read_text().splitlines()
+    assert len(hyps) == 24 and base["test_sentences"] == 24 and base["bleu"] == 1.5  # the validation score stays
+    assert base["test_bleu"] == pytest.approx(corpus_scores(hyps, refs).bleu) and base["test_bleu_ci95"] > 0
+    assert any(line.startswith("  untouched base: test BLEU") for line in logged)
+    again: list[str] = []
+    score_front_on_test(folder, load(folder), OBJECTIVES, log=again.append)
+    assert again == []  # scored once
+    assert main(["report", str(folder)]) == 0
+    section = (folder / REPORT_FILE).read_text().split("## Validation vs held-out test", 1)[1]
+    assert "| untouched base | - |" in section and "The untouched base scores" in section

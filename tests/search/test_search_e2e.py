@@ -90,7 +90,28 @@ def test_search_writes_results_front_and_artifacts(tmp_path, cache_root, tiny_ba
     assert df.loc[~mask.to_numpy(), "test_bleu"].isna().all()
     assert json.loads((results / "timings.json").read_text())["test_scoring_s"] > 0
     assert "## Validation vs held-out test" in (results / "report.md").read_text()
+    check_checkpoint_budget(results, df, set(df.loc[df["is_pareto"].fillna(False).astype(bool) & (df["status"] == "completed"), "trial_id"]))
     check_export_reproduces_the_trials(results, done, tmp_path)
+
+
+def check_checkpoint_budget(results, df, front):
+    """One checkpoint per trial; once the search ended, only the front's completed trials keep
+    their tensors, every trial keeps its state and hypotheses, and the report says so."""
+    with_checkpoint = set()
+    for _, row in df.iterrows():
+        ckpts = list((results / "trials" / f"trial_{row['trial_id']}").glob("checkpoint_*"))
+        assert len(ckpts) == 1 or (row["status"] == "failed" and not ckpts), (row["trial_id"], ckpts)
+        for ckpt in ckpts:
+            with_checkpoint.add(row["trial_id"])
+            assert (ckpt / "state.json").exists() and (results / row["hyps_path"]).exists()
+            assert (ckpt / "artifact").is_dir() == (row["trial_id"] in front), row["trial_id"]
+            if row["status"] == "completed":  # nothing resumes a finished trial: no optimizer state
+                assert not list(ckpt.glob("trainer_state*"))
+    budget = json.loads((results / "checkpoints.json").read_text())
+    assert sorted(budget["kept_whole"]) == sorted(front) and sorted(budget["pruned_trials"]) == sorted(with_checkpoint - front)
+    # 2 epochs: every finished trial wrote 2 checkpoints and keeps 1; stopped trials were stripped when they ended
+    assert budget["left_bytes"] <= budget["before_bytes"] < budget["written_bytes"]
+    assert "## Checkpoints" in (results / "report.md").read_text()
 
 
 def check_export_reproduces_the_trials(results, done, tmp_path):

@@ -63,3 +63,24 @@ def test_search_takes_verbose_on_the_command_line():
 
     assert build_parser().parse_args(["search", "--verbose"]).verbose is True
     assert build_parser().parse_args(["search"]).verbose is False
+
+
+def test_the_callback_pickles_whatever_its_log_is(capsys):
+    """Tune pickles its callbacks with the experiment (for --resume) before the first trial; a
+    log that cannot be pickled (``print`` once Ray Train has replaced it, "not the same object as
+    builtins.print") failed every search there. A restored search logs with print."""
+    import threading
+
+    from ray import cloudpickle
+
+    lock = threading.Lock()
+
+    def log(line):
+        with lock:
+            pass
+
+    with pytest.raises(TypeError):
+        cloudpickle.dumps(log)  # what failed
+    restored = cloudpickle.loads(cloudpickle.dumps(TrialLines(OBJECTIVES, num_samples=1, epochs=1, log=log)))
+    restored.on_trial_start(0, [], _trial("aaaa0001"))
+    assert capsys.readouterr().out.startswith("trial aaaa0001 started (1 of 1)")

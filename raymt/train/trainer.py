@@ -1,0 +1,29 @@
+"""Ray Train's ``TorchTrainer`` without the pieces a raymt trial never uses.
+
+A raymt trial reads its data from the prepared cache (raymt.train.data), not from Ray Data.
+Ray Train 2.60 still starts a ``DatasetManager`` actor for every run (its ``DatasetsCallback``
+creates one when the worker group starts, with or without datasets): one more process per
+trial, started while the workers import torch, on the same cores (BENCHMARKS.md, "Per-trial
+fixed cost"). Without datasets the callback has nothing to do: the workers' train context takes
+no shard provider then (``dataset_shard_provider`` is optional in Ray's worker), and
+``ray.train.get_dataset_shard`` would fail with Ray's own error, as it does for any run
+without datasets.
+
+This leans on a private method of Ray Train (``_create_default_callbacks``); the test in
+tests/train/test_trial_driver.py says when a Ray upgrade changes it.
+"""
+
+from __future__ import annotations
+
+from ray.train.torch import TorchTrainer
+from ray.train.v2._internal.callbacks import DatasetsCallback
+
+
+class TrialTrainer(TorchTrainer):
+    """A ``TorchTrainer`` that starts no Ray Data actor when it is given no datasets."""
+
+    def _create_default_callbacks(self):
+        callbacks = super()._create_default_callbacks()
+        if self.datasets:
+            return callbacks
+        return [c for c in callbacks if not isinstance(c, DatasetsCallback)]

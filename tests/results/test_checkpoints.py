@@ -1,0 +1,124 @@
+"""The checkpoint budget at the end of a search: the tensors of checkpoints nothing will read are
+removed, what a user reads stays, and the report says what was written and what is left."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from raymt.results.checkpoints import apply_checkpoint_budget, checkpoint_section, release_if_stopped
+from raymt.results.collect import collect_results
+from raymt.results.files import CHECKPOINTS, TRIALS_DIR, train_run_name
+from raymt.results.report import report_sections
+
+TENSOR_BYTES = 4096
+
+
+def _checkpoint(results, trial_id, *, finished=True):
+    """A trial's last checkpoint as the worker writes it (trainer state only while it may go on)."""
+    ckpt = results / TRIALS_DIR / train_run_name(trial_id) / "checkpoint_000001"
+    for sub in ("artifact", "best"):
+        (ckpt / sub).mkdir(parents=True)
+        (ckpt / sub / "adapter_model.safetensors").write_bytes(b"\0" * TENSOR_BYTES)
+    if not finished:
+        (ckpt / "trainer_state.pt").write_bytes(b"\0" * TENSOR_BYTES)
+    (ckpt / "state.json").write_text(json.dumps({"epoch": 1, "best": {"epoch": 1, "bleu": 1.0}}))
+    (ckpt / "best_hyps.txt").write_text("a hypothesis\n")
+    (ckpt / "hyps.txt").write_text("a hypothesis\n")
+    return ckpt
+
+
+def _search(tmp_path):
+    trials = pd.DataFrame(
+        {
+            "trial_id": ["front", "off", "stopped", "failed"],
+            "status": ["completed", "completed", "early_stopped", "failed"],
+            "is_pareto": [True, False, True, False],  # a stopped trial on the front has no artefact to keep
+        }
+    )
+    ckpts = {t: _checkpoint(tmp_path, t, finished=t != "stopped") for t in ["front", "off", "stopped"]}
+    history = pd.DataFrame({"trial_id": ["front", "front", "off", "stopped"], "checkpoint_bytes": [100, 200, 300, 400]})
+    return trials, history, ckpts
+
+
+def test_only_the_fronts_completed_trials_keep_their_tensors_and_text_stays(tmp_path):
+    trials, history, ckpts = _search(tmp_path)
+    before = sum(f.stat().st_size for f in (tmp_path / TRIALS_DIR).rglob("*") if f.is_file())
+    outcome = apply_checkpoint_budget(tmp_path, trials, history, "front")
+    assert (ckpts["front"] / "artifact").is_dir() and (ckpts["front"] / "best").is_dir()
+    for trial in ("off", "stopped"):
+        assert not (ckpts[trial] / "artifact").exists() and not (ckpts[trial] / "best").exists()
+        assert not list(ckpts[trial].glob("trainer_state*.pt"))
+        # what the trials table points at and the paired bootstrap reads
+        assert (ckpts[trial] / "state.json").exists() and (ckpts[trial] / "best_hyps.txt").read_text() == "a hypothesis\n"
+    assert outcome["kept_whole"] == ["front"] and sorted(outcome["pruned_trials"]) == ["off", "stopped"]
+    assert outcome["written_bytes"] == 1000 and outcome["checkpoints_written"] == 4
+    assert outcome["before_bytes"] == before
+    assert outcome["left_bytes"] == before - 5 * TENSOR_BYTES
+    assert json.loads((tmp_path / CHECKPOINTS).read_text()) == outcome
+
+
+def test_keep_checkpoints_all_keeps_every_checkpoint(tmp_path):
+    trials, history, ckpts = _search(tmp_path)
+    outcome = apply_checkpoint_budget(tmp_path, trials, history, "all")
+    assert outcome["pruned_trials"] == [] and outcome["left_bytes"] == outcome["before_bytes"]
+    assert all((c / "artifact").is_dir() for c in ckpts.values())
+    assert (ckpts["stopped"] / "trainer_state.pt").exists()
+
+
+def test_the_report_shows_what_was_written_and_what_is_left(tmp_path):
+    trials, history, _ = _search(tmp_path)
+    apply_checkpoint_budget(tmp_path, trials, history, "front")
+    section = report_sections(tmp_path, trials)["Checkpoints"]
+    assert "written during the search: 1 kB in 4 checkpoint(s)" in section
+    assert "left in trials/" in section and "search.keep_checkpoints: front" in section
+    assert "2 other trial(s)" in section
+    assert checkpoint_section(json.loads((tmp_path / CHECKPOINTS).read_text())) == section
+
+
+@pytest.mark.parametrize("keep_artifacts", ["all", "front"])
+def test_a_finished_search_collected_again_keeps_the_artefact_copies_of_pruned_trials(tmp_path, keep_artifacts):
+    """`raymt search --resume` of a finished search collects again: a pruned checkpoint has no
+    artefact left, the copy made the first time is kept."""
+    ckpt = _checkpoint(tmp_path, "off")
+    grid = [
+        SimpleNamespace(
+            metrics={"trial_id": "off", "bleu": 10.0, "storage_mb": 1.0, "finished": True, "epoch": 1, "timestamp": 1.79e9, "time_total_s": 3.0},
+            config={"method": "lora"},
+            error=None,
+            path=str(tmp_path / "tune_trial_off"),
+            metrics_dataframe=None,
+        )
+    ]
+    objectives = {"bleu": "max", "storage_mb": "min"}
+    first, _ = collect_results(grid, ["method"], tmp_path, objectives, keep_artifacts, tmp_path / "refs.txt")
+    copy = tmp_path / first.loc[0, "artifact_path"]
+    assert copy.is_dir()
+    for sub in ("artifact", "best"):  # as pruning leaves it (the trial alone is on the front here)
+        shutil.rmtree(ckpt / sub)
+    again, _ = collect_results(grid, ["method"], tmp_path, objectives, keep_artifacts, tmp_path / "refs.txt")
+    assert again.loc[0, "artifact_path"] == first.loc[0, "artifact_path"] and copy.is_dir()
+
+
+def test_a_trial_the_scheduler_stopped_strips_its_checkpoint_when_its_run_ends(tmp_path):
+    """The driver marks the stopped trial's Train run (raymt.search.trainable.MarkStoppedTrials);
+    the trial strips it after fit(); an unmarked trial (completed, or cut by Ctrl-C) keeps it."""
+    from raymt.search.trainable import MarkStoppedTrials
+
+    stopped, running = _checkpoint(tmp_path, "stopped", finished=False), _checkpoint(tmp_path, "running", finished=False)
+    scheduler = SimpleNamespace(is_early_stopped=lambda trial_id: trial_id == "stopped")
+    marker = MarkStoppedTrials(scheduler, tmp_path)
+    for trial_id in ("stopped", "running"):
+        marker.on_trial_result(1, [], SimpleNamespace(trial_id=trial_id), {})
+    assert release_if_stopped(tmp_path / TRIALS_DIR / train_run_name("stopped"))
+    assert not release_if_stopped(tmp_path / TRIALS_DIR / train_run_name("running"))
+    assert not (stopped / "artifact").exists() and not (stopped / "trainer_state.pt").exists() and (stopped / "best_hyps.txt").exists()
+    assert (running / "artifact").is_dir() and (running / "trainer_state.pt").exists()
+    # at the end it counts among the stripped trials like any other off the front
+    trials = pd.DataFrame({"trial_id": ["stopped", "running"], "status": ["early_stopped", "completed"], "is_pareto": [False, True]})
+    outcome = apply_checkpoint_budget(tmp_path, trials, None, "front")
+    assert outcome["pruned_trials"] == ["stopped"] and outcome["kept_whole"] == ["running"] and outcome["written_bytes"] is None

@@ -7,6 +7,7 @@ only: the dashboard can submit jobs, so it must never face the network.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -14,6 +15,8 @@ import os
 #: logs), as ``raymt search --verbose``; by default raymt prints its own lines
 #: (:mod:`raymt.search.trial_lines`).
 VERBOSE_ENV = "RAYMT_VERBOSE"
+#: Ray Tune's switch between its new output engine and the old one (:func:`tune_output`).
+AIR_NEW_OUTPUT_ENV = "RAY_AIR_NEW_OUTPUT"
 
 
 def is_verbose(flag: bool | None = None) -> bool:
@@ -28,6 +31,38 @@ def train_log_level(verbose: bool) -> str:
     its INFO lines are the worker group's life cycle, printed for every trial; WARNING keeps
     what is wrong."""
     return "INFO" if verbose else "WARNING"
+
+
+@contextlib.contextmanager
+def tune_output(verbose: bool):
+    """Tune's console output for one ``Tuner.fit``. Ray 2.60's new output engine prints its
+    "Configuration for experiment" box even at ``verbose=0``; the old engine at ``verbose=0``
+    prints nothing, and raymt's own trial lines say what happens. A user's own
+    ``RAY_AIR_NEW_OUTPUT`` is left as set."""
+    if verbose or AIR_NEW_OUTPUT_ENV in os.environ:
+        yield
+        return
+    os.environ[AIR_NEW_OUTPUT_ENV] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop(AIR_NEW_OUTPUT_ENV, None)
+
+
+def quiet_train_reports(log_level: str) -> None:
+    """Give Ray Train's per-report line the trial's Train log level, on a worker.
+
+    Ray Train 2.60 logs "Reporting training result N: TrainingReport(...)" at INFO for every
+    report of every worker, on a logger named after its file rather than under ``ray.train``,
+    so ``LoggingConfig(log_level=...)`` never reaches it (tests/test_runtime.py checks the name).
+    """
+    import logging
+
+    try:
+        from ray.train.v2._internal.execution import context
+    except ImportError:  # another Ray layout: nothing to quiet
+        return
+    logging.getLogger(context.__file__).setLevel(log_level)
 
 
 def init_ray(*, num_cpus: int | None = None, log=print) -> None:

@@ -120,3 +120,40 @@ def test_the_local_ray_trims_ray_trains_fixed_costs_and_a_users_setting_wins(mon
         assert "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER" not in os.environ
     finally:
         ray.shutdown()
+
+
+def test_quiet_train_reports_reaches_ray_trains_per_report_line():
+    """Ray Train logs every report of every worker at INFO on a logger named after its file, which
+    LoggingConfig's level does not reach; raymt gives that logger the trial's level. If Ray moves
+    or renames the line's logger, this fails and the helper must follow it."""
+    import logging
+
+    from ray.train.v2._internal.execution import context
+
+    from raymt.runtime import quiet_train_reports
+
+    assert context.logger.name == context.__file__  # the logger the report line goes through
+    before = context.logger.level
+    try:
+        quiet_train_reports("WARNING")
+        assert not context.logger.isEnabledFor(logging.INFO)
+        quiet_train_reports("INFO")
+        assert context.logger.isEnabledFor(logging.INFO)
+    finally:
+        context.logger.setLevel(before)
+
+
+def test_tune_output_turns_off_tunes_start_box_unless_verbose_or_set_by_the_user(monkeypatch):
+    """Tune's new output engine prints its "Configuration for experiment" box even at verbose=0;
+    the old engine (RAY_AIR_NEW_OUTPUT=0) at verbose=0 prints nothing."""
+    from raymt.runtime import AIR_NEW_OUTPUT_ENV, tune_output
+
+    monkeypatch.delenv(AIR_NEW_OUTPUT_ENV, raising=False)
+    with tune_output(False):
+        assert os.environ[AIR_NEW_OUTPUT_ENV] == "0"
+    assert AIR_NEW_OUTPUT_ENV not in os.environ
+    with tune_output(True):
+        assert AIR_NEW_OUTPUT_ENV not in os.environ
+    monkeypatch.setenv(AIR_NEW_OUTPUT_ENV, "1")
+    with tune_output(False):
+        assert os.environ[AIR_NEW_OUTPUT_ENV] == "1"

@@ -24,7 +24,7 @@ from ray import tune
 from raymt.object_store import join
 from raymt.results.collect import failure_reason, trial_checkpoint, trial_id_from_path
 from raymt.results.columns import is_missing
-from raymt.runtime import train_log_level
+from raymt.runtime import train_log_level, tune_output
 from raymt.results.files import REPEATS_TUNE_DIR, TRIALS_DIR
 from raymt.results.repeats import RepeatJob, RepeatRun, load_repeats, record_repeats, refresh_seed_columns, repeats_to_run
 from raymt.search.config import SearchConfig
@@ -95,7 +95,8 @@ def repeat_front(
         verbose=None if verbose else 0,  # as the search: raymt's lines only unless verbose
     )
     t0 = time.perf_counter()
-    grid = tuner.fit()
+    with tune_output(verbose):
+        grid = tuner.fit()
     fit_s = time.perf_counter() - t0
     runs = _runs(grid, jobs, results_dir, exp_uri)
     return record_repeats(results_dir, trials, runs, search.objectives, fit_s=fit_s, log=log)

@@ -37,7 +37,7 @@ from raymt.results.references import write_references
 from raymt.results.report import rebuild_report
 from raymt.results.study import optuna_links
 from raymt.results.test_scores import score_front_on_test
-from raymt.runtime import init_ray, is_verbose, train_log_level
+from raymt.runtime import init_ray, is_verbose, train_log_level, tune_output
 from raymt.search.config import SearchConfig
 from raymt.search.estimate import check_space_fits_model, storage_estimator
 from raymt.search.load import load_search
@@ -119,7 +119,7 @@ def run_search(
         cfg, search, compiled, raw, prepared, results_dir, resume is not None, warm, log, exp_uri=exp_uri, limits=limits, verbose=is_verbose(verbose)
     )
     t_fit = time.perf_counter()
-    with _no_tuner_restore_hint():
+    with _no_tuner_restore_hint(), tune_output(is_verbose(verbose)):
         grid = tuner.fit()
     fit_s = time.perf_counter() - t_fit
 

@@ -47,7 +47,12 @@ def make_trainer(
         per_worker["GPU"] = res.gpus_per_worker
     return TrialTrainer(
         train_loop_per_worker,
-        train_loop_config={**prepared.loop_config(cfg), "init": as_loop_config(ensure_init_stage(cfg, prepared)), "stop_key": stop_key},
+        train_loop_config={
+            **prepared.loop_config(cfg),
+            "init": as_loop_config(ensure_init_stage(cfg, prepared)),
+            "stop_key": stop_key,
+            "log_level": log_level,
+        },
         torch_config=TorchConfig(backend=None),
         scaling_config=ScalingConfig(num_workers=res.num_workers, use_gpu=res.use_gpu, resources_per_worker=per_worker),
         run_config=RunConfig(
@@ -74,7 +79,10 @@ def train_loop_per_worker(loop_config: dict) -> None:
     import time
 
     entered_unix = time.time()
+    from raymt.runtime import quiet_train_reports
     from raymt.train.worker import run_worker
+
+    quiet_train_reports(loop_config.get("log_level", "INFO"))
 
     run_worker({**loop_config, "entered_unix": entered_unix})
 

@@ -32,7 +32,15 @@ BAD = {**GOOD, "train.lr": 3e-4, "lora.r": 2}  # learns less in its first epoch:
 NOISE = ("SIGABRT", "Stack trace", "SIGSEGV", "find_unused_parameters", "Loading weights", "Tuner.restore(")
 #: Ray's own progress output, which a default search turns down (raymt.search.trial_lines): Tune's
 #: status table and trial lines, Ray Train's worker-group INFO logs (Tune's one-off experiment box at the start still prints).
-CHATTER = ("Trial status:", "Current time:", "started with configuration", "training worker group", "(TrainController")
+CHATTER = (
+    "Trial status:",
+    "Current time:",
+    "started with configuration",
+    "training worker group",
+    "(TrainController",
+    "Configuration for experiment",  # Tune's start box (new output engine)
+    "Reporting training result",  # Ray Train's line per report per worker
+)
 
 
 def _space(tmp_path, cache_root, name, epochs, **search):

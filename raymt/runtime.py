@@ -28,9 +28,12 @@ def is_verbose(flag: bool | None = None) -> bool:
 
 def train_log_level(verbose: bool) -> str:
     """Ray Train's ``ray.train`` log level (controller and workers: ``ray.train.LoggingConfig``):
-    its INFO lines are the worker group's life cycle, printed for every trial; WARNING keeps
-    what is wrong."""
-    return "INFO" if verbose else "WARNING"
+    its INFO lines are the worker group's life cycle, printed for every trial, and its WARNINGs
+    on a busy machine are transient tracebacks Ray itself calls "safe to ignore" (the controller's
+    resource request to the autoscaling coordinator timing out after 5 s). raymt reports every
+    trial's end, and a failure with its reason, itself (:mod:`raymt.search.trial_lines`); ERROR
+    keeps what ends a run, ``--verbose`` shows everything."""
+    return "INFO" if verbose else "ERROR"
 
 
 @contextlib.contextmanager

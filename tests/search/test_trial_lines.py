@@ -55,7 +55,7 @@ def test_verbose_comes_from_the_flag_else_from_raymt_verbose(monkeypatch, flag, 
     else:
         monkeypatch.setenv("RAYMT_VERBOSE", env)
     assert is_verbose(flag) is verbose
-    assert train_log_level(verbose) == ("INFO" if verbose else "WARNING")
+    assert train_log_level(verbose) == ("INFO" if verbose else "ERROR")
 
 
 def test_search_takes_verbose_on_the_command_line():

@@ -43,7 +43,7 @@ def folder_bytes(folder: Path) -> int:
 def strip_tensors(train_run: Path) -> bool:
     """Remove the tensors of every checkpoint of one Train run (its state and hypotheses stay);
     True when it has a checkpoint."""
-    checkpoints = list(Path(train_run).glob("checkpoint_*"))
+    checkpoints = [p for p in Path(train_run).glob("checkpoint_*") if p.is_dir()]  # not checkpoint_manager_snapshot.json
     for ckpt in checkpoints:
         for pattern in TENSORS:
             for path in ckpt.glob(pattern):

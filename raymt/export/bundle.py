@@ -84,13 +84,7 @@ def trial_config(results_dir: Path, row: pd.Series) -> dict:
     raw = read_yaml(results_dir / CONFIG_COPY)
     space = SpaceConfig.model_validate((raw.get("search") or {}).get("space") or {})
     compiled = CompiledSpace(space, {k: v for k, v in raw.items() if k != "search"})
-    params = {}
-    for col in compiled.flat_columns():
-        value = row.get(col)
-        if is_missing(value):
-            continue
-        params[col] = value.item() if hasattr(value, "item") else value
-    return compiled.to_raw_config(params)
+    return compiled.to_raw_config(compiled.row_params(row))
 
 
 def _resolved(row: pd.Series, results_dir: Path) -> pd.Series:

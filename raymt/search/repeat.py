@@ -23,7 +23,6 @@ from ray import tune
 
 from raymt.object_store import join
 from raymt.results.collect import failure_reason, trial_checkpoint, trial_id_from_path
-from raymt.results.columns import is_missing
 from raymt.runtime import train_log_level, tune_output
 from raymt.results.files import REPEATS_TUNE_DIR, TRIALS_DIR
 from raymt.results.repeats import RepeatJob, RepeatRun, load_repeats, record_repeats, refresh_seed_columns, repeats_to_run
@@ -33,17 +32,6 @@ from raymt.search.trainable import make_trainable
 from raymt.search.trial_lines import TrialLines
 from raymt.search.tuner import make_tuner
 from raymt.train.preflight import trial_concurrency
-
-
-def member_params(compiled: CompiledSpace, row: pd.Series) -> dict:
-    """A trials-table row's sampled parameters, as Tune gave them to the trial (plain values)."""
-    params = {}
-    for col in compiled.flat_columns():
-        value = row.get(col)
-        if is_missing(value):
-            continue
-        params[col] = value.item() if hasattr(value, "item") else value
-    return params
 
 
 def member_seed(compiled: CompiledSpace, params: dict) -> int:
@@ -69,7 +57,7 @@ def repeat_front(
     is recorded ``interrupted`` (:func:`interrupted_repeats`); ``--resume`` runs it again."""
     k = search.repeat_front
     by_id = trials.set_index(trials["trial_id"].astype(str), drop=False)
-    params = {t: member_params(compiled, by_id.loc[t]) for t in by_id.index}
+    params = {t: compiled.row_params(by_id.loc[t]) for t in by_id.index}
     seeds = {t: member_seed(compiled, p) for t, p in params.items()}
     jobs = repeats_to_run(trials, search.objectives, k, seeds, load_repeats(results_dir))
     if not jobs:  # all done (a resumed search): the table gets their columns back

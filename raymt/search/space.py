@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from raymt.errors import ConfigError
-from raymt.results.columns import METHOD, method_param_name
+from raymt.results.columns import METHOD, is_missing, method_param_name
 
 LORA_ALPHA_OVER_R = "alpha_over_r"
 STAGE_PATH = "init.stage"  # the warm-start branch variable (raymt.train.init_stage)
@@ -346,6 +346,18 @@ class CompiledSpace:
         for method in self.space.method_list:
             cols += [method_param_name(method, p) for p in self.space.methods.get(method, {})]
         return cols
+
+    def row_params(self, row) -> dict:
+        """A trials-table row's sampled parameters as Tune gave them to the trial: plain values,
+        the other branches' (missing) columns left out. Export and seed repeats rebuild a trial's
+        config from them."""
+        params = {}
+        for col in self.flat_columns():
+            value = row.get(col)
+            if is_missing(value):
+                continue
+            params[col] = value.item() if hasattr(value, "item") else value
+        return params
 
     def max_ratios(self) -> dict[str, float]:
         """Largest augmentation ratio per operator anywhere in the space (pool sizes)."""

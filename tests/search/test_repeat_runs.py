@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from raymt.results.repeats import RepeatJob
-from raymt.search.repeat import _runs, member_params, member_seed
+from raymt.search.repeat import _runs, member_seed
 from raymt.search.space import CompiledSpace, SpaceConfig
 
 
@@ -29,9 +29,9 @@ def test_member_seed_is_the_configs_or_the_searched_one():
 def test_member_params_are_the_rows_plain_values_without_the_other_branch():
     compiled = _compiled()
     row = pd.Series({"trial_id": "a", "method": "adapter", "lora.r": pd.NA, "bleu": 30.0})
-    assert member_params(compiled, row) == {"method": "adapter"}
+    assert compiled.row_params(row) == {"method": "adapter"}
     row = pd.Series({"trial_id": "b", "method": "lora", "lora.r": pd.array([8], dtype="Int64")[0]})
-    params = member_params(compiled, row)
+    params = compiled.row_params(row)
     assert params == {"method": "lora", "lora.r": 8} and type(params["lora.r"]) is int
 
 

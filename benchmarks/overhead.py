@@ -2,7 +2,7 @@
 evaluation, checkpoints and the gap between trials (issue 15, item 2).
 
     python -m benchmarks.overhead                    # the default search (8 trials), as a user runs it
-    python -m benchmarks.overhead --num-samples 4    # fewer trials
+    python -m benchmarks.overhead --num-samples 4    # fewer trials (--epochs, --train-size: smaller ones)
     python -m benchmarks.overhead --results DIR      # only the table, from a finished search's folder
     python -m benchmarks.overhead --imports          # what each process of a trial imports (no Ray started)
 
@@ -52,11 +52,17 @@ OUT = ROOT / "benchmarks" / "out" / "overhead"
 COLUMNS = ["start", "import", "setup", "first_step", "train", "eval", "ckpt", "report", "between", "fixed", "to_first_step", "slot"]
 
 
-def run_search(out: Path, name: str, num_samples: int | None, cache: Path | None) -> tuple[Path, float]:
+def run_search(
+    out: Path, name: str, num_samples: int | None, cache: Path | None, epochs: int | None = None, train_size: int | None = None
+) -> tuple[Path, float]:
     raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
     raw["name"], raw["storage_path"] = name, str(out)
     if num_samples is not None:
         raw["search"]["num_samples"] = num_samples
+    if epochs is not None:  # fewer only to check that the script runs: figures use the space's
+        raw["train"]["epochs"] = epochs
+    if train_size is not None:
+        raw["data"]["train_size"] = train_size
     out.mkdir(parents=True, exist_ok=True)
     space = out / f"{name}.yaml"
     space.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -180,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-samples", type=int, default=None, help="trials (default: the default space's)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the space's)")
+    parser.add_argument("--train-size", type=int, default=None, help="training pairs (default: the space's)")
     parser.add_argument("--name", default="overhead")
     parser.add_argument("--cache", type=Path, default=None, help="a .cache folder of an earlier run (skips the base build)")
     parser.add_argument("--results", type=Path, default=None, help="a finished search's folder: only print its table")
@@ -192,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = None
     if args.results is None:
         print(f"running the default search ({args.name}) ...  [{load}]", flush=True)
-        results, wall = run_search(args.out, args.name, args.num_samples, args.cache)
+        results, wall = run_search(args.out, args.name, args.num_samples, args.cache, args.epochs, args.train_size)
     else:
         results = args.results
     df = trial_rows(results)

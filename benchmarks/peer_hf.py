@@ -2,7 +2,7 @@
 ``Trainer.hyperparameter_search`` (optuna backend, multi-objective) on the same tiny offline task,
 like for like.
 
-    python -m benchmarks.peer_hf [--trials 8]
+    python -m benchmarks.peer_hf [--out DIR] [--reuse-raymt] [--trials N --epochs N --train-size N --cache DIR]
 
 raymt runs first: `raymt search` on `search_spaces/default.yaml` in a fresh process
 (`benchmarks.search_default`), with no early stopping (``--scheduler none``: every trial runs all
@@ -53,7 +53,7 @@ def hf_params(row) -> dict:
     return params
 
 
-def hf_search(configs: list[dict], out: Path, global_batch: int) -> tuple[pd.DataFrame, float, list[str]]:
+def hf_search(configs: list[dict], out: Path, global_batch: int, overrides: dict) -> tuple[pd.DataFrame, float, list[str]]:
     import optuna
     import torch
     from transformers import AutoConfig, DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
@@ -66,7 +66,9 @@ def hf_search(configs: list[dict], out: Path, global_batch: int) -> tuple[pd.Dat
     from raymt.train.prepare import prepare_experiment
 
     torch.set_num_threads(2)
-    cfg = load_config(ROOT / "search_spaces" / "default.yaml", {"storage_path": str(out), "name": "peer"})
+    from raymt.config.load import deep_merge
+
+    cfg = load_config(ROOT / "search_spaces" / "default.yaml", deep_merge(overrides, {"storage_path": str(out), "name": "peer"}))
     prepared = prepare_experiment(cfg, log=lambda m: None)
     tok = load_tokenizer(prepared.base_path, cfg.model.src_lang, cfg.model.tgt_lang)
     splits = load_tokenized(prepared.data_path)
@@ -212,11 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler", default="none", help="raymt's early stopping (none: every trial runs all epochs, as HF's)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--reuse-raymt", action="store_true", help="take raymt's finished search from --out instead of running it again")
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     import yaml
 
-    from benchmarks.search_default import log_storage_hv, run_one
+    from benchmarks.search_default import add_size_options, link_cache, log_storage_hv, run_one, size_overrides
+
+    add_size_options(parser)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    link_cache(args.out, args.cache)
+    overrides = size_overrides(args)
 
     load = {"before": os.getloadavg()}
     print(f"raymt search (default space, scheduler {args.scheduler}) ...", flush=True)
@@ -224,14 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse_raymt and (done / "timings.json").exists():
         raymt_run = {"kind": args.scheduler, "trials": pd.read_parquet(done / "trials.parquet"), "dir": done}
     else:
-        raymt_run = run_one(args.scheduler, args.out, None)
+        raymt_run = run_one(args.scheduler, args.out, None, overrides=overrides)
     raymt_df = raymt_run["trials"].reset_index(drop=True)  # HF runs them in this order
     space = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
     global_batch = space["train"]["batch_size"] * space["resources"]["num_workers"]
     configs = [hf_params(row) for _, row in raymt_df.iterrows()]
     load["between"] = os.getloadavg()
     print(f"HF Trainer.hyperparameter_search on raymt's {len(configs)} configurations, global batch {global_batch} ...", flush=True)
-    hf_df, hf_wall, hf_left = hf_search(configs, args.out, global_batch)
+    hf_df, hf_wall, hf_left = hf_search(configs, args.out, global_batch, overrides)
     load["after"] = os.getloadavg()
     hf_df.to_csv(args.out / "hf_trials.csv", index=False)
     hv = log_storage_hv([raymt_run, {"kind": "hf", "trials": hf_df}])

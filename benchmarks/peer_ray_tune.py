@@ -1,6 +1,6 @@
 """raymt against plain Ray Tune: what a Ray user writes by hand, side by side in one run.
 
-    python -m benchmarks.peer_ray_tune [--out DIR] [--reuse-raymt]
+    python -m benchmarks.peer_ray_tune [--out DIR] [--reuse-raymt] [--trials N --epochs N --train-size N --cache DIR]
 
 The peer runs first, then raymt: `raymt search` on `search_spaces/default.yaml` in a fresh process
 (`benchmarks.search_default`, its default sampler and multi-objective early stopping, mo_asha).
@@ -169,7 +169,7 @@ def first_points(raw: dict) -> list[dict]:
     return points
 
 
-def plain_tune(out: Path) -> tuple[pd.DataFrame, float]:
+def plain_tune(out: Path, overrides: dict) -> tuple[pd.DataFrame, float]:
     import optuna
     import ray
     from ray import tune
@@ -179,8 +179,10 @@ def plain_tune(out: Path) -> tuple[pd.DataFrame, float]:
     from raymt.config.load import load_config
     from raymt.train.prepare import prepare_experiment
 
-    raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
-    cfg = load_config(ROOT / "search_spaces" / "default.yaml", {"storage_path": str(out), "name": "peer-tune"})
+    from raymt.config.load import deep_merge
+
+    raw = deep_merge(yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text()), overrides)
+    cfg = load_config(ROOT / "search_spaces" / "default.yaml", deep_merge(overrides, {"storage_path": str(out), "name": "peer-tune"}))
     prepared = prepare_experiment(cfg, log=lambda m: None)  # the task: base + tokenised corpus (cached)
     task = {
         "base_path": prepared.base_path,
@@ -242,20 +244,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--reuse-raymt", action="store_true", help="take raymt's finished search from --out instead of running it again")
+    from benchmarks.search_default import add_size_options, link_cache, log_storage_hv, run_one, size_overrides
+
+    add_size_options(parser)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    from benchmarks.search_default import log_storage_hv, run_one
+    link_cache(args.out, args.cache)
+    overrides = size_overrides(args)
 
     load = {"before": os.getloadavg()}
     print("plain Ray Tune: OptunaSearch + ASHAScheduler driving a hand-written TorchTrainer loop ...", flush=True)
-    tune_df, tune_wall = plain_tune(args.out)
+    tune_df, tune_wall = plain_tune(args.out, overrides)
     load["between"] = os.getloadavg()
     done = args.out / "default-mo_asha"
     if args.reuse_raymt and (done / "timings.json").exists():
         raymt_run = {"kind": "mo_asha", "trials": pd.read_parquet(done / "trials.parquet"), "dir": done}
     else:
         print("raymt search (default space, mo_asha) ...", flush=True)
-        raymt_run = run_one("mo_asha", args.out, None)
+        raymt_run = run_one("mo_asha", args.out, None, overrides=overrides)
     load["after"] = os.getloadavg()
     tune_df.to_csv(args.out / "tune_trials.csv", index=False)
     timings = json.loads((raymt_run["dir"] / "timings.json").read_text())

@@ -1,6 +1,6 @@
 """The scaling curve: trials per hour and fixed cost per trial as a trial's own work grows.
 
-    python -m benchmarks.scaling [--factors 1 4 16] [--trials 3] [--out DIR]
+    python -m benchmarks.scaling [--factors 1 4 16] [--trials 3] [--out DIR] [--cache DIR] [--epochs N]
 
 `raymt search` on `search_spaces/default.yaml` (2 DDP workers x 0.95 CPU, 3 epochs, greedy BLEU
 on 200 validation pairs) in a fresh process per size, with the training set multiplied by each
@@ -31,13 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 
 
-def measure(factor: int, trials: int, out: Path, cache: Path | None) -> dict:
+def measure(factor: int, trials: int, out: Path, cache: Path | None, epochs: int | None = None) -> dict:
     from benchmarks.search_default import run_one
 
     def edit(raw: dict) -> None:
         raw["data"]["train_size"] = raw["data"]["train_size"] * factor
         raw["search"]["num_samples"] = trials
         raw["search"]["scheduler"] = {"kind": "none"}
+        if epochs is not None:
+            raw["train"]["epochs"] = epochs
 
     load = os.getloadavg()
     run = run_one("none", out, cache, name=f"scaling-x{factor}", edit=edit)
@@ -48,6 +50,7 @@ def measure(factor: int, trials: int, out: Path, cache: Path | None) -> dict:
     return {
         "factor": factor,
         "train_pairs": int(2000 * factor),
+        "epochs": int(df["epochs_done"].max()),
         "trials": len(df),
         "search_fit_s": round(fit, 1),
         "data_prep_s": round(timings["prepare_s"], 1),
@@ -94,15 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--out", type=Path, default=OUT / "scaling")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the space's 3; fewer only to check the script runs)")
+    parser.add_argument("--cache", type=Path, default=None, help="a .cache folder of an earlier run (skips building the tiny base)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    from benchmarks.search_default import link_cache
+
+    link_cache(args.out, args.cache)
     # sizes may be run one call at a time (--factors 16 later): earlier sizes' rows in --out are kept
     saved = args.out / "scaling.json"
     rows = {row["factor"]: row for row in (json.loads(saved.read_text()) if saved.exists() else [])}
     cache = (args.out / ".cache").resolve() if (args.out / ".cache").exists() else None
     for factor in args.factors:
         print(f"default search, training set x{factor} ...", flush=True)
-        rows[factor] = measure(factor, args.trials, args.out, cache)
+        rows[factor] = measure(factor, args.trials, args.out, cache, args.epochs)
         cache = cache or (args.out / ".cache").resolve()
         saved.write_text(json.dumps(sorted(rows.values(), key=lambda r: r["factor"]), indent=1))  # survives a later size's failure
     table = pd.DataFrame(sorted(rows.values(), key=lambda r: r["factor"]))

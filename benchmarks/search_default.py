@@ -34,20 +34,51 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "search_default"
 
 
-def run_one(kind: str, out: Path, shared_cache: Path | None, *, name: str | None = None, edit=None) -> dict:
+def add_size_options(parser: argparse.ArgumentParser) -> None:
+    """A smaller run of the same benchmark, to check that it runs end to end (figures come from
+    the default sizes: the space's own trials, epochs and training set)."""
+    parser.add_argument("--trials", type=int, default=None, help="trials (default: the space's search.num_samples)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the space's train.epochs)")
+    parser.add_argument("--train-size", type=int, default=None, help="training pairs (default: the space's data.train_size)")
+    parser.add_argument("--cache", type=Path, default=None, help="a .cache folder of an earlier run (skips building the tiny base)")
+
+
+def size_overrides(args: argparse.Namespace) -> dict:
+    """The default space's YAML keys that ``add_size_options`` changed (nested, as in the file)."""
+    out: dict = {}
+    if getattr(args, "trials", None) is not None:
+        out["search"] = {"num_samples": args.trials}
+    if getattr(args, "epochs", None) is not None:
+        out["train"] = {"epochs": args.epochs}
+    if getattr(args, "train_size", None) is not None:
+        out["data"] = {"train_size": args.train_size}
+    return out
+
+
+def link_cache(out: Path, cache: Path | None) -> None:
+    """Share an earlier run's ``.cache`` (tiny base, tokenised corpus) with the runs in ``out``."""
+    if cache is not None and not (out / ".cache").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".cache").symlink_to(Path(cache).resolve(), target_is_directory=True)
+
+
+def run_one(kind: str, out: Path, shared_cache: Path | None, *, name: str | None = None, edit=None, overrides: dict | None = None) -> dict:
     """One `raymt search` of the default space in a fresh process; ``edit(raw)`` may change the
-    space's YAML (as a dict) before it runs."""
+    space's YAML (as a dict) before it runs, then ``overrides`` (nested keys) are merged in."""
+    from raymt.config.load import deep_merge
+
     raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
     name = name or f"default-{kind}"
     raw["name"], raw["storage_path"] = name, str(out)
     if edit is not None:
         edit(raw)
+    if overrides:
+        raw = deep_merge(raw, overrides)
     if kind != raw["search"]["scheduler"].get("kind"):
         raw["search"]["scheduler"] = {"kind": kind}
     space = out / f"{name}.yaml"
     space.write_text(yaml.safe_dump(raw, sort_keys=False))
-    if shared_cache is not None and not (out / ".cache").exists():
-        (out / ".cache").symlink_to(shared_cache, target_is_directory=True)
+    link_cache(out, shared_cache)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "raymt.cli", "search", str(space)], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -114,12 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schedulers", nargs="+", default=["mo_asha", "none"], help="scheduler kinds to run, in order")
     parser.add_argument("--out", type=Path, default=OUT)
+    add_size_options(parser)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    runs, cache = [], None
+    runs, cache = [], args.cache
     for kind in args.schedulers:
         print(f"running the default search with scheduler {kind} ...", flush=True)
-        run = run_one(kind, args.out, cache)
+        run = run_one(kind, args.out, cache, overrides=size_overrides(args))
         cache = cache or (args.out / ".cache").resolve()
         runs.append(run)
     report = {"machine": f"{os.cpu_count()} CPUs", "runs": [summarise(r) for r in runs], "hypervolume_log_storage": log_storage_hv(runs)}

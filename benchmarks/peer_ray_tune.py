@@ -169,6 +169,36 @@ def first_points(raw: dict) -> list[dict]:
     return points
 
 
+def start_own_ray(num_cpus: int) -> None:
+    """A local Ray of the peer's own, with Ray's default settings, whose processes know its address.
+
+    A plain ``ray.init()`` attaches to a cluster that ``ray start`` left in
+    /tmp/ray/ray_current_cluster (and then refuses ``num_cpus``); and when another Ray runs on the
+    machine, Ray Train's placement-group cleaner cannot tell which cluster is its own, so ASHA's
+    stopped trials never free their workers' CPUs and the next trial waits forever (see
+    ``raymt.runtime._start_local_ray``). So: ``address="local"`` (always a new cluster) with
+    RAY_ADDRESS pointing at it, inherited by its processes. raymt's Ray Train switches
+    (``raymt.runtime.LOCAL_TRAIN_ENV``) are NOT set: the peer runs Ray as a user gets it.
+    """
+    import socket
+
+    import ray
+
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        port = probe.getsockname()[1]
+    saved = {k: os.environ.get(k) for k in ("RAY_ADDRESS", "RAY_GCS_SERVER_PORT")}
+    os.environ.update(RAY_ADDRESS=f"{ray.util.get_node_ip_address()}:{port}", RAY_GCS_SERVER_PORT=str(port))
+    try:
+        ray.init(address="local", num_cpus=num_cpus, log_to_driver=False)
+    finally:
+        for key, value in saved.items():  # the raymt search started after the peer starts its own Ray
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def plain_tune(out: Path, overrides: dict) -> tuple[pd.DataFrame, float]:
     import optuna
     import ray
@@ -197,7 +227,7 @@ def plain_tune(out: Path, overrides: dict) -> tuple[pd.DataFrame, float]:
         "cpus_per_worker": cfg.resources.cpus_per_worker,
         "storage": str((out / "train").resolve()),
     }
-    ray.init(num_cpus=2, log_to_driver=False)
+    start_own_ray(num_cpus=2)
     t0 = time.perf_counter()
     tuner = tune.Tuner(
         tune.with_resources(tune_trial, {"CPU": cfg.resources.trial_cpus}),

@@ -67,6 +67,7 @@ def run_search(
     space = out / f"{name}.yaml"
     space.write_text(yaml.safe_dump(raw, sort_keys=False))
     if cache is not None and not (out / ".cache").exists():
+        cache.mkdir(parents=True, exist_ok=True)  # a new cache: the first run fills it
         (out / ".cache").symlink_to(cache.resolve(), target_is_directory=True)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "raymt.cli", "search", str(space)], cwd=ROOT, capture_output=True, text=True)

@@ -59,6 +59,7 @@ def link_cache(out: Path, cache: Path | None) -> None:
     """Share an earlier run's ``.cache`` (tiny base, tokenised corpus) with the runs in ``out``."""
     if cache is not None and not (out / ".cache").exists():
         out.mkdir(parents=True, exist_ok=True)
+        Path(cache).mkdir(parents=True, exist_ok=True)  # a new cache: the first run fills it
         (out / ".cache").symlink_to(Path(cache).resolve(), target_is_directory=True)
 
 

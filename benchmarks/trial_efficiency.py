@@ -36,15 +36,14 @@ class PeakRSS:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
+        # this process and its descendants: the local Ray it starts (GCS, raylet, and the workers
+        # the raylet spawns) included, and no other Ray that runs on the machine
         me = psutil.Process()
         while not self._stop.is_set():
             total = 0
-            procs = [me] + me.children(recursive=True)
-            pids = {p.pid for p in procs}
-            for p in psutil.process_iter(["name", "cmdline"]):
+            for p in [me] + me.children(recursive=True):
                 try:
-                    if p.pid in pids or any("ray" in (c or "") for c in (p.info["cmdline"] or [])[:2]):
-                        total += p.memory_info().rss
+                    total += p.memory_info().rss
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
             self.peak = max(self.peak, total)

@@ -87,7 +87,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     for ax in (left, right):
         ax.set_xticks(table["train_pairs"], [f"{n:,}" for n in table["train_pairs"]])
         ax.minorticks_off()
-    fig.suptitle("raymt default task on 2 cores: work per trial x1, x4, x16")
+    fig.suptitle("raymt default task on 2 cores: work per trial " + ", ".join(f"x{f}" for f in table["factor"]))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

@@ -29,6 +29,10 @@ worker reports; every column is seconds:
   Tune trial's shutdown and the next Tune trial's actor start (trials run one at a time by default);
 - ``fixed``: everything but training and evaluation: the per-trial fixed cost.
 
+Tune's ``timestamp`` is in whole seconds: a trial's ``start``, ``report`` and ``between`` are
+each good to about 1 s (``report`` may come out slightly negative); the parts of a trial's slot
+still add up to the slot, and the mean slot over n trials is good to about 1/(n - 1) s.
+
 ``to_first_step`` is the Tune trial's start to its first optimizer step. The summary gives the
 means and the share of the search's wall time spent in training and evaluation. Times depend on
 the machine's load: the script prints ``uptime`` with them.

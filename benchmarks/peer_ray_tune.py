@@ -264,7 +264,7 @@ def plain_tune(out: Path, overrides: dict) -> tuple[pd.DataFrame, float]:
                 "train_time_s": metrics.get("train_time_s", math.nan),
                 # every trial that did not fail is a result to a Tune user; ASHA's stops are marked apart
                 "status": "completed" if result.error is None else "failed",
-                "early_stopped": metrics.get("training_iteration", 0) < cfg.train.epochs,
+                "early_stopped": result.error is None and metrics.get("training_iteration", 0) < cfg.train.epochs,
             }
         )
     return pd.DataFrame(rows), wall
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--reuse-raymt", action="store_true", help="take raymt's finished search from --out instead of running it again")
-    from benchmarks.search_default import add_size_options, link_cache, log_storage_hv, run_one, size_overrides
+    from benchmarks.search_default import add_size_options, link_cache, run_one, size_overrides
 
     add_size_options(parser)
     args = parser.parse_args(argv)
@@ -294,6 +294,14 @@ def main(argv: list[str] | None = None) -> int:
         raymt_run = run_one("mo_asha", args.out, None, overrides=overrides)
     load["after"] = os.getloadavg()
     tune_df.to_csv(args.out / "tune_trials.csv", index=False)
+    compare(tune_df, tune_wall, raymt_run, args.out, load)
+    return 0
+
+
+def compare(tune_df: pd.DataFrame, tune_wall: float, raymt_run: dict, out: Path, load: dict) -> dict:
+    """The side-by-side table (printed, and ``summary.json`` in ``out``)."""
+    from benchmarks.search_default import log_storage_hv
+
     timings = json.loads((raymt_run["dir"] / "timings.json").read_text())
     raymt_df = raymt_run["trials"]
     # raymt's front leaves early-stopped trials out (their BLEU is a truncated one); a Tune user
@@ -312,20 +320,25 @@ def main(argv: list[str] | None = None) -> int:
         },
         "plain Ray Tune (OptunaSearch + ASHA)": {
             "wall_s (search only)": round(tune_wall, 1),
-            "trials (completed / stopped early)": f"{int((~tune_df.early_stopped).sum())} / {int(tune_df.early_stopped.sum())}",
+            "trials (completed / stopped early)": f"{int(((tune_df.status == 'completed') & ~tune_df.early_stopped).sum())} / {int(tune_df.early_stopped.sum())}"
+            + (f" ({int((tune_df.status == 'failed').sum())} failed)" if (tune_df.status == "failed").any() else ""),
             "epochs trained": int(tune_df["epochs_done"].sum()),
-            "best BLEU per method": tune_df[~tune_df.early_stopped].groupby("method")["bleu"].max().round(2).to_dict(),
+            "best BLEU per method": tune_df[(tune_df.status == "completed") & ~tune_df.early_stopped]
+            .groupby("method")["bleu"]
+            .max()
+            .round(2)
+            .to_dict(),
             "front (method BLEU MB)": "; ".join(f"{r.method} {r.bleu:.2f} {r.storage_mb:.3f}" for r in _front(tune_df).itertuples()),
             "hypervolume (bleu x log10 MB)": round(hv["tune"], 3),
         },
     }
-    (args.out / "summary.json").write_text(json.dumps({"rows": rows, "load": load}, indent=1, default=str))
+    (out / "summary.json").write_text(json.dumps({"rows": rows, "load": load}, indent=1, default=str))
     print(f"\nplain Tune trials:\n{tune_df.to_string(index=False)}")
     print("\n| | " + " | ".join(rows) + " |\n|---|---|---|")
     for key in next(iter(rows.values())):
         print(f"| {key} | " + " | ".join(str(r.get(key, "")) for r in rows.values()) + " |")
     print(f"load averages (1, 5, 15 min): {load}")
-    return 0
+    return rows
 
 
 def _front(df: pd.DataFrame) -> pd.DataFrame:

@@ -193,12 +193,13 @@ def base_level_text(rows: list[dict]) -> str:
             "a mean over directions hides this. Check that the base's tokenizer covers the language (Tokenizer fit "
             "above) and that the direction has enough training pairs.",
         ]
-    stuck_test = [r["direction"] for r in rows if r.get("learned_on_test") is False]
-    if stuck_test:
+    stuck_test = [r for r in rows if r.get("learned_on_test") is False]
+    for r in stuck_test:
+        why = "what validation shows did not hold on held-out data" if r["learned"] else "it learned on neither split"
         lines += [
             "",
-            f"**Warning:** on test, {', '.join(stuck_test)} {'is' if len(stuck_test) == 1 else 'are'} not above the untouched "
-            "base beyond both intervals with the trial validation ranks first: what validation shows did not hold on held-out data.",
+            f"**Warning:** on test, {r['direction']} is not above the untouched base beyond both intervals with the trial "
+            f"validation ranks first: {why}.",
         ]
     return "\n".join(lines)
 

@@ -82,6 +82,7 @@ def test_each_direction_is_compared_with_the_base_on_test_by_the_trial_validatio
     text = data_section({"base_scores": scores, "tokenizer_fit": FIT}, table)
     assert "**NO: not above the untouched base on test**" in text
     assert "on test, cs_CZ-en_XX is not above the untouched base beyond both intervals" in text
+    assert "what validation shows did not hold" in text  # it learned on validation, not on test
 
 
 def test_without_test_scores_the_table_keeps_validation_only():

@@ -9,6 +9,10 @@ direction the search never taught: on the synthetic base, multi_pair.yaml scored
 BLEU 0.0-0.1 in all 8 trials while the mean looked fine. Each direction's best completed
 trial is compared with the untouched base on the same sentences; a direction that does not
 rise :data:`LEARNED_MARGIN` BLEU above it is flagged.
+
+When the search scored its front on the test split, each direction is compared there too: the
+trial that validation ranks first in that direction among the scored ones (test never chooses)
+against the untouched base's test score, beyond both bootstrap 95% intervals.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from raymt.analysis.results import TEST_PREFIX
 from raymt.metrics.per_pair import pair_metric
 
 #: BLEU a direction's best trial must gain over the untouched base to count as learned (above
@@ -25,8 +30,13 @@ from raymt.metrics.per_pair import pair_metric
 LEARNED_MARGIN = 1.0
 
 
-def _bleu_column(pair: str) -> str:
-    return "bleu" if pair == "" else pair_metric("bleu", pair)
+def _bleu_column(pair: str, prefix: str = "") -> str:
+    return prefix + ("bleu" if pair == "" else pair_metric("bleu", pair))
+
+
+def _test_ci_column(pair: str) -> str:
+    """``test_bleu_ci95`` or ``test_bleu_ci95_<pair>`` (:mod:`raymt.results.test_scores`)."""
+    return f"{TEST_PREFIX}bleu_ci95" + (f"_{pair}" if pair else "")
 
 
 def _direction(pair: str, fit: list[dict] | None) -> str:
@@ -82,7 +92,8 @@ def fit_table(fit: Mapping[str, list[dict]]) -> str:
 
 
 def base_level_rows(base_scores: Mapping[str, Mapping], trials: pd.DataFrame | None, fit: Mapping[str, list[dict]] | None = None) -> list[dict]:
-    """One row per direction: untouched base BLEU, best completed trial, gain, learned or not."""
+    """One row per direction: untouched base BLEU, best completed trial, gain, learned or not;
+    with test scores, the same on test (see :func:`_test_level`)."""
     rows = []
     done = trials[trials["status"] == "completed"] if trials is not None and "status" in trials else pd.DataFrame()
     for pair, score in base_scores.items():
@@ -99,26 +110,81 @@ def base_level_rows(base_scores: Mapping[str, Mapping], trials: pd.DataFrame | N
                 "trials_above": above,
                 "completed": len(values),
                 "learned": (not math.isnan(best)) and best >= score["bleu"] + LEARNED_MARGIN,
+                **_test_level(pair, score, done),
             }
         )
     return rows
 
 
+def _test_level(pair: str, score: Mapping, done: pd.DataFrame) -> dict:
+    """The direction on the test split: the untouched base's test BLEU and interval; among the
+    trials scored on test, the one validation ranks first in this direction (its test BLEU and
+    interval), whether it is above the base beyond both intervals, and how many scored trials
+    are. ``learned_on_test`` is None when the base or no trial has a test score."""
+    base_test = float(score.get("test_bleu", math.nan))
+    base_ci = float(score.get("test_bleu_ci95", 0.0) or 0.0)
+    out = {"base_test_bleu": base_test, "base_test_ci95": base_ci, "test_trial": None, "test_bleu": math.nan, "test_ci95": math.nan}
+    out.update(test_above=0, test_scored=0, learned_on_test=None)
+    test_col, val_col = _bleu_column(pair, TEST_PREFIX), _bleu_column(pair)
+    if math.isnan(base_test) or test_col not in done or val_col not in done:
+        return out
+    test = pd.to_numeric(done[test_col], errors="coerce")
+    scored = done[test.notna()]
+    if scored.empty:
+        return out
+    ci = pd.to_numeric(scored[_test_ci_column(pair)], errors="coerce").fillna(0.0) if _test_ci_column(pair) in scored else 0.0
+    low = pd.to_numeric(scored[test_col]) - ci
+    beyond = low > base_test + base_ci
+    chosen = pd.to_numeric(scored[val_col], errors="coerce").fillna(-math.inf).idxmax()
+    out.update(
+        test_trial=str(scored.at[chosen, "trial_id"]) if "trial_id" in scored else str(chosen),
+        test_bleu=float(scored.at[chosen, test_col]),
+        test_ci95=float(ci[chosen]) if isinstance(ci, pd.Series) else 0.0,
+        test_above=int(beyond.sum()),
+        test_scored=len(scored),
+        learned_on_test=bool(beyond[chosen]),
+    )
+    return out
+
+
+def _interval(bleu: float, ci: float) -> str:
+    return "n/a" if math.isnan(bleu) else f"{bleu:.2f} ± {ci:.2f}"
+
+
 def base_level_text(rows: list[dict]) -> str:
     if not rows:
         return ""
+    on_test = any(r.get("learned_on_test") is not None or not math.isnan(r.get("base_test_bleu", math.nan)) for r in rows)
     lines = [
         f"Untouched base vs the best completed trial, per direction (same sentences and decoding; learned = at least "
-        f"{LEARNED_MARGIN:g} BLEU above the base):",
+        f"{LEARNED_MARGIN:g} BLEU above the base on validation"
+        + (
+            "; on test, the scored trial validation ranks first in the direction, learned = above the base beyond both "
+            "bootstrap 95% intervals; test chose nothing):"
+            if on_test
+            else "):"
+        ),
         "",
-        "| direction | untouched base BLEU | best trial BLEU | gain | trials above base | learned |",
-        "|---|---|---|---|---|---|",
     ]
+    header = ["direction", "untouched base BLEU", "best trial BLEU", "gain", "trials above base", "learned"]
+    if on_test:
+        header += ["untouched base test BLEU", "test BLEU (trial)", "scored trials above base on test", "learned on test"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         best = "n/a" if math.isnan(r["best_bleu"]) else f"{r['best_bleu']:.2f}"
         gain = "n/a" if math.isnan(r["gain"]) else f"{r['gain']:+.2f}"
         flag = "yes" if r["learned"] else "**NO: stays at the untouched base's level**"
-        lines.append(f"| {r['direction']} | {r['base_bleu']:.2f} | {best} | {gain} | {r['trials_above']}/{r['completed']} | {flag} |")
+        cells = [r["direction"], f"{r['base_bleu']:.2f}", best, gain, f"{r['trials_above']}/{r['completed']}", flag]
+        if on_test:
+            test = _interval(r["test_bleu"], r["test_ci95"]) + (f" ({r['test_trial']})" if r["test_trial"] else "")
+            learned = {None: "n/a (not scored on test)", True: "yes", False: "**NO: not above the untouched base on test**"}
+            cells += [
+                _interval(r["base_test_bleu"], r["base_test_ci95"]),
+                test,
+                f"{r['test_above']}/{r['test_scored']}",
+                learned[r["learned_on_test"]],
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
     stuck = [r["direction"] for r in rows if not r["learned"] and r["completed"]]
     if stuck:
         lines += [
@@ -126,6 +192,14 @@ def base_level_text(rows: list[dict]) -> str:
             f"**Warning:** {', '.join(stuck)} did not learn beyond the untouched base in any completed trial; "
             "a mean over directions hides this. Check that the base's tokenizer covers the language (Tokenizer fit "
             "above) and that the direction has enough training pairs.",
+        ]
+    stuck_test = [r for r in rows if r.get("learned_on_test") is False]
+    for r in stuck_test:
+        why = "what validation shows did not hold on held-out data" if r["learned"] else "it learned on neither split"
+        lines += [
+            "",
+            f"**Warning:** on test, {r['direction']} is not above the untouched base beyond both intervals with the trial "
+            f"validation ranks first: {why}.",
         ]
     return "\n".join(lines)
 

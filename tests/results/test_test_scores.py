@@ -177,3 +177,10 @@ def test_the_untouched_base_is_scored_on_test_once_next_to_its_validation_score(
     assert main(["report", str(folder)]) == 0
     section = (folder / REPORT_FILE).read_text().split("## Validation vs held-out test", 1)[1]
     assert "| untouched base | - |" in section and "The untouched base scores" in section
+    # the Data section's per-direction table puts the test split next to validation: the base's
+    # test score, and the trial validation ranks first (t_adapter, 31.0) with its own test score
+    data = (folder / REPORT_FILE).read_text().split("## Data", 1)[1].split("\n## ", 1)[0]
+    scored = load(folder).set_index("trial_id").loc["t_adapter"]
+    assert (
+        f"| {base['test_bleu']:.2f} ± {base['test_bleu_ci95']:.2f} | {scored['test_bleu']:.2f} ± {scored['test_bleu_ci95']:.2f} (t_adapter) |" in data
+    )

@@ -58,7 +58,7 @@ def build_base(work: Path, *, tiny: bool = False, log=print) -> Path:
     from transformers import MBartConfig, MBartForConditionalGeneration
 
     from raymt.data.synthetic import SyntheticSpec, generate_splits
-    from raymt.model.tiny import train_tokenizer
+    from raymt.model.tokenizer_training import train_tokenizer
     from raymt.plan.model_config import KNOWN_MODELS
 
     out = work / ("toy-base" if tiny else "mbart-large-50-random")

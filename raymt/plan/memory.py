@@ -66,9 +66,11 @@ __all__ = [
 GiB = 1024**3
 
 #: Resident memory of an idle Ray Train worker process on CPU (Python, torch, transformers,
-#: peft, Ray, raymt imported; gloo group set up), measured with the tiny model by
-#: ``python -m benchmarks.real_scale --baseline`` on this project's 2-core machine (BENCHMARKS.md).
-CPU_PROCESS_BASELINE = 760 * 1024**2
+#: peft, Ray, raymt imported; gloo group set up), measured with a toy model of mBART's layout by
+#: ``python -m benchmarks.real_scale --baseline`` on this project's 2-core machine: 599 and 593
+#: MiB for the two workers (BENCHMARKS.md, "Real scale on CPU"). Never fitted to the
+#: mBART-large runs it is compared with.
+CPU_PROCESS_BASELINE = 600 * 1024**2
 #: CUDA context + caching-allocator reserve per GPU worker: a typical figure, not measured here.
 GPU_RESERVE = 1 * GiB
 #: torch DDP's ``broadcast_bucket_size``: the flat buffer its initial weight broadcast goes through.

@@ -179,3 +179,33 @@ def test_a_stopped_trial_on_an_object_store_strips_its_checkpoint_when_its_run_e
     assert f"{stopped}/best_hyps.txt" in left
     running = f"{train_run_name('running')}/checkpoint_000001"
     assert {f"{running}/trainer_state.pt", f"{running}/artifact/adapter_model.safetensors"} <= left
+
+
+def test_an_object_store_search_collected_again_from_a_fresh_machine_keeps_the_artefact_copy(tmp_path, s3_bucket):
+    """`raymt search --resume URI` of a finished search on another machine: the pruned
+    checkpoint has no artefact left and the staging folder has no copy; the bucket's copy is kept."""
+    from raymt import object_store as storage
+
+    exp = storage.join(f"s3://{s3_bucket}", "runs", "exp")
+    local = tmp_path / "as-written"
+    _checkpoint(local, "off")
+    storage.upload(local / TRIALS_DIR, storage.join(exp, TRIALS_DIR))
+    grid = [
+        SimpleNamespace(
+            metrics={"trial_id": "off", "bleu": 10.0, "storage_mb": 1.0, "finished": True, "epoch": 1, "timestamp": 1.79e9, "time_total_s": 3.0},
+            config={"method": "lora"},
+            error=None,
+            path=str(tmp_path / "tune_trial_off"),
+            metrics_dataframe=None,
+        )
+    ]
+    objectives = {"bleu": "max", "storage_mb": "min"}
+    first_dir, fresh_dir = tmp_path / "first", tmp_path / "fresh"
+    first, _ = collect_results(grid, ["method"], first_dir, objectives, "all", "refs.txt", exp_uri=exp)
+    assert first.loc[0, "artifact_path"] == storage.join(exp, "artifacts", "off")
+    storage.upload(first_dir / "artifacts", storage.join(exp, "artifacts"))  # what sync_results does
+    trials = pd.DataFrame({"trial_id": ["off"], "status": ["completed"], "is_pareto": [False]})
+    assert apply_checkpoint_budget(first_dir, trials, None, "front", trials_root=storage.join(exp, TRIALS_DIR))["pruned_trials"] == ["off"]
+    again, _ = collect_results(grid, ["method"], fresh_dir, objectives, "all", "refs.txt", exp_uri=exp)
+    assert again.loc[0, "artifact_path"] == first.loc[0, "artifact_path"]
+    assert "off/adapter_model.safetensors" in _keys(storage.join(exp, "artifacts"))

@@ -389,14 +389,16 @@ def main(argv=None) -> int:
         print(json.dumps(result, indent=1))
         return 0
     base = build_base(args.work, tiny=args.toy, log=log)
-    rows = [measure(m, base, args.work, args, log) for m in args.methods]
-    for row in rows:
-        row.update(command=result["command"], load_before=result["load_before"], load_after=_load())
-    # one file for every method measured so far (each run replaces its own methods' rows)
+    # one file for every method measured so far: each method's row replaces its earlier one as
+    # soon as it is measured (a later method that fails loses nothing)
     path = OUT / ("real_scale_toy.json" if args.toy else "real_scale.json")
-    kept = [r for r in (json.loads(path.read_text()).get("rows", []) if path.exists() else []) if r["method"] not in args.methods]
-    result.update(rows=kept + rows, load_after=_load())
-    path.write_text(json.dumps(result, indent=1))
+    for method in args.methods:
+        load_before = _load()
+        row = measure(method, base, args.work, args, log)
+        row.update(command=result["command"], load_before=load_before, load_after=_load())
+        rows = [r for r in (json.loads(path.read_text()).get("rows", []) if path.exists() else []) if r["method"] != method]
+        result.update(rows=rows + [row], load_after=_load())
+        path.write_text(json.dumps(result, indent=1))
     print(f"\nmachine load (1/5/15 min) before: {result['load_before']}, after: {result['load_after']}\n")
     print(
         "| method | steps | peak RSS per worker (GiB) | plan (GiB, phase) | error | artefact bytes = estimate | "

@@ -141,6 +141,8 @@ class Watch:
 
         self.root = psutil.Process(root_pid)
         self.workers: dict[int, int] = {}  # pid -> VmHWM
+        self.peak_at: dict[int, float] = {}  # pid -> unix time its VmHWM last grew (which phase: see the metrics' times)
+        self.timeline: list[tuple[float, int]] = []  # (unix time, largest worker VmRSS), every 0.5 s
         self.tree_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -165,7 +167,7 @@ class Watch:
         import psutil
 
         while not self._stop.is_set():
-            total = 0
+            total, largest = 0, 0
             try:
                 procs = [self.root] + self.root.children(recursive=True)
             except psutil.Error:
@@ -175,10 +177,14 @@ class Watch:
                     status = _status(proc.pid)
                     total += status.get("VmRSS", 0)
                     if "RayTrainWorker" in " ".join(proc.cmdline()):
-                        self.workers[proc.pid] = max(self.workers.get(proc.pid, 0), status.get("VmHWM", 0))
+                        if status.get("VmHWM", 0) > self.workers.get(proc.pid, 0):
+                            self.workers[proc.pid] = status["VmHWM"]
+                            self.peak_at[proc.pid] = time.time()
+                        largest = max(largest, status.get("VmRSS", 0))
                 except (OSError, psutil.Error):
                     pass
             self.tree_peak = max(self.tree_peak, total)
+            self.timeline.append((round(time.time(), 1), largest))
             self._stop.wait(0.5)
 
     def stop(self):
@@ -249,6 +255,8 @@ def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log) -
     return {
         "wall_s": wall,
         "workers_peak": sorted(watch.workers.values(), reverse=True),
+        "peak_at_unix": [watch.peak_at[pid] for pid in sorted(watch.workers, key=watch.workers.get, reverse=True)],
+        "timeline": watch.timeline,
         "tree_peak": watch.tree_peak,
         "checkpoints": _snapshot(trials),
         "checkpoint": checkpoint,
@@ -315,6 +323,10 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
         "train_loss": final["train_loss"],
         "eval_loss": final["eval_loss"],
         "sha": _sha(ckpt_dir / "artifact"),
+        # when each worker's peak was reached, from its start (compare with the epochs' times)
+        "peak_at_s": [round(t - final.get("worker_started_unix", t), 1) for t in a["peak_at_unix"]],
+        "epoch_times_s": {k: final.get(k) for k in ("setup_time_s", "first_step_s", "epoch_train_time_s", "epoch_eval_time_s", "checkpoint_write_s")},
+        "rss_timeline": [(round(t - final.get("worker_started_unix", t), 1), round(v / 2**30, 3)) for t, v in a["timeline"]],
     }
     row["peak_error"] = max(row["measured_peak_gib"]) / row["plan_peak_gib"] - 1
     log(

@@ -27,8 +27,11 @@ optimizer steps. Measured, per method:
   restarts the group from the last checkpoint, and the run must end with exactly the losses,
   steps and artefact bytes (sha256) of the unbroken run.
 
-Other people share this machine: run it under ``flock /work/coord/heavy.lock`` (the full FSDP
-run peaks near 16 GB in all); it checks ``MemAvailable`` before each run and waits.
+Other people share this machine: run it under ``flock /work/coord/heavy.lock``. The full FSDP
+run's two workers peak at 11.3 + 9.9 GiB, and near 10 GB each while they restore after the
+kill: above ~22 GB in all, Ray's memory monitor (95% of the node by default) kills a worker, so
+on a 24 GB machine run it alone (``RAY_memory_usage_threshold=0.98`` helped only the unbroken
+run). It checks ``MemAvailable`` before each run and waits.
 Writes benchmarks/out/real_scale.json and prints a Markdown table.
 """
 

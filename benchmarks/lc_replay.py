@@ -210,15 +210,87 @@ def front_ids(rows: pd.DataFrame) -> set[str]:
 # -- replay through Ray Tune ------------------------------------------------------------
 
 
+def reports(curve: Sequence[float], storage_mb: float):
+    """The results one recorded run reports, checkpoint by checkpoint (``training_iteration`` is
+    added by Tune, or by :func:`replay_in_process`)."""
+    best = -math.inf
+    for bleu in curve:
+        best = max(best, bleu)
+        yield {"bleu": bleu, "bleu_best": best, "storage_mb": storage_mb}
+
+
 def replay_trainable(config: dict, table: dict[str, tuple[tuple[float, ...], float]]) -> None:
     """A Tune function trainable that re-reports one recorded run, checkpoint by checkpoint."""
     from ray import tune
 
-    curve, storage_mb = table[config["run_id"]]
-    best = -math.inf
-    for bleu in curve:
-        best = max(best, bleu)
-        tune.report({"bleu": bleu, "bleu_best": best, "storage_mb": storage_mb})
+    for result in reports(*table[config["run_id"]]):
+        tune.report(result)
+
+
+def shuffled(runs: Sequence[Run], seed: int) -> list[Run]:
+    """The arrival order of one replay: ``runs`` shuffled by ``seed``."""
+    order = list(runs)
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def build_scheduler(spec: SchedulerSpec, runs: Sequence[Run]):
+    """raymt's scheduler for ``spec``, ``max_t`` = the longest curve unless the spec sets it."""
+    from raymt.search.scheduler.build import make_scheduler
+
+    params = dict(spec.params)
+    if spec.kind != "none":
+        params.setdefault("max_t", max(len(r.curve) for r in runs))
+    return make_scheduler(spec.kind, **params)
+
+
+def trial_row(run: Run, checkpoints: int, bleu: float, early_stopped: bool, rung: float = math.nan, error: str = "") -> dict:
+    """One replayed trial: what it ran and the BLEU it ended with (best over its checkpoints)."""
+    return dict(
+        run_id=run.run_id,
+        model=run.model,
+        rank=run.rank,
+        batch_size=run.batch_size,
+        lr=run.lr,
+        storage_mb=run.storage_mb,
+        checkpoints=checkpoints,
+        checkpoints_full=len(run.curve),
+        bleu=bleu,
+        bleu_full=run.best_bleu,
+        early_stopped=early_stopped,
+        early_stop_rung=rung,
+        error=error,
+    )
+
+
+def replay_in_process(runs: Sequence[Run], spec: SchedulerSpec, *, seed: int) -> pd.DataFrame:
+    """:func:`replay` at ``concurrency=1`` without starting Ray; one row per trial.
+
+    The same raymt scheduler object is driven the way Tune's controller drives it when trials run
+    one at a time: ``on_trial_add``, then ``on_trial_result`` after each checkpoint until it
+    answers STOP or the curve ends, then ``on_trial_complete`` with the last result (Tune's
+    ``stop_trial`` of a running trial). With one trial at a time every decision sees exactly the
+    trials before it in the shuffled order, so the decisions are those of the Tune replay; this
+    costs milliseconds instead of a Tuner per order (for tests, and for replays on a busy machine).
+    """
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import TrialScheduler
+
+    scheduler = build_scheduler(spec, runs)
+    rows = []
+    for i, run in enumerate(shuffled(runs, seed)):
+        trial = SimpleNamespace(trial_id=f"{i:05d}_{run.run_id}", config={"run_id": run.run_id})
+        scheduler.on_trial_add(None, trial)
+        last: dict = {}
+        for t, result in enumerate(reports(run.curve, run.storage_mb), 1):
+            last = {**result, "training_iteration": t}
+            if scheduler.on_trial_result(None, trial, last) == TrialScheduler.STOP:
+                break
+        scheduler.on_trial_complete(None, trial, last)
+        stop = scheduler.stopped_trials.get(trial.trial_id)
+        rows.append(trial_row(run, last["training_iteration"], last["bleu_best"], stop is not None, stop.rung if stop else math.nan))
+    return pd.DataFrame(rows)
 
 
 def replay(
@@ -233,15 +305,10 @@ def replay(
     """Run one search over ``runs`` (shuffled by ``seed``) under ``spec``; one row per trial."""
     from ray import tune
 
-    from raymt.search.scheduler.build import make_scheduler
     from raymt.search.scheduler.record import EarlyStopMarker
 
-    order = list(runs)
-    random.Random(seed).shuffle(order)
-    params = dict(spec.params)
-    if spec.kind != "none":
-        params.setdefault("max_t", max(len(r.curve) for r in runs))
-    scheduler = make_scheduler(spec.kind, **params)
+    order = shuffled(runs, seed)
+    scheduler = build_scheduler(spec, runs)
     table = {r.run_id: (r.curve, r.storage_mb) for r in runs}
     trainable = tune.with_resources(tune.with_parameters(replay_trainable, table=table), {"cpu": cpu_per_trial})
     tuner = tune.Tuner(
@@ -270,20 +337,13 @@ def replay(
         if marked != (trial_id in stopped):  # the callback's flag and the scheduler's record must agree
             raise RuntimeError(f"trial {trial_id}: early_stopped={marked} but the scheduler's record says {trial_id in stopped}")
         rows.append(
-            dict(
-                run_id=run.run_id,
-                model=run.model,
-                rank=run.rank,
-                batch_size=run.batch_size,
-                lr=run.lr,
-                storage_mb=run.storage_mb,
-                checkpoints=int(m.get("training_iteration", 0)),
-                checkpoints_full=len(run.curve),
-                bleu=float(m["bleu_best"]) if "bleu_best" in m else math.nan,
-                bleu_full=run.best_bleu,
-                early_stopped=marked,
-                early_stop_rung=m.get("early_stop_rung", math.nan),
-                error=repr(result.error) if result.error else "",
+            trial_row(
+                run,
+                int(m.get("training_iteration", 0)),
+                float(m["bleu_best"]) if "bleu_best" in m else math.nan,
+                marked,
+                m.get("early_stop_rung", math.nan),
+                repr(result.error) if result.error else "",
             )
         )
     df = pd.DataFrame(rows)

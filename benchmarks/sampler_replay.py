@@ -54,6 +54,7 @@ from benchmarks.nmt_hpo_search import compare_to_stock, evals_to, format_compari
 from raymt.search.config import SearchConfig
 from raymt.search.sampler.options import SamplerConfig
 from raymt.search.sampler.registry import make_sampler
+from raymt.search.sampler.sources import space_params
 from raymt.search.space import CompiledSpace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,15 +121,31 @@ def grid_space(path: Path = SPACE_YAML) -> CompiledSpace:
     return CompiledSpace(search.space, {}, grid=search.grid_values)
 
 
-def build(name: str, seed: int, space: CompiledSpace, truth: GroundTruth) -> optuna.samplers.BaseSampler:
+def build(name: str, seed: int, space: CompiledSpace, truth: GroundTruth, related: Path | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler ``name`` with raymt's shipped options; ``related`` (raymt only): a trials table
+    of an earlier search, read and checked against the space as ``search.sampler.raymt.related_trials``
+    (the reader of ``search.transfer_from``) is."""
     if name == "optuna-tpe":
         return optuna.samplers.TPESampler(seed=seed)
     known = {"storage_mb": truth.storage} if name == "raymt" else {}
-    return make_sampler(SamplerConfig(kind=name, seed=seed), objectives=OBJECTIVES, space_fn=space.define_by_run, known_objectives=known)
+    if related is None:
+        return make_sampler(SamplerConfig(kind=name, seed=seed), objectives=OBJECTIVES, space_fn=space.define_by_run, known_objectives=known)
+    if name != "raymt":
+        raise ValueError(f"only raymt's sampler takes related trials, not {name!r}")
+    return make_sampler(
+        SamplerConfig(kind="raymt", seed=seed, raymt={"related_trials": [related]}),
+        objectives=OBJECTIVES,
+        space_fn=space.define_by_run,
+        known_objectives=known,
+        param_names=space.flat_columns(),
+        space_params=space_params(space),
+    )
 
 
-def replay(name: str, seed: int, space: CompiledSpace, truth: GroundTruth, n_evals: int) -> list[tuple[float, float] | None]:
-    study = optuna.create_study(directions=["maximize", "minimize"], sampler=build(name, seed, space, truth))
+def replay(
+    name: str, seed: int, space: CompiledSpace, truth: GroundTruth, n_evals: int, related: Path | None = None
+) -> list[tuple[float, float] | None]:
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=build(name, seed, space, truth, related))
     results: list[tuple[float, float] | None] = []
     for _ in range(n_evals):
         trial = study.ask()
@@ -144,20 +161,32 @@ def replay(name: str, seed: int, space: CompiledSpace, truth: GroundTruth, n_eva
     return results
 
 
-def run(table: pd.DataFrame, samplers, seeds: int, n_evals: int, log=print) -> pd.DataFrame:
+def run(
+    table: pd.DataFrame,
+    samplers,
+    seeds: int,
+    n_evals: int,
+    log=print,
+    *,
+    pair: str = "en-cs",
+    related: dict[str, tuple[str, Path]] | None = None,
+) -> pd.DataFrame:
+    """One row per sampler and seed; ``related`` adds variants ``{label: (sampler, trials table)}``
+    (e.g. raymt's sampler with a transfer source), recorded under their label."""
     truth, space = GroundTruth(table), grid_space()
     recs = []
-    for name in samplers:
+    variants = [(name, name, None) for name in samplers] + [(label, name, path) for label, (name, path) in (related or {}).items()]
+    for label, name, source in variants:
         t0 = time.perf_counter()
         for seed in range(seeds):
             t = time.perf_counter()
-            curve = truth.hv_curve(replay(name, seed, space, truth, n_evals))
-            rec = {"engine": "optuna", "split": "ground-truth", "pair": "en-cs", "sampler": name, "seed": seed, "n_evals": n_evals}
+            curve = truth.hv_curve(replay(name, seed, space, truth, n_evals, source))
+            rec = {"engine": "optuna", "split": "ground-truth", "pair": pair, "sampler": label, "seed": seed, "n_evals": n_evals}
             rec.update({f"hv@{c}": float(curve[c - 1]) for c in CHECKPOINTS if c <= n_evals})
             rec["evals_to_95"] = evals_to(curve)
             rec["wall_s"] = time.perf_counter() - t
             recs.append(rec)
-        log(f"{name}: {seeds} seeds in {time.perf_counter() - t0:.0f} s")
+        log(f"{label}: {seeds} seeds in {time.perf_counter() - t0:.0f} s")
     return pd.DataFrame(recs)
 
 

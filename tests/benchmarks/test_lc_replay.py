@@ -98,3 +98,9 @@ def test_smoke_run_writes_numbers_and_mo_asha_keeps_more_front(tmp_path):
     assert (stopped.checkpoints < stopped.checkpoints_full).all()
     assert stopped.groupby("scheduler").size().to_dict() == row.loc[row.early_stopped > 0, "early_stopped"].to_dict()
     assert proc.stdout.rstrip().splitlines()[-1].startswith("saved = checkpoints not run")  # table last
+    # the Ray-free driver (lc_replay_ground_truth uses it) takes the decisions Tune's replay took
+    runs = lc.smoke_subset([r for r in lc.load_runs() if r.group == lc.SMOKE_GROUP], per_group=24)
+    for spec in lc.scheduler_specs(["none", "asha", "mo_asha", "mo_asha_bands"], [3.0], [3.0], "bleu_best"):
+        tuned = trials[trials.scheduler == spec.label].set_index("run_id")[["checkpoints", "early_stopped"]].sort_index()
+        direct = lc.replay_in_process(runs, spec, seed=0).set_index("run_id")[["checkpoints", "early_stopped"]].sort_index()
+        pd.testing.assert_frame_equal(direct, tuned, check_dtype=False)

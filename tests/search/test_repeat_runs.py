@@ -57,3 +57,39 @@ def test_each_job_gets_a_row_however_its_run_ended(tmp_path):
     assert runs["b"].status == "failed" and "diverged" in runs["b"].error and math.isnan(runs["b"].bleu)
     assert runs["c"].status == "interrupted"
     assert runs["d"].status == "interrupted" and "never started" in runs["d"].error
+
+
+def test_a_grid_searchs_front_is_repeated_from_its_grid_values(tmp_path):
+    """repeat_front with ``sampler.kind: grid`` (search_spaces/ground_truth_synthetic.yaml): the
+    members' parameters come back from the trials table as the grid trained them, each repeat a
+    valid trial config with the next seed; the repeats themselves run like any sampler's."""
+    from pathlib import Path
+
+    import yaml
+
+    from raymt.config.load import validate_config
+    from raymt.results.repeats import repeats_to_run
+    from raymt.search.load import load_search
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "search_spaces" / "ground_truth_synthetic.yaml").read_text())
+    raw["search"]["repeat_front"] = 1
+    (tmp_path / "gt.yaml").write_text(yaml.safe_dump(raw))
+    _, search, compiled, _ = load_search(tmp_path / "gt.yaml")
+    assert search.sampler.kind == "grid" and compiled.trials_to_run(search.num_samples) == 21
+    rows = [  # as the grid's trials table holds them: the other branches' columns missing
+        {"trial_id": "f", "method": "full", "train.lr": 3e-3, "bleu": 6.0, "storage_mb": 7.8},
+        {"trial_id": "l", "method": "lora", "train.lr": 3e-3, "lora.r": 8.0, "lora.alpha_over_r": 2, "bleu": 1.4, "storage_mb": 0.55},
+        {"trial_id": "a", "method": "adapter", "train.lr": 1e-3, "adapter.size": 8.0, "bleu": 0.8, "storage_mb": 0.13},
+        {"trial_id": "d", "method": "adapter", "train.lr": 3e-4, "adapter.size": 128.0, "bleu": 0.5, "storage_mb": 1.6},  # dominated
+    ]
+    trials = pd.DataFrame(rows).assign(status="completed")
+    params = {t: compiled.row_params(r) for t, r in trials.set_index("trial_id", drop=False).iterrows()}
+    jobs = repeats_to_run(trials, search.objectives, search.repeat_front, {t: member_seed(compiled, p) for t, p in params.items()})
+    assert sorted((j.trial_id, j.seed, j.original_seed) for j in jobs) == [("a", 1, 0), ("f", 1, 0), ("l", 1, 0)]
+    for job in jobs:
+        trial_raw = compiled.to_raw_config(params[job.trial_id])
+        trial_raw.setdefault("train", {})["seed"] = job.seed  # as raymt.search.trainable.repeat_trial
+        cfg = validate_config(trial_raw, f"repeat of {job.trial_id}")
+        assert cfg.train.seed == 1 and cfg.train.lr == trials.set_index("trial_id").loc[job.trial_id, "train.lr"]
+    lora = validate_config(compiled.to_raw_config(params["l"]), "lora member")
+    assert lora.method.name == "lora" and lora.method.r == 8 and lora.method.target_modules == "all-linear"

@@ -1,0 +1,52 @@
+"""Transfer replayed on the ground truth: the second table's space is the first's, a ground-truth
+table is read as an earlier search's trials (through the checks of ``search.transfer_from``), and
+a prior from a task that ranks configurations alike gets the sampler to the front sooner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from benchmarks.transfer_replay import TABLES, TRANSFER, as_trials_table, rank_agreement, replay_direction, transfer_p
+from raymt.errors import ConfigError
+from raymt.search.sampler.sources import read_related, space_params
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL = pd.read_csv(TABLES["real-text en-cs"])
+
+
+def test_the_synthetic_ground_truth_searches_the_same_space_as_the_real_text_one():
+    real, synthetic = (
+        yaml.safe_load((ROOT / "search_spaces" / f).read_text())["search"] for f in ("ground_truth.yaml", "ground_truth_synthetic.yaml")
+    )
+    assert synthetic["space"] == real["space"] and synthetic["sampler"] == real["sampler"]
+    assert synthetic["objectives"] == real["objectives"] and synthetic["scheduler"] == real["scheduler"]
+
+
+def test_a_ground_truth_table_is_read_as_earlier_trials_and_a_mismatch_names_the_parameter(tmp_path):
+    from benchmarks.sampler_replay import OBJECTIVES, grid_space
+
+    space = grid_space()
+    params = space_params(space)
+    path = as_trials_table(REAL, tmp_path / "trials.csv")
+    ((_, df),) = read_related([("prior", path, False)], OBJECTIVES, params=params, param_names=space.flat_columns())
+    assert len(df) == 21 and df["bleu"].tolist() == REAL["val_bleu"].tolist()
+    renamed = pd.read_csv(path).rename(columns={"adapter.size": "adapter.width"})
+    renamed.to_csv(tmp_path / "renamed.csv", index=False)
+    with pytest.raises(ConfigError, match="adapter.size"):
+        read_related([("prior", tmp_path / "renamed.csv", False)], OBJECTIVES, params=params, param_names=space.flat_columns())
+
+
+def test_a_prior_that_ranks_alike_reaches_the_front_sooner_than_none():
+    related = REAL.assign(val_bleu=REAL["val_bleu"] * 3 + 1)  # another scale, the same ranks
+    n, rho = rank_agreement(REAL, related)
+    assert n == 21 and rho == pytest.approx(1.0)
+    raw = replay_direction("target", "source", {"target": REAL, "source": related}, seeds=2, n_evals=16, log=lambda m: None)
+    assert set(raw["sampler"]) == {"raymt", "grid", TRANSFER} and (raw["source"] == "source").all()
+    to95 = raw.groupby("sampler")["evals_to_95"].max()
+    assert to95[TRANSFER] < raw.loc[raw["sampler"] == "raymt", "evals_to_95"].min()
+    assert np.isfinite(transfer_p(raw, 16))

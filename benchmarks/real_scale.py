@@ -3,6 +3,7 @@
     python -m benchmarks.real_scale                       # lora, adapter, full (FSDP): ~30-40 min on 2 cores
     python -m benchmarks.real_scale --methods lora --no-kill
     python -m benchmarks.real_scale --baseline            # the CPU per-process baseline the plan uses
+    python -m benchmarks.real_scale --toy                 # the same runs on a toy model: a crash test in minutes
 
 Why: raymt's users fine-tune mBART-50 (611M parameters, 2.44 GB per full artefact) and no GPU
 was ever lent to this project. This proves the plan's figures and the trial's machinery at that
@@ -26,8 +27,11 @@ optimizer steps. Measured, per method:
   restarts the group from the last checkpoint, and the run must end with exactly the losses,
   steps and artefact bytes (sha256) of the unbroken run.
 
-Other people share this machine: run it under ``flock /work/coord/heavy.lock`` (the full FSDP
-run peaks near 16 GB in all); it checks ``MemAvailable`` before each run and waits.
+Other people share this machine: run it under ``flock /work/coord/heavy.lock``. The full FSDP
+run's two workers peak at 11.3 + 9.9 GiB, and near 10 GB each while they restore after the
+kill: above ~22 GB in all, Ray's memory monitor (95% of the node by default) kills a worker, so
+on a 24 GB machine run it alone (``RAY_memory_usage_threshold=0.98`` helped only the unbroken
+run). It checks ``MemAvailable`` before each run and waits.
 Writes benchmarks/out/real_scale.json and prints a Markdown table.
 """
 
@@ -58,7 +62,7 @@ def build_base(work: Path, *, tiny: bool = False, log=print) -> Path:
     from transformers import MBartConfig, MBartForConditionalGeneration
 
     from raymt.data.synthetic import SyntheticSpec, generate_splits
-    from raymt.model.tiny import train_tokenizer
+    from raymt.model.tokenizer_training import train_tokenizer
     from raymt.plan.model_config import KNOWN_MODELS
 
     out = work / ("toy-base" if tiny else "mbart-large-50-random")
@@ -140,6 +144,8 @@ class Watch:
 
         self.root = psutil.Process(root_pid)
         self.workers: dict[int, int] = {}  # pid -> VmHWM
+        self.peak_at: dict[int, float] = {}  # pid -> unix time its VmHWM last grew (which phase: see the metrics' times)
+        self.timeline: list[tuple[float, int]] = []  # (unix time, largest worker VmRSS), every 0.5 s
         self.tree_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -164,7 +170,7 @@ class Watch:
         import psutil
 
         while not self._stop.is_set():
-            total = 0
+            total, largest = 0, 0
             try:
                 procs = [self.root] + self.root.children(recursive=True)
             except psutil.Error:
@@ -174,10 +180,14 @@ class Watch:
                     status = _status(proc.pid)
                     total += status.get("VmRSS", 0)
                     if "RayTrainWorker" in " ".join(proc.cmdline()):
-                        self.workers[proc.pid] = max(self.workers.get(proc.pid, 0), status.get("VmHWM", 0))
+                        if status.get("VmHWM", 0) > self.workers.get(proc.pid, 0):
+                            self.workers[proc.pid] = status["VmHWM"]
+                            self.peak_at[proc.pid] = time.time()
+                        largest = max(largest, status.get("VmRSS", 0))
                 except (OSError, psutil.Error):
                     pass
             self.tree_peak = max(self.tree_peak, total)
+            self.timeline.append((round(time.time(), 1), largest))
             self._stop.wait(0.5)
 
     def stop(self):
@@ -248,6 +258,8 @@ def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log) -
     return {
         "wall_s": wall,
         "workers_peak": sorted(watch.workers.values(), reverse=True),
+        "peak_at_unix": [watch.peak_at[pid] for pid in sorted(watch.workers, key=watch.workers.get, reverse=True)],
+        "timeline": watch.timeline,
         "tree_peak": watch.tree_peak,
         "checkpoints": _snapshot(trials),
         "checkpoint": checkpoint,
@@ -283,7 +295,8 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
     cfg_path = work / f"{method}.yaml"
     cfg_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     plan = api.plan(cfg_path).branches[0]
-    estimate = get_method(method).estimate_bytes(AutoConfig.from_pretrained(base), raw["method"])
+    params = {k: v for k, v in raw["method"].items() if k != "name"}
+    estimate = get_method(method).estimate_bytes(AutoConfig.from_pretrained(base), params)
     trials = work / "results" / raw["name"] / "trials"
     shutil.rmtree(trials, ignore_errors=True)
     _wait_for_memory(2 * plan.memory.peak + int(2.5 * 2**30), log)  # + the driver and Ray's own processes
@@ -306,11 +319,17 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
         "checkpoint_bytes": _folder_bytes(ckpt_dir),
         "checkpoint_estimate": plan.checkpoint_bytes,
         "checkpoint_write_s": [round(m["checkpoint_write_s"], 2) for m in a["checkpoints"]],
-        "checkpoint_upload_s": [round(m["checkpoint_report_s"], 2) for m in a["checkpoints"][1:]],
+        # each report carries the previous checkpoint's upload time (nan in the first); Ray keeps
+        # num_to_keep (1) checkpoint in its snapshot, so this is the upload before the last
+        "checkpoint_upload_s": [round(m["checkpoint_report_s"], 2) for m in a["checkpoints"] if m["checkpoint_report_s"] == m["checkpoint_report_s"]],
         "tokens_per_s": final["tokens_per_s"],
         "train_loss": final["train_loss"],
         "eval_loss": final["eval_loss"],
         "sha": _sha(ckpt_dir / "artifact"),
+        # when each worker's peak was reached, from its start (compare with the epochs' times)
+        "peak_at_s": [round(t - final.get("worker_started_unix", t), 1) for t in a["peak_at_unix"]],
+        "epoch_times_s": {k: final.get(k) for k in ("setup_time_s", "first_step_s", "epoch_train_time_s", "epoch_eval_time_s", "checkpoint_write_s")},
+        "rss_timeline": [(round(t - final.get("worker_started_unix", t), 1), round(v / 2**30, 3)) for t, v in a["timeline"]],
     }
     row["peak_error"] = max(row["measured_peak_gib"]) / row["plan_peak_gib"] - 1
     log(
@@ -370,6 +389,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--no-kill", action="store_true", help="skip the killed-worker run")
     parser.add_argument("--baseline", action="store_true", help="only measure the CPU per-process baseline")
+    parser.add_argument("--toy", action="store_true", help="the same runs on a toy model of the same layout: a crash test in minutes")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -383,15 +403,17 @@ def main(argv=None) -> int:
         result["baseline"] = baseline(args.work, args, log)
         print(json.dumps(result, indent=1))
         return 0
-    base = build_base(args.work, log=log)
-    rows = [measure(m, base, args.work, args, log) for m in args.methods]
-    for row in rows:
-        row.update(command=result["command"], load_before=result["load_before"], load_after=_load())
-    # one file for every method measured so far (each run replaces its own methods' rows)
-    path = OUT / "real_scale.json"
-    kept = [r for r in (json.loads(path.read_text()).get("rows", []) if path.exists() else []) if r["method"] not in args.methods]
-    result.update(rows=kept + rows, load_after=_load())
-    path.write_text(json.dumps(result, indent=1))
+    base = build_base(args.work, tiny=args.toy, log=log)
+    # one file for every method measured so far: each method's row replaces its earlier one as
+    # soon as it is measured (a later method that fails loses nothing)
+    path = OUT / ("real_scale_toy.json" if args.toy else "real_scale.json")
+    for method in args.methods:
+        load_before = _load()
+        row = measure(method, base, args.work, args, log)
+        row.update(command=result["command"], load_before=load_before, load_after=_load())
+        rows = [r for r in (json.loads(path.read_text()).get("rows", []) if path.exists() else []) if r["method"] != method]
+        result.update(rows=rows + [row], load_after=_load())
+        path.write_text(json.dumps(result, indent=1))
     print(f"\nmachine load (1/5/15 min) before: {result['load_before']}, after: {result['load_after']}\n")
     print(
         "| method | steps | peak RSS per worker (GiB) | plan (GiB, phase) | error | artefact bytes = estimate | "

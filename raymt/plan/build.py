@@ -459,6 +459,7 @@ _PART_NAMES = {
     "generation_cache": "beam-search cache",
     "autocast_weight_cache": "autocast weight cache",
     "loaded_model": "loaded model",
+    "ddp_broadcast_buckets": "DDP broadcast buckets (2 in flight)",
 }
 
 

@@ -34,6 +34,9 @@ What is counted, per worker, and when (a worker's peak is the largest of its pha
   rank gathers the whole model for generation.
 - **checkpoint** (rank 0): under FSDP the full state dict is gathered on CPU before the
   artefact is written.
+- **setup**: the loaded model, whole (under FSDP until ``fully_shard`` has made the shards);
+  under DDP plus the flat copies its initial broadcast of rank 0's weights makes: buckets of
+  250 MiB, two in flight (``c10d::broadcast_coalesced``).
 - **baseline**: what a worker process holds before any of this: on CPU the Python process with
   torch, transformers, peft and Ray imported (measured: :data:`CPU_PROCESS_BASELINE`), on GPU
   the CUDA context and allocator reserve (:data:`GPU_RESERVE`, not measured here: no GPU was
@@ -66,13 +69,18 @@ __all__ = [
 GiB = 1024**3
 
 #: Resident memory of an idle Ray Train worker process on CPU (Python, torch, transformers,
-#: peft, Ray, raymt imported; gloo group set up), measured with the tiny model by
-#: ``python -m benchmarks.real_scale --baseline`` on this project's 2-core machine (BENCHMARKS.md).
-CPU_PROCESS_BASELINE = 760 * 1024**2
+#: peft, Ray, raymt imported; gloo group set up), measured with a toy model of mBART's layout by
+#: ``python -m benchmarks.real_scale --baseline`` on this project's 2-core machine: 599 and 593
+#: MiB for the two workers (BENCHMARKS.md, "Real scale on CPU"). Never fitted to the
+#: mBART-large runs it is compared with.
+CPU_PROCESS_BASELINE = 600 * 1024**2
 #: CUDA context + caching-allocator reserve per GPU worker: a typical figure, not measured here.
 GPU_RESERVE = 1 * GiB
-#: torch DDP's ``broadcast_bucket_size``: the flat buffer its initial weight broadcast goes through.
+#: torch DDP's ``broadcast_bucket_size``: the flat buffers its initial weight broadcast goes through.
 DDP_BROADCAST_BUCKET = 250 * 1024**2
+#: ``c10d::broadcast_coalesced`` (torch/csrc/distributed/c10d/comm.cpp) keeps up to two of those
+#: flat buckets alive at once (``max_in_flight = 2``) on every rank, the root included.
+DDP_BROADCASTS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -361,8 +369,8 @@ def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup
         phases_parts["setup"] = {"loaded_model": P * wb, "shards": weights}
     else:
         phases_parts["setup"] = {"loaded_model": P * wb}
-        if setup.ddp:  # DDP broadcasts rank 0's weights through a flat bucket when it wraps the model
-            phases_parts["setup"]["ddp_broadcast_bucket"] = min(DDP_BROADCAST_BUCKET, P * wb)
+        if setup.ddp:  # DDP broadcasts rank 0's weights through flat buckets, two in flight, when it wraps the model
+            phases_parts["setup"]["ddp_broadcast_buckets"] = min(DDP_BROADCASTS_IN_FLIGHT * DDP_BROADCAST_BUCKET, P * wb)
     if setup.half and not gpu:
         notes.append("autocast is GPU-only in raymt: the CPU estimate is float32")
     return MemoryEstimate(phases={k: sum(v.values()) for k, v in phases_parts.items()}, parts=phases_parts, baseline=base, notes=tuple(notes))

@@ -18,48 +18,93 @@ until its end.
 A search that was interrupted is left as it is: ``raymt search --resume`` continues its trials
 from their checkpoints, and the front may still change.
 
+The same holds on an object store (``storage_path: s3://...``), where Ray Train writes the
+checkpoints straight to the bucket: every reading and removal here goes through the
+``pyarrow.fs`` file system raymt and Ray already use for that URI (``raymt.object_store``), so
+a local folder and a bucket are pruned by one code path.
+
 The outcome is written to :data:`raymt.results.files.CHECKPOINTS` and shown in the report.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pandas as pd
 
 from raymt.io import atomic_write_text
+from raymt.object_store import filesystem, is_uri, join, local_form
 from raymt.results.files import CHECKPOINTS, STOPPED_MARK, TRIALS_DIR, train_run_name
 
 #: what a pruned checkpoint loses: the tensors (everything else is a few text files)
 TENSORS = ("artifact", "best", "trainer_state*.pt")
 
-
-def folder_bytes(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
+Location = str | os.PathLike
 
 
-def strip_tensors(train_run: Path) -> bool:
-    """Remove the tensors of every checkpoint of one Train run (its state and hypotheses stay);
-    True when it has a checkpoint."""
-    checkpoints = [p for p in Path(train_run).glob("checkpoint_*") if p.is_dir()]  # not checkpoint_manager_snapshot.json
+def _tree(location: Location):
+    """``(pyarrow FileSystem, path in it)`` of a local folder or an object-store URI."""
+    from pyarrow import fs as pafs
+
+    if is_uri(location):
+        return filesystem(str(location))
+    return pafs.LocalFileSystem(), str(Path(local_form(location)).absolute())
+
+
+def _entries(fs, root: str, *, recursive: bool = False) -> list:
+    from pyarrow import fs as pafs
+
+    return fs.get_file_info(pafs.FileSelector(root, recursive=recursive, allow_not_found=True))
+
+
+def _is_dir(location: Location) -> bool:
+    from pyarrow import fs as pafs
+
+    fs, root = _tree(location)
+    return fs.get_file_info(root).type == pafs.FileType.Directory
+
+
+def folder_bytes(location: Location) -> int:
+    """Bytes of the files under a folder or URI (0 when it is not there)."""
+    from pyarrow import fs as pafs
+
+    fs, root = _tree(location)
+    return sum(e.size for e in _entries(fs, root, recursive=True) if e.type == pafs.FileType.File)
+
+
+def strip_tensors(train_run: Location) -> bool:
+    """Remove the tensors of every checkpoint of one Train run, a folder or a URI (its state and
+    hypotheses stay); True when it has a checkpoint."""
+    from pyarrow import fs as pafs
+
+    fs, root = _tree(train_run)
+    # checkpoint_* folders (not checkpoint_manager_snapshot.json)
+    checkpoints = [e.path for e in _entries(fs, root) if e.type == pafs.FileType.Directory and e.base_name.startswith("checkpoint_")]
     for ckpt in checkpoints:
-        for pattern in TENSORS:
-            for path in ckpt.glob(pattern):
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        for entry in _entries(fs, ckpt):
+            if any(fnmatch(entry.base_name, pattern) for pattern in TENSORS):
+                fs.delete_dir(entry.path) if entry.type == pafs.FileType.Directory else fs.delete_file(entry.path)
     return bool(checkpoints)
 
 
-def mark_stopped(train_run: Path) -> None:
-    """The search driver: a scheduler stopped this trial (its result is recorded)."""
-    Path(train_run).mkdir(parents=True, exist_ok=True)
-    (Path(train_run) / STOPPED_MARK).write_text("stopped by the search's scheduler: the checkpoint's tensors are removed when its run ends\n")
+def mark_stopped(train_run: Location) -> None:
+    """The search driver: a scheduler stopped this trial (its result is recorded). On an object
+    store the mark is an object beside the run's checkpoints, where the trial looks for it."""
+    fs, root = _tree(train_run)
+    fs.create_dir(root, recursive=True)
+    with fs.open_output_stream(f"{root}/{STOPPED_MARK}") as out:
+        out.write(b"stopped by the search's scheduler: the checkpoint's tensors are removed when its run ends\n")
 
 
-def release_if_stopped(train_run: Path) -> bool:
+def release_if_stopped(train_run: Location) -> bool:
     """The trial, once its Train run has ended: strip its checkpoint when the scheduler stopped it."""
-    if not (Path(train_run) / STOPPED_MARK).exists():
+    from pyarrow import fs as pafs
+
+    fs, root = _tree(train_run)
+    if fs.get_file_info(f"{root}/{STOPPED_MARK}").type != pafs.FileType.File:
         return False
     return strip_tensors(train_run)
 
@@ -73,11 +118,15 @@ def kept_whole(trials: pd.DataFrame, keep_checkpoints: str) -> set[str]:
     return set(trials.loc[keep, "trial_id"].astype(str))
 
 
-def apply_checkpoint_budget(results_dir: Path, trials: pd.DataFrame, history: pd.DataFrame | None, keep_checkpoints: str) -> dict:
+def apply_checkpoint_budget(
+    results_dir: Path, trials: pd.DataFrame, history: pd.DataFrame | None, keep_checkpoints: str, *, trials_root: Location | None = None
+) -> dict:
     """Strip the tensors of the checkpoints nothing will read, and record (and return) what was
-    written during the search and what is left. Local results folders only: an object-store
-    experiment's checkpoints are left as they are (``pruned`` says so)."""
-    root = Path(results_dir) / TRIALS_DIR
+    written during the search and what is left. ``trials_root``: where the Train runs are, when
+    not ``results_dir/trials`` (an object-store experiment: ``<storage URI>/trials``);
+    ``checkpoints.json`` is written to ``results_dir`` either way."""
+    root = str(trials_root) if trials_root is not None else str(Path(results_dir) / TRIALS_DIR)
+    exists = _is_dir(root)
     written = history["checkpoint_bytes"].fillna(0).sum() if history is not None and "checkpoint_bytes" in history else float("nan")
     outcome = {
         "keep_checkpoints": keep_checkpoints,
@@ -86,13 +135,14 @@ def apply_checkpoint_budget(results_dir: Path, trials: pd.DataFrame, history: pd
         "before_bytes": folder_bytes(root),
         "kept_whole": sorted(kept_whole(trials, keep_checkpoints)) if len(trials) else [],
         "pruned_trials": [],
-        "pruned": root.is_dir(),
+        "pruned": exists,
+        "where": root if is_uri(root) else TRIALS_DIR,
     }
-    if root.is_dir():
+    if exists:
         for trial_id in trials["trial_id"].astype(str):
             if trial_id in outcome["kept_whole"]:
                 continue
-            if strip_tensors(root / train_run_name(trial_id)):  # stripped now, or when the scheduler stopped it
+            if strip_tensors(join(root, train_run_name(trial_id))):  # stripped now, or when the scheduler stopped it
                 outcome["pruned_trials"].append(trial_id)
     outcome["left_bytes"] = folder_bytes(root)
     atomic_write_text(Path(results_dir) / CHECKPOINTS, json.dumps(outcome, indent=1))
@@ -110,10 +160,10 @@ def checkpoint_section(outcome: dict) -> str:
     rule = "every trial's" if outcome.get("keep_checkpoints") == "all" else "the front's completed trials'"
     if outcome.get("pruned"):
         lines.append(
-            f"- left in {TRIALS_DIR}/: {storage(outcome['left_bytes'])} (was {storage(outcome['before_bytes'])}): "
+            f"- left in {outcome.get('where', TRIALS_DIR).rstrip('/')}/: {storage(outcome['left_bytes'])} (was {storage(outcome['before_bytes'])}): "
             f"{rule} checkpoints whole ({kept}); {len(outcome.get('pruned_trials') or [])} other trial(s) keep state and hypotheses only "
             f"(search.keep_checkpoints: {outcome.get('keep_checkpoints')})"
         )
     else:
-        lines.append(f"- checkpoints on the object store left as written (search.keep_checkpoints: {outcome.get('keep_checkpoints')})")
+        lines.append(f"- checkpoints left as written: no {TRIALS_DIR}/ folder to prune (search.keep_checkpoints: {outcome.get('keep_checkpoints')})")
     return "\n".join(lines)

@@ -207,7 +207,10 @@ def collect_results(
             ckpt = row["checkpoint_path"]
             src = join(ckpt, "best") if exists(join(ckpt, "best")) else join(ckpt, "artifact")
             dest = results_dir / ARTIFACTS_DIR / row["trial_id"]
-            if not exists(src) and dest.is_dir():  # a finished search resumed: its copy stays (raymt.results.checkpoints)
+            # a finished search resumed (on an object store maybe from another machine): its copy
+            # stays, the checkpoint may have lost its tensors (raymt.results.checkpoints)
+            copied = exists(join(exp_uri, ARTIFACTS_DIR, row["trial_id"])) if exp_uri else dest.is_dir()
+            if not exists(src) and copied:
                 trials.at[i, "artifact_path"] = join(exp_uri, ARTIFACTS_DIR, row["trial_id"]) if exp_uri else str(dest)
                 continue
             copy_artifact(src, dest)

@@ -156,8 +156,8 @@ def run_search(
                 cfg, search, compiled, prepared, results_dir, trials, exp_uri=exp_uri, limits=limits, verbose=is_verbose(verbose), log=log
             )
             interrupted = interrupted_repeats(results_dir)
-    if len(trials) and not interrupted and not exp_uri:  # a resumable search keeps every checkpoint
-        apply_checkpoint_budget(results_dir, trials, history, search.keep_checkpoints)
+    if len(trials) and not interrupted:  # a resumable search keeps every checkpoint
+        apply_checkpoint_budget(results_dir, trials, history, search.keep_checkpoints, trials_root=join(exp_uri, TRIALS_DIR) if exp_uri else None)
     rebuild_report(results_dir, search.objectives, trials=trials, history=history, log_params=log_scale_columns(search.space))
     log("\n" + front_summary(trials, search.objectives))  # the same lines as `raymt report`
     if held_out := held_out_summary(trials, search.objectives):
@@ -247,8 +247,8 @@ def _build_tuner(
     concurrent, rule = trial_concurrency(cfg, search.max_concurrent_trials, limits=limits)
     log(f"up to {concurrent} trial(s) at once: {rule}")
     callbacks = [EarlyStopMarker(scheduler), TrialLines(search.objectives, search.num_samples, cfg.train.epochs, log=log)]
-    if not exp_uri and search.keep_checkpoints == "front":  # the checkpoint budget: a stopped trial's tensors go when its run ends
-        callbacks.append(MarkStoppedTrials(scheduler, results_dir))
+    if search.keep_checkpoints == "front":  # the checkpoint budget: a stopped trial's tensors go when its run ends
+        callbacks.append(MarkStoppedTrials(scheduler, join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR)))
     if exp_uri:
         callbacks.append(upload_journal_callback(results_dir / JOURNAL, join(exp_uri, JOURNAL)))
     return make_tuner(

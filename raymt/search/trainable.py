@@ -16,7 +16,6 @@ workers printed C++ stack traces ("SIGABRT received") after the search's final s
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from ray import tune
 from ray.tune import Callback
@@ -24,9 +23,9 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from raymt.config.load import validate_config
 from raymt.errors import TrialFailed
-from raymt.object_store import is_uri
+from raymt.object_store import join
 from raymt.results.checkpoints import mark_stopped, release_if_stopped
-from raymt.results.files import TRIALS_DIR, train_run_name
+from raymt.results.files import train_run_name
 from raymt.search.space import CompiledSpace
 from raymt.train.prepare import PreparedExperiment
 from raymt.train.stop import clear_stop, request_stop, stop_key
@@ -72,8 +71,7 @@ def train_run(trial_id: str, raw: dict, *, prepared: PreparedExperiment, trials_
             cfg, prepared, name=name, storage_path=trials_storage, callbacks=[TuneReportCallback()], stop_key=key, log_level=train_log_level
         )
         result = trainer.fit()
-        if not is_uri(trials_storage):  # a scheduler stopped it: its run has ended, its result is recorded
-            release_if_stopped(Path(trials_storage) / name)
+        release_if_stopped(join(trials_storage, name))  # a scheduler stopped it: its run has ended, its result is recorded
     finally:
         ended.set()
         clear_stop(key)
@@ -102,18 +100,18 @@ class StopsWorkersFirst:
 class MarkStoppedTrials(Callback):
     """Tune callback in the search driver: when the scheduler stops a trial (its result is
     recorded by then), mark the trial's Train run folder; the trial strips its checkpoint's
-    tensors once its run has ended (raymt.results.checkpoints). Local results folders only,
-    and only with ``search.keep_checkpoints: front``. Tune calls callbacks after the
-    scheduler's decision (raymt.search.scheduler.record)."""
+    tensors once its run has ended (raymt.results.checkpoints). ``trials_storage``: where the
+    Train runs are (a folder or an object-store URI). Only with ``search.keep_checkpoints:
+    front``. Tune calls callbacks after the scheduler's decision (raymt.search.scheduler.record)."""
 
-    def __init__(self, scheduler, results_dir: Path) -> None:
+    def __init__(self, scheduler, trials_storage: str) -> None:
         self.scheduler = scheduler
-        self.trials_dir = Path(results_dir) / TRIALS_DIR
+        self.trials_storage = str(trials_storage)
         self._marked: set[str] = set()
 
     def on_trial_result(self, iteration: int, trials: list, trial, result: dict, **info) -> None:
         if trial.trial_id not in self._marked and self.scheduler.is_early_stopped(trial.trial_id):
-            mark_stopped(self.trials_dir / train_run_name(trial.trial_id))
+            mark_stopped(join(self.trials_storage, train_run_name(trial.trial_id)))
             self._marked.add(trial.trial_id)
 
 

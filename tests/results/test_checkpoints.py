@@ -111,7 +111,7 @@ def test_a_trial_the_scheduler_stopped_strips_its_checkpoint_when_its_run_ends(t
 
     stopped, running = _checkpoint(tmp_path, "stopped", finished=False), _checkpoint(tmp_path, "running", finished=False)
     scheduler = SimpleNamespace(is_early_stopped=lambda trial_id: trial_id == "stopped")
-    marker = MarkStoppedTrials(scheduler, tmp_path)
+    marker = MarkStoppedTrials(scheduler, tmp_path / TRIALS_DIR)
     for trial_id in ("stopped", "running"):
         marker.on_trial_result(1, [], SimpleNamespace(trial_id=trial_id), {})
     assert release_if_stopped(tmp_path / TRIALS_DIR / train_run_name("stopped"))
@@ -122,3 +122,90 @@ def test_a_trial_the_scheduler_stopped_strips_its_checkpoint_when_its_run_ends(t
     trials = pd.DataFrame({"trial_id": ["stopped", "running"], "status": ["early_stopped", "completed"], "is_pareto": [False, True]})
     outcome = apply_checkpoint_budget(tmp_path, trials, None, "front")
     assert outcome["pruned_trials"] == ["stopped"] and outcome["kept_whole"] == ["running"] and outcome["written_bytes"] is None
+
+
+def _keys(uri: str) -> set[str]:
+    from pyarrow import fs as pafs
+
+    from raymt import object_store as storage
+
+    fs, root = storage.filesystem(uri)
+    return {e.path[len(root) + 1 :] for e in fs.get_file_info(pafs.FileSelector(root, recursive=True)) if e.type == pafs.FileType.File}
+
+
+def test_on_an_object_store_the_same_checkpoints_lose_their_tensors_and_the_report_says_so(tmp_path, s3_bucket):
+    """storage_path: s3://...: Ray Train wrote the checkpoints to the bucket; the budget strips
+    them there as it does in a folder, and checkpoints.json / the report say the same."""
+    from raymt import object_store as storage
+
+    local, results = tmp_path / "as-written", tmp_path / "results"
+    trials, history, _ = _search(local)
+    uri = storage.join(f"s3://{s3_bucket}", "runs", "exp", TRIALS_DIR)
+    storage.upload(local / TRIALS_DIR, uri)
+    before = _keys(uri)
+    results.mkdir()
+    outcome = apply_checkpoint_budget(results, trials, history, "front", trials_root=uri)
+    left = _keys(uri)
+    removed = before - left
+    assert removed and all(k.startswith((f"{train_run_name('off')}/", f"{train_run_name('stopped')}/")) for k in removed)
+    assert all(("/artifact/" in k or "/best/" in k or "trainer_state" in k) for k in removed)
+    for trial in ("off", "stopped"):  # what the trials table points at and the paired bootstrap reads
+        assert {f"{train_run_name(trial)}/checkpoint_000001/{f}" for f in ("state.json", "best_hyps.txt", "hyps.txt")} <= left
+    assert {k for k in before if k.startswith(train_run_name("front"))} <= left
+    assert outcome["pruned"] and outcome["kept_whole"] == ["front"] and sorted(outcome["pruned_trials"]) == ["off", "stopped"]
+    assert outcome["before_bytes"] - outcome["left_bytes"] == 5 * TENSOR_BYTES
+    assert json.loads((results / CHECKPOINTS).read_text()) == outcome
+    section = checkpoint_section(outcome)
+    assert f"left in {uri}/" in section and "2 other trial(s) keep state and hypotheses only" in section
+
+
+def test_a_stopped_trial_on_an_object_store_strips_its_checkpoint_when_its_run_ends(tmp_path, s3_bucket):
+    from raymt import object_store as storage
+    from raymt.search.trainable import MarkStoppedTrials
+
+    local = tmp_path / "as-written"
+    for trial_id in ("stopped", "running"):
+        _checkpoint(local, trial_id, finished=False)
+    uri = storage.join(f"s3://{s3_bucket}", "exp", TRIALS_DIR)
+    storage.upload(local / TRIALS_DIR, uri)
+    marker = MarkStoppedTrials(SimpleNamespace(is_early_stopped=lambda trial_id: trial_id == "stopped"), uri)
+    for trial_id in ("stopped", "running"):
+        marker.on_trial_result(1, [], SimpleNamespace(trial_id=trial_id), {})
+    assert release_if_stopped(storage.join(uri, train_run_name("stopped")))
+    assert not release_if_stopped(storage.join(uri, train_run_name("running")))
+    left = _keys(uri)
+    stopped = f"{train_run_name('stopped')}/checkpoint_000001"
+    assert not any(k.startswith((f"{stopped}/artifact/", f"{stopped}/best/", f"{stopped}/trainer_state")) for k in left)
+    assert f"{stopped}/best_hyps.txt" in left
+    running = f"{train_run_name('running')}/checkpoint_000001"
+    assert {f"{running}/trainer_state.pt", f"{running}/artifact/adapter_model.safetensors"} <= left
+
+
+def test_an_object_store_search_collected_again_from_a_fresh_machine_keeps_the_artefact_copy(tmp_path, s3_bucket):
+    """`raymt search --resume URI` of a finished search on another machine: the pruned
+    checkpoint has no artefact left and the staging folder has no copy; the bucket's copy is kept."""
+    from raymt import object_store as storage
+
+    exp = storage.join(f"s3://{s3_bucket}", "runs", "exp")
+    local = tmp_path / "as-written"
+    _checkpoint(local, "off")
+    storage.upload(local / TRIALS_DIR, storage.join(exp, TRIALS_DIR))
+    grid = [
+        SimpleNamespace(
+            metrics={"trial_id": "off", "bleu": 10.0, "storage_mb": 1.0, "finished": True, "epoch": 1, "timestamp": 1.79e9, "time_total_s": 3.0},
+            config={"method": "lora"},
+            error=None,
+            path=str(tmp_path / "tune_trial_off"),
+            metrics_dataframe=None,
+        )
+    ]
+    objectives = {"bleu": "max", "storage_mb": "min"}
+    first_dir, fresh_dir = tmp_path / "first", tmp_path / "fresh"
+    first, _ = collect_results(grid, ["method"], first_dir, objectives, "all", "refs.txt", exp_uri=exp)
+    assert first.loc[0, "artifact_path"] == storage.join(exp, "artifacts", "off")
+    storage.upload(first_dir / "artifacts", storage.join(exp, "artifacts"))  # what sync_results does
+    trials = pd.DataFrame({"trial_id": ["off"], "status": ["completed"], "is_pareto": [False]})
+    assert apply_checkpoint_budget(first_dir, trials, None, "front", trials_root=storage.join(exp, TRIALS_DIR))["pruned_trials"] == ["off"]
+    again, _ = collect_results(grid, ["method"], fresh_dir, objectives, "all", "refs.txt", exp_uri=exp)
+    assert again.loc[0, "artifact_path"] == first.loc[0, "artifact_path"]
+    assert "off/adapter_model.safetensors" in _keys(storage.join(exp, "artifacts"))

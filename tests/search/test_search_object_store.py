@@ -7,6 +7,7 @@ machine that has nothing but the URI can rebuild the report, export a trial and 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -87,6 +88,13 @@ def test_search_on_an_object_store_can_be_reported_exported_and_resumed_from_a_f
     fs, root = storage.filesystem(storage.join(exp, "trials.parquet"))
     trials = pd.read_parquet(root, filesystem=fs)
     assert list(trials["status"]) == ["completed", "completed"], trials[["status", "error"]]
+    # the checkpoint budget, applied in the bucket: trials off the front keep no tensors there
+    budget = json.loads(fs.open_input_stream(storage.filesystem(storage.join(exp, "checkpoints.json"))[1]).read())
+    assert budget["pruned"] and budget["where"] == storage.join(exp, "trials")
+    assert sorted(budget["kept_whole"]) == sorted(trials.loc[trials["is_pareto"], "trial_id"])
+    for trial_id in trials["trial_id"]:
+        tensors = [f for f in files if f.startswith(f"trials/trial_{trial_id}/") and ("/artifact/" in f or "/best/" in f)]
+        assert bool(tensors) == (trial_id in budget["kept_whole"]), (trial_id, budget)
     assert trials["checkpoint_path"].str.startswith("s3://").all()
     assert trials["hyps_path"].str.startswith("s3://").all()
     kept = trials[trials["artifact_path"] != ""]

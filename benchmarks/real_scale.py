@@ -216,6 +216,10 @@ def _wait_for_memory(need: int, log) -> None:
     raise SystemExit("not enough free memory on this machine for the run")
 
 
+class TrainFailed(RuntimeError):
+    """A `raymt train` process ended with an error (its output's tail is the message)."""
+
+
 def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log) -> dict:
     """One `raymt train` process; SIGKILL a worker once ``kill_after`` checkpoints exist."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -253,7 +257,7 @@ def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log) -
     wall = time.perf_counter() - t0
     text = "".join(lines)
     if proc.returncode != 0:
-        raise SystemExit(f"raymt train failed ({proc.returncode}):\n{text[-4000:]}")
+        raise TrainFailed(f"raymt train failed ({proc.returncode}):\n{text[-4000:]}")
     checkpoint = next((line.split()[-1] for line in text.splitlines() if line.strip().startswith("checkpoint")), None)
     return {
         "wall_s": wall,
@@ -338,18 +342,24 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
     )
     if not args.no_kill:
         shutil.rmtree(trials, ignore_errors=True)
-        b = run_train(cfg_path, trials, kill_after=args.epochs - 1, log=log)
-        last = b["checkpoints"][-1]
-        same = {k: last[k] == final[k] for k in ("train_loss", "eval_loss", "step", "storage_bytes")}
-        same["artifact_sha256"] = _sha(Path(b["checkpoint"]) / "artifact") == row["sha"]
-        row.update(
-            killed_restarts=last["restarts"],
-            restore_s=round(last["restore_s"], 2),
-            resumed_equal=same,
-            killed_wall_s=round(b["wall_s"], 1),
-            killed_workers_peak_gib=[v / 2**30 for v in b["workers_peak"]],
-        )
-        log(f"{method}: killed a worker, restarts={last['restarts']}, restore {last['restore_s']:.1f}s, same result: {same}")
+        try:
+            b = run_train(cfg_path, trials, kill_after=args.epochs - 1, log=log)
+        except TrainFailed as exc:  # e.g. Ray's memory monitor ending the restarted group: the unbroken row stands
+            lines = str(exc).strip().splitlines()
+            row["killed_error"] = next((x for x in lines if "memory" in x.lower()), lines[0]).strip()[:300]
+            log(f"{method}: the killed-worker run failed: {row['killed_error']}")
+        else:
+            last = b["checkpoints"][-1]
+            same = {k: last[k] == final[k] for k in ("train_loss", "eval_loss", "step", "storage_bytes")}
+            same["artifact_sha256"] = _sha(Path(b["checkpoint"]) / "artifact") == row["sha"]
+            row.update(
+                killed_restarts=last["restarts"],
+                restore_s=round(last["restore_s"], 2),
+                resumed_equal=same,
+                killed_wall_s=round(b["wall_s"], 1),
+                killed_workers_peak_gib=[v / 2**30 for v in b["workers_peak"]],
+            )
+            log(f"{method}: killed a worker, restarts={last['restarts']}, restore {last['restore_s']:.1f}s, same result: {same}")
     shutil.rmtree(trials, ignore_errors=True)  # the next method needs the disk
     return row
 
@@ -422,6 +432,8 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         kill = "-" if "resumed_equal" not in r else ("yes" if all(r["resumed_equal"].values()) else f"NO {r['resumed_equal']}")
+        if "killed_error" in r:
+            kill = f"failed: {r['killed_error'][:80]}"
         print(
             f"| {r['method']} ({r['strategy']}) | {r['steps']} | {' / '.join(f'{v:.2f}' for v in r['measured_peak_gib'])} | "
             f"{r['plan_peak_gib']:.2f} ({r['plan_phase']}) | {r['peak_error']:+.1%} | "

@@ -157,7 +157,7 @@ def run_search(
             )
             interrupted = interrupted_repeats(results_dir)
     if len(trials) and not interrupted:  # a resumable search keeps every checkpoint
-        apply_checkpoint_budget(results_dir, trials, history, search.keep_checkpoints, trials_root=join(exp_uri, TRIALS_DIR) if exp_uri else None)
+        apply_checkpoint_budget(results_dir, trials, history, search.keep_checkpoints, trials_root=_trials_root(results_dir, exp_uri))
     rebuild_report(results_dir, search.objectives, trials=trials, history=history, log_params=log_scale_columns(search.space))
     log("\n" + front_summary(trials, search.objectives))  # the same lines as `raymt report`
     if held_out := held_out_summary(trials, search.objectives):
@@ -194,6 +194,12 @@ class _DropMessagesWith(logging.Filter):
         return self.text not in record.getMessage()
 
 
+def _trials_root(results_dir: Path, exp_uri: str | None) -> str:
+    """Where the trials' Train runs are written: the experiment's URI on an object store, else
+    the results folder (the trainable, the stopped-trial marks and the checkpoint budget agree)."""
+    return join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR)
+
+
 def _build_tuner(
     cfg,
     search: SearchConfig,
@@ -212,7 +218,7 @@ def _build_tuner(
     trainable = make_trainable(
         compiled=compiled,
         prepared=prepared,
-        trials_storage=join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR),
+        trials_storage=_trials_root(results_dir, exp_uri),
         train_log_level=train_log_level(verbose),
     )
     resources = {"cpu": cfg.resources.trial_cpus}
@@ -248,7 +254,7 @@ def _build_tuner(
     log(f"up to {concurrent} trial(s) at once: {rule}")
     callbacks = [EarlyStopMarker(scheduler), TrialLines(search.objectives, search.num_samples, cfg.train.epochs, log=log)]
     if search.keep_checkpoints == "front":  # the checkpoint budget: a stopped trial's tensors go when its run ends
-        callbacks.append(MarkStoppedTrials(scheduler, join(exp_uri, TRIALS_DIR) if exp_uri else str(results_dir / TRIALS_DIR)))
+        callbacks.append(MarkStoppedTrials(scheduler, _trials_root(results_dir, exp_uri)))
     if exp_uri:
         callbacks.append(upload_journal_callback(results_dir / JOURNAL, join(exp_uri, JOURNAL)))
     return make_tuner(

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.lc_replay import OUT_DIR, front_ids, load_runs, summarise
+from benchmarks.lc_replay import OUT_DIR, front_ids, load_runs, summarise, trial_row
 
 
 def order_as_ranks():
@@ -87,19 +87,7 @@ def replay_moasha(runs, seed: int, grace: float, rf: float, *, as_ranks: bool) -
             if action == SchedulerDecision.STOP:
                 stopped = it < len(run.curve)
                 break
-        rows.append(
-            dict(
-                run_id=run.run_id,
-                model=run.model,
-                rank=run.rank,
-                storage_mb=run.storage_mb,
-                checkpoints=done,
-                checkpoints_full=len(run.curve),
-                bleu=best,
-                bleu_full=run.best_bleu,
-                early_stopped=stopped,
-            )
-        )
+        rows.append(trial_row(run, done, best, stopped))
     return pd.DataFrame(rows)
 
 

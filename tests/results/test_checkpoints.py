@@ -80,20 +80,25 @@ def test_the_report_shows_what_was_written_and_what_is_left(tmp_path):
     assert checkpoint_section(json.loads((tmp_path / CHECKPOINTS).read_text())) == section
 
 
+def _finished_grid(tmp_path, trial_id: str) -> list:
+    """A Tune result grid of one finished LoRA trial, as collect_results reads it."""
+    return [
+        SimpleNamespace(
+            metrics={"trial_id": trial_id, "bleu": 10.0, "storage_mb": 1.0, "finished": True, "epoch": 1, "timestamp": 1.79e9, "time_total_s": 3.0},
+            config={"method": "lora"},
+            error=None,
+            path=str(tmp_path / f"tune_trial_{trial_id}"),
+            metrics_dataframe=None,
+        )
+    ]
+
+
 @pytest.mark.parametrize("keep_artifacts", ["all", "front"])
 def test_a_finished_search_collected_again_keeps_the_artefact_copies_of_pruned_trials(tmp_path, keep_artifacts):
     """`raymt search --resume` of a finished search collects again: a pruned checkpoint has no
     artefact left, the copy made the first time is kept."""
     ckpt = _checkpoint(tmp_path, "off")
-    grid = [
-        SimpleNamespace(
-            metrics={"trial_id": "off", "bleu": 10.0, "storage_mb": 1.0, "finished": True, "epoch": 1, "timestamp": 1.79e9, "time_total_s": 3.0},
-            config={"method": "lora"},
-            error=None,
-            path=str(tmp_path / "tune_trial_off"),
-            metrics_dataframe=None,
-        )
-    ]
+    grid = _finished_grid(tmp_path, "off")
     objectives = {"bleu": "max", "storage_mb": "min"}
     first, _ = collect_results(grid, ["method"], tmp_path, objectives, keep_artifacts, tmp_path / "refs.txt")
     copy = tmp_path / first.loc[0, "artifact_path"]
@@ -190,15 +195,7 @@ def test_an_object_store_search_collected_again_from_a_fresh_machine_keeps_the_a
     local = tmp_path / "as-written"
     _checkpoint(local, "off")
     storage.upload(local / TRIALS_DIR, storage.join(exp, TRIALS_DIR))
-    grid = [
-        SimpleNamespace(
-            metrics={"trial_id": "off", "bleu": 10.0, "storage_mb": 1.0, "finished": True, "epoch": 1, "timestamp": 1.79e9, "time_total_s": 3.0},
-            config={"method": "lora"},
-            error=None,
-            path=str(tmp_path / "tune_trial_off"),
-            metrics_dataframe=None,
-        )
-    ]
+    grid = _finished_grid(tmp_path, "off")
     objectives = {"bleu": "max", "storage_mb": "min"}
     first_dir, fresh_dir = tmp_path / "first", tmp_path / "fresh"
     first, _ = collect_results(grid, ["method"], first_dir, objectives, "all", "refs.txt", exp_uri=exp)

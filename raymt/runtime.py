@@ -112,6 +112,18 @@ def attach_runtime_env(address: str, environ) -> dict | None:
     return {"env_vars": {"RAY_ADDRESS": address}}
 
 
+#: How often Ray Train's controller polls its workers (``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S``,
+#: ray/train/v2/_internal/constants.py; Ray's default 2 s): it notices a started worker group,
+#: each report and the run's end only when it polls, so at 2 s every trial waited up to 2 s at
+#: each of those points. A poll is one small remote call per worker; one that takes longer is
+#: only waited for again (Ray marks a worker dead after its own 10-minute timeout). 0.5 s is what
+#: the per-trial fixed cost was measured with (BENCHMARKS.md, "Per-trial fixed cost"). The one
+#: value for both ways a trial runs: raymt's local Ray gives it to every process it starts
+#: (:data:`LOCAL_TRAIN_ENV`), and on a cluster the trial driver sets it for the controller it
+#: starts (raymt.train.trial.make_trainer); a value the user exported wins in both.
+HEALTH_CHECK_INTERVAL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+HEALTH_CHECK_INTERVAL_S = 0.5
+
 #: Ray Train settings for the local Ray raymt starts, each trimming a fixed cost every trial pays
 #: (measured on 2 cores: ``python -m benchmarks.trial_efficiency``, BENCHMARKS.md):
 #:
@@ -119,12 +131,10 @@ def attach_runtime_env(address: str, environ) -> dict | None:
 #:   process per run to watch for node preemption (a cloud node drained by its autoscaler); a
 #:   local Ray has no such nodes, and on 2 cores that process start competes with the workers'
 #:   own start-up.
-#: - ``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S=0.5`` (Ray's default 2 s): the controller notices a
-#:   started worker group, each report, and the run's end only when it polls, so every trial
-#:   waited up to 2 s at each of those points. A poll is one small call per worker.
+#: - :data:`HEALTH_CHECK_INTERVAL_ENV` at :data:`HEALTH_CHECK_INTERVAL_S`.
 LOCAL_TRAIN_ENV = {
     "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",
-    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5",
+    HEALTH_CHECK_INTERVAL_ENV: str(HEALTH_CHECK_INTERVAL_S),
 }
 
 

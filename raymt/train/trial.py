@@ -13,14 +13,8 @@ from pathlib import Path
 
 from raymt.errors import TrialFailed
 from raymt.results.files import TRIALS_DIR
+from raymt.runtime import HEALTH_CHECK_INTERVAL_ENV, HEALTH_CHECK_INTERVAL_S
 from raymt.train.prepare import PreparedExperiment
-
-#: How often the Train controller polls its workers (``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S``,
-#: ray/train/v2/_internal/constants.py; Ray's default 2.0 s). A poll is one small remote call
-#: per worker; a poll that takes longer is only waited for again (Ray marks a worker dead after
-#: its own 10-minute timeout), so a short interval costs little even on a loaded machine.
-HEALTH_CHECK_INTERVAL_ENV = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
-HEALTH_CHECK_INTERVAL_S = 0.25
 
 
 def make_trainer(
@@ -37,9 +31,9 @@ def make_trainer(
     from raymt.train.init_stage import as_loop_config, ensure_init_stage
     from raymt.train.trainer import TrialTrainer
 
-    # Ray Train's controller looks at its workers every 2 s by default: a finished trial waited
-    # up to that long to be seen done, every report up to that long to reach Tune. A user's
-    # own setting wins (Ray passes it on to the controller it starts from this process).
+    # the controller's poll (raymt.runtime.HEALTH_CHECK_INTERVAL_S; a local Ray's processes have
+    # it already). A user's own setting wins; Ray passes it on to the controller it starts from
+    # this process.
     os.environ.setdefault(HEALTH_CHECK_INTERVAL_ENV, str(HEALTH_CHECK_INTERVAL_S))
     res = cfg.resources
     per_worker = {"CPU": res.cpus_per_worker}

@@ -22,6 +22,7 @@ from raymt.analysis.pareto import pareto_mask
 from raymt.metrics.per_pair import pair_metric_columns
 from raymt.object_store import download, exists, filesystem, join
 from raymt.results.columns import INIT_STAGE
+from raymt.results.failures import failure_reason
 from raymt.results.files import ARTIFACTS_DIR, HYPS_DIR, TRIALS_DIR, train_run_name
 from raymt.results.folder import copy_artifact
 from raymt.results.study import OptunaLink
@@ -240,13 +241,3 @@ def _integer_columns(rows: Sequence[dict]) -> list[str]:
             is_int = isinstance(value, int) and not isinstance(value, bool)
             seen[key] = seen.get(key, True) and is_int
     return [k for k, ok in seen.items() if ok]
-
-
-def failure_reason(error) -> str:
-    """The one line of a failed trial's error that says why (its exception line), for the table and the log."""
-    text = str(error).strip()
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if "TrialFailed" in line or "Error" in line or "error" in line:
-            return line[:500]
-    return text.splitlines()[-1][:500] if text else type(error).__name__

@@ -50,9 +50,10 @@ def add_commands(sub) -> None:
     p.add_argument("--resume", metavar="RESULTS_DIR", default=None, help="continue an interrupted search")
     p.add_argument("--warm-start", metavar="OLD_RESULTS_DIR", default=None, help="seed the sampler with an earlier search's trials")
     p.add_argument(
+        "-v",
         "--verbose",
         action="store_true",
-        help="also print Ray's own output: Tune's trial status tables and Ray Train's INFO logs (or set RAYMT_VERBOSE=1)",
+        help="also print Ray's own output: Tune's trial status tables and Ray Train's INFO logs (or set RAYMT_VERBOSE=1); with --resume too",
     )
     p.set_defaults(func=_cmd_search)
     p = sub.add_parser(

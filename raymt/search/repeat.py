@@ -22,15 +22,16 @@ import pandas as pd
 from ray import tune
 
 from raymt.object_store import join
-from raymt.results.collect import failure_reason, trial_checkpoint, trial_id_from_path
+from raymt.results.collect import trial_checkpoint, trial_id_from_path
+from raymt.results.failures import failure_reason
 from raymt.runtime import train_log_level, tune_output
 from raymt.results.files import REPEATS_TUNE_DIR, TRIALS_DIR
 from raymt.results.repeats import RepeatJob, RepeatRun, load_repeats, record_repeats, refresh_seed_columns, repeats_to_run
 from raymt.search.config import SearchConfig
 from raymt.search.space import CompiledSpace
-from raymt.search.trainable import make_trainable
+from raymt.search.trainable import FreeFailedTrials, make_trainable
 from raymt.search.trial_lines import TrialLines
-from raymt.search.tuner import make_tuner
+from raymt.search.tuner import fit, make_tuner
 from raymt.train.preflight import trial_concurrency
 
 
@@ -79,12 +80,12 @@ def repeat_front(
         storage_path=exp_uri or results_dir,
         name=REPEATS_TUNE_DIR,
         resources={"cpu": cfg.resources.trial_cpus},
-        callbacks=[TrialLines(search.objectives, len(jobs), cfg.train.epochs, log=log)],
+        callbacks=[TrialLines(search.objectives, len(jobs), cfg.train.epochs, log=log), FreeFailedTrials(trials_storage)],
         verbose=None if verbose else 0,  # as the search: raymt's lines only unless verbose
     )
     t0 = time.perf_counter()
     with tune_output(verbose):
-        grid = tuner.fit()
+        grid = fit(tuner)
     fit_s = time.perf_counter() - t0
     runs = _runs(grid, jobs, results_dir, exp_uri)
     return record_repeats(results_dir, trials, runs, search.objectives, fit_s=fit_s, log=log)

@@ -47,9 +47,9 @@ from raymt.search.sampler.sources import space_params
 from raymt.search.scheduler.build import scheduler_from_config
 from raymt.search.scheduler.record import EarlyStopMarker
 from raymt.search.space import CompiledSpace, log_scale_columns
-from raymt.search.trainable import MarkStoppedTrials, make_trainable
-from raymt.search.trial_lines import TrialLines
-from raymt.search.tuner import make_searcher, make_tuner, restore_tuner, upload_journal_callback
+from raymt.search.trainable import FreeFailedTrials, MarkStoppedTrials, make_trainable
+from raymt.search.trial_lines import TrialLines, log_restored_lines
+from raymt.search.tuner import fit, make_searcher, make_tuner, restore_tuner, run_config, upload_journal_callback
 from raymt.search.warm_start import seed_study_from
 from raymt.train.preflight import check_trial_fits, trial_concurrency
 from raymt.train.prepare import prepare_experiment
@@ -120,7 +120,7 @@ def run_search(
     )
     t_fit = time.perf_counter()
     with _no_tuner_restore_hint(), tune_output(is_verbose(verbose)):
-        grid = tuner.fit()
+        grid = fit(tuner)  # a trial Ray's memory monitor kills is recorded as failed; the search goes on
     fit_s = time.perf_counter() - t_fit
 
     refs = to_uri(refs_path, results_dir, exp_uri) if exp_uri else refs_path
@@ -225,7 +225,11 @@ def _build_tuner(
     tune_dir = join(exp_uri, TUNE_DIR) if exp_uri else results_dir / TUNE_DIR
     if resuming and exists(tune_dir):
         log(f"resuming the search in {results_dir}")
-        return restore_tuner(tune_dir, trainable, resources=resources)
+        # Tune restores the callbacks and verbosity the search started with: --verbose (or
+        # not) is this run's, and raymt's trial lines go to this run's log
+        tuner = restore_tuner(tune_dir, trainable, resources=resources, verbose=_tune_verbosity(verbose))
+        log_restored_lines(getattr(run_config(tuner), "callbacks", None), log)
+        return tuner
 
     known = {"storage_mb": storage_estimator(cfg, compiled, prepared)} if "storage_mb" in search.objectives else {}
     sampler = make_sampler(
@@ -252,7 +256,11 @@ def _build_tuner(
     scheduler = scheduler_from_config(search.scheduler, max_t=cfg.train.epochs)
     concurrent, rule = trial_concurrency(cfg, search.max_concurrent_trials, limits=limits)
     log(f"up to {concurrent} trial(s) at once: {rule}")
-    callbacks = [EarlyStopMarker(scheduler), TrialLines(search.objectives, search.num_samples, cfg.train.epochs, log=log)]
+    callbacks = [
+        EarlyStopMarker(scheduler),
+        TrialLines(search.objectives, search.num_samples, cfg.train.epochs, log=log),
+        FreeFailedTrials(_trials_root(results_dir, exp_uri)),  # a trial killed for memory gives its CPUs back
+    ]
     if search.keep_checkpoints == "front":  # the checkpoint budget: a stopped trial's tensors go when its run ends
         callbacks.append(MarkStoppedTrials(scheduler, _trials_root(results_dir, exp_uri)))
     if exp_uri:
@@ -267,5 +275,10 @@ def _build_tuner(
         name=TUNE_DIR,
         resources=resources,
         callbacks=callbacks,
-        verbose=None if verbose else 0,  # None: Ray's default (status tables); 0: raymt's lines only
+        verbose=_tune_verbosity(verbose),
     )
+
+
+def _tune_verbosity(verbose: bool) -> int | None:
+    """Tune's ``verbose``: None, Ray's default (status tables), with ``--verbose``; else 0, raymt's lines only."""
+    return None if verbose else 0

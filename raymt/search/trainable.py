@@ -28,6 +28,7 @@ from raymt.results.checkpoints import mark_stopped, release_if_stopped
 from raymt.results.files import train_run_name
 from raymt.search.space import CompiledSpace
 from raymt.train.prepare import PreparedExperiment
+from raymt.train.cleanup import free_placement_group, placement_key
 from raymt.train.stop import clear_stop, request_stop, stop_key
 from raymt.train.trial import make_trainer
 
@@ -113,6 +114,20 @@ class MarkStoppedTrials(Callback):
         if trial.trial_id not in self._marked and self.scheduler.is_early_stopped(trial.trial_id):
             mark_stopped(join(self.trials_storage, train_run_name(trial.trial_id)))
             self._marked.add(trial.trial_id)
+
+
+class FreeFailedTrials(Callback):
+    """Tune callback in the search driver: when a trial fails, its Train run's placement group
+    is removed if the run could not remove it itself (its controller was killed with the
+    ``PlacementGroupCleaner`` that Ray Train keeps for that, as Ray's out-of-memory monitor
+    does: raymt.train.cleanup), so the next trial gets its CPUs. ``trials_storage``: where the
+    Train runs are, as the trainable was given it."""
+
+    def __init__(self, trials_storage: str) -> None:
+        self.trials_storage = str(trials_storage)
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        free_placement_group(placement_key(self.trials_storage, train_run_name(trial.trial_id)))
 
 
 def make_trainable(

@@ -60,10 +60,18 @@ class TrialLines(Callback):
         self._log(f"trial {trial.trial_id} {how}: {scores(result, self.objectives)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from raymt.results.collect import failure_reason
+        from raymt.results.failures import failure_reason
 
         error = trial.get_error() if hasattr(trial, "get_error") else None
         self._log(f"trial {trial.trial_id} failed: {failure_reason(error) if error is not None else 'see its error.txt'}")
+
+
+def log_restored_lines(callbacks: list | None, log: Callable[[str], None]) -> None:
+    """A resumed search's :class:`TrialLines` print through this run's ``log``: Tune restores the
+    callbacks the search started with, whose ``log`` was dropped when they were pickled."""
+    for callback in callbacks or []:
+        if isinstance(callback, TrialLines):
+            callback.log = log
 
 
 def settings(config: Mapping[str, Any]) -> str:

@@ -16,10 +16,14 @@ Choices and the reasons for them:
   the standard ``pickle``, which cannot pickle closures or lambdas: a define-by-run space built
   by a factory function would make every experiment checkpoint fail. :class:`RaymtOptunaSearch`
   saves with cloudpickle instead, so :func:`restore_tuner` continues the searcher's state.
+- A trial whose Tune actor Ray's out-of-memory monitor kills is a failed trial
+  (:func:`fail_trials_killed_for_memory`, used by :func:`fit`): Ray Tune 2.60 let that end the
+  whole search.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -29,6 +33,7 @@ from typing import Any
 
 import optuna
 from ray import cloudpickle, tune
+from ray.exceptions import OutOfMemoryError, RayActorError
 from ray.tune.search.optuna import OptunaSearch
 
 from raymt.errors import ConfigError
@@ -238,21 +243,90 @@ def make_tuner(
     )
 
 
+#: :func:`restore_tuner`'s ``verbose`` default: the verbosity the search was started with.
+SAVED = "saved"
+
+
 def restore_tuner(
     path: str | os.PathLike,
     trainable: Callable[..., Any],
     *,
     resources: Mapping[str, float] | None = None,
     resume_errored: bool = False,
+    verbose: int | None | str = SAVED,
 ) -> tune.Tuner:
     """Continue an interrupted search at ``path`` (``storage_path/name``).
 
     Finished trials are kept, unfinished ones resumed, and the searcher (with its Optuna study
     and sampler state) is restored from its checkpoint, so new proposals build on every result
     so far. ``trainable`` and ``resources`` must be the ones the search started with.
+
+    ``verbose``: Tune's verbosity for the resumed run (as :func:`make_tuner`'s); by default the
+    saved one. Tune restores the whole ``RunConfig`` the search started with, so without it a
+    search started quietly stayed quiet when resumed with ``--verbose``.
     """
     fn = tune.with_resources(trainable, dict(resources)) if resources else trainable
-    return tune.Tuner.restore(str(path), trainable=fn, resume_unfinished=True, resume_errored=resume_errored)
+    tuner = tune.Tuner.restore(str(path), trainable=fn, resume_unfinished=True, resume_errored=resume_errored)
+    if verbose != SAVED and (config := run_config(tuner)) is not None:
+        config.verbose = verbose
+    return tuner
+
+
+def run_config(tuner: tune.Tuner) -> tune.RunConfig | None:
+    """The ``RunConfig`` ``tuner`` will run with (a restored Tuner's is the saved one, callbacks
+    included), to adjust before ``fit``; None under Ray Client, where the Tuner lives remotely."""
+    local = getattr(tuner, "_local_tuner", None)
+    return local.get_run_config() if local is not None else None
+
+
+def fit(tuner: tune.Tuner):
+    """``tuner.fit()``, where a trial that Ray's out-of-memory monitor kills fails and the search
+    goes on (:func:`fail_trials_killed_for_memory`)."""
+    with fail_trials_killed_for_memory():
+        return tuner.fit()
+
+
+class TrialKilledForMemory(RayActorError, OutOfMemoryError):
+    """Ray's out-of-memory monitor killed a trial's Tune actor. A ``RayActorError`` (the actor is
+    dead), which Ray Tune records as the trial's failure; its text is Ray's report (the processes
+    killed, the node's memory and limit), which :mod:`raymt.results.failures` reads."""
+
+    def __init__(self, message: str = "") -> None:
+        RayActorError.__init__(self, error_msg=message)
+        self.message = message
+
+
+@contextlib.contextmanager
+def fail_trials_killed_for_memory():
+    """While a search runs: a trial whose Tune actor Ray's memory monitor killed fails, and the
+    search goes on.
+
+    Why: when the node passes Ray's memory limit (``RAY_memory_usage_threshold``, 95% by
+    default), the monitor kills worker processes; since Ray 2.56 several at once, chosen by how
+    recently their task started. On the shared 2-core machine it killed a trial's Tune actor,
+    Train controller and Train's helper actors together. A task of a killed actor raises
+    ``ray.exceptions.OutOfMemoryError``, which is not a ``RayActorError``: Tune's actor manager
+    (ray/air/execution/_internal/actor_manager.py ``_actor_task_failed``) handles only actor
+    deaths and task errors and raised ``RuntimeError("Caught unexpected exception: ...")`` out
+    of ``Tuner.fit()``, so ``raymt search`` exited 1 and lost the search's remaining trials.
+    Here that error is handed on as what it is, the death of the trial's actor: Tune records the
+    trial as failed (status ERROR, Ray's report in its error.txt), tells the searcher FAIL, frees
+    its resources and starts the next trial. The Train controller and workers the actor owned
+    die with it (Ray ends the actors a dead process owned)."""
+    from ray.air.execution._internal.actor_manager import RayActorManager
+
+    original = RayActorManager._actor_task_failed
+
+    def _actor_task_failed(self, tracked_actor_task, exception):
+        if isinstance(exception, OutOfMemoryError) and not isinstance(exception, RayActorError):
+            exception = TrialKilledForMemory(str(exception))
+        return original(self, tracked_actor_task, exception)
+
+    RayActorManager._actor_task_failed = _actor_task_failed
+    try:
+        yield
+    finally:
+        RayActorManager._actor_task_failed = original
 
 
 def upload_journal_callback(local: Path, uri: str) -> tune.Callback:

@@ -1,4 +1,4 @@
-"""Faults survived, through Ray: a killed Train worker, trials that raise or diverge inside a search."""
+"""Faults survived, through Ray: a killed Train worker, trials that raise, diverge or exceed memory inside a search."""
 
 from __future__ import annotations
 
@@ -184,6 +184,79 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
     study = optuna.load_study(study_name="faults", storage=journal_storage(results / "optuna_journal.log"))
     states = [t.state for t in study.trials]
     assert states.count(optuna.trial.TrialState.FAIL) == len(failed) and len(study.trials) == 5
+
+
+def test_trials_killed_for_memory_are_recorded_and_the_search_goes_on(tmp_path, cache_root, tiny_base, monkeypatch):
+    """Ray's out-of-memory monitor kills trials for real: the search's Ray gets a memory limit a
+    few GiB above what the node uses now (``RAY_memory_usage_threshold``: room for this search's
+    own processes), and two trials allocate until the node is past it (diverge_site/
+    sitecustomize.py). The first does so in its Tune trial actor before its Train run starts, so
+    the monitor kills that actor: Ray Tune 2.60 then raised out of ``Tuner.fit()`` and
+    ``raymt search`` exited 1, the rest of the search lost. The second does so in its rank-0
+    Train worker (the monitor kills that worker, maybe more). Both are recorded as failed with a
+    reason a user can act on, the third trial runs, the sampler has them as FAIL, and
+    ``--resume`` keeps them as they are."""
+    import optuna
+    import psutil
+    import ray
+
+    from raymt.search.tuner import journal_storage
+
+    assert not ray.is_initialized()  # the search starts its own Ray, with the limit below
+    _link_cache(tmp_path, cache_root)
+    memory = psutil.virtual_memory()
+    limit = ((memory.total - memory.available) + 5 * 2**30) / memory.total
+    if limit > 0.8:  # Ray's monitor watches the whole node: leave other programs their room
+        pytest.skip(f"the machine already uses {(memory.total - memory.available) / 2**30:.1f} GiB of {memory.total / 2**30:.1f}")
+    monkeypatch.setenv("RAY_memory_usage_threshold", f"{limit:.3f}")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent / "diverge_site"), str(ROOT)]))
+    monkeypatch.setenv("RAYMT_TEST_HOG_TRIAL_ONCE", str(tmp_path / "hogged"))
+    monkeypatch.setenv("RAYMT_TEST_HOG_AT_LR", "9e-3")
+    raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
+    raw.update(name="oom", storage_path=str(tmp_path))
+    raw["data"].update(train_size=300, valid_size=30, test_size=30)
+    raw["eval"]["max_samples"] = 30
+    raw["train"]["epochs"] = 1
+    raw["resources"]["max_failures"] = 0  # a killed worker fails the trial at once (no restart into the same allocation)
+    raw["search"].update(
+        num_samples=3,
+        scheduler={"kind": "none"},
+        points_to_evaluate=[
+            {"method": "lora", "train.lr": 1.5e-3, "train.warmup_ratio": 0.1, "lora.r": 2},  # its Tune actor exceeds memory
+            {"method": "lora", "train.lr": 9.5e-3, "train.warmup_ratio": 0.1, "lora.r": 2},  # its rank-0 worker does
+            {"method": "lora", "train.lr": 2e-3, "train.warmup_ratio": 0.1, "lora.r": 4},
+        ],
+    )
+    raw["search"]["space"] = {
+        "method": ["lora"],
+        "common": {"train.lr": {"log_uniform": [1e-3, 1e-2]}, "train.warmup_ratio": 0.1},
+        "methods": {"lora": {"r": {"choices": [2, 4]}}},
+    }
+    space = tmp_path / "oom.yaml"
+    space.write_text(yaml.safe_dump(raw))
+    lines: list[str] = []
+    try:
+        results = run_search(space, log=lines.append)  # raised RuntimeError("Caught unexpected exception: ... were killed due to ...")
+        df = pd.read_parquet(results / "trials.parquet").set_index("train.lr", drop=False)
+        assert len(df) == 3 and df["trial_id"].is_unique
+        print(df[["trial_id", "status", "error"]].to_string())
+        assert df["status"].to_dict() == {1.5e-3: "failed", 9.5e-3: "failed", 2e-3: "completed"}  # the search went on
+        for lr, reason in df.loc[[1.5e-3, 9.5e-3], "error"].items():
+            assert reason.startswith("out of memory: Ray's memory monitor killed "), (lr, reason)
+            assert f"over Ray's limit of {limit * 100:.1f}% (RAY_memory_usage_threshold)" in reason, reason
+            assert "resources.num_workers" in reason and "raymt plan" in reason
+            assert f"trial {df.at[lr, 'trial_id']} failed: {reason}" in lines, lines
+        assert "killed the trial's Tune actor" in df.at[1.5e-3, "error"]
+        assert set(pd.read_csv(results / "pareto.csv")["trial_id"]) == {df.at[2e-3, "trial_id"]}
+        study = optuna.load_study(study_name="oom", storage=journal_storage(results / "optuna_journal.log"))
+        assert sorted(t.state.name for t in study.trials) == ["COMPLETE", "FAIL", "FAIL"]
+
+        # --resume: the finished search is read back, the killed trials stay failed and are not rerun
+        again = run_search(resume=results, log=lines.append)
+        resumed = pd.read_parquet(again / "trials.parquet")
+        assert resumed[["trial_id", "status", "error"]].equals(df[["trial_id", "status", "error"]].reset_index(drop=True))
+    finally:
+        ray.shutdown()
 
 
 def test_a_space_that_cannot_fit_the_model_is_refused_before_ray(tmp_path, cache_root, tiny_base):

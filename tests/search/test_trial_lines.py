@@ -63,6 +63,8 @@ def test_search_takes_verbose_on_the_command_line():
 
     assert build_parser().parse_args(["search", "--verbose"]).verbose is True
     assert build_parser().parse_args(["search"]).verbose is False
+    resumed = build_parser().parse_args(["search", "--resume", "raymt_results/default", "-v"])
+    assert resumed.verbose is True and resumed.resume == "raymt_results/default"
 
 
 def test_the_callback_pickles_whatever_its_log_is(capsys):

@@ -17,7 +17,16 @@ from optuna.trial import TrialState
 from raymt.errors import ConfigError
 from raymt.search.sampler.options import SamplerConfig
 from raymt.search.sampler.registry import make_sampler
-from raymt.search.tuner import RaymtOptunaSearch, journal_storage, make_searcher, make_tuner, restore_tuner
+from raymt.search.tuner import (
+    RaymtOptunaSearch,
+    TrialKilledForMemory,
+    fail_trials_killed_for_memory,
+    journal_storage,
+    make_searcher,
+    make_tuner,
+    restore_tuner,
+    run_config,
+)
 
 OBJECTIVES = {"bleu": "max", "storage_mb": "min"}
 
@@ -103,6 +112,85 @@ def test_tuner_refuses_zero_concurrency(tmp_path):
     searcher = make_searcher(space, OBJECTIVES, None, seed=0)
     with pytest.raises(ConfigError, match="max_concurrent_trials"):
         make_tuner(lambda c: None, searcher=searcher, num_samples=2, max_concurrent_trials=0, storage_path=tmp_path, name="x")
+
+
+def quiet_trainable(config: dict) -> None:
+    """A function trainable by reference (a restored Tuner checks the trainable's name)."""
+
+
+def test_a_resumed_search_runs_at_the_verbosity_and_with_the_log_of_this_run(tmp_path):
+    """``raymt search --resume DIR --verbose``: Tune restores the RunConfig the search started
+    with (verbose 0, raymt's trial lines with their log dropped by pickling); the resumed run
+    takes this run's verbosity, and the trial lines print through this run's log."""
+    from raymt.search.trial_lines import TrialLines, log_restored_lines
+
+    started: list[str] = []
+    make_tuner(
+        quiet_trainable,
+        searcher=None,
+        num_samples=1,
+        max_concurrent_trials=1,
+        storage_path=tmp_path,
+        name="exp",
+        callbacks=[TrialLines(OBJECTIVES, num_samples=1, epochs=1, log=started.append)],
+        verbose=0,
+    )
+    assert run_config(restore_tuner(tmp_path / "exp", quiet_trainable)).verbose == 0  # by default, as saved
+    resumed = restore_tuner(tmp_path / "exp", quiet_trainable, verbose=None)  # --verbose: Ray's default output
+    config = run_config(resumed)
+    assert config.verbose is None
+    lines: list[str] = []
+    log_restored_lines(config.callbacks, lines.append)
+    (restored,) = [c for c in config.callbacks if isinstance(c, TrialLines)]
+    restored.on_trial_start(0, [], type("Trial", (), {"trial_id": "aaaa0001", "config": {"method": "lora"}})())
+    assert lines == ["trial aaaa0001 started (1 of 1): method lora"] and started == []
+
+
+def _failed_actor_task(exception, *, patched: bool):
+    """Ray Tune's actor manager handed a failed task of a trial's actor: what Tune's callbacks get."""
+    from types import SimpleNamespace
+
+    from ray.air.execution._internal.actor_manager import RayActorManager
+
+    seen: dict = {}
+    actor = SimpleNamespace(actor_id="a1", _on_error=lambda tracked, exc: seen.setdefault("actor_died", exc))
+    task = SimpleNamespace(_tracked_actor=actor, _on_error=lambda tracked, exc: seen.setdefault("task_failed", exc))
+    manager = RayActorManager.__new__(RayActorManager)  # no Ray: only the failure path runs
+    manager._failed_actor_ids = set()
+    manager._cleanup_actor = lambda tracked_actor: None
+    if patched:
+        with fail_trials_killed_for_memory():
+            manager._actor_task_failed(task, exception)
+    else:
+        manager._actor_task_failed(task, exception)
+    return seen
+
+
+def test_a_trial_actor_killed_for_memory_is_a_dead_trial_not_the_end_of_the_search():
+    """Ray's memory monitor killed a trial's Tune actor: the actor's pending task raises
+    ``OutOfMemoryError``, not a ``RayActorError``, and Ray Tune 2.60 raised it out of
+    ``Tuner.fit()`` (``raymt search`` exited 1). Inside raymt's fit it is the actor's death,
+    which Tune records as the trial's failure, Ray's report kept as its error."""
+    from ray import cloudpickle
+    from ray.exceptions import OutOfMemoryError, RayActorError
+
+    report = "6 worker(s) were killed due to the node running low on memory. Memory on the node (IP: 10.0.0.1, ID: ab) was ..."
+    with pytest.raises(RuntimeError, match="Caught unexpected exception"):  # what Ray does on its own
+        _failed_actor_task(OutOfMemoryError(report), patched=False)
+    seen = _failed_actor_task(OutOfMemoryError(report), patched=True)
+    assert seen["actor_died"] is seen["task_failed"]
+    error = seen["task_failed"]
+    assert isinstance(error, TrialKilledForMemory) and isinstance(error, RayActorError) and isinstance(error, OutOfMemoryError)
+    assert str(error) == report
+    assert str(cloudpickle.loads(cloudpickle.dumps(error))) == report  # Tune pickles it into the trial's error.pkl
+    # an actor's own death and a task's error go through untouched, and Ray's handler is back after the search
+    other = RayActorError(error_msg="killed by SIGKILL")
+    assert _failed_actor_task(other, patched=True)["task_failed"] is other
+    from ray.air.execution._internal.actor_manager import RayActorManager
+
+    with fail_trials_killed_for_memory():
+        pass
+    assert RayActorManager._actor_task_failed.__qualname__ == "RayActorManager._actor_task_failed"
 
 
 # --------------------------------------------------------------------------- through Ray Tune

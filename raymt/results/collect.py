@@ -19,6 +19,7 @@ import pandas as pd
 
 from raymt.analysis.front import front_flags
 from raymt.analysis.pareto import pareto_mask
+from raymt.analysis.results import HISTORY_COLUMNS
 from raymt.metrics.per_pair import pair_metric_columns
 from raymt.object_store import download, exists, filesystem, join
 from raymt.results.columns import INIT_STAGE
@@ -194,8 +195,10 @@ def collect_results(
                     }
                 )
     trials = pd.DataFrame(rows)
+    # the history's columns also when no trial reported an epoch (every one failed first)
+    history = pd.DataFrame(history, columns=[*HISTORY_COLUMNS, "checkpoint_bytes"])
     if len(trials) == 0:
-        return trials, pd.DataFrame(history)
+        return trials, history
     trials["start_time"] = pd.to_datetime(trials["start_time"], utc=True)
     for col in {*_integer_columns(rows), "optuna_number"}:  # optuna_number: <NA> without a study, still integers
         trials[col] = trials[col].astype("Int64")
@@ -217,7 +220,7 @@ def collect_results(
             copy_artifact(src, dest)
             trials.at[i, "artifact_path"] = join(exp_uri, ARTIFACTS_DIR, row["trial_id"]) if exp_uri else str(dest)
     trials["is_pareto"], trials["is_knee"] = front_flags(trials, objectives)
-    return trials, pd.DataFrame(history)
+    return trials, history
 
 
 def _start_time(metrics: dict, link: OptunaLink | None):

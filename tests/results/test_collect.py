@@ -117,3 +117,27 @@ def test_a_front_without_a_knee_marks_none(tmp_path):
     grid = _grid(tmp_path)[:2]  # two members: nothing between the extremes
     trials = _collect(tmp_path, grid)
     assert trials["is_pareto"].sum() == 2 and not trials["is_knee"].any()
+
+
+def test_a_search_whose_every_trial_failed_before_an_epoch_still_writes_its_tables(tmp_path):
+    """Ray's memory monitor can kill every trial of a small search before one reports: the
+    history then has no rows, and write_results refused it for lacking its columns."""
+    from raymt.analysis.results import load, write_results
+
+    grid = [
+        _trial(
+            tmp_path,
+            f"eeee000{i}",
+            {"method": "lora", "train.lr": 1e-3},
+            float("nan"),
+            float("nan"),
+            started=T0,
+            error=RuntimeError("x"),
+            reported=False,
+        )
+        for i in range(2)
+    ]
+    trials, history = collect_results(grid, ["method", "train.lr"], tmp_path, OBJECTIVES, "front", tmp_path / "refs.txt")
+    assert len(history) == 0 and {"trial_id", "epoch", "bleu"} <= set(history.columns)
+    write_results(tmp_path, trials, history, objectives=OBJECTIVES)
+    assert load(tmp_path)["status"].tolist() == ["failed", "failed"]

@@ -311,8 +311,9 @@ def fail_trials_killed_for_memory():
     of ``Tuner.fit()``, so ``raymt search`` exited 1 and lost the search's remaining trials.
     Here that error is handed on as what it is, the death of the trial's actor: Tune records the
     trial as failed (status ERROR, Ray's report in its error.txt), tells the searcher FAIL, frees
-    its resources and starts the next trial. The Train controller and workers the actor owned
-    die with it (Ray ends the actors a dead process owned)."""
+    the trial's own resources and starts the next trial. The Train controller and workers the
+    actor owned die with it (Ray ends the actors a dead process owned); their placement group is
+    removed by raymt.search.trainable.FreeFailedTrials (raymt.train.cleanup)."""
     from ray.air.execution._internal.actor_manager import RayActorManager
 
     original = RayActorManager._actor_task_failed

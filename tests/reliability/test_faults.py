@@ -187,9 +187,9 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
 
 
 def test_trials_killed_for_memory_are_recorded_and_the_search_goes_on(tmp_path, cache_root, tiny_base, monkeypatch):
-    """Ray's out-of-memory monitor kills trials for real: the search's Ray gets a memory limit a
-    few GiB above what the node uses now (``RAY_memory_usage_threshold``: room for this search's
-    own processes), and two trials allocate until the node is past it (diverge_site/
+    """Ray's out-of-memory monitor kills trials for real: the search's Ray gets a memory limit 8
+    GiB above what the node uses now (``RAY_memory_usage_threshold``: room for this search's own
+    processes), and two trials allocate until the node is past it (diverge_site/
     sitecustomize.py). The first does so in its Tune trial actor before its Train run starts, so
     the monitor kills that actor: Ray Tune 2.60 then raised out of ``Tuner.fit()`` and
     ``raymt search`` exited 1, the rest of the search lost. The second does so in its rank-0
@@ -205,8 +205,9 @@ def test_trials_killed_for_memory_are_recorded_and_the_search_goes_on(tmp_path, 
     assert not ray.is_initialized()  # the search starts its own Ray, with the limit below
     _link_cache(tmp_path, cache_root)
     memory = psutil.virtual_memory()
-    limit = ((memory.total - memory.available) + 5 * 2**30) / memory.total
-    if limit > 0.8:  # Ray's monitor watches the whole node: leave other programs their room
+    # 8 GiB: this search's own processes take ~3 GiB, and on a shared machine others' grow too
+    limit = ((memory.total - memory.available) + 8 * 2**30) / memory.total
+    if limit > 0.85:  # Ray's monitor watches the whole node: leave other programs their room
         pytest.skip(f"the machine already uses {(memory.total - memory.available) / 2**30:.1f} GiB of {memory.total / 2**30:.1f}")
     monkeypatch.setenv("RAY_memory_usage_threshold", f"{limit:.3f}")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent / "diverge_site"), str(ROOT)]))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -62,8 +63,18 @@ class TrialLines(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from raymt.results.failures import failure_reason
 
-        error = trial.get_error() if hasattr(trial, "get_error") else None
+        error = _error_text(trial)
         self._log(f"trial {trial.trial_id} failed: {failure_reason(error) if error is not None else 'see its error.txt'}")
+
+
+def _error_text(trial: Any) -> str | None:
+    """The failed trial's error: Tune has just written it to the trial's staging folder
+    (``Trial.error_file``); ``Trial.get_error`` reads the storage copy, which is synced later,
+    so at this point it said None and every failure printed "see its error.txt"."""
+    path = getattr(trial, "error_file", None)
+    if path and Path(path).is_file():
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    return trial.get_error() if hasattr(trial, "get_error") else None
 
 
 def log_restored_lines(callbacks: list | None, log: Callable[[str], None]) -> None:

@@ -86,3 +86,14 @@ def test_the_callback_pickles_whatever_its_log_is(capsys):
     restored = cloudpickle.loads(cloudpickle.dumps(TrialLines(OBJECTIVES, num_samples=1, epochs=1, log=log)))
     restored.on_trial_start(0, [], _trial("aaaa0001"))
     assert capsys.readouterr().out.startswith("trial aaaa0001 started (1 of 1)")
+
+
+def test_a_failed_trial_prints_its_reason_from_the_error_tune_has_just_written(tmp_path):
+    """Tune writes the error to the trial's staging folder, then calls on_trial_error;
+    ``Trial.get_error`` reads the storage copy, synced later (None then)."""
+    error = tmp_path / "error.txt"
+    error.write_text("Failure # 1 (occurred at 2026-12-05_12-33-34)\nTraceback...\nraymt.errors.TrialFailed: training loss became nan in epoch 1\n")
+    trial = SimpleNamespace(trial_id="eeee0005", config={}, last_result={}, error_file=str(error), get_error=lambda: None)
+    lines: list[str] = []
+    TrialLines(OBJECTIVES, num_samples=1, epochs=1, log=lines.append).on_trial_error(0, [], trial)
+    assert lines == ["trial eeee0005 failed: raymt.errors.TrialFailed: training loss became nan in epoch 1"]

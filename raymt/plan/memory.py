@@ -34,6 +34,13 @@ What is counted, per worker, and when (a worker's peak is the largest of its pha
   rank gathers the whole model for generation.
 - **checkpoint** (rank 0): under FSDP the full state dict is gathered on CPU before the
   artefact is written.
+- **restore** (a worker group Ray Train restarted from the last checkpoint, e.g. after a killed
+  worker): under FSDP the base is loaded and sharded as at set-up, then each rank reads only
+  its own shards of the weights and AdamW moments (torch.distributed.checkpoint). Torch first
+  allocates the moments with a zero step at learning rate 0 (zero gradients and the step's
+  temporaries, as in the optimizer step), then fills them in place; reading a shard holds its
+  bytes and the tensor made from them (the largest shard, twice). Without FSDP the whole
+  artefact is read into the loaded model before it is wrapped (``FineTuneMethod.load_state``).
 - **setup**: the loaded model, whole (under FSDP until ``fully_shard`` has made the shards);
   under DDP plus the flat copies its initial broadcast of rank 0's weights makes: buckets of
   250 MiB, two in flight (``c10d::broadcast_coalesced``).
@@ -360,6 +367,15 @@ def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup
     evaluate["eval_loss_pass" if loss_pass >= generation else "generation_cache"] = max(loss_pass, generation)
 
     phases_parts = {"train": train, "optimizer_step": step, "evaluate": evaluate}
+    # -- restore after a restart (Ray Train restarts the worker group from the last checkpoint)
+    if n > 1:
+        restore = dict(persistent)
+        init_step = {"init_gradients": math.ceil(T / n) * 4, "adamw_step": step["adamw_step"]}
+        read = {"shard_read": 2 * math.ceil(max(fp.largest_trainable, 1) / n) * 4}
+        restore.update(init_step if sum(init_step.values()) >= sum(read.values()) else read)
+    else:
+        restore = {"loaded_model": P * wb, "artifact_read": T * 4}
+    phases_parts["restore"] = restore
     # -- checkpoint (rank 0): FSDP gathers the full state dict on CPU before writing
     if n > 1:
         save = dict(persistent)

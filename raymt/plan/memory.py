@@ -9,12 +9,15 @@ What is counted, per worker, and when (a worker's peak is the largest of its pha
 
 - **weights**: every parameter (``4 B`` each in float32; raymt keeps float32 master weights and
   uses autocast for bf16/fp16). FSDP (Zhao et al. 2023, VLDB) keeps ``1/N`` of them between
-  uses; FSDP2's root unit (here: the shared embedding, positions, final norms) stays unsharded
-  from the start of forward to the end of backward, and the next layer is prefetched.
+  uses; FSDP2's root unit (here: the shared embedding, positions, final norms) is unsharded
+  through forward and again through backward (gathered anew when backward starts: measured),
+  and the next layer is prefetched.
 - **gradients**: one per trainable parameter, created in backward and freed by
   ``zero_grad(set_to_none=True)`` after the step. DDP keeps a second copy in its buckets.
   A trainable tied embedding receives a dense ``V x d`` gradient from each embedding lookup
-  before it is added in: one extra ``V x d`` while that happens.
+  before it is added in: two extra ``V x d`` while the decoder's is (measured at mBART-large
+  size by benchmarks/real_scale.py, backward split layer by layer). Under FSDP the root
+  unit's own gradient shard is made only after that (its reduce-scatter ends backward).
 - **AdamW states** (Loshchilov & Hutter 2019): two float32 moments per trainable parameter
   (``1/N`` under FSDP), alive from the first step on. The step itself needs temporaries: on
   CPU torch runs the per-tensor loop (``sqrt(v) / c`` makes two copies of the largest trainable
@@ -333,6 +336,10 @@ def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup
     # -- forward + backward
     train = dict(persistent)
     train["gradients"] = math.ceil(T / n) * 4
+    if n > 1 and not fp.frozen_base:
+        # the peak is in the embedding's backward, before the root unit's reduce-scatter has
+        # made its gradient shard: only the layers' shards exist then (measured, real_scale)
+        train["gradients"] -= math.ceil(shape.embedding_params / n) * 4
     if n > 1:
         root = shape.embedding_params * wb
         layer_unit = shape.largest_layer_params * wb
@@ -340,7 +347,10 @@ def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup
         if not fp.frozen_base:
             train["fsdp_unsharded_grads"] = shape.embedding_params * 4 + shape.largest_layer_params * 4
     if not fp.frozen_base and shape.tied:
-        train["embedding_grad"] = shape.vocab * shape.d_model * 4
+        # the decoder's token-embedding backward holds its dense V x d gradient and a second
+        # V x d beside the accumulated one (measured: +1.9 GiB for mBART-large's 250k x 1,024
+        # embedding in that segment of backward, +0.95 in the encoder's)
+        train["embedding_grad"] = 2 * shape.vocab * shape.d_model * 4
     acts = activation_bytes(shape, fp, setup)
     train["activations"] = sum(acts.values())
     train["logits"] = _logits_bytes(shape, setup)

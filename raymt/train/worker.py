@@ -601,6 +601,8 @@ def _save_artifact(model, method, cfg, base_path: str, rank: int, dest: Path) ->
         whole.load_state_dict(state, assign=True)
         parallel.unwrap(whole).tie_weights()
         method.save(whole, dest)
+        del state, whole, base
+        parallel.release_freed_memory()  # the gathered copy: it would stay resident for the rest of the trial
 
 
 def _keep_best(artifact_dir: Path, previous: Path | None) -> Path:

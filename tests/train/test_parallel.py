@@ -128,3 +128,25 @@ def _unsharded_params():
     from transformers import MBartForConditionalGeneration
 
     return MBartForConditionalGeneration(tiny_config(vocab_size=201, dropout=0.0)).parameters()
+
+
+def _rss() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's heap, read in /proc")
+def test_freed_layer_sized_tensors_are_given_back():
+    """Tensors below glibc's mmap threshold stay resident once freed between live ones (as a
+    loaded model's layers do after FSDP sharded them): release_freed_memory gives them back."""
+    from raymt.train import parallel
+
+    mib = 2**20
+    big = torch.ones(4 * mib)  # 16 MiB: freeing it raises glibc's mmap threshold above the blocks below
+    del big
+    blocks = [torch.ones(mib) for _ in range(200)]  # 200 x 4 MiB from the heap, touched
+    del blocks[::2]  # 100 holes between live blocks: 400 MiB freed but still resident
+    kept = _rss()
+    parallel.release_freed_memory()
+    assert _rss() < kept - 300 * mib
+    del blocks

@@ -30,9 +30,9 @@ optimizer steps. Measured, per method:
   restarts the group from the last checkpoint, and the run must end with exactly the losses,
   steps and artefact bytes (sha256) of the unbroken run.
 
-Other people share this machine: run it alone (full fine-tuning needs ~15 GB for its two
-workers while it trains; Ray's memory monitor kills a worker above 95% of the node by default,
-``RAY_memory_usage_threshold=0.98`` gives it room). It checks ``MemAvailable`` before each run
+Other people share this machine: run it alone (full fine-tuning peaks at 9.4-10 GiB in each of
+its two workers, ~22 GiB for the whole process tree; Ray's memory monitor kills a worker above
+95% of the node by default, ``RAY_memory_usage_threshold=0.98`` gives it room). It checks ``MemAvailable`` before each run
 and waits. A killed-worker run's restore is measured as the restarted workers' ``restore``
 phase (under FSDP each rank reads only its own shards of the checkpoint).
 Writes benchmarks/out/real_scale.json and prints a Markdown table.

@@ -12,6 +12,7 @@ raymt's own search (:func:`raymt.search.run.run_search`, what ``raymt search`` r
 space's YAML changed as :func:`part_config` says):
 
     python -m benchmarks.ground_truth search SPACE [--seed N] [--targets q_proj,v_proj|all-linear]
+    python -m benchmarks.ground_truth show [CSV]      # the table as markdown (BENCHMARKS.md's)
 
 Its results folder is ``<storage_path>/<name>_seed<N>`` / ``<name>_targets-<set>``; an
 interrupted one continues with ``raymt search --resume DIR`` (its config copy is the part's YAML).
@@ -149,8 +150,42 @@ def search(space: Path, *, seed: int | None = None, targets: str | None = None) 
         return run_search(path)
 
 
+def summary(df: pd.DataFrame) -> str:
+    """The table as markdown, one line per configuration but the learning rate: per learning rate
+    the validation BLEU (the mean over seeds, then each seed's in seed order) and, in brackets,
+    the test BLEU (mean over seeds); the exact storage in bytes."""
+    done = df[df["status"] == "completed"]
+    lrs = sorted(done["train.lr"].unique())
+    lines = ["| configuration | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " | storage (bytes) |", "|---" * (len(lrs) + 2) + "|"]
+
+    def name(row) -> str:
+        if row["method"] == "lora":
+            return f"LoRA r={int(row['lora.r'])} {row[TARGETS]}"
+        return f"adapter {int(row['adapter.size'])}" if row["method"] == "adapter" else str(row["method"])
+
+    configs = done.assign(_name=[name(r) for _, r in done.iterrows()])
+    for label, g in configs.groupby("_name", sort=False):
+        cells = []
+        for lr in lrs:
+            runs = g[g["train.lr"] == lr].sort_values("seed")
+            if not len(runs):
+                cells.append("-")
+                continue
+            val = f"{runs['val_bleu'].mean():.2f}"
+            if len(runs) > 1:
+                val += " [" + ", ".join(f"{v:.2f}" for v in runs["val_bleu"]) + "]"
+            cells.append(f"{val} ({runs['test_bleu'].mean():.2f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {int(g['storage_bytes'].iloc[0]):,} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["show"]:  # the markdown summary of a table already made
+        from benchmarks.sampler_replay import read_table
+
+        print(summary(read_table(Path(argv[1]) if len(argv) > 1 else OUT_CSV)))
+        return
     if argv[:1] == ["search"]:
         sp = argparse.ArgumentParser(prog="python -m benchmarks.ground_truth search", description="run a ground-truth grid (or a part of it)")
         sp.add_argument("space", type=Path, help="e.g. search_spaces/ground_truth.yaml")
@@ -185,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     df.to_csv(args.out, index=False, float_format="%.6g")
     shown = df.drop(columns=["trial_id"]).to_string(index=False, float_format=lambda v: f"{v:.4g}")
     print(shown)
-    print(f"\n{len(df)} trials ({(df['status'] == 'completed').sum()} completed) -> {args.out}")
+    print(f"\n{len(df)} trials ({(df['status'] == 'completed').sum()} completed) -> {args.out}\n")
+    print(summary(df))
 
 
 if __name__ == "__main__":

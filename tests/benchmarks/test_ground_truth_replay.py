@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmarks.ground_truth import ground_truth, main, part_config
+from benchmarks.ground_truth import ground_truth, main, part_config, summary
 from benchmarks.sampler_replay import GroundTruth, grid_space, per_configuration, replay, run, with_targets
 from raymt.results.files import CONFIG_COPY, HISTORY_FILE, MARKER, TRIALS_FILE
 from raymt.search.load import load_search
@@ -152,4 +152,17 @@ def test_a_part_of_the_grid_is_appended_to_the_table_without_reading_its_rows_ag
     assert sorted(df.index) == ["a", "b", "c", "d"]
     assert df.loc["a", "test_bleu"] == 7.5 and df.loc["a", "lora.target_modules"] == "all-linear"
     assert df.loc["c", "lora.target_modules"] == "q_proj+v_proj" and df.loc["c", "seed"] == 1
-    assert "4 trials (2 completed)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "4 trials (2 completed)" in out
+    assert "| LoRA r=8 all-linear | 12.00 (nan) | 1,234 |" in out and "| LoRA r=8 q_proj+v_proj | 12.00 (nan) | 1,234 |" in out
+
+
+def test_the_summary_shows_each_seed_beside_the_mean():
+    rows = [
+        {"method": "full", "train.lr": 1e-3, "seed": s, "val_bleu": v, "test_bleu": 5.0 + s, "storage_bytes": 800, "status": "completed"}
+        for s, v in ((1, 4.0), (0, 3.0))
+    ]
+    rows.append({**rows[0], "train.lr": 3e-3, "status": "failed"})
+    text = summary(pd.DataFrame(rows).assign(**{"lora.r": np.nan, "lora.target_modules": None, "adapter.size": np.nan}))
+    assert text.splitlines()[0] == "| configuration | lr 0.001 | storage (bytes) |"  # a failed run adds no column
+    assert text.splitlines()[2] == "| full | 3.50 [3.00, 4.00] (5.50) | 800 |"

@@ -6,7 +6,7 @@ trained by raymt, with one row per seed. A "trial" here looks its configuration 
 true Pareto front is known, as ``benchmarks.nmt_hpo_search`` does for the Zhang & Duh tables
 (its hypervolume, evaluations-to-95% and comparison code are reused).
 
-    python -m benchmarks.sampler_replay [--table CSV] [--seeds 20] [--evals 32]
+    python -m benchmarks.sampler_replay [--table CSV] [--seeds 20] [--evals 32] [--table-seed N]
 
 Setup, and the reasons:
 
@@ -264,9 +264,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--evals", type=int, default=32)
+    ap.add_argument("--table-seed", type=int, default=None, help="replay on this seed's rows only (default: every configuration's mean over seeds)")
     ap.add_argument("--out", type=Path, default=OUT_CSV)
     args = ap.parse_args(argv)
     table = read_table(args.table)
+    if args.table_seed is not None:
+        table = table[table["seed"] == args.table_seed]
     truth = GroundTruth(table)
     seeds = sorted(table["seed"].dropna().astype(int).unique()) if "seed" in table else [0]
     print(

@@ -75,9 +75,11 @@ def _param(trial: pd.Series, name: str, raw: dict):
 
 def ground_truth(results_dir: Path, *, test: bool = True, skip: set[str] = frozenset(), log=print) -> pd.DataFrame:
     """The table (see the module docstring) of the grid search in ``results_dir``, without the
-    trials whose ids are in ``skip`` (already in the table: neither read nor scored again)."""
+    trials whose ids are in ``skip`` (already in the table: neither read nor scored again) and
+    those a Ctrl-C cut short (``interrupted``: not results yet; ``--resume`` finishes them)."""
     trials = pd.read_parquet(results_dir / TRIALS_FILE)
-    trials = trials[~trials["trial_id"].astype(str).isin(skip)].reset_index(drop=True)
+    unfinished = trials["status"].isin(["interrupted", "running"])  # Ctrl-C: `raymt search --resume` finishes them
+    trials = trials[~unfinished & ~trials["trial_id"].astype(str).isin(skip)].reset_index(drop=True)
     if not len(trials):
         return pd.DataFrame()
     history = pd.read_parquet(results_dir / HISTORY_FILE) if (results_dir / HISTORY_FILE).exists() else pd.DataFrame()

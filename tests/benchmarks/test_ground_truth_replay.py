@@ -146,7 +146,10 @@ def test_a_part_of_the_grid_is_appended_to_the_table_without_reading_its_rows_ag
     new = tmp_path / "new"
     new.mkdir()
     results_folder(new, targets=["q_proj", "v_proj"], seed=1)
-    pd.read_parquet(new / TRIALS_FILE).assign(trial_id=["c", "d"]).to_parquet(new / TRIALS_FILE)
+    pd.read_parquet(new / TRIALS_FILE).assign(trial_id=["c", "d"], status=["completed", "interrupted"]).to_parquet(new / TRIALS_FILE)
+    main([str(old), str(new), "--out", str(out), "--no-test", "--append"])
+    assert sorted(pd.read_csv(out)["trial_id"]) == ["a", "b", "c"]  # d was cut short by Ctrl-C: not a result yet
+    pd.read_parquet(new / TRIALS_FILE).assign(status=["completed", "failed"]).to_parquet(new / TRIALS_FILE)  # resumed
     main([str(old), str(new), "--out", str(out), "--no-test", "--append"])
     df = pd.read_csv(out).set_index("trial_id")
     assert sorted(df.index) == ["a", "b", "c", "d"]

@@ -118,6 +118,7 @@ def ground_truth(results_dir: Path, *, test: bool = True, skip: set[str] = froze
 
 
 def sort_table(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.astype({"lora.r": "Int64", "adapter.size": "Int64", "seed": "Int64"})  # NaN where the method has none
     keys = ["method", "lora.r", TARGETS, "adapter.size", "train.lr", "seed"]
     return df.sort_values(keys, na_position="first", kind="mergesort").reset_index(drop=True)
 

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.lc_replay import SchedulerSpec, replay_in_process, shuffled
 from benchmarks.lc_replay_ground_truth import TABLE, run, runs_from_table
-from benchmarks.sampler_replay import per_configuration, read_table
+from benchmarks.sampler_replay import grid_space, read_table
 
 ASHA = SchedulerSpec("asha", "asha", (("metric", "bleu_best"), ("mode", "max"), ("grace_period", 1.0), ("reduction_factor", 2.0)))
 MO_ASHA = SchedulerSpec("mo_asha", "mo_asha", (*ASHA.params, ("ranking", "pareto")))
@@ -92,7 +92,7 @@ def test_a_configuration_of_several_seeds_replays_their_mean_curve_or_one_seed()
 
 def test_the_shipped_table_replays():
     runs = runs_from_table(read_table(TABLE))
-    assert len(runs) == len(per_configuration(read_table(TABLE))) and {len(r.curve) for r in runs} == {3}
+    assert len(runs) == grid_space().grid_size() == 30 and {len(r.curve) for r in runs} == {3}  # every configuration of the grid
     df = run(runs, seeds=2)
     assert set(df["scheduler"]) == {"none", "asha", "mo_asha", "mo_asha_bands"}
     assert df["hv_log_frac"].le(1 + 1e-9).all() and df["compute_saved"].between(0, 1).all()

@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.table_seed is not None:
         table = table[table["seed"] == args.table_seed]
     truth = GroundTruth(table)
-    seeds = sorted(table["seed"].dropna().astype(int).unique()) if "seed" in table else [0]
+    seeds = sorted(int(s) for s in table["seed"].dropna().unique()) if "seed" in table else [0]
     print(
         f"{args.table.name}: {len(truth.rows)} completed configurations (seeds {seeds}; objective: the mean over seeds), "
         f"{len(truth.failed)} failed; true front hv {truth.true_hv:.3f}"

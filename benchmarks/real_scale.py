@@ -17,8 +17,11 @@ adapter, FSDP for full fine-tuning), sentences truncated to ``--length`` tokens 
 batch is exactly as long as the plan assumes, ``--epochs`` x ``--train-size / (2 x batch)``
 optimizer steps. Measured, per method:
 
-- peak resident memory of each worker (``VmHWM`` of the two RayTrainWorker processes, read every
-  0.5 s) against the plan's peak per worker, and the phase the plan says it is in;
+- peak resident memory of each worker against the plan's peak per worker, and the phase each
+  worker peaks in: every worker resets its own high-water mark at each phase (set-up, restore,
+  forward, backward split layer by layer, optimizer step, evaluation, checkpoint; see
+  raymt/train/phase_memory.py) and reads it back at its end, so the peak is placed exactly;
+  ``VmHWM`` of the two RayTrainWorker processes sampled every 0.5 s is kept as a timeline;
 - the bytes of the artefact against the method's estimate (must be equal), and of the whole
   checkpoint folder against the plan's checkpoint figure;
 - checkpoint write time (raymt's files, incl. the FSDP gather), upload time (Ray Train copying it
@@ -27,11 +30,11 @@ optimizer steps. Measured, per method:
   restarts the group from the last checkpoint, and the run must end with exactly the losses,
   steps and artefact bytes (sha256) of the unbroken run.
 
-Other people share this machine: run it under ``flock /work/coord/heavy.lock``. The full FSDP
-run's two workers peak at 11.3 + 9.9 GiB, and near 10 GB each while they restore after the
-kill: above ~22 GB in all, Ray's memory monitor (95% of the node by default) kills a worker, so
-on a 24 GB machine run it alone (``RAY_memory_usage_threshold=0.98`` helped only the unbroken
-run). It checks ``MemAvailable`` before each run and waits.
+Other people share this machine: run it alone (full fine-tuning peaks at 9.4-10 GiB in each of
+its two workers, ~22 GiB for the whole process tree; Ray's memory monitor kills a worker above
+95% of the node by default, ``RAY_memory_usage_threshold=0.98`` gives it room). It checks ``MemAvailable`` before each run
+and waits. A killed-worker run's restore is measured as the restarted workers' ``restore``
+phase (under FSDP each rank reads only its own shards of the checkpoint).
 Writes benchmarks/out/real_scale.json and prints a Markdown table.
 """
 
@@ -139,10 +142,12 @@ def _status(pid: int) -> dict[str, int]:
 class Watch:
     """Peak RSS of every RayTrainWorker under a process, and of the whole process tree."""
 
-    def __init__(self, root_pid: int):
+    def __init__(self, root_pid: int, trials: Path | None = None):
         import psutil
 
         self.root = psutil.Process(root_pid)
+        self.trials = trials
+        self.reports: dict[int, dict] = {}  # epoch -> the metrics of its checkpoint (Ray keeps only the latest)
         self.workers: dict[int, int] = {}  # pid -> VmHWM
         self.peak_at: dict[int, float] = {}  # pid -> unix time its VmHWM last grew (which phase: see the metrics' times)
         self.timeline: list[tuple[float, int]] = []  # (unix time, largest worker VmRSS), every 0.5 s
@@ -188,6 +193,9 @@ class Watch:
                     pass
             self.tree_peak = max(self.tree_peak, total)
             self.timeline.append((round(time.time(), 1), largest))
+            if self.trials is not None:
+                for metrics in _snapshot(self.trials):
+                    self.reports.setdefault(metrics.get("epoch"), metrics)
             self._stop.wait(0.5)
 
     def stop(self):
@@ -220,9 +228,43 @@ class TrainFailed(RuntimeError):
     """A `raymt train` process ended with an error (its output's tail is the message)."""
 
 
-def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log) -> dict:
-    """One `raymt train` process; SIGKILL a worker once ``kill_after`` checkpoints exist."""
+def phase_peaks(lines: list[dict]) -> list[dict]:
+    """Per worker process (a restarted worker is a new one): its peak and the phase it was in,
+    from the lines raymt.train.phase_memory wrote; each phase's largest peak, in GiB."""
+    workers: dict[int, dict] = {}
+    for line in lines:
+        w = workers.setdefault(line["pid"], {"pid": line["pid"], "rank": line["rank"], "peak": 0, "phase": None, "phases": {}})
+        name = line["phase"] + (f" {line['step']}" if line.get("step") is not None else "")
+        for value, where in ((line["peak"], name), (line["peak_before"], f"before {name}")):
+            if value > w["peak"] or (value == w["peak"] and ":" in where):  # a backward segment names the moment better
+                w.update(peak=value, phase=where, rss_start=line["rss_start"], rss_end=line["rss_end"])
+        w["phases"][line["phase"]] = max(w["phases"].get(line["phase"], 0), line["peak"])
+    out = []
+    first = {}
+    for line in lines:
+        first.setdefault(line["pid"], line["start"])
+    for w in sorted(workers.values(), key=lambda w: (first[w["pid"]], w["rank"])):
+        out.append(
+            {
+                "pid": w["pid"],
+                "rank": w["rank"],
+                "peak_gib": round(w["peak"] / 2**30, 3),
+                "peak_phase": w["phase"],
+                "phase_peaks_gib": {k: round(v / 2**30, 3) for k, v in w["phases"].items()},
+            }
+        )
+    return out
+
+
+def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log, phases: Path | None = None) -> dict:
+    """One `raymt train` process; SIGKILL a worker once ``kill_after`` checkpoints exist.
+    ``phases``: the file its workers write their per-phase peaks to (raymt.train.phase_memory)."""
+    from raymt.train.phase_memory import ENV as PHASES_ENV, read_phases
+
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if phases is not None:
+        phases.unlink(missing_ok=True)
+        env[PHASES_ENV] = str(phases)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "raymt.cli", "train", str(config_path)],
@@ -233,7 +275,7 @@ def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log) -
         text=True,
         start_new_session=True,
     )
-    watch = Watch(proc.pid)
+    watch = Watch(proc.pid, trials)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -259,13 +301,16 @@ def run_train(config_path: Path, trials: Path, *, kill_after: int | None, log) -
     if proc.returncode != 0:
         raise TrainFailed(f"raymt train failed ({proc.returncode}):\n{text[-4000:]}")
     checkpoint = next((line.split()[-1] for line in text.splitlines() if line.strip().startswith("checkpoint")), None)
+    workers = phase_peaks(read_phases(phases)) if phases is not None else []
     return {
+        "phases": workers,
         "wall_s": wall,
         "workers_peak": sorted(watch.workers.values(), reverse=True),
         "peak_at_unix": [watch.peak_at[pid] for pid in sorted(watch.workers, key=watch.workers.get, reverse=True)],
         "timeline": watch.timeline,
         "tree_peak": watch.tree_peak,
         "checkpoints": _snapshot(trials),
+        "reports": watch.reports,
         "checkpoint": checkpoint,
         "killed_pid": killed,
         "output": text,
@@ -292,6 +337,7 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
     import shutil
 
     from raymt import api
+    from raymt.train.phase_memory import read_phases
     from raymt.methods import get_method
     from transformers import AutoConfig
 
@@ -305,7 +351,7 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
     shutil.rmtree(trials, ignore_errors=True)
     _wait_for_memory(2 * plan.memory.peak + int(2.5 * 2**30), log)  # + the driver and Ray's own processes
     log(f"{method}: plan says {plan.memory.peak / 2**30:.2f} GiB per worker ({plan.memory.peak_phase}); running")
-    a = run_train(cfg_path, trials, kill_after=None, log=log)
+    a = run_train(cfg_path, trials, kill_after=None, log=log, phases=work / f"phases_{method}.jsonl")
     final = a["checkpoints"][-1]
     ckpt_dir = Path(a["checkpoint"])
     row = {
@@ -316,11 +362,17 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
         "plan_peak_gib": plan.memory.peak / 2**30,
         "plan_phase": plan.memory.peak_phase,
         "plan_phases_gib": {k: (v + plan.memory.baseline) / 2**30 for k, v in plan.memory.phases.items()},
-        "measured_peak_gib": [v / 2**30 for v in a["workers_peak"]],
+        # each worker's own per-phase high-water marks (exact) or, without them, the sampled VmHWM
+        "measured_peak_gib": sorted((w["peak_gib"] for w in a["phases"]), reverse=True) or [v / 2**30 for v in a["workers_peak"]],
+        "peak_phase": [w["peak_phase"] for w in sorted(a["phases"], key=lambda w: -w["peak_gib"])],
+        "workers": a["phases"],
         "tree_peak_gib": a["tree_peak"] / 2**30,
         "artifact_bytes": final["storage_bytes"],
         "artifact_estimate": estimate,
         "checkpoint_bytes": _folder_bytes(ckpt_dir),
+        # every rank's share of each epoch's checkpoint, as written (a resumable one carries the trainer state)
+        "checkpoint_bytes_by_epoch": {e: m.get("checkpoint_bytes") for e, m in sorted(a["reports"].items(), key=lambda kv: kv[0] or 0)},
+        "checkpoint_parts_plan": dict(plan.checkpoint),
         "checkpoint_estimate": plan.checkpoint_bytes,
         "checkpoint_write_s": [round(m["checkpoint_write_s"], 2) for m in a["checkpoints"]],
         # each report carries the previous checkpoint's upload time (nan in the first); Ray keeps
@@ -343,10 +395,11 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
     if not args.no_kill:
         shutil.rmtree(trials, ignore_errors=True)
         try:
-            b = run_train(cfg_path, trials, kill_after=args.epochs - 1, log=log)
+            b = run_train(cfg_path, trials, kill_after=args.epochs - 1, log=log, phases=work / f"phases_{method}_killed.jsonl")
         except TrainFailed as exc:  # e.g. Ray's memory monitor ending the restarted group: the unbroken row stands
             lines = str(exc).strip().splitlines()
             row["killed_error"] = next((x for x in lines if "memory" in x.lower()), lines[0]).strip()[:300]
+            row["killed_workers"] = phase_peaks(read_phases(work / f"phases_{method}_killed.jsonl"))
             log(f"{method}: the killed-worker run failed: {row['killed_error']}")
         else:
             last = b["checkpoints"][-1]
@@ -358,6 +411,9 @@ def measure(method: str, base: Path, work: Path, args, log) -> dict:
                 resumed_equal=same,
                 killed_wall_s=round(b["wall_s"], 1),
                 killed_workers_peak_gib=[v / 2**30 for v in b["workers_peak"]],
+                # the restarted workers' own phases: the restore among them
+                killed_workers=b["phases"],
+                restore_peak_gib=[w["phase_peaks_gib"].get("restore") for w in b["phases"] if "restore" in w["phase_peaks_gib"]],
             )
             log(f"{method}: killed a worker, restarts={last['restarts']}, restore {last['restore_s']:.1f}s, same result: {same}")
     shutil.rmtree(trials, ignore_errors=True)  # the next method needs the disk
@@ -426,16 +482,19 @@ def main(argv=None) -> int:
         path.write_text(json.dumps(result, indent=1))
     print(f"\nmachine load (1/5/15 min) before: {result['load_before']}, after: {result['load_after']}\n")
     print(
-        "| method | steps | peak RSS per worker (GiB) | plan (GiB, phase) | error | artefact bytes = estimate | "
+        "| method | steps | peak RSS per worker (GiB, phase) | plan (GiB, phase) | error | artefact bytes = estimate | "
         "checkpoint (GB) vs plan | write / upload / restore (s) | killed worker: same result |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in result["rows"]:
         kill = "-" if "resumed_equal" not in r else ("yes" if all(r["resumed_equal"].values()) else f"NO {r['resumed_equal']}")
+        if r.get("killed_restarts") == 0:  # the trial ended before the kill (a toy model is that fast)
+            kill = "not exercised: the trial ended before the kill"
         if "killed_error" in r:
             kill = f"failed: {r['killed_error'][:80]}"
         print(
-            f"| {r['method']} ({r['strategy']}) | {r['steps']} | {' / '.join(f'{v:.2f}' for v in r['measured_peak_gib'])} | "
+            f"| {r['method']} ({r['strategy']}) | {r['steps']} | {' / '.join(f'{v:.2f}' for v in r['measured_peak_gib'])} "
+            f"({' / '.join(r.get('peak_phase') or ['?'])}) | "
             f"{r['plan_peak_gib']:.2f} ({r['plan_phase']}) | {r['peak_error']:+.1%} | "
             f"{r['artifact_bytes']:,} {'=' if r['artifact_bytes'] == r['artifact_estimate'] else '!='} {r['artifact_estimate']:,} | "
             f"{r['checkpoint_bytes'] / 1e9:.3f} vs {r['checkpoint_estimate'] / 1e9:.3f} | "

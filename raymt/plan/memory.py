@@ -9,12 +9,15 @@ What is counted, per worker, and when (a worker's peak is the largest of its pha
 
 - **weights**: every parameter (``4 B`` each in float32; raymt keeps float32 master weights and
   uses autocast for bf16/fp16). FSDP (Zhao et al. 2023, VLDB) keeps ``1/N`` of them between
-  uses; FSDP2's root unit (here: the shared embedding, positions, final norms) stays unsharded
-  from the start of forward to the end of backward, and the next layer is prefetched.
+  uses; FSDP2's root unit (here: the shared embedding, positions, final norms) is unsharded
+  through forward and again through backward (gathered anew when backward starts: measured),
+  and the next layer is prefetched.
 - **gradients**: one per trainable parameter, created in backward and freed by
   ``zero_grad(set_to_none=True)`` after the step. DDP keeps a second copy in its buckets.
   A trainable tied embedding receives a dense ``V x d`` gradient from each embedding lookup
-  before it is added in: one extra ``V x d`` while that happens.
+  before it is added in: two extra ``V x d`` while the decoder's is (measured at mBART-large
+  size by benchmarks/real_scale.py, backward split layer by layer). Under FSDP the root
+  unit's own gradient shard is made only after that (its reduce-scatter ends backward).
 - **AdamW states** (Loshchilov & Hutter 2019): two float32 moments per trainable parameter
   (``1/N`` under FSDP), alive from the first step on. The step itself needs temporaries: on
   CPU torch runs the per-tensor loop (``sqrt(v) / c`` makes two copies of the largest trainable
@@ -34,6 +37,13 @@ What is counted, per worker, and when (a worker's peak is the largest of its pha
   rank gathers the whole model for generation.
 - **checkpoint** (rank 0): under FSDP the full state dict is gathered on CPU before the
   artefact is written.
+- **restore** (a worker group Ray Train restarted from the last checkpoint, e.g. after a killed
+  worker): under FSDP the base is loaded and sharded as at set-up, then each rank reads only
+  its own shards of the weights and AdamW moments (torch.distributed.checkpoint). Torch first
+  allocates the moments with a zero step at learning rate 0 (zero gradients and the step's
+  temporaries, as in the optimizer step), then fills them in place; reading a shard holds its
+  bytes and the tensor made from them (the largest shard, twice). Without FSDP the whole
+  artefact is read into the loaded model before it is wrapped (``FineTuneMethod.load_state``).
 - **setup**: the loaded model, whole (under FSDP until ``fully_shard`` has made the shards);
   under DDP plus the flat copies its initial broadcast of rank 0's weights makes: buckets of
   250 MiB, two in flight (``c10d::broadcast_coalesced``).
@@ -326,6 +336,10 @@ def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup
     # -- forward + backward
     train = dict(persistent)
     train["gradients"] = math.ceil(T / n) * 4
+    if n > 1 and not fp.frozen_base:
+        # the peak is in the embedding's backward, before the root unit's reduce-scatter has
+        # made its gradient shard: only the layers' shards exist then (measured, real_scale)
+        train["gradients"] -= math.ceil(shape.embedding_params / n) * 4
     if n > 1:
         root = shape.embedding_params * wb
         layer_unit = shape.largest_layer_params * wb
@@ -333,7 +347,10 @@ def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup
         if not fp.frozen_base:
             train["fsdp_unsharded_grads"] = shape.embedding_params * 4 + shape.largest_layer_params * 4
     if not fp.frozen_base and shape.tied:
-        train["embedding_grad"] = shape.vocab * shape.d_model * 4
+        # the decoder's token-embedding backward holds its dense V x d gradient and a second
+        # V x d beside the accumulated one (measured: +1.9 GiB for mBART-large's 250k x 1,024
+        # embedding in that segment of backward, +0.95 in the encoder's)
+        train["embedding_grad"] = 2 * shape.vocab * shape.d_model * 4
     acts = activation_bytes(shape, fp, setup)
     train["activations"] = sum(acts.values())
     train["logits"] = _logits_bytes(shape, setup)
@@ -360,6 +377,15 @@ def estimate_memory(shape: ModelShape, fp: MethodFootprint, setup: TrainingSetup
     evaluate["eval_loss_pass" if loss_pass >= generation else "generation_cache"] = max(loss_pass, generation)
 
     phases_parts = {"train": train, "optimizer_step": step, "evaluate": evaluate}
+    # -- restore after a restart (Ray Train restarts the worker group from the last checkpoint)
+    if n > 1:
+        restore = dict(persistent)
+        init_step = {"init_gradients": math.ceil(T / n) * 4, "adamw_step": step["adamw_step"]}
+        read = {"shard_read": 2 * math.ceil(max(fp.largest_trainable, 1) / n) * 4}
+        restore.update(init_step if sum(init_step.values()) >= sum(read.values()) else read)
+    else:
+        restore = {"loaded_model": P * wb, "artifact_read": T * 4}
+    phases_parts["restore"] = restore
     # -- checkpoint (rank 0): FSDP gathers the full state dict on CPU before writing
     if n > 1:
         save = dict(persistent)

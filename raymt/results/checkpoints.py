@@ -39,8 +39,9 @@ from raymt.io import atomic_write_text
 from raymt.object_store import filesystem, is_uri, join, local_form
 from raymt.results.files import CHECKPOINTS, STOPPED_MARK, TRIALS_DIR, train_run_name
 
-#: what a pruned checkpoint loses: the tensors (everything else is a few text files)
-TENSORS = ("artifact", "best", "trainer_state*.pt")
+#: what a pruned checkpoint loses: the tensors (everything else is a few text files); the
+#: trainer state is ``trainer_state.pt`` and, under FSDP, the ranks' shards in ``trainer_state.dcp/``
+TENSORS = ("artifact", "best", "trainer_state*")
 
 Location = str | os.PathLike
 

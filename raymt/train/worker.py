@@ -10,6 +10,7 @@ function below, in that order. It knows nothing of the tuner: it reports through
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -37,12 +38,15 @@ from raymt.plan.storage import CHECKPOINT_POLICY
 from raymt.train import parallel
 from raymt.train.data import TrialData, eval_batches, make_train_loader, open_trial_data
 from raymt.train.init_stage import outcome_metrics
+from raymt.train.phase_memory import PhaseMemory
 from raymt.train.prepare import local_loop_config
 from raymt.train.selection import BestEpoch
 from raymt.train.stop import StopWatch
 
 STATE_FILE = "state.json"
 TRAINER_FILE = "trainer_state.pt"
+#: under FSDP: every rank's own shards of the trained weights and AdamW moments (parallel.save_sharded)
+TRAINER_SHARDS = "trainer_state.dcp"
 ARTIFACT = "artifact"
 BEST = "best"
 HYPS = "hyps.txt"
@@ -78,6 +82,7 @@ class TrialRun:
     started: float  # perf_counter at the worker's first line
     started_unix: float  # the same on the wall clock: lets the driver split its time-to-first-step
     stop: StopWatch  # the trial asked its workers to stop (early stop, Ctrl-C): raymt.train.stop
+    memory: PhaseMemory  # peak memory per phase, when RAYMT_PHASE_MEMORY asks (benchmarks/real_scale.py)
     setup_s: float = 0.0
     import_s: float = 0.0  # importing this module on the worker, before set_up (raymt.train.trial)
     restore_s: float = 0.0  # reading the last checkpoint back (weights, optimizer, best artefact)
@@ -138,44 +143,50 @@ def set_up(loop_config: dict) -> TrialRun:
     torch.set_num_threads(max(1, int(round(cfg.resources.cpus_per_worker))))
     _seed_everything(cfg.train.seed + rank)
 
-    tokenizer = load_tokenizer(loop_config["base_path"], cfg.model.src_lang, cfg.model.tgt_lang, trust_remote_code=cfg.model.trust_remote_code)
-    model = load_model(loop_config["base_path"], trust_remote_code=cfg.model.trust_remote_code)
-    if cfg.train.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-    method = get_method(cfg.method.name)
-    model = method.apply(model, cfg.method.params)
-    init = loop_config.get("init") or {}
-    if init.get("artifact"):  # the warm start: the same module after the init stage (init_stage.py)
-        method.load_state(model, init["artifact"])
+    memory = PhaseMemory.from_env(rank)
+
+    with memory.phase("setup_load"):
+        tokenizer = load_tokenizer(loop_config["base_path"], cfg.model.src_lang, cfg.model.tgt_lang, trust_remote_code=cfg.model.trust_remote_code)
+        model = load_model(loop_config["base_path"], trust_remote_code=cfg.model.trust_remote_code)
+        if cfg.train.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        method = get_method(cfg.method.name)
+        model = method.apply(model, cfg.method.params)
+        init = loop_config.get("init") or {}
+        if init.get("artifact"):  # the warm start: the same module after the init stage (init_stage.py)
+            method.load_state(model, init["artifact"])
     trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total_params = sum(p.numel() for p in model.parameters())
-    t_restore = time.perf_counter()
-    state, resume_dir = _resume(method, model)
-    restore_s = time.perf_counter() - t_restore  # the weights here, the optimizer below
+    resume = contextlib.ExitStack()  # the last checkpoint, when Ray restarted the worker group
+    resume_dir = _resume_dir(resume)
+    sharded = resume_dir is not None and (resume_dir / TRAINER_SHARDS).is_dir()
+    state, restore_s = _resume_state(resume_dir), 0.0
+    if resume_dir is not None and not sharded:  # DDP, one worker: the artefact holds the trained weights
+        t_restore = time.perf_counter()
+        with memory.phase("restore_weights"):
+            method.load_state(model, resume_dir / ARTIFACT)
+        restore_s = time.perf_counter() - t_restore  # the weights here, the optimizer below
 
-    model = parallel.wrap(model, cfg.resources.strategy, world, device, find_unused=method.ddp_find_unused_parameters)
+    with memory.phase("setup_wrap"):
+        model = parallel.wrap(model, cfg.resources.strategy, world, device, find_unused=method.ddp_find_unused_parameters)
+    memory.watch_backward(model)
     data = open_trial_data(loop_config, cfg)
     loader, sampler = make_train_loader(data, tokenizer, cfg, rank, world)
     steps_per_epoch = math.ceil(len(loader) / cfg.train.grad_accum)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scheduler = _make_schedule(optimizer, cfg, steps_per_epoch * cfg.train.epochs)
-    t_restore = time.perf_counter()
-    trainer_file = resume_dir / _trainer_file(model, rank) if resume_dir is not None else None
-    if trainer_file is not None and trainer_file.exists():
-        saved = torch.load(trainer_file, map_location="cpu", weights_only=True)
-        try:
-            optimizer.load_state_dict(saved["optimizer"])
-        except ValueError:
-            # prefix tuning with a projection resumes its *projected* prefix directly (the
-            # trainable tensors differ from the first run): start its AdamW moments afresh.
-            pass
-        scheduler.load_state_dict(saved["scheduler"])
-    best_hyps = (resume_dir / BEST_HYPS).read_text(encoding="utf-8") if resume_dir and (resume_dir / BEST_HYPS).exists() else ""
-    best_local = _restore_best(resume_dir, state)
-    restore_s = restore_s + time.perf_counter() - t_restore if resume_dir is not None else 0.0
-    if resume_dir is not None:  # everything needed was read (the best artefact copied): free the scratch disk
-        shutil.rmtree(resume_dir, ignore_errors=True)
+    best_hyps, best_local = "", None
+    if resume_dir is not None:
+        t_restore = time.perf_counter()
+        with memory.phase("restore"):
+            if sharded:  # FSDP: each rank reads its own shards of the weights and moments
+                parallel.load_sharded(model, optimizer, resume_dir / TRAINER_SHARDS)
+            _restore_trainer(optimizer, scheduler, resume_dir, model, rank)
+            best_hyps = (resume_dir / BEST_HYPS).read_text(encoding="utf-8") if (resume_dir / BEST_HYPS).exists() else ""
+            best_local = _restore_best(resume_dir, state) if rank == 0 else None  # only rank 0 writes checkpoints
+        restore_s += time.perf_counter() - t_restore
+    resume.close()  # a copy downloaded from an object store is deleted; a local checkpoint stays as it is
     autocast = _autocast(cfg, device)
     run = TrialRun(
         cfg=cfg,
@@ -203,6 +214,7 @@ def set_up(loop_config: dict) -> TrialRun:
         started=started,
         started_unix=started_unix,
         restore_s=restore_s,
+        memory=memory,
         import_s=max(0.0, started_unix - loop_config.get("entered_unix", started_unix)),
         stop=StopWatch(loop_config.get("stop_key"), rank, world, device),
     )
@@ -220,19 +232,23 @@ def train_epoch(run: TrialRun, epoch: Epoch) -> None:
     for micro, batch in enumerate(run.loader):
         batch = {k: v.to(run.device) for k, v in batch.items()}
         last_micro = (micro + 1) % cfg.train.grad_accum == 0 or micro + 1 == len(run.loader)
+        step = run.state["step"] + 1
         with parallel.no_sync(model, active=not last_micro), run.autocast or _null():
-            loss, tokens = _loss(model, batch, cfg.train.label_smoothing)
-            (run.scaler.scale(loss) if run.scaler else loss).div(cfg.train.grad_accum).backward()
+            with run.memory.phase("forward", step):
+                loss, tokens = _loss(model, batch, cfg.train.label_smoothing)
+            with run.memory.phase("backward", step):
+                (run.scaler.scale(loss) if run.scaler else loss).div(cfg.train.grad_accum).backward()
         loss_sum += torch.tensor([loss.item() * tokens, tokens], dtype=torch.float64)
         if not last_micro:
             continue
-        if run.scaler:
-            run.scaler.unscale_(run.optimizer)
-        torch.nn.utils.clip_grad_norm_(run.trainable, cfg.train.max_grad_norm)
-        (run.scaler.step(run.optimizer), run.scaler.update()) if run.scaler else run.optimizer.step()
-        run.scheduler.step()
-        run.optimizer.zero_grad(set_to_none=True)
-        run.state["step"] += 1
+        with run.memory.phase("optimizer_step", step):
+            if run.scaler:
+                run.scaler.unscale_(run.optimizer)
+            torch.nn.utils.clip_grad_norm_(run.trainable, cfg.train.max_grad_norm)
+            (run.scaler.step(run.optimizer), run.scaler.update()) if run.scaler else run.optimizer.step()
+            run.scheduler.step()
+            run.optimizer.zero_grad(set_to_none=True)
+        run.state["step"] = step
         if run.first_step_at is None:
             run.first_step_at = time.perf_counter()
         if run.stop.requested():  # every rank answers the same here, so all leave at this step
@@ -249,9 +265,10 @@ def evaluate_epoch(run: TrialRun, epoch: Epoch) -> None:
     epoch.diverged = not math.isfinite(epoch.train_loss)
     t_eval = time.perf_counter()
     if not epoch.diverged:
-        epoch.eval_loss, epoch.hyps, epoch.scores, epoch.pair_scores = _evaluate(
-            run.model, run.data, run.tokenizer, run.cfg, run.rank, run.world, run.device, run.autocast
-        )
+        with run.memory.phase("evaluate", epoch.number):
+            epoch.eval_loss, epoch.hyps, epoch.scores, epoch.pair_scores = _evaluate(
+                run.model, run.data, run.tokenizer, run.cfg, run.rank, run.world, run.device, run.autocast
+            )
     epoch.eval_s = time.perf_counter() - t_eval
     run.state["train_time_s"] = run.state.get("train_time_s", 0.0) + epoch.train_s  # totals survive restarts
     run.state["eval_time_s"] = run.state.get("eval_time_s", 0.0) + epoch.eval_s
@@ -285,13 +302,15 @@ def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
     and report; every rank calls ``ray.train.report``: it is a barrier."""
     t_ckpt = time.perf_counter()
     ckpt_dir = Path(tempfile.mkdtemp(prefix="raymt-ckpt-"))
-    _save_artifact(run.model, run.method, run.cfg, run.loop_config["base_path"], run.rank, ckpt_dir / ARTIFACT)
+    with run.memory.phase("checkpoint_artifact", epoch.number):
+        _save_artifact(run.model, run.method, run.cfg, run.loop_config["base_path"], run.rank, ckpt_dir / ARTIFACT)
     fsdp = parallel.is_fsdp(run.model)
     # the optimizer state is read only to go on training: a finished trial's last checkpoint
     # does without it (raymt.plan.storage.CheckpointPolicy.trainer_state_when_finished)
     resumable = not epoch.finished or CHECKPOINT_POLICY.trainer_state_when_finished
-    if fsdp and resumable:  # each rank holds its own shard of the AdamW moments
-        torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()}, ckpt_dir / _trainer_file(run.model, run.rank))
+    if fsdp and resumable:  # each rank writes its own shards of the weights and AdamW moments
+        with run.memory.phase("checkpoint_shards", epoch.number):
+            parallel.save_sharded(run.model, run.optimizer, ckpt_dir / TRAINER_SHARDS)
     metrics = {}
     if run.rank == 0:
         size = artifact_bytes(ckpt_dir / ARTIFACT)
@@ -301,22 +320,28 @@ def checkpoint_and_report(run: TrialRun, epoch: Epoch) -> None:
             run.best_hyps = hyps_text
         elif run.best_local is not None:
             shutil.copytree(run.best_local, ckpt_dir / BEST)
-        if not fsdp and resumable:
-            torch.save({"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict()}, ckpt_dir / TRAINER_FILE)
+        if resumable:  # the schedule (the same on every rank); the moments too unless sharded above
+            trainer = {"scheduler": run.scheduler.state_dict(), **({} if fsdp else {"optimizer": run.optimizer.state_dict()})}
+            torch.save(trainer, ckpt_dir / TRAINER_FILE)
         (ckpt_dir / HYPS).write_text(hyps_text, encoding="utf-8")
         (ckpt_dir / BEST_HYPS).write_text(run.best_hyps, encoding="utf-8")
         (ckpt_dir / STATE_FILE).write_text(json.dumps(run.state, indent=1))
         metrics = _metrics(run, epoch, size)
         metrics["checkpoint_write_s"] = time.perf_counter() - t_ckpt
-        metrics["checkpoint_bytes"] = artifact_bytes(ckpt_dir)  # rank 0's share: the report's "written" total
-    # rank 0 reports the checkpoint; under FSDP every rank adds its optimizer shard (Ray Train
+        metrics["checkpoint_bytes"] = artifact_bytes(ckpt_dir)  # the report's "written" total
+    if fsdp:  # every rank's shards are part of the checkpoint: the written total counts them all
+        written = _all_reduce(torch.tensor([float(artifact_bytes(ckpt_dir))], dtype=torch.float64), run.world)
+        if run.rank == 0:
+            metrics["checkpoint_bytes"] = int(written[0])
+    # rank 0 reports the checkpoint; under FSDP every rank adds its own shards (Ray Train
     # merges the ranks' files into one checkpoint folder). The local copy is deleted once
     # uploaded: it would otherwise stay in /tmp for every epoch of every trial.
     shares = run.rank == 0 or fsdp
     t_report = time.perf_counter()
-    ray.train.report(
-        metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if shares else None, delete_local_checkpoint_after_upload=shares
-    )
+    with run.memory.phase("checkpoint_report", epoch.number):
+        ray.train.report(
+            metrics, checkpoint=ray.train.Checkpoint.from_directory(str(ckpt_dir)) if shares else None, delete_local_checkpoint_after_upload=shares
+        )
     run.report_s = time.perf_counter() - t_report
     if not shares:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
@@ -372,19 +397,40 @@ def _metrics(run: TrialRun, epoch: Epoch, size: int) -> dict:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _resume(method, model) -> tuple[dict, Path | None]:
-    """The state of the last checkpoint (and its folder) when Ray restarted the worker group;
-    a fresh state otherwise. The method's trainable weights are restored into ``model``."""
-    state = {"epoch": 0, "step": 0, "history": [], "best": None, "restarts": 0}
+def _resume_dir(stack: contextlib.ExitStack) -> Path | None:
+    """The last checkpoint's folder when Ray restarted the worker group (read in place when it
+    is local: under FSDP each rank reads only its own shards of it), None on a fresh start."""
     checkpoint = ray.train.get_checkpoint()
     if checkpoint is None:
-        return state, None
-    resume_dir = Path(tempfile.mkdtemp(prefix="raymt-resume-"))
-    checkpoint.to_directory(str(resume_dir))
+        return None
+    return Path(stack.enter_context(checkpoint.as_directory()))
+
+
+def _resume_state(resume_dir: Path | None) -> dict:
+    """The trial's state (epoch, step, history, best) of the last checkpoint, or a fresh one."""
+    if resume_dir is None:
+        return {"epoch": 0, "step": 0, "history": [], "best": None, "restarts": 0}
     state = json.loads((resume_dir / STATE_FILE).read_text())
     state["restarts"] = state.get("restarts", 0) + 1
-    method.load_state(model, resume_dir / ARTIFACT)
-    return state, resume_dir
+    return state
+
+
+def _restore_trainer(optimizer, scheduler, resume_dir: Path, model, rank: int) -> None:
+    """The schedule, and the AdamW moments when they are not sharded (DDP, one worker)."""
+    for name in (TRAINER_FILE, _trainer_file(model, rank)):
+        if (resume_dir / name).exists():
+            saved = torch.load(resume_dir / name, map_location="cpu", weights_only=True)
+            break
+    else:
+        return
+    if "optimizer" in saved:
+        try:
+            optimizer.load_state_dict(saved["optimizer"])
+        except ValueError:
+            # prefix tuning with a projection resumes its *projected* prefix directly (the
+            # trainable tensors differ from the first run): start its AdamW moments afresh.
+            pass
+    scheduler.load_state_dict(saved["scheduler"])
 
 
 def _quiet_libraries() -> None:
@@ -530,9 +576,9 @@ def _generate_sharded(model, data, tokenizer, cfg, rank, world, device, tgt_lang
 
 
 def _trainer_file(model, rank: int) -> str:
-    """The optimizer/scheduler file of this rank: one per rank under FSDP (each holds a shard
-    of the moments; restoring rank 0's on every rank would silently give the others wrong
-    moments), one for all under DDP (the ranks' states are identical)."""
+    """The optimizer/scheduler file of this rank in a checkpoint written before the shards
+    (:data:`TRAINER_SHARDS`): one per rank under FSDP, each with its own shard of the moments.
+    Such a checkpoint still resumes (its weights from the artefact)."""
     return f"trainer_state.rank{rank}.pt" if parallel.is_fsdp(model) else TRAINER_FILE
 
 
@@ -555,6 +601,8 @@ def _save_artifact(model, method, cfg, base_path: str, rank: int, dest: Path) ->
         whole.load_state_dict(state, assign=True)
         parallel.unwrap(whole).tie_weights()
         method.save(whole, dest)
+        del state, whole, base
+        parallel.release_freed_memory()  # the gathered copy: it would stay resident for the rest of the trial
 
 
 def _keep_best(artifact_dir: Path, previous: Path | None) -> Path:

@@ -108,6 +108,22 @@ def test_fsdp_shards_the_states_and_ddp_doubles_the_gradients():
     assert fsdp.parts["checkpoint"]["gathered_state_dict"] == p * 4
 
 
+def test_a_restart_restores_fsdp_shards_rank_by_rank_and_ddp_reads_the_whole_artefact():
+    """After a killed worker, FSDP reads each rank's own shards (no whole artefact, no whole
+    optimizer state): its restore stays below training; without FSDP the whole artefact is read
+    into the whole loaded model."""
+    shape, fp, setup = _large(device="cpu", precision="fp32")
+    p, t = fp.total_params, fp.trainable_params
+    fsdp = estimate_memory(shape, fp, replace(setup, strategy="fsdp"))
+    restore = fsdp.parts["restore"]
+    assert restore["weights"] == fsdp.parts["train"]["weights"] and restore["adamw_states"] == fsdp.parts["train"]["adamw_states"]
+    # torch allocates the moments by a zero step: zero gradients and the step's temporaries
+    assert restore["init_gradients"] == pytest.approx(t * 4 / 2, abs=4) and restore["adamw_step"] == fsdp.parts["optimizer_step"]["adamw_step"]
+    assert "loaded_model" not in restore and fsdp.phases["restore"] < fsdp.phases["train"]
+    ddp = estimate_memory(shape, fp, replace(setup, strategy="ddp"))
+    assert ddp.parts["restore"] == {"loaded_model": p * 4, "artifact_read": t * 4}
+
+
 def test_checkpointing_and_autocast_shrink_activations_not_states():
     shape, fp, setup = _large("lora", {"r": 16})
     plain = estimate_memory(shape, fp, replace(setup, precision="fp32"))

@@ -29,10 +29,18 @@ def _link_cache(tmp_path, cache_root):
 
 
 def _train_worker_pids() -> list[int]:
-    from ray.util.state import list_actors
+    """This test's Ray Train workers: descendants of this process (the local Ray it started).
+    Ray's State API refused when other Ray instances ran on the same machine."""
+    import psutil
 
-    actors = list_actors(filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")])
-    return [a.pid for a in actors if a.pid]
+    workers = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "RayTrainWorker" in " ".join(proc.cmdline()) and proc.status() != psutil.STATUS_ZOMBIE:
+                workers.append(proc)
+        except psutil.Error:
+            pass
+    return [proc.pid for proc in sorted(workers, key=lambda proc: proc.create_time())]
 
 
 def _registered_checkpoints(trial_dir: Path) -> int:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from raymt.results.checkpoints import apply_checkpoint_budget, checkpoint_section, release_if_stopped
+from raymt.results.checkpoints import apply_checkpoint_budget, checkpoint_section, release_if_stopped, strip_tensors
 from raymt.results.collect import collect_results
 from raymt.results.files import CHECKPOINTS, TRIALS_DIR, train_run_name
 from raymt.results.report import report_sections
@@ -60,6 +60,16 @@ def test_only_the_fronts_completed_trials_keep_their_tensors_and_text_stays(tmp_
     assert outcome["before_bytes"] == before
     assert outcome["left_bytes"] == before - 5 * TENSOR_BYTES
     assert json.loads((tmp_path / CHECKPOINTS).read_text()) == outcome
+
+
+def test_an_fsdp_checkpoints_shards_are_tensors_too(tmp_path):
+    """Under FSDP the resumable state is a folder of every rank's shards (trainer_state.dcp/)."""
+    ckpt = _checkpoint(tmp_path, "fsdp", finished=False)
+    (ckpt / "trainer_state.dcp").mkdir()
+    for name in ("__0_0.distcp", "__1_0.distcp", ".metadata"):
+        (ckpt / "trainer_state.dcp" / name).write_bytes(b"\0" * TENSOR_BYTES)
+    assert strip_tensors(ckpt.parent)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["best_hyps.txt", "hyps.txt", "state.json"]
 
 
 def test_keep_checkpoints_all_keeps_every_checkpoint(tmp_path):

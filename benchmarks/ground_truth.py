@@ -1,13 +1,25 @@
 """The ground-truth table of raymt's own space: one row per configuration a grid search trained.
 
 Issue 17 item 1. ``raymt search search_spaces/ground_truth.yaml`` trains every configuration of
-a discretised space once (``search.sampler.kind: grid``); this script turns its results folder
-into one small CSV that samplers can be replayed on (``python -m benchmarks.sampler_replay``):
+a discretised space once (``search.sampler.kind: grid``); this script turns results folders of
+such grids into one small CSV that samplers can be replayed on (``python -m benchmarks.sampler_replay``):
 
-    python -m benchmarks.ground_truth raymt_results/ground_truth [--out benchmarks/data/ground_truth_real_text.csv]
+    python -m benchmarks.ground_truth RESULTS_DIR [RESULTS_DIR ...] [--out benchmarks/data/ground_truth_real_text.csv] [--append]
 
-Columns: the configuration (``method``, ``train.lr``, ``lora.r``, ``adapter.size``; NaN where a
-parameter does not apply), ``seed`` (``train.seed``), ``val_bleu_epoch<k>`` (validation BLEU
+and runs the same grid again with another ``train.seed``, or only the LoRAs of one target set
+(a part of the grid added to a table made before; the rest is not trained again), through
+raymt's own search (:func:`raymt.search.run.run_search`, what ``raymt search`` runs, on the
+space's YAML changed as :func:`part_config` says):
+
+    python -m benchmarks.ground_truth search SPACE [--seed N] [--targets q_proj,v_proj|all-linear]
+    python -m benchmarks.ground_truth show [CSV]      # the table as markdown (BENCHMARKS.md's)
+
+Its results folder is ``<storage_path>/<name>_seed<N>`` / ``<name>_targets-<set>``; an
+interrupted one continues with ``raymt search --resume DIR`` (its config copy is the part's YAML).
+
+Columns: the configuration (``method``, ``train.lr``, ``lora.r``, ``lora.target_modules``
+(``q_proj+v_proj`` / ``all-linear``: the space's label of the choice), ``adapter.size``; NaN where
+a parameter does not apply), ``seed`` (``train.seed``), ``val_bleu_epoch<k>`` (validation BLEU
 after each epoch, on the ``eval.max_samples`` first validation sentences), ``val_bleu_final``
 (the last epoch's), ``val_bleu`` (the trial's result: the best epoch's, what the search
 optimises), ``best_epoch``, ``test_bleu`` / ``test_chrf`` (the kept, best-epoch artefact
@@ -24,25 +36,52 @@ the results folder's tables are not rewritten.
 from __future__ import annotations
 
 import argparse
+import copy
+import sys
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
+from raymt.results.columns import is_missing
 from raymt.results.files import CONFIG_COPY, HISTORY_FILE, TRIALS_FILE
 from raymt.results.test_scores import score_on_test
+from raymt.search.space import _label
 
 OUT_CSV = Path(__file__).resolve().parent / "data" / "ground_truth_real_text.csv"
-PARAMS = ("method", "train.lr", "lora.r", "adapter.size")
+PARAMS = ("method", "train.lr", "lora.r", "lora.target_modules", "adapter.size")
+TARGETS = "lora.target_modules"
 
 
 def folder_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def ground_truth(results_dir: Path, *, test: bool = True, log=print) -> pd.DataFrame:
-    """The table (see the module docstring) of the grid search in ``results_dir``."""
+def _param(trial: pd.Series, name: str, raw: dict):
+    """A parameter of the trial as the table writes it: a list-valued choice by its label; a
+    parameter the space fixed (an empty column in the trials table) by its fixed value, on the
+    branch it belongs to (``all-linear`` for the LoRAs of a space that did not search targets)."""
+    value = trial.get(name)
+    method, _, param = name.partition(".")
+    if is_missing(value) and param and trial.get("method") == method:
+        fixed = (((raw.get("search") or {}).get("space") or {}).get("methods") or {}).get(method, {}).get(param)
+        value = None if isinstance(fixed, dict) else fixed
+    if isinstance(value, (list, tuple, np.ndarray)):
+        value = _label(list(value))
+    return value
+
+
+def ground_truth(results_dir: Path, *, test: bool = True, skip: set[str] = frozenset(), log=print) -> pd.DataFrame:
+    """The table (see the module docstring) of the grid search in ``results_dir``, without the
+    trials whose ids are in ``skip`` (already in the table: neither read nor scored again) and
+    those a Ctrl-C cut short (``interrupted``: not results yet; ``--resume`` finishes them)."""
     trials = pd.read_parquet(results_dir / TRIALS_FILE)
+    unfinished = trials["status"].isin(["interrupted", "running"])  # Ctrl-C: `raymt search --resume` finishes them
+    trials = trials[~unfinished & ~trials["trial_id"].astype(str).isin(skip)].reset_index(drop=True)
+    if not len(trials):
+        return pd.DataFrame()
     history = pd.read_parquet(results_dir / HISTORY_FILE) if (results_dir / HISTORY_FILE).exists() else pd.DataFrame()
     raw = yaml.safe_load((results_dir / CONFIG_COPY).read_text())
     objectives = (raw.get("search") or {}).get("objectives") or {"bleu": "max", "storage_mb": "min"}
@@ -52,7 +91,7 @@ def ground_truth(results_dir: Path, *, test: bool = True, log=print) -> pd.DataF
         trials = score_on_test(results_dir, trials, objectives, named=done, log=log).trials
     rows = []
     for _, t in trials.iterrows():
-        row = {p: t.get(p) for p in PARAMS}
+        row = {p: _param(t, p, raw) for p in PARAMS}
         row["seed"] = int(t["train.seed"]) if "train.seed" in t and pd.notna(t["train.seed"]) else seed
         curve = history[history["trial_id"].astype(str) == str(t["trial_id"])].sort_values("epoch") if len(history) else history
         for _, h in curve.iterrows():
@@ -75,22 +114,117 @@ def ground_truth(results_dir: Path, *, test: bool = True, log=print) -> pd.DataF
     epochs = sorted(c for c in df.columns if c.startswith("val_bleu_epoch"))
     order = [*PARAMS, "seed", *epochs, "val_bleu_final", "val_bleu", "best_epoch", "test_bleu", "test_chrf"]
     order += ["storage_bytes", "storage_mb", "trainable_params", "wall_time_s", "train_time_s", "status", "trial_id"]
-    df = df[order].sort_values(["method", "lora.r", "adapter.size", "train.lr", "seed"], na_position="first", kind="mergesort")
-    return df.reset_index(drop=True)
+    return sort_table(df[order])
+
+
+def sort_table(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.astype({"lora.r": "Int64", "adapter.size": "Int64", "seed": "Int64"})  # NaN where the method has none
+    keys = ["method", "lora.r", TARGETS, "adapter.size", "train.lr", "seed"]
+    return df.sort_values(keys, na_position="first", kind="mergesort").reset_index(drop=True)
+
+
+def part_config(raw: dict, *, seed: int | None = None, targets: str | None = None) -> dict:
+    """A ground-truth space (its raw YAML) made into one part of the grid: ``train.seed`` (the
+    whole grid again, with another seed) and/or only the LoRAs of one target set (``q_proj,v_proj``
+    or ``all-linear``: the other methods' blocks go), renamed so each part gets its own results folder."""
+    raw = copy.deepcopy(raw)
+    if seed is not None:
+        raw.setdefault("train", {})["seed"] = int(seed)
+        raw["name"] += f"_seed{seed}"
+    if targets is not None:
+        value = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
+        space = raw["search"]["space"]
+        space["method"] = ["lora"]
+        space["methods"] = {"lora": space["methods"]["lora"]}
+        raw["search"]["sampler"]["grid"]["values"][TARGETS] = [value]
+        raw["name"] += f"_targets-{_label(value).replace('+', '-')}"
+    return raw
+
+
+def search(space: Path, *, seed: int | None = None, targets: str | None = None) -> Path:
+    """Run raymt's grid search of ``space`` made into :func:`part_config`; returns its results
+    folder (whose config copy is the part's whole YAML: ``raymt search --resume`` continues it)."""
+    from raymt.search.run import run_search
+
+    raw = part_config(yaml.safe_load(space.read_text()), seed=seed, targets=targets)
+    with tempfile.TemporaryDirectory(prefix="raymt_ground_truth_") as tmp:  # paths in it are relative to the working directory
+        path = Path(tmp) / f"{raw['name']}.yaml"
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        return run_search(path)
+
+
+def summary(df: pd.DataFrame) -> str:
+    """The table as markdown, one line per configuration but the learning rate: per learning rate
+    the validation BLEU (the mean over seeds, then each seed's in seed order) and, in brackets,
+    the test BLEU (mean over seeds); the exact storage in bytes."""
+    done = df[df["status"] == "completed"]
+    lrs = sorted(done["train.lr"].unique())
+    lines = ["| configuration | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " | storage (bytes) |", "|---" * (len(lrs) + 2) + "|"]
+
+    def name(row) -> str:
+        if row["method"] == "lora":
+            return f"LoRA r={int(row['lora.r'])} {row[TARGETS]}"
+        return f"adapter {int(row['adapter.size'])}" if row["method"] == "adapter" else str(row["method"])
+
+    configs = done.assign(_name=[name(r) for _, r in done.iterrows()])
+    for label, g in configs.groupby("_name", sort=False):
+        cells = []
+        for lr in lrs:
+            runs = g[g["train.lr"] == lr].sort_values("seed")
+            if not len(runs):
+                cells.append("-")
+                continue
+            val = f"{runs['val_bleu'].mean():.2f}"
+            if len(runs) > 1:
+                val += " [" + ", ".join(f"{v:.2f}" for v in runs["val_bleu"]) + "]"
+            cells.append(f"{val} ({runs['test_bleu'].mean():.2f})")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {int(g['storage_bytes'].iloc[0]):,} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["show"]:  # the markdown summary of a table already made
+        from benchmarks.sampler_replay import read_table
+
+        print(summary(read_table(Path(argv[1]) if len(argv) > 1 else OUT_CSV)))
+        return
+    if argv[:1] == ["search"]:
+        sp = argparse.ArgumentParser(prog="python -m benchmarks.ground_truth search", description="run a ground-truth grid (or a part of it)")
+        sp.add_argument("space", type=Path, help="e.g. search_spaces/ground_truth.yaml")
+        sp.add_argument("--seed", type=int, default=None, help="train.seed of every configuration (default: the space's)")
+        sp.add_argument("--targets", default=None, help="only the LoRAs with this target set: q_proj,v_proj or all-linear")
+        args = sp.parse_args(argv[1:])
+        from raymt.errors import SearchInterrupted
+
+        try:
+            print(f"results: {search(args.space, seed=args.seed, targets=args.targets)}")
+        except SearchInterrupted as err:  # Ctrl-C (or `timeout -s INT`): what the CLI says, and its exit code
+            print(err, file=sys.stderr)
+            raise SystemExit(130) from None
+        return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("results_dir", type=Path, help="results folder of `raymt search search_spaces/ground_truth.yaml`")
+    ap.add_argument(
+        "results_dirs", nargs="+", type=Path, help="results folders of ground-truth grids (`raymt search search_spaces/ground_truth.yaml`, its parts)"
+    )
     ap.add_argument("--out", type=Path, default=OUT_CSV, help=f"CSV to write (default {OUT_CSV})")
     ap.add_argument("--no-test", action="store_true", help="skip scoring every trial on the test split")
+    ap.add_argument("--append", action="store_true", help="keep the rows already in --out; read (and score) only trials not in it")
     args = ap.parse_args(argv)
-    df = ground_truth(args.results_dir, test=not args.no_test)
+    kept = pd.DataFrame()
+    if args.append and args.out.exists():
+        from benchmarks.sampler_replay import with_targets
+
+        kept = with_targets(pd.read_csv(args.out))  # a table made before the target set was searched: all-linear
+    skip = set(kept["trial_id"].astype(str)) if len(kept) else set()
+    new = [ground_truth(d, test=not args.no_test, skip=skip) for d in args.results_dirs]
+    df = sort_table(pd.concat([kept, *new], ignore_index=True))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False, float_format="%.6g")
     shown = df.drop(columns=["trial_id"]).to_string(index=False, float_format=lambda v: f"{v:.4g}")
     print(shown)
-    print(f"\n{len(df)} trials ({(df['status'] == 'completed').sum()} completed) -> {args.out}")
+    print(f"\n{len(df)} trials ({(df['status'] == 'completed').sum()} completed) -> {args.out}\n")
+    print(summary(df))
 
 
 if __name__ == "__main__":

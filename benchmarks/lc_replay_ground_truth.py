@@ -2,12 +2,13 @@
 
 Issue 17 item 2 (schedulers). ``benchmarks/data/ground_truth_real_text.csv`` (made by
 ``benchmarks.ground_truth``) holds, for every configuration of ``search_spaces/ground_truth.yaml``
-(full fine-tuning, LoRA, bottleneck adapters on the real-text en->cs task), the validation BLEU
-after each of its 3 epochs and the exact storage of its artefact. Each configuration becomes one
-recorded run of ``benchmarks.lc_replay``, and the replay, the measures and the table are
-lc_replay's own:
+(full fine-tuning, LoRA with two target sets, bottleneck adapters on the real-text en->cs task)
+and every seed it was trained with, the validation BLEU after each of its 3 epochs and the exact
+storage of its artefact. Each configuration becomes one recorded run of ``benchmarks.lc_replay``
+(its curve: the mean over its seeds of each epoch's BLEU, or one seed's curve with
+``--table-seed``), and the replay, the measures and the table are lc_replay's own:
 
-    python -m benchmarks.lc_replay_ground_truth [--table CSV] [--seeds 20]
+    python -m benchmarks.lc_replay_ground_truth [--table CSV] [--seeds 20] [--table-seed N]
 
 - Schedulers: raymt's (``raymt.search.scheduler``), with the settings a user gets: the rungs of
   the shipped default search (``search_spaces/default.yaml``'s ``scheduler:``: grace_period 1
@@ -40,6 +41,7 @@ import pandas as pd
 import yaml
 
 from benchmarks.lc_replay import OUT_DIR, Run, front_ids, format_table, replay_in_process, scheduler_specs, summarise
+from benchmarks.sampler_replay import TARGETS, per_configuration, read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "benchmarks" / "data" / "ground_truth_real_text.csv"
@@ -47,20 +49,25 @@ DEFAULT_SPACE = ROOT / "search_spaces" / "default.yaml"
 KINDS = ("none", "asha", "mo_asha", "mo_asha_bands")
 
 
-def runs_from_table(table: pd.DataFrame, group: str = "en-cs") -> list[Run]:
-    """One recorded run per completed configuration: its per-epoch validation BLEU and exact MB."""
+def runs_from_table(table: pd.DataFrame, group: str = "en-cs", seed: int | None = None) -> list[Run]:
+    """One recorded run per completed configuration: its per-epoch validation BLEU (the mean over
+    its seeds; ``seed``: that seed's curve only) and exact MB."""
     epochs = sorted((c for c in table.columns if c.startswith("val_bleu_epoch")), key=lambda c: int(c.removeprefix("val_bleu_epoch")))
     if not epochs:
         raise ValueError("the table has no val_bleu_epoch<k> columns (make it with `python -m benchmarks.ground_truth`)")
+    if seed is not None:
+        table = table[table["seed"] == seed]
+        if not len(table):
+            raise ValueError(f"the table has no rows of seed {seed}")
     runs = []
-    for row in table[table["status"] == "completed"].to_dict("records"):
+    for row in per_configuration(table).query("status == 'completed'").to_dict("records"):
         curve = tuple(float(row[c]) for c in epochs if not math.isnan(float(row[c])))
         size = next((row[p] for p in ("lora.r", "adapter.size") if p in row and not pd.isna(row[p])), 0)
         runs.append(
             Run(
                 run_id=str(row["trial_id"]),
                 group=group,
-                model=str(row["method"]),
+                model=str(row["method"]) if row["method"] != "lora" else f"lora {row[TARGETS]}",
                 rank=int(size),
                 batch_size=0,
                 lr=float(row["train.lr"]),
@@ -105,17 +112,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--table", type=Path, default=TABLE)
     ap.add_argument("--seeds", type=int, default=20, help="arrival orders (default 20)")
+    ap.add_argument("--table-seed", type=int, default=None, help="replay this seed's curves only (default: the mean over seeds)")
     ap.add_argument("--out", type=Path, default=OUT_DIR / "lc_replay_ground_truth.csv")
     args = ap.parse_args(argv)
-    runs = runs_from_table(pd.read_csv(args.table))
+    runs = runs_from_table(read_table(args.table), seed=args.table_seed)
     grace, rf = shipped_rungs()
     t0 = time.perf_counter()
     df = run(runs, args.seeds, rungs=(grace, rf))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
     epochs = {len(r.curve) for r in runs}
+    curves = "the mean over seeds" if args.table_seed is None else f"seed {args.table_seed}"
     print(
-        f"{args.table.name}: {len(runs)} runs of {sorted(epochs)} epochs; grace_period {grace:g}, reduction_factor {rf:g}; {time.perf_counter() - t0:.1f} s\n"
+        f"{args.table.name} ({curves}): {len(runs)} runs of {sorted(epochs)} epochs; grace_period {grace:g}, reduction_factor {rf:g}; {time.perf_counter() - t0:.1f} s\n"
     )
     print(format_table(df))
     return 0

@@ -494,7 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=PAIRS, help="target tables (each reported with its split's constants)")
     ap.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
-    ap.add_argument("--seeds", type=int, default=20, help="seeds 0..N-1 per (pair, sampler) on the optuna engine")
+    ap.add_argument(
+        "--seeds", type=int, default=20, help="seeds 0..N-1 per (pair, sampler) on the optuna engine (with --from-csv: only these seeds are merged)"
+    )
     ap.add_argument("--evals", type=int, default=80)
     ap.add_argument(
         "--holdout",
@@ -520,7 +522,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     if args.from_csv:
-        report(read_raw(args.from_csv), args.out)
+        raw = read_raw(args.from_csv)
+        report(raw[raw["seed"] < args.seeds], args.out)
         return 0
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -2,19 +2,20 @@
 
 Issue 17 items 2 and 5. ``benchmarks/data/ground_truth_real_text.csv`` (``benchmarks.ground_truth``)
 holds every configuration of the discretised space of ``search_spaces/ground_truth.yaml``,
-trained by raymt. A "trial" here looks its configuration up, so a search costs seconds and the
+trained by raymt, with one row per seed. A "trial" here looks its configuration up, so a search costs seconds and the
 true Pareto front is known, as ``benchmarks.nmt_hpo_search`` does for the Zhang & Duh tables
 (its hypervolume, evaluations-to-95% and comparison code are reused).
 
-    python -m benchmarks.sampler_replay [--table CSV] [--seeds 20] [--evals 32]
+    python -m benchmarks.sampler_replay [--table CSV] [--seeds 20] [--evals 32] [--table-seed N]
 
 Setup, and the reasons:
 
 - Space: the very define-by-run space the grid search trained (the YAML's ``search.space``,
   each parameter a categorical over the grid's values, conditional as in a real search), so every
   proposal is a row of the table: no snapping.
-- Objectives: maximise validation BLEU (``val_bleu``, the trial's result), minimise
-  ``storage_mb``. As in a real ``raymt search``, raymt's sampler is told storage before the trial
+- Objectives: maximise validation BLEU (``val_bleu``, the trial's result; a configuration
+  trained with several seeds counts as the mean over its completed seeds: :func:`per_configuration`),
+  minimise ``storage_mb``. As in a real ``raymt search``, raymt's sampler is told storage before the trial
   (a known objective, here read from the table; the search computes it from the configuration),
   the stock samplers are not (they cannot use it).
 - Hypervolume on (BLEU, log10 storage): storage spans three orders of magnitude (a LoRA of rank 2
@@ -43,6 +44,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +57,7 @@ from raymt.search.config import SearchConfig
 from raymt.search.sampler.options import SamplerConfig
 from raymt.search.sampler.registry import make_sampler
 from raymt.search.sampler.sources import space_params
-from raymt.search.space import CompiledSpace
+from raymt.search.space import CompiledSpace, _label
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "benchmarks" / "data" / "ground_truth_real_text.csv"
@@ -65,7 +67,10 @@ OBJECTIVES = {"bleu": "max", "storage_mb": "min"}
 SAMPLERS = ("raymt", "tpe", "optuna-tpe", "gp", "nsga2", "random", "grid")
 STOCK = ("optuna-tpe", "tpe", "gp", "nsga2", "random")
 CHECKPOINTS = (8, 16, 32)
-KEY_PARAMS = ("method", "train.lr", "lora.r", "adapter.size")
+KEY_PARAMS = ("method", "train.lr", "lora.r", "lora.target_modules", "adapter.size")
+TARGETS = "lora.target_modules"
+#: the target set of a table made before the space searched it (ground_truth.yaml fixed it then)
+TARGETS_BEFORE = "all-linear"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -78,10 +83,48 @@ def _key(params: dict) -> tuple:
     return tuple(out)
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    return with_targets(pd.read_csv(path))
+
+
+def with_targets(table: pd.DataFrame) -> pd.DataFrame:
+    """A table made before the space searched the LoRA target set (no ``lora.target_modules``
+    column) gets the value the space fixed then on its LoRA rows."""
+    if TARGETS in table.columns:
+        return table
+    at = table.columns.get_loc("lora.r") + 1 if "lora.r" in table.columns else len(table.columns)
+    return table.assign(**{TARGETS: np.where(table["method"] == "lora", TARGETS_BEFORE, None)})[[*table.columns[:at], TARGETS, *table.columns[at:]]]
+
+
+def per_configuration(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration: the mean over its completed seeds of every BLEU / chrF / time
+    column (``seeds`` = how many; ``val_bleu_sd`` = their standard deviation, NaN for one seed), its
+    storage; ``status`` completed when any seed completed (else that of its first row);
+    ``trial_id`` the seeds' trial ids joined by ``+``."""
+    table = with_targets(table)
+    table = table.assign(_key=[_key(r) for r in table.to_dict("records")])
+    rows = []
+    for _, g in table.groupby("_key", sort=False, dropna=False):
+        done = g[g["status"] == "completed"]
+        row = dict((done if len(done) else g).iloc[0])
+        if len(done):
+            for col in done.columns:
+                if col.startswith(("val_bleu", "test_bleu", "test_chrf")) or col.endswith("_time_s"):
+                    row[col] = float(pd.to_numeric(done[col], errors="coerce").mean())
+            if "val_bleu" in done.columns:
+                row["val_bleu_sd"] = float(done["val_bleu"].std()) if len(done) > 1 else math.nan
+        row["seeds"] = len(done)
+        if "trial_id" in g.columns:
+            row["trial_id"] = "+".join((done if len(done) else g)["trial_id"].astype(str))
+        rows.append(row)
+    return pd.DataFrame(rows).drop(columns=["_key", "seed", "best_epoch"], errors="ignore")
+
+
 class GroundTruth:
-    """The table as a lookup objective, with its true front's hypervolume."""
+    """The table as a lookup objective (the mean over seeds), with its true front's hypervolume."""
 
     def __init__(self, table: pd.DataFrame):
+        table = per_configuration(table)
         done = table[table["status"] == "completed"]
         self.rows = {_key(r): r for r in done.to_dict("records")}
         self.failed = {_key(r) for r in table[table["status"] != "completed"].to_dict("records")}
@@ -116,8 +159,14 @@ class GroundTruth:
         return np.array(out)
 
 
-def grid_space(path: Path = SPACE_YAML) -> CompiledSpace:
-    search = SearchConfig.model_validate(yaml.safe_load(path.read_text())["search"])
+def grid_space(path: Path = SPACE_YAML, targets: Sequence[str] | None = None) -> CompiledSpace:
+    """The grid's conditional space; ``targets``: only the LoRA target sets with these labels
+    (the configurations two tables share, when one of them lacks a target set)."""
+    raw = yaml.safe_load(path.read_text())["search"]
+    if targets is not None:
+        choices = raw["space"]["methods"]["lora"]["target_modules"]["choices"]
+        raw["sampler"]["grid"]["values"][TARGETS] = [c for c in choices if _label(c) in targets]
+    search = SearchConfig.model_validate(raw)
     return CompiledSpace(search.space, {}, grid=search.grid_values)
 
 
@@ -170,10 +219,12 @@ def run(
     *,
     pair: str = "en-cs",
     related: dict[str, tuple[str, Path]] | None = None,
+    space: CompiledSpace | None = None,
 ) -> pd.DataFrame:
     """One row per sampler and seed; ``related`` adds variants ``{label: (sampler, trials table)}``
-    (e.g. raymt's sampler with a transfer source), recorded under their label."""
-    truth, space = GroundTruth(table), grid_space()
+    (e.g. raymt's sampler with a transfer source), recorded under their label. ``space``: the
+    grid replayed (default ``search_spaces/ground_truth.yaml``'s)."""
+    truth, space = GroundTruth(table), space or grid_space()
     recs = []
     variants = [(name, name, None) for name in samplers] + [(label, name, path) for label, (name, path) in (related or {}).items()]
     for label, name, source in variants:
@@ -213,11 +264,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--evals", type=int, default=32)
+    ap.add_argument("--table-seed", type=int, default=None, help="replay on this seed's rows only (default: every configuration's mean over seeds)")
     ap.add_argument("--out", type=Path, default=OUT_CSV)
     args = ap.parse_args(argv)
-    table = pd.read_csv(args.table)
+    table = read_table(args.table)
+    if args.table_seed is not None:
+        table = table[table["seed"] == args.table_seed]
     truth = GroundTruth(table)
-    print(f"{args.table.name}: {len(truth.rows)} completed configurations, {len(truth.failed)} failed; true front hv {truth.true_hv:.3f}")
+    seeds = sorted(int(s) for s in table["seed"].dropna().unique()) if "seed" in table else [0]
+    print(
+        f"{args.table.name}: {len(truth.rows)} completed configurations (seeds {seeds}; objective: the mean over seeds), "
+        f"{len(truth.failed)} failed; true front hv {truth.true_hv:.3f}"
+    )
     raw = run(table, args.samplers, args.seeds, args.evals)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     raw.to_csv(args.out, index=False)

@@ -1,7 +1,7 @@
 """Transfer measured on the ground truth: raymt's sampler with a prior from another task's table.
 
 Issue 17 item 4's figure. Two ground-truth tables of the SAME space (``search_spaces/
-ground_truth.yaml``'s 21 configurations, same parameter names) on two tasks:
+ground_truth.yaml``'s configurations, same parameter names) on two tasks:
 
 - ``benchmarks/data/ground_truth_real_text.csv``: real text, en->cs on Multi30k, base
   tiny-multilingual (``raymt search search_spaces/ground_truth.yaml``);
@@ -10,15 +10,18 @@ ground_truth.yaml``'s 21 configurations, same parameter names) on two tasks:
 
 Each is the target in turn, the other the source: raymt's default sampler is replayed on the
 target (``benchmarks.sampler_replay``'s lookup objective, hypervolume and evaluations-to-95%),
-once without a prior and once with the source's trials as its related task, 20 seeds each:
+once without a prior and once with the source's trials as its related task, 20 seeds each. Both
+are replayed on the configurations the two tables share (:func:`shared`: the real-text table has
+the LoRAs of both target sets, the synthetic one the all-linear ones only, so the q_proj+v_proj
+LoRAs are left out of both) and each configuration counts as the mean over its seeds:
 
     python -m benchmarks.transfer_replay [--seeds 20] [--evals 32]
 
 - The source goes through the reader of ``search.transfer_from`` (``read_related``: parameters
   matched to the space by name and kind, a mismatch an error), as a trials table
   (``search.sampler.raymt.related_trials``): the ground-truth CSV's configuration columns, its
-  ``val_bleu`` as ``bleu`` (the search's objective) and ``storage_mb``. The whole source grid is
-  the prior (21 trials): the best case for transfer, a user's earlier search is usually smaller.
+  ``val_bleu`` as ``bleu`` (the search's objective) and ``storage_mb``. The whole shared source
+  grid is the prior: the best case for transfer, a user's earlier search is usually smaller.
 - ``grid`` (the configurations in a seeded random order, each once) is the no-model reference.
 - Nothing is tuned here: raymt's sampler with its shipped options, the prior as a user gets it.
 - p: two-sided Mann-Whitney U over seeds of evaluations-to-95% (never = evaluations + 1),
@@ -41,7 +44,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.sampler_replay import KEY_PARAMS, GroundTruth, run, summary_table
+from benchmarks.sampler_replay import (
+    KEY_PARAMS,
+    TARGETS,
+    GroundTruth,
+    _key,
+    grid_space,
+    per_configuration,
+    read_table,
+    run,
+    summary_table,
+    with_targets,
+)
+from raymt.search.space import CompiledSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = {
@@ -53,11 +68,24 @@ TRANSFER = "raymt+transfer"
 
 
 def as_trials_table(table: pd.DataFrame, path: Path) -> Path:
-    """The ground-truth table as an earlier search's trials table: its configuration, ``bleu``
-    (the validation BLEU the search optimised), ``storage_mb`` and ``status``."""
+    """The ground-truth table as an earlier search's trials table, one trial per configuration:
+    its configuration, ``bleu`` (the validation BLEU the search optimised; the mean over seeds),
+    ``storage_mb`` and ``status``."""
+    table = per_configuration(table)
     out = table[[*KEY_PARAMS, "storage_mb", "status"]].assign(bleu=table["val_bleu"])
     out.to_csv(path, index=False)
     return path
+
+
+def shared(tables: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], CompiledSpace]:
+    """Each table restricted to the configurations every table has, and the grid of those (the
+    ground-truth space with the LoRA target sets they share)."""
+    tables = {name: with_targets(t) for name, t in tables.items()}
+    keys = [{_key(r) for r in t.to_dict("records")} for t in tables.values()]
+    common = set.intersection(*keys)
+    out = {name: t[[_key(r) in common for r in t.to_dict("records")]].reset_index(drop=True) for name, t in tables.items()}
+    targets = {v for t in out.values() for v in t[TARGETS] if isinstance(v, str)}
+    return out, grid_space(targets=sorted(targets))
 
 
 def rank_agreement(a: pd.DataFrame, b: pd.DataFrame) -> tuple[int, float]:
@@ -81,11 +109,13 @@ def transfer_p(raw: pd.DataFrame, n_evals: int) -> float:
     return float(mannwhitneyu(to95(TRANSFER), to95("raymt"), alternative="two-sided").pvalue)
 
 
-def replay_direction(target: str, source: str, tables: dict[str, pd.DataFrame], seeds: int, n_evals: int, log=print) -> pd.DataFrame:
+def replay_direction(
+    target: str, source: str, tables: dict[str, pd.DataFrame], seeds: int, n_evals: int, log=print, space: CompiledSpace | None = None
+) -> pd.DataFrame:
     """raymt without and with the source's prior, and grid, on the target: one row per seed."""
     with tempfile.TemporaryDirectory(prefix="raymt_transfer_") as tmp:
         prior = as_trials_table(tables[source], Path(tmp) / "trials.csv")
-        raw = run(tables[target], ["raymt", "grid"], seeds, n_evals, log=log, pair=target, related={TRANSFER: ("raymt", prior)})
+        raw = run(tables[target], ["raymt", "grid"], seeds, n_evals, log=log, pair=target, related={TRANSFER: ("raymt", prior)}, space=space)
     return raw.assign(source=source)
 
 
@@ -95,13 +125,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--evals", type=int, default=32)
     ap.add_argument("--out", type=Path, default=OUT_CSV)
     args = ap.parse_args(argv)
-    tables = {name: pd.read_csv(path) for name, path in TABLES.items()}
+    tables, space = shared({name: read_table(path) for name, path in TABLES.items()})
     n, rho = rank_agreement(*tables.values())
-    print(f"{n} configurations in both tables; Spearman correlation of their validation BLEU: {rho:.2f}")
+    print(f"{n} configurations in both tables (replayed on those; mean over seeds); Spearman correlation of their validation BLEU: {rho:.2f}")
     raws = []
     for target, source in (list(TABLES), list(reversed(TABLES))):
         t0 = time.perf_counter()
-        raw = replay_direction(target, source, tables, args.seeds, args.evals)
+        raw = replay_direction(target, source, tables, args.seeds, args.evals, space=space)
         raws.append(raw)
         print(f"\ntarget {target}, prior from {source} ({time.perf_counter() - t0:.0f} s):")
         print(summary_table(raw, args.evals))

@@ -55,6 +55,10 @@ class _Carving(BaseModel):
     valid_size: int = Field(500, ge=1, description="Validation pairs carved from train when the corpus has no validation split.")
     test_size: int = Field(500, ge=1, description="Test pairs carved from train when the corpus has no test split.")
     split_seed: int = Field(0, description="Seed of the carving and of the max_train_pairs subset: same seed, same splits.")
+    carve_by: Literal["pair", "source"] = Field(
+        "pair",
+        description="How validation/test are carved from train: 'pair' draws single pairs (train then keeps no pair whose source was carved); 'source' keeps every pair of one source sentence in one split, for corpora that give several translations of a sentence (Tatoeba): validation and test then share no source sentence either.",
+    )
 
 
 class SyntheticData(SyntheticSpec, _Common):
@@ -113,6 +117,8 @@ class LocalData(_Carving, _Common):
             raise ValueError("src_file / tgt_file apply to format: moses only")
         if self.documents is not None and (self.validation is not None or self.test is not None):
             raise ValueError("documents carves validation and test by document: set validation: null and test: null")
+        if self.documents is not None and self.carve_by != "pair":
+            raise ValueError("documents already carves by whole documents: leave carve_by at its default, 'pair'")
         if self.columns is not None:
             if self.format != "tsv":
                 raise ValueError("columns applies to format: tsv only")

@@ -199,11 +199,21 @@ def load_corpus(cfg: SyntheticData | LocalData | HFData) -> tuple[Splits, Cleani
                 where=raw["train"][1],
                 fix="lower data.valid_size / data.test_size, or provide validation/test files",
             )
-        splits["train"], carved, report.overlap_dropped = carve(splits["train"], missing, cfg.split_seed)
+        train = splits["train"]
+        if cfg.carve_by == "source":  # every translation of one source sentence goes to one split
+            splits["train"], carved, report.overlap_dropped = carve_documents(train, [src for src, _ in train], missing, cfg.split_seed)
+            how = " by source sentence (all translations of a source in one split)"
+            if not splits["train"]:
+                raise DataError(
+                    "carving by source sentence left no training pairs", where=raw["train"][1], fix="lower data.valid_size / data.test_size"
+                )
+        else:
+            splits["train"], carved, report.overlap_dropped = carve(train, missing, cfg.split_seed)
+            how = ""
         for name, pairs in carved.items():
             splits[name] = pairs
             report.carved[name] = len(pairs)
-            report.notes.append(f"{name}: no {name} split in the corpus; carved {len(pairs)} pairs from train (seed {cfg.split_seed})")
+            report.notes.append(f"{name}: no {name} split in the corpus; carved {len(pairs)} pairs from train{how} (seed {cfg.split_seed})")
     before = len(splits["train"])
     seed = cfg.seed if isinstance(cfg, SyntheticData) else cfg.split_seed
     splits["train"] = cap(splits["train"], cfg.max_train_pairs, seed)

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.lc_replay import SchedulerSpec, replay_in_process, shuffled
 from benchmarks.lc_replay_ground_truth import TABLE, run, runs_from_table
+from benchmarks.sampler_replay import grid_space, read_table
 
 ASHA = SchedulerSpec("asha", "asha", (("metric", "bleu_best"), ("mode", "max"), ("grace_period", 1.0), ("reduction_factor", 2.0)))
 MO_ASHA = SchedulerSpec("mo_asha", "mo_asha", (*ASHA.params, ("ranking", "pareto")))
@@ -77,9 +78,21 @@ def test_summary_rows_measure_saved_epochs_and_the_front_kept():
     assert (mo["compute_saved"] == 0).all() and (mo["front_points_kept"] == 2).all()
 
 
+def test_a_configuration_of_several_seeds_replays_their_mean_curve_or_one_seed():
+    two = pd.concat([BIG_AND_SMALL.assign(seed=0), BIG_AND_SMALL.assign(seed=1, trial_id=BIG_AND_SMALL["trial_id"] + "1")], ignore_index=True)
+    two.loc[(two["seed"] == 1) & (two["trial_id"] == "small1"), ["val_bleu_epoch1", "val_bleu_epoch2", "val_bleu_epoch3"]] = [3.0, 4.0, 5.0]
+    runs = {r.run_id: r for r in runs_from_table(two)}
+    assert set(runs) == {"big+big1", "small+small1"}
+    assert runs["small+small1"].curve == (2.0, 3.0, 4.0) and runs["big+big1"].curve == (5.0, 6.0, 7.0)
+    runs = {r.run_id: r for r in runs_from_table(two, seed=1)}
+    assert runs["small1"].curve == (3.0, 4.0, 5.0)
+    with pytest.raises(ValueError, match="seed 2"):
+        runs_from_table(two, seed=2)
+
+
 def test_the_shipped_table_replays():
-    runs = runs_from_table(pd.read_csv(TABLE))
-    assert len(runs) == 21 and {len(r.curve) for r in runs} == {3}
+    runs = runs_from_table(read_table(TABLE))
+    assert len(runs) == grid_space().grid_size() == 30 and {len(r.curve) for r in runs} == {3}  # every configuration of the grid
     df = run(runs, seeds=2)
     assert set(df["scheduler"]) == {"none", "asha", "mo_asha", "mo_asha_bands"}
     assert df["hv_log_frac"].le(1 + 1e-9).all() and df["compute_saved"].between(0, 1).all()

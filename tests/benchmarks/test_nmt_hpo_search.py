@@ -268,3 +268,15 @@ def test_tuning_selects_resumes_and_keeps_shipped_without_a_clear_gain(tmp_path,
     monkeypatch.setattr(nt, "run_optuna", lambda *a: calls.append(a) or [0])
     again = nt.select(tables, range(2), 6, lambda m: None, nt.RunStore(tmp_path / "runs.csv", resume=True), alternatives)
     assert not calls and again[0] == choice
+
+
+@needs_tables
+def test_raw_csvs_are_merged_with_the_seeds_asked_for_only(tmp_path, capsys):
+    """--from-csv --seeds N: runs made with more seeds (the stock samplers') are cut to seeds
+    0..N-1, like for like with the runs made with N seeds, and nothing runs."""
+    tables = {p: nb.load_table(p) for p in ("zh-en",)}
+    rows = nb.run_grid("optuna", ["zh-en"], ["random"], range(3), 10, tables=tables, log=lambda m: None)
+    nb.write_csv(pd.DataFrame(rows), tmp_path / "a.csv")
+    assert nb.main(["--from-csv", str(tmp_path / "a.csv"), "--seeds", "2", "--out", str(tmp_path / "merged.csv")]) == 0
+    assert sorted(pd.read_csv(tmp_path / "merged.csv")["seed"]) == [0, 1]
+    assert "| zh-en | random | 2 |" in capsys.readouterr().out

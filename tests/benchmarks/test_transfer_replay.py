@@ -11,12 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmarks.transfer_replay import TABLES, TRANSFER, as_trials_table, rank_agreement, replay_direction, transfer_p
+from benchmarks.sampler_replay import per_configuration, read_table
+from benchmarks.transfer_replay import TABLES, TRANSFER, as_trials_table, rank_agreement, replay_direction, shared, transfer_p
 from raymt.errors import ConfigError
 from raymt.search.sampler.sources import read_related, space_params
 
 ROOT = Path(__file__).resolve().parents[2]
-REAL = pd.read_csv(TABLES["real-text en-cs"])
+REAL = read_table(TABLES["real-text en-cs"])
+CONFIGURATIONS = len(per_configuration(REAL))
 
 
 def test_the_synthetic_ground_truth_searches_the_same_space_as_the_real_text_one():
@@ -34,7 +36,7 @@ def test_a_ground_truth_table_is_read_as_earlier_trials_and_a_mismatch_names_the
     params = space_params(space)
     path = as_trials_table(REAL, tmp_path / "trials.csv")
     ((_, df),) = read_related([("prior", path, False)], OBJECTIVES, params=params, param_names=space.flat_columns())
-    assert len(df) == 21 and df["bleu"].tolist() == REAL["val_bleu"].tolist()
+    assert len(df) == CONFIGURATIONS and df["bleu"].tolist() == pytest.approx(per_configuration(REAL)["val_bleu"].tolist())
     renamed = pd.read_csv(path).rename(columns={"adapter.size": "adapter.width"})
     renamed.to_csv(tmp_path / "renamed.csv", index=False)
     with pytest.raises(ConfigError, match="adapter.size"):
@@ -44,9 +46,22 @@ def test_a_ground_truth_table_is_read_as_earlier_trials_and_a_mismatch_names_the
 def test_a_prior_that_ranks_alike_reaches_the_front_sooner_than_none():
     related = REAL.assign(val_bleu=REAL["val_bleu"] * 3 + 1)  # another scale, the same ranks
     n, rho = rank_agreement(REAL, related)
-    assert n == 21 and rho == pytest.approx(1.0)
-    raw = replay_direction("target", "source", {"target": REAL, "source": related}, seeds=2, n_evals=16, log=lambda m: None)
+    assert n == CONFIGURATIONS and rho == pytest.approx(1.0)
+    tables, space = shared({"target": REAL, "source": related})
+    raw = replay_direction("target", "source", tables, seeds=2, n_evals=16, log=lambda m: None, space=space)
     assert set(raw["sampler"]) == {"raymt", "grid", TRANSFER} and (raw["source"] == "source").all()
     to95 = raw.groupby("sampler")["evals_to_95"].max()
     assert to95[TRANSFER] < raw.loc[raw["sampler"] == "raymt", "evals_to_95"].min()
     assert np.isfinite(transfer_p(raw, 16))
+
+
+def test_two_tables_are_replayed_on_the_configurations_they_share():
+    """The synthetic table has no q_proj+v_proj LoRAs: both sides drop them, and the replayed grid
+    has the all-linear target set only (every proposal is a row of both tables)."""
+    qv = REAL.iloc[[0]].assign(method="lora", **{"lora.r": 8, "lora.target_modules": "q_proj+v_proj", "adapter.size": np.nan})
+    with_qv = pd.concat([REAL, qv], ignore_index=True)
+    synthetic = read_table(TABLES["synthetic"])
+    tables, space = shared({"real": with_qv, "synthetic": synthetic})
+    assert (tables["real"]["lora.target_modules"] != "q_proj+v_proj").all()
+    assert len(per_configuration(tables["real"])) == len(per_configuration(tables["synthetic"]))
+    assert space.grid_size() == len(per_configuration(tables["synthetic"]))

@@ -1,4 +1,7 @@
-"""A driver attached to a `ray start` head tells the cluster's workers where the cluster is.
+"""`ray job submit` to a Ray head started separately (as on a cluster): raymt's driver attaches
+through RAY_ADDRESS instead of starting its own Ray, with Ray 2.60's token authentication on,
+and tells the cluster's workers where the cluster is. (tests/cluster/test_autoscaling.py runs a
+whole `raymt search` as such a job.)
 
 Ray Train frees a finished trial's placement group from a cleaner actor that asks the State API
 about the trial's controller. A head started with `ray start` gives its workers no RAY_ADDRESS,
@@ -21,7 +24,7 @@ import pytest
 from ray_head import RAY, HeadPorts, node_ip, start_head, stop_head
 
 pytestmark = pytest.mark.slow
-PORTS = HeadPorts(gcs=45379, dashboard=45265, min_worker=44000)  # test_job_submit: 46xxx/48xxx, test_autoscaling: 47xxx
+PORTS = HeadPorts(gcs=45379, dashboard=45265, min_worker=44000)  # test_autoscaling: 47xxx
 
 DRIVER = """
 import json, os
@@ -98,8 +101,14 @@ def test_workers_of_an_attached_job_find_their_own_cluster(tmp_path, head_next_t
     )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]  # "Found multiple active Ray instances" failed the job before
+    assert "attached to the Ray cluster" in text  # no second Ray was started
+    assert "succeeded" in text.lower()
     view = json.loads(next(line for line in text.splitlines() if line.startswith("VIEW="))[len("VIEW=") :])
     assert "raymt-attach-marker" in view["actors"]  # the State API saw this cluster, not the other Ray
     assert view["address"] == f"{node_ip()}:{PORTS.gcs}"
     assert view["job_var"] == "kept"  # the job's env_vars were merged, not replaced
     assert view["working_dir_file"] == "from the working_dir"  # ... and its working_dir kept
+    # authentication stays on: a client without the cluster's token is refused
+    stranger = {**head_next_to_another_ray, "RAY_AUTH_TOKEN": "0" * 64}
+    denied = subprocess.run([RAY, "job", "list", "--address", PORTS.dashboard_url], env=stranger, capture_output=True, text=True, timeout=120)
+    assert denied.returncode != 0

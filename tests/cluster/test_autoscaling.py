@@ -27,7 +27,7 @@ from ray_head import RAY, HeadPorts, fake_cluster_config, node_ip, start_head, s
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
-PORTS = HeadPorts(gcs=47379, dashboard=47265, min_worker=43000)  # tests/cluster/test_job_submit.py uses 46xxx/48xxx
+PORTS = HeadPorts(gcs=47379, dashboard=47265, min_worker=43000)  # tests/cluster/test_attach.py uses 45xxx/44xxx
 IDLE_MINUTES = 0.25
 WORKER_TYPE = "cpu2"
 

@@ -246,3 +246,63 @@ def test_ntrex_news_carved_by_document(tmp_path):
     assert "whole documents" in report.summary()
     with pytest.raises(Exception, match="validation: null"):
         parse_data_config({**raw, "validation": "val"})
+
+
+def _multi_reference(folder: Path, n_sources=120) -> None:
+    """A Tatoeba-like corpus: sorted by source, every third source with two or three translations."""
+    de, en = [], []
+    for i in range(n_sources):
+        for k in range(1 + (i % 3 == 0) + (i % 9 == 0)):
+            de.append(f"{DE[i % 5]} {i}")
+            en.append(f"{EN[i % 5]} {i} ref{k}")
+    _write(folder / "corpus.de", de)
+    _write(folder / "corpus.en", en)
+
+
+def test_carve_by_source_keeps_every_translation_of_a_sentence_in_one_split(tmp_path):
+    _multi_reference(tmp_path)
+    sources = lambda rows: {s for s, _ in rows}  # noqa: E731
+    pair_mode_leaks = False
+    for seed in range(10):
+        splits, report = load_corpus(_cfg(tmp_path / "corpus", valid_size=20, test_size=20, split_seed=seed, carve_by="source"))
+        train, val, test = (sources(splits[k]) for k in ("train", "validation", "test"))
+        assert not (train & val or train & test or val & test)
+        everything = [p for rows in splits.values() for p in rows]
+        assert sorted(everything) == sorted(set(everything)) and len(everything) == report.read["train"]  # nothing lost
+        assert len(splits["validation"]) >= 20 and len(splits["test"]) >= 20 and report.overlap_dropped == 0
+        assert "by source sentence" in report.summary()
+        by_pair = load_corpus(_cfg(tmp_path / "corpus", valid_size=20, test_size=20, split_seed=seed))[0]
+        pair_mode_leaks |= bool(sources(by_pair["validation"]) & sources(by_pair["test"]))
+    assert pair_mode_leaks  # what the option is for: drawn by pair, a sentence lands in both held-out sets
+
+
+def test_carve_by_source_is_refused_with_documents_and_unknown_values(tmp_path):
+    with pytest.raises(Exception, match="documents already carves"):
+        _cfg(tmp_path, documents="ids.tsv", validation=None, test=None, carve_by="source")
+    with pytest.raises(Exception, match="carve_by"):
+        _cfg(tmp_path, carve_by="sentence")
+
+
+def test_tatoeba_carved_by_source_sentence():
+    """Tatoeba (../shared): one file pair sorted by source, with several translations of many
+    sentences; carved by source, no English sentence is in two splits."""
+    tatoeba = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tatoeba-test" / "testsets" / "deu-eng"
+    if not (tatoeba / "tatoeba-test-v2021-08-07.eng").is_file():
+        pytest.skip(f"Tatoeba is not at {tatoeba} (../shared absent on this machine)")
+    cfg = parse_data_config(
+        {
+            "source": "local",
+            "path": str(tatoeba / "tatoeba-test-v2021-08-07"),
+            "format": "moses",
+            "src": "eng",
+            "tgt": "deu",
+            "carve_by": "source",
+            "valid_size": 500,
+            "test_size": 1000,
+        }
+    )
+    splits, report = load_corpus(cfg)
+    src = {name: {s for s, _ in rows} for name, rows in splits.items()}
+    assert not (src["train"] & src["validation"] or src["train"] & src["test"] or src["validation"] & src["test"])
+    assert 500 <= len(splits["validation"]) < 520 and 1000 <= len(splits["test"]) < 1020 and len(splits["train"]) > 15000
+    assert len({s[0] for s in src["test"]}) > 15  # drawn across the alphabetically sorted file, not its head

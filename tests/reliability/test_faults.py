@@ -124,7 +124,11 @@ def test_fsdp_restore_after_a_killed_worker_continues_exactly(tmp_path, cache_ro
         "test",
     )
     prepared = prepare_experiment(cfg, log=lambda m: None)
-    unbroken, _ = run_trial(cfg, prepared, name="unbroken")
+    unbroken, unbroken_checkpoint = run_trial(cfg, prepared, name="unbroken")
+    # the FSDP trial itself (tests/train/test_trial.py runs no FSDP trial of its own): 2 ranks,
+    # every parameter trained, the gathered full model kept as the artefact
+    assert unbroken["world_size"] == 2 and unbroken["trainable_params"] == unbroken["total_params"]
+    assert (Path(unbroken_checkpoint) / "artifact" / "model.safetensors").exists()
 
     killed, checkpoint, _ = _run_killing_a_worker(cfg, prepared, tmp_path / "fsdp" / "trials", "killed", victim=-1)
     assert killed["restarts"] == 1 and killed["restore_s"] > 0

@@ -75,10 +75,19 @@ def test_a_grid_searchs_front_is_repeated_from_its_grid_values(tmp_path):
     raw["search"]["repeat_front"] = 1
     (tmp_path / "gt.yaml").write_text(yaml.safe_dump(raw))
     _, search, compiled, _ = load_search(tmp_path / "gt.yaml")
-    assert search.sampler.kind == "grid" and compiled.trials_to_run(search.num_samples) == 21
+    assert search.sampler.kind == "grid" and compiled.trials_to_run(search.num_samples) == 30
     rows = [  # as the grid's trials table holds them: the other branches' columns missing
         {"trial_id": "f", "method": "full", "train.lr": 3e-3, "bleu": 6.0, "storage_mb": 7.8},
-        {"trial_id": "l", "method": "lora", "train.lr": 3e-3, "lora.r": 8.0, "lora.alpha_over_r": 2, "bleu": 1.4, "storage_mb": 0.55},
+        {
+            "trial_id": "l",
+            "method": "lora",
+            "train.lr": 3e-3,
+            "lora.r": 8.0,
+            "lora.alpha_over_r": 2,
+            "lora.target_modules": "all-linear",
+            "bleu": 1.4,
+            "storage_mb": 0.55,
+        },
         {"trial_id": "a", "method": "adapter", "train.lr": 1e-3, "adapter.size": 8.0, "bleu": 0.8, "storage_mb": 0.13},
         {"trial_id": "d", "method": "adapter", "train.lr": 3e-4, "adapter.size": 128.0, "bleu": 0.5, "storage_mb": 1.6},  # dominated
     ]

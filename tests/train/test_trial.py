@@ -94,16 +94,6 @@ def bleu_of_artifact(cfg, prepared, artifact_dir):
     return corpus_scores(hyps, list(split["tgt_text"]), tokenize=bleu_tokenizer(cfg.eval.bleu_tokenize, cfg.model.tgt_lang)).bleu
 
 
-def test_fsdp_full_fine_tuning_on_cpu(shared_cache, cache_root, ray_local):
-    cfg = trial_config(shared_cache, cache_root, method={"name": "full"}, resources={"strategy": "fsdp"}, train={"epochs": 1})
-    prepared = prepare_experiment(cfg, log=lambda m: None)
-    metrics, checkpoint = run_trial(cfg, prepared, name="fsdp")
-    assert metrics["world_size"] == 2
-    assert metrics["trainable_params"] == metrics["total_params"]
-    assert (Path(checkpoint) / "artifact" / "model.safetensors").exists()
-    assert metrics["bleu"] > 0
-
-
 def test_raymt_train_on_an_object_store_keeps_its_checkpoint_there(s3_bucket, tmp_path, cache_root, tiny_base):
     """`raymt train` with `storage_path: s3://...`: Ray Train writes the checkpoints to the
     bucket and the command reports the checkpoint's URI."""

@@ -53,6 +53,8 @@ from pathlib import Path
 
 import yaml
 
+from raymt.train.phase_memory import proc_status
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
 MARKER = "raymt_real_scale.json"
@@ -129,16 +131,6 @@ def trial_config(method: str, base: Path, work: Path, args) -> dict:
 # --- watching the workers ------------------------------------------------------------------------
 
 
-def _status(pid: int) -> dict[str, int]:
-    values = {}
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            key, _, rest = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                values[key] = int(rest.split()[0]) * 1024
-    return values
-
-
 class Watch:
     """Peak RSS of every RayTrainWorker under a process, and of the whole process tree."""
 
@@ -182,7 +174,7 @@ class Watch:
                 procs = []
             for proc in procs:
                 try:
-                    status = _status(proc.pid)
+                    status = proc_status(proc.pid)
                     total += status.get("VmRSS", 0)
                     if "RayTrainWorker" in " ".join(proc.cmdline()):
                         if status.get("VmHWM", 0) > self.workers.get(proc.pid, 0):

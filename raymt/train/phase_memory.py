@@ -30,10 +30,10 @@ __all__ = ["ENV", "PhaseMemory", "read_phases"]
 ENV = "RAYMT_PHASE_MEMORY"
 
 
-def _status() -> dict[str, int]:
-    """``VmRSS`` and ``VmHWM`` of this process, in bytes."""
+def proc_status(pid: int | str = "self") -> dict[str, int]:
+    """``VmRSS`` and ``VmHWM`` of a process (this one by default), in bytes."""
     values = {}
-    with open("/proc/self/status") as fh:
+    with open(f"/proc/{pid}/status") as fh:
         for line in fh:
             key, _, rest = line.partition(":")
             if key in ("VmHWM", "VmRSS"):
@@ -59,7 +59,7 @@ class PhaseMemory:
 
     def _reset(self) -> int:
         """The high-water mark so far, then reset it to the current resident set."""
-        hwm = _status()["VmHWM"]
+        hwm = proc_status()["VmHWM"]
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
         return hwm
@@ -86,14 +86,14 @@ class PhaseMemory:
             yield
             return
         before = self._reset()
-        rss_start = _status()["VmRSS"]
+        rss_start = proc_status()["VmRSS"]
         self._open = {"name": name, "step": step, "inner": 0, "segment": None}
         start = time.time()
         try:
             yield
         finally:
             self._close_segment()
-            status = _status()
+            status = proc_status()
             self._write(name, step, start, rss_start, max(status["VmHWM"], self._open["inner"]), before, status["VmRSS"])
             self._open = None
             self._reset()
@@ -104,13 +104,13 @@ class PhaseMemory:
             return
         self._close_segment()
         self._reset()
-        self._open["segment"] = (label, time.time(), _status()["VmRSS"])
+        self._open["segment"] = (label, time.time(), proc_status()["VmRSS"])
 
     def _close_segment(self) -> None:
         if self._open is None or self._open["segment"] is None:
             return
         label, start, rss_start = self._open["segment"]
-        status = _status()
+        status = proc_status()
         self._open["inner"] = max(self._open["inner"], status["VmHWM"])
         self._write(f"{self._open['name']}:{label}", self._open["step"], start, rss_start, status["VmHWM"], 0, status["VmRSS"])
         self._open["segment"] = None

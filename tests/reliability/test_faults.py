@@ -139,6 +139,18 @@ def test_fsdp_restore_after_a_killed_worker_continues_exactly(tmp_path, cache_ro
         assert killed[key] == unbroken[key], (key, killed[key], unbroken[key])
 
 
+def _one_epoch_search(name: str, storage: Path) -> dict:
+    """The default space's config cut to a one-epoch search on 300 pairs, each failure final
+    (``resources.max_failures: 0``): the fault searches below set their own points and space."""
+    raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
+    raw.update(name=name, storage_path=str(storage))
+    raw["data"].update(train_size=300, valid_size=30, test_size=30)
+    raw["eval"]["max_samples"] = 30
+    raw["train"]["epochs"] = 1
+    raw["resources"]["max_failures"] = 0
+    return raw
+
+
 def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_path, cache_root, tiny_base, monkeypatch):
     """Two ways a trial breaks, in one search. (1) A bad combination only the data reveals (110
     virtual tokens leave 18 of the model's 128 positions, and some sources are longer) raises
@@ -151,12 +163,7 @@ def test_raising_and_diverging_trials_are_recorded_and_the_search_goes_on(tmp_pa
     _link_cache(tmp_path, cache_root)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent / "diverge_site"), str(ROOT)]))
     monkeypatch.setenv("RAYMT_TEST_DIVERGE_AT_LR", "9e-3")
-    raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
-    raw.update(name="faults", storage_path=str(tmp_path))
-    raw["data"].update(train_size=300, valid_size=30, test_size=30)
-    raw["eval"]["max_samples"] = 30
-    raw["train"]["epochs"] = 1
-    raw["resources"]["max_failures"] = 0
+    raw = _one_epoch_search("faults", tmp_path)
     raw["search"].update(
         num_samples=5,
         scheduler={"kind": "none"},
@@ -225,12 +232,7 @@ def test_trials_killed_for_memory_are_recorded_and_the_search_goes_on(tmp_path, 
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent / "diverge_site"), str(ROOT)]))
     monkeypatch.setenv("RAYMT_TEST_HOG_TRIAL_ONCE", str(tmp_path / "hogged"))
     monkeypatch.setenv("RAYMT_TEST_HOG_AT_LR", "9e-3")
-    raw = yaml.safe_load((ROOT / "search_spaces" / "default.yaml").read_text())
-    raw.update(name="oom", storage_path=str(tmp_path))
-    raw["data"].update(train_size=300, valid_size=30, test_size=30)
-    raw["eval"]["max_samples"] = 30
-    raw["train"]["epochs"] = 1
-    raw["resources"]["max_failures"] = 0  # a killed worker fails the trial at once (no restart into the same allocation)
+    raw = _one_epoch_search("oom", tmp_path)  # max_failures 0: a killed worker fails the trial at once (no restart into the same allocation)
     raw["search"].update(
         num_samples=3,
         scheduler={"kind": "none"},

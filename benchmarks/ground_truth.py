@@ -201,12 +201,13 @@ def seed_pairs(df: pd.DataFrame, seeds: tuple[int, int] = (0, 1)) -> pd.DataFram
 def seed_fronts(df: pd.DataFrame, split: str = "val") -> dict[str, list[str]]:
     """The Pareto front (``<split>_bleu`` max, ``storage_mb`` min) of each seed and of the mean
     over seeds, as ``"configuration at lr"`` labels from the smallest to the largest storage; only
-    configurations :func:`seed_pairs` holds (both seeds completed), so the fronts are drawn from the
-    same candidates."""
+    configurations :func:`seed_pairs` holds with both seeds' ``split`` BLEU, so the fronts are drawn
+    from the same candidates."""
     from raymt.analysis.pareto import pareto_mask
 
-    pairs = seed_pairs(df).sort_values(["storage_mb", "configuration", "train.lr"], kind="mergesort").reset_index(drop=True)
-    labels = pairs["configuration"] + " at lr " + pairs["train.lr"].map("{:g}".format)
+    pairs = seed_pairs(df).sort_values(["storage_mb", "configuration", "train.lr"], kind="mergesort")
+    pairs = pairs[pairs[f"{split}_a"].notna() & pairs[f"{split}_b"].notna()].reset_index(drop=True)
+    labels = pd.Series([f"{c} at lr {lr:g}" for c, lr in zip(pairs["configuration"], pairs["train.lr"])], dtype=object)
     objectives = {"bleu": "max", "storage_mb": "min"}
     fronts = {}
     for name, bleu in (("seed 0", pairs[f"{split}_a"]), ("seed 1", pairs[f"{split}_b"]), ("mean", (pairs[f"{split}_a"] + pairs[f"{split}_b"]) / 2)):
@@ -232,19 +233,23 @@ def seed_noise(df: pd.DataFrame) -> str:
     lines = [
         f"{len(pairs)} configurations completed at seeds 0 and 1 ({len(peft)} PEFT)",
         "",
-        "| split | Spearman (all) | Spearman (PEFT) | mean abs gap | largest gap | pooled sd |",
-        "|---|---|---|---|---|---|",
+        "| split | configurations | Spearman (all) | Spearman (PEFT) | mean abs gap | largest gap | pooled sd |",
+        "|---|---|---|---|---|---|---|",
     ]
     for split, name in (("val", "validation"), ("test", "test")):
-        a, b = pairs[f"{split}_a"], pairs[f"{split}_b"]
+        scored = pairs[pairs[f"{split}_a"].notna() & pairs[f"{split}_b"].notna()].reset_index(drop=True)  # test: both seeds scored
+        if len(scored) < 3:
+            lines.append(f"| {name} | {len(scored)} | - | - | - | - | - |")
+            continue
+        a, b, is_peft = scored[f"{split}_a"], scored[f"{split}_b"], scored["configuration"] != "full"
         gap = (a - b).abs()
         i = int(gap.to_numpy().argmax())
-        worst = pairs.iloc[i]
+        worst = scored.iloc[i]
         rho_all = spearmanr(a, b).statistic
-        rho_peft = spearmanr(peft[f"{split}_a"], peft[f"{split}_b"]).statistic if len(peft) >= 3 else float("nan")
+        rho_peft = spearmanr(a[is_peft], b[is_peft]).statistic if is_peft.sum() >= 3 else float("nan")
         where = f"{worst['configuration']} at lr {worst['train.lr']:g}: {a.iloc[i]:.2f} vs {b.iloc[i]:.2f}"
         pooled = float(np.sqrt(((a - b) ** 2).mean() / 2))
-        lines.append(f"| {name} | {rho_all:.2f} | {rho_peft:.2f} | {gap.mean():.2f} | {gap.iloc[i]:.2f} ({where}) | {pooled:.2f} |")
+        lines.append(f"| {name} | {len(scored)} | {rho_all:.2f} | {rho_peft:.2f} | {gap.mean():.2f} | {gap.iloc[i]:.2f} ({where}) | {pooled:.2f} |")
     for split, name in (("val", "validation"), ("test", "test")):
         fronts = seed_fronts(df, split)
         lines += ["", f"{name} front (BLEU max, storage min):"]

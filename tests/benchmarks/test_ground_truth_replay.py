@@ -195,3 +195,5 @@ def test_seed_noise_pairs_the_two_seeds_of_each_configuration_and_compares_their
     same = seed_fronts(pd.concat([first, first.assign(seed=1)], ignore_index=True))
     assert same["seed 0"] == same["seed 1"] == same["mean"]
     assert "too few" in seed_noise(first)  # one seed: nothing to compare
+    unscored = table.assign(test_bleu=np.where(table["seed"] == 1, np.nan, table["test_bleu"]))  # seed 1 not scored on test
+    assert "| test | 0 | - | - | - | - | - |" in seed_noise(unscored) and seed_fronts(unscored, "test")["seed 0"] == []

@@ -21,6 +21,8 @@ workers (each reports whether ``raymt`` is in its ``sys.modules``). The variants
 - ``defaults``: Ray as a user gets it (``benchmarks.peer_ray_tune.start_own_ray``: Ray's defaults);
 - ``raymt-lean``: as ``raymt``, plus the Ray Train switches that are left (:data:`LEAN_ENV`:
   no Train metrics, no structured log files): what they would save;
+- ``raymt-poll``: as ``raymt``, with the controller polling its workers every 0.1 s (:data:`POLL_ENV`)
+  instead of 0.5 s: what a faster poll would save at most (a trial that trains pays the polls' CPU);
 - ``raymt-hf`` (with ``--hf-base DIR``, a saved seq2seq model such as raymt's tiny base): as
   ``raymt``, but the worker loads the tokenizer and the model from DIR with ``transformers``'
   Auto classes and wraps that model instead: the floor of any trial that trains a Hugging Face
@@ -58,13 +60,15 @@ OUT = ROOT / "benchmarks" / "out" / "train_floor"
 #: raymt's default search's trial shape (search_spaces/default.yaml, resources:)
 WORKERS, CPUS_PER_WORKER, TRIAL_CPUS = 2, 0.95, 0.1
 #: how each variant starts Ray, and the environment it adds before starting it
-VARIANTS = {"raymt": "raymt", "defaults": "defaults", "raymt-lean": "raymt", "raymt-hf": "raymt"}
+VARIANTS = {"raymt": "raymt", "defaults": "defaults", "raymt-lean": "raymt", "raymt-poll": "raymt", "raymt-hf": "raymt"}
 #: Ray Train switches raymt does not set (ray/train/v2/_internal/constants.py, ray/train/v2/api/data_parallel_trainer.py)
 LEAN_ENV = {
     "RAY_TRAIN_METRICS_ENABLED": "0",
     "RAY_TRAIN_ENABLE_CONTROLLER_STRUCTURED_LOGGING": "0",
     "RAY_TRAIN_ENABLE_WORKER_STRUCTURED_LOGGING": "0",
 }
+#: the controller's poll at 0.1 s instead of raymt's 0.5 s (a user's value wins over raymt's)
+POLL_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1"}
 
 
 def floor_worker(config: dict) -> None:
@@ -138,8 +142,8 @@ def floor_trial(config: dict) -> None:
 def start_ray(variant: str) -> None:
     """Ray as raymt's search starts it, or as a user gets it (``benchmarks.peer_ray_tune``'s own
     local Ray: no raymt switches, only the address its processes need on a shared machine)."""
-    if variant == "raymt-lean":  # Ray's processes inherit the driver's environment at the start
-        os.environ.update(LEAN_ENV)
+    # Ray's processes inherit the driver's environment at the start
+    os.environ.update({"raymt-lean": LEAN_ENV, "raymt-poll": POLL_ENV}.get(variant, {}))
     if VARIANTS[variant] == "raymt":
         from raymt.runtime import init_ray
 
@@ -217,7 +221,8 @@ TERMS = [
 
 def compare(raymt: dict, floors: dict[str, dict]) -> list[dict]:
     """raymt's mean per term (``benchmarks.overhead``'s JSON), each floor's, and raymt's excess
-    over the first floor given (the bare floor with Ray started as raymt starts it). ``fixed`` is the mean over all
+    over the first floor given (the bare floor with Ray started as raymt starts it) and, when
+    given, over the ``raymt-hf`` floor (what raymt's own code adds to a trial of the same model). ``fixed`` is the mean over all
     trials but the last (whose ``between`` is unknown), in both scripts."""
 
     def term(summary: dict, columns: list[str]) -> float:
@@ -236,6 +241,8 @@ def compare(raymt: dict, floors: dict[str, dict]) -> list[dict]:
         for mode, summary in floors.items():
             row[f"floor ({mode})"] = term(summary, columns)
         row["raymt - floor"] = row["raymt"] - row[f"floor ({reference})"]
+        if "raymt-hf" in floors and reference != "raymt-hf":  # raymt's own code: over a trial that loads the same HF model
+            row["raymt - floor (raymt-hf)"] = row["raymt"] - row["floor (raymt-hf)"]
         rows.append(row)
     return rows
 
@@ -283,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         run_floor(args.out / args.run_one, args.run_one, args.trials, args.hf_base)
         return 0
     variants = args.variants or ["raymt", "defaults", *(["raymt-hf"] if args.hf_base else [])]
-    if "raymt-hf" in variants and args.hf_base is None:
+    if "raymt-hf" in variants and args.hf_base is None and not args.tables:
         parser.error("the raymt-hf variant loads the model given with --hf-base DIR")
     if args.tables:
         floors = {v: json.loads((args.out / f"{v}.json").read_text()) for v in variants if (args.out / f"{v}.json").exists()}

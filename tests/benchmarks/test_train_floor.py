@@ -85,3 +85,14 @@ def test_raymts_excess_is_taken_term_by_term_over_the_floor_with_raymts_ray_sett
     assert rows["fixed per trial"]["raymt - floor"] == pytest.approx(21.3 - 13.25)  # against the first floor given
     assert rows["fixed per trial"]["floor (defaults)"] == 15.0
     assert rows["to first step"]["raymt - floor"] == pytest.approx(16.9 - 9.35)
+    assert "raymt - floor (raymt-hf)" not in rows["start (fit -> worker's first line)"]
+
+
+def test_raymts_own_code_is_the_excess_over_a_floor_that_loads_the_same_model():
+    raymt = {"mean_s": {"start": 12.0, "import": 0.75, "setup": 3.75}, "fixed_per_trial_s": 21.0, "to_first_step_s": 16.5}
+    bare = {"mean_s": {"start": 13.0, "import": 0.0, "setup": 1.5}, "fixed_per_trial_s": 19.0, "to_first_step_s": 16.0}
+    hf = {"mean_s": {"start": 13.5, "import": 0.0, "setup": 4.0}, "fixed_per_trial_s": 20.0, "to_first_step_s": 17.5}
+    rows = {r["term"]: r for r in compare(raymt, {"raymt": bare, "raymt-hf": hf})}
+    assert rows["worker import + setup"]["raymt - floor"] == pytest.approx(4.5 - 1.5)
+    assert rows["worker import + setup"]["raymt - floor (raymt-hf)"] == pytest.approx(4.5 - 4.0)
+    assert rows["fixed per trial"]["raymt - floor (raymt-hf)"] == pytest.approx(1.0)

@@ -9,7 +9,7 @@ import json
 import pandas as pd
 from hand_made_results import make_results_folder
 
-from benchmarks.real_text_test import apart, best_of_each_method, main
+from benchmarks.real_text_test import apart, beats_base_per_direction, best_of_each_method, main
 from raymt.analysis.results import load
 
 TRIALS = (("t_lora", "lora", {"r": 8}, 30.0), ("t_adapter", "adapter", {"size": 16}, 31.0), ("t_lora4", "lora", {"r": 4}, 10.0))
@@ -32,6 +32,27 @@ def test_the_best_of_each_method_is_chosen_on_validation_among_completed_trials(
 def test_intervals_apart_only_when_they_do_not_overlap():
     assert apart((5.0, 1.0), (2.0, 1.0)) and apart((2.0, 1.0), (5.0, 1.0))
     assert not apart((5.0, 1.5), (2.0, 1.5)) and not apart((5.0, 2.0), (2.0, 1.5))
+
+
+def test_a_multi_pair_search_is_compared_with_the_base_in_each_direction():
+    """One direction at the base's level fails the target, even when the mean is well above it."""
+    scored = pd.DataFrame(
+        {
+            "trial_id": ["a", "b"],
+            "test_bleu_en_XX-cs_CZ": [11.4, 0.6],
+            "test_bleu_ci95_en_XX-cs_CZ": [1.0, 0.3],
+            "test_bleu_cs_CZ-en_XX": [18.0, 20.0],
+            "test_bleu_ci95_cs_CZ-en_XX": [1.1, 1.0],
+        }
+    )
+    base = {"en_XX-cs_CZ": {"test_bleu": 0.17, "test_bleu_ci95": 0.13}, "cs_CZ-en_XX": {"test_bleu": 0.54, "test_bleu_ci95": 0.21}}
+    lines, beats = beats_base_per_direction(scored, ["a"], base)
+    assert beats and len(lines) == 2 and all("above beyond both intervals" in line for line in lines)
+    lines, beats = beats_base_per_direction(scored, ["a", "b"], base)
+    assert not beats
+    assert [line for line in lines if "NOT above" in line] == [
+        "  b vs the untouched base, en_XX-cs_CZ: 0.60 ± 0.30 vs 0.17 ± 0.13, NOT above beyond both intervals"
+    ]
 
 
 def test_scores_the_validation_best_off_the_front_and_compares_with_the_base(tmp_path, tiny_base, capsys):

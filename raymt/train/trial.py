@@ -82,7 +82,11 @@ def train_loop_per_worker(loop_config: dict) -> None:
 
 
 def run_trial(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str | None = None, callbacks=()):
-    """Run one trial to the end and return its final metrics and checkpoint folder."""
+    """Run one trial to the end and return its final metrics and checkpoint folder.
+
+    A trial that Ray's memory monitor kills raises :class:`TrialFailed` with the one line of
+    :func:`raymt.results.failures.out_of_memory_reason` (what `raymt train` prints), not Ray's
+    40-line report; every other error is raised as it is."""
     from raymt.object_store import is_uri, join, local_form
 
     if storage_path is None:  # an object store goes to Ray Train as a URI (it writes there itself)
@@ -93,7 +97,14 @@ def run_trial(cfg, prepared: PreparedExperiment, *, name: str, storage_path: str
         )
     storage = storage_path
     trainer = make_trainer(cfg, prepared, name=name, storage_path=storage, callbacks=callbacks)
-    result = trainer.fit()
+    try:
+        result = trainer.fit()
+    except Exception as err:  # Ray's memory monitor killed a process: its one line, not Ray's 40-line report
+        from raymt.results.failures import out_of_memory_reason
+
+        if (reason := out_of_memory_reason(str(err))) is None:
+            raise
+        raise TrialFailed(reason) from None
     metrics = dict(result.metrics or {})
     if metrics.get("error"):
         raise TrialFailed(metrics["error"])

@@ -13,6 +13,7 @@ space's YAML changed as :func:`part_config` says):
 
     python -m benchmarks.ground_truth search SPACE [--seed N] [--targets q_proj,v_proj|all-linear]
     python -m benchmarks.ground_truth show [CSV]      # the table as markdown (BENCHMARKS.md's)
+    python -m benchmarks.ground_truth noise [CSV]     # seed-to-seed agreement of two seeds (:func:`seed_noise`)
 
 Its results folder is ``<storage_path>/<name>_seed<N>`` / ``<name>_targets-<set>``; an
 interrupted one continues with ``raymt search --resume DIR`` (its config copy is the part's YAML).
@@ -153,6 +154,13 @@ def search(space: Path, *, seed: int | None = None, targets: str | None = None) 
         return run_search(path)
 
 
+def config_name(row) -> str:
+    """A configuration but its learning rate, as the summary names it (``LoRA r=8 all-linear``)."""
+    if row["method"] == "lora":
+        return f"LoRA r={int(row['lora.r'])} {row[TARGETS]}"
+    return f"adapter {int(row['adapter.size'])}" if row["method"] == "adapter" else str(row["method"])
+
+
 def summary(df: pd.DataFrame) -> str:
     """The table as markdown, one line per configuration but the learning rate: per learning rate
     the validation BLEU (the mean over seeds, then each seed's in seed order) and, in brackets,
@@ -160,13 +168,7 @@ def summary(df: pd.DataFrame) -> str:
     done = df[df["status"] == "completed"]
     lrs = sorted(done["train.lr"].unique())
     lines = ["| configuration | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " | storage (bytes) |", "|---" * (len(lrs) + 2) + "|"]
-
-    def name(row) -> str:
-        if row["method"] == "lora":
-            return f"LoRA r={int(row['lora.r'])} {row[TARGETS]}"
-        return f"adapter {int(row['adapter.size'])}" if row["method"] == "adapter" else str(row["method"])
-
-    configs = done.assign(_name=[name(r) for _, r in done.iterrows()])
+    configs = done.assign(_name=[config_name(r) for _, r in done.iterrows()])
     for label, g in configs.groupby("_name", sort=False):
         cells = []
         for lr in lrs:
@@ -182,12 +184,94 @@ def summary(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def seed_pairs(df: pd.DataFrame, seeds: tuple[int, int] = (0, 1)) -> pd.DataFrame:
+    """One row per configuration completed at both ``seeds``: its name and learning rate, storage,
+    and each seed's validation and test BLEU (``val_a`` / ``val_b``, ``test_a`` / ``test_b``)."""
+    done = df[df["status"] == "completed"]
+    keys = ["_name", "train.lr"]
+    done = done.assign(_name=[config_name(r) for _, r in done.iterrows()])
+    cols = ["val_bleu", "test_bleu"]
+    a = done.loc[done["seed"] == seeds[0], [*keys, *cols, "storage_mb"]]
+    b = done.loc[done["seed"] == seeds[1], [*keys, *cols]]
+    both = a.merge(b, on=keys, how="inner", suffixes=("_a", "_b"), sort=False)
+    both = both.rename(columns={"val_bleu_a": "val_a", "val_bleu_b": "val_b", "test_bleu_a": "test_a", "test_bleu_b": "test_b"})
+    return both.rename(columns={"_name": "configuration"}).reset_index(drop=True)
+
+
+def seed_fronts(df: pd.DataFrame, split: str = "val") -> dict[str, list[str]]:
+    """The Pareto front (``<split>_bleu`` max, ``storage_mb`` min) of each seed and of the mean
+    over seeds, as ``"configuration at lr"`` labels from the smallest to the largest storage; only
+    configurations :func:`seed_pairs` holds with both seeds' ``split`` BLEU, so the fronts are drawn
+    from the same candidates."""
+    from raymt.analysis.pareto import pareto_mask
+
+    pairs = seed_pairs(df).sort_values(["storage_mb", "configuration", "train.lr"], kind="mergesort")
+    pairs = pairs[pairs[f"{split}_a"].notna() & pairs[f"{split}_b"].notna()].reset_index(drop=True)
+    labels = pd.Series([f"{c} at lr {lr:g}" for c, lr in zip(pairs["configuration"], pairs["train.lr"])], dtype=object)
+    objectives = {"bleu": "max", "storage_mb": "min"}
+    fronts = {}
+    for name, bleu in (("seed 0", pairs[f"{split}_a"]), ("seed 1", pairs[f"{split}_b"]), ("mean", (pairs[f"{split}_a"] + pairs[f"{split}_b"]) / 2)):
+        points = pd.DataFrame({"bleu": bleu, "storage_mb": pairs["storage_mb"], "status": "completed"})
+        fronts[name] = labels[pareto_mask(points, objectives).to_numpy()].tolist()
+    return fronts
+
+
+def seed_noise(df: pd.DataFrame) -> str:
+    """How far seed 0 and seed 1 of one configuration are apart, as markdown: per split the
+    Spearman rank correlation of the two seeds' BLEU over every configuration both completed (and
+    over the PEFT configurations only: full fine-tuning's lead alone makes a high correlation), the
+    mean and largest absolute gap (naming its configuration), and the pooled per-configuration
+    standard deviation (sqrt of the mean squared gap / 2); then the validation and test fronts of
+    each seed and of the mean, and which members they do not share. A trust figure: the front a
+    one-seed search reports is worth what this gap allows."""
+    from scipy.stats import spearmanr
+
+    pairs = seed_pairs(df)
+    if len(pairs) < 3:
+        return f"{len(pairs)} configurations completed at both seeds 0 and 1: too few to compare"
+    peft = pairs[pairs["configuration"] != "full"]
+    lines = [
+        f"{len(pairs)} configurations completed at seeds 0 and 1 ({len(peft)} PEFT)",
+        "",
+        "| split | configurations | Spearman (all) | Spearman (PEFT) | mean abs gap | largest gap | pooled sd |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for split, name in (("val", "validation"), ("test", "test")):
+        scored = pairs[pairs[f"{split}_a"].notna() & pairs[f"{split}_b"].notna()].reset_index(drop=True)  # test: both seeds scored
+        if len(scored) < 3:
+            lines.append(f"| {name} | {len(scored)} | - | - | - | - | - |")
+            continue
+        a, b, is_peft = scored[f"{split}_a"], scored[f"{split}_b"], scored["configuration"] != "full"
+        gap = (a - b).abs()
+        i = int(gap.to_numpy().argmax())
+        worst = scored.iloc[i]
+        rho_all = spearmanr(a, b).statistic
+        rho_peft = spearmanr(a[is_peft], b[is_peft]).statistic if is_peft.sum() >= 3 else float("nan")
+        where = f"{worst['configuration']} at lr {worst['train.lr']:g}: {a.iloc[i]:.2f} vs {b.iloc[i]:.2f}"
+        pooled = float(np.sqrt(((a - b) ** 2).mean() / 2))
+        lines.append(f"| {name} | {len(scored)} | {rho_all:.2f} | {rho_peft:.2f} | {gap.mean():.2f} | {gap.iloc[i]:.2f} ({where}) | {pooled:.2f} |")
+    for split, name in (("val", "validation"), ("test", "test")):
+        fronts = seed_fronts(df, split)
+        lines += ["", f"{name} front (BLEU max, storage min):"]
+        for who, members in fronts.items():
+            lines.append(f"- {who} ({len(members)}): " + "; ".join(members))
+        same = set(fronts["seed 0"]) == set(fronts["seed 1"])
+        only = [f"only seed {k}: " + ("; ".join(m for m in fronts[f"seed {k}"] if m not in fronts[f"seed {1 - k}"]) or "-") for k in (0, 1)]
+        lines.append("- the two seeds' fronts have " + ("the same members" if same else "different members: " + ", ".join(only)))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["show"]:  # the markdown summary of a table already made
         from benchmarks.sampler_replay import read_table
 
         print(summary(read_table(Path(argv[1]) if len(argv) > 1 else OUT_CSV)))
+        return
+    if argv[:1] == ["noise"]:  # how far two seeds of one configuration are apart
+        from benchmarks.sampler_replay import read_table
+
+        print(seed_noise(read_table(Path(argv[1]) if len(argv) > 1 else OUT_CSV)))
         return
     if argv[:1] == ["search"]:
         sp = argparse.ArgumentParser(prog="python -m benchmarks.ground_truth search", description="run a ground-truth grid (or a part of it)")

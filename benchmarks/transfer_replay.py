@@ -15,7 +15,7 @@ are replayed on the configurations the two tables share (:func:`shared`: the rea
 the LoRAs of both target sets, the synthetic one the all-linear ones only, so the q_proj+v_proj
 LoRAs are left out of both) and each configuration counts as the mean over its seeds:
 
-    python -m benchmarks.transfer_replay [--seeds 20] [--evals 32]
+    python -m benchmarks.transfer_replay [--seeds 20] [--evals 32] [--real-text CSV] [--synthetic CSV]
 
 - The source goes through the reader of ``search.transfer_from`` (``read_related``: parameters
   matched to the space by name and kind, a mismatch an error), as a trials table
@@ -124,8 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--evals", type=int, default=32)
     ap.add_argument("--out", type=Path, default=OUT_CSV)
+    for name, path in TABLES.items():
+        ap.add_argument(f"--{name.split()[0]}", type=Path, default=path, help=f"the {name} table (default {path.relative_to(ROOT)})")
     args = ap.parse_args(argv)
-    tables, space = shared({name: read_table(path) for name, path in TABLES.items()})
+    paths = {name: getattr(args, name.split()[0].replace("-", "_")) for name in TABLES}
+    tables, space = shared({name: read_table(path) for name, path in paths.items()})
     n, rho = rank_agreement(*tables.values())
     print(f"{n} configurations in both tables (replayed on those; mean over seeds); Spearman correlation of their validation BLEU: {rho:.2f}")
     raws = []

@@ -42,6 +42,12 @@ class TrialLines(Callback):
         (self.log or print)(line)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id not in self._started:
+            # a resumed search: the trials that ended before it stopped count (Tune restores this
+            # callback as it was pickled, before the first trial), so the numbers go on, not restart
+            for done in trials:
+                if getattr(done, "status", None) in ("TERMINATED", "ERROR") and done.trial_id not in self._started:
+                    self._started[done.trial_id] = len(self._started) + 1
         number = self._started.setdefault(trial.trial_id, len(self._started) + 1)
         self._log(f"trial {trial.trial_id} started ({number} of {self.num_samples}): {settings(trial.config)}")
 

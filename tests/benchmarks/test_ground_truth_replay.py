@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmarks.ground_truth import ground_truth, main, part_config, summary
+from benchmarks.ground_truth import ground_truth, main, part_config, seed_fronts, seed_noise, seed_pairs, summary
 from benchmarks.sampler_replay import GroundTruth, grid_space, per_configuration, replay, run, with_targets
 from raymt.results.files import CONFIG_COPY, HISTORY_FILE, MARKER, TRIALS_FILE
 from raymt.search.load import load_search
@@ -169,3 +169,31 @@ def test_the_summary_shows_each_seed_beside_the_mean():
     text = summary(pd.DataFrame(rows).assign(**{"lora.r": np.nan, "lora.target_modules": None, "adapter.size": np.nan}))
     assert text.splitlines()[0] == "| configuration | lr 0.001 | storage (bytes) |"  # a failed run adds no column
     assert text.splitlines()[2] == "| full | 3.50 [3.00, 4.00] (5.50) | 800 |"
+
+
+def test_seed_noise_pairs_the_two_seeds_of_each_configuration_and_compares_their_fronts():
+    first = full_grid_table(seed=0).assign(test_bleu=lambda d: d["val_bleu"] - 1)
+    second = first.assign(seed=1)
+    # seed 1: the cheapest LoRA loses 3 BLEU on validation and 0.5 on test; one adapter fails
+    cheap = (second["method"] == "lora") & (second["lora.r"] == 2) & (second["lora.target_modules"] == "q_proj+v_proj") & (second["train.lr"] == 3e-3)
+    second.loc[cheap, "val_bleu"] -= 3.0
+    second.loc[cheap, "test_bleu"] -= 0.5
+    second.loc[(second["method"] == "adapter") & (second["adapter.size"] == 8) & (second["train.lr"] == 3e-4), "status"] = "failed"
+    table = pd.concat([first, second], ignore_index=True)
+    pairs = seed_pairs(table)
+    assert len(pairs) == 29  # the failed seed leaves its configuration out
+    row = pairs[(pairs["configuration"] == "LoRA r=2 q_proj+v_proj") & (pairs["train.lr"] == 3e-3)].iloc[0]
+    assert row["val_a"] - row["val_b"] == pytest.approx(3.0) and row["test_a"] - row["test_b"] == pytest.approx(0.5)
+    text = seed_noise(table)
+    assert text.splitlines()[0] == "29 configurations completed at seeds 0 and 1 (26 PEFT)"
+    val = next(line for line in text.splitlines() if line.startswith("| validation |"))
+    assert "| 3.00 (LoRA r=2 q_proj+v_proj at lr 0.003: " in val  # the largest gap, named
+    assert f"| {np.sqrt(9 / 29 / 2):.2f} |" in val  # pooled sd: one gap of 3 among 29
+    fronts = seed_fronts(table)
+    assert "LoRA r=2 q_proj+v_proj at lr 0.003" in fronts["seed 0"] and "LoRA r=2 q_proj+v_proj at lr 0.003" not in fronts["seed 1"]
+    assert "the two seeds' fronts have different members: only seed 0: LoRA r=2 q_proj+v_proj at lr 0.003" in text
+    same = seed_fronts(pd.concat([first, first.assign(seed=1)], ignore_index=True))
+    assert same["seed 0"] == same["seed 1"] == same["mean"]
+    assert "too few" in seed_noise(first)  # one seed: nothing to compare
+    unscored = table.assign(test_bleu=np.where(table["seed"] == 1, np.nan, table["test_bleu"]))  # seed 1 not scored on test
+    assert "| test | 0 | - | - | - | - | - |" in seed_noise(unscored) and seed_fronts(unscored, "test")["seed 0"] == []

@@ -46,6 +46,22 @@ def test_one_line_per_start_result_and_end_in_the_tables_names():
     ]
 
 
+def test_a_resumed_search_numbers_its_trials_after_those_that_ended_before():
+    lines: list[str] = []
+    cb = TrialLines(OBJECTIVES, num_samples=30, epochs=3, log=lines.append)  # as Tune restores it: nothing started yet
+    earlier = SimpleNamespace(trial_id="aaaa0001", status="TERMINATED")
+    cut = SimpleNamespace(**vars(_trial("bbbb0002")), status="RUNNING")  # interrupted, run again from its start
+    new = SimpleNamespace(**vars(_trial("cccc0003")), status="RUNNING")
+    cb.on_trial_start(0, [earlier, cut], cut)
+    cb.on_trial_start(0, [earlier, cut, new], new)
+    cb.on_trial_start(0, [earlier, cut, new], new)  # a restart after a worker failure keeps its number
+    assert [line.split(":")[0] for line in lines] == [
+        "trial bbbb0002 started (2 of 30)",
+        "trial cccc0003 started (3 of 30)",
+        "trial cccc0003 started (3 of 30)",
+    ]
+
+
 @pytest.mark.parametrize(
     ("flag", "env", "verbose"), [(None, None, False), (None, "1", True), (None, "0", False), (True, None, True), (False, "1", False)]
 )

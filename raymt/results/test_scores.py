@@ -42,6 +42,7 @@ from raymt.errors import ConfigError, DataError
 from raymt.io import atomic_write_text
 from raymt.metrics.per_pair import mean_over_pairs
 from raymt.object_store import localize
+from raymt.results.columns import is_missing
 from raymt.results.files import PREPARED, TEST_HYPS_DIR, TEST_REFERENCES, TEST_SOURCES
 from raymt.results.paths import locate_base, read_prepared
 
@@ -137,6 +138,31 @@ def score_on_test(
     result.trials = trials
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def keep_earlier_test_scores(trials: pd.DataFrame, earlier: pd.DataFrame | None) -> pd.DataFrame:
+    """``trials`` with the held-out scores that ``earlier`` (the same results folder's table before
+    a resume rewrote it) gave trials that have none now.
+
+    A resumed search rebuilds its table from Ray Tune's results, which hold no test scores, and
+    scores only its final front. A trial scored while it was on the front before the stop, and
+    pushed off it by a trial run after the resume, has lost its artefact by then
+    (``search.keep_checkpoints: front``): its test scores would be lost with the old table. A
+    completed trial's artefact never changes, so the scores it had still describe it."""
+    if earlier is None or "test_bleu" not in earlier.columns or not len(trials):
+        return trials
+    scored = earlier.loc[earlier["test_bleu"].notna()]
+    if not len(scored):
+        return trials
+    by_id = scored.assign(trial_id=scored["trial_id"].astype(str)).drop_duplicates("trial_id", keep="last").set_index("trial_id")
+    columns = [c for c in by_id.columns if c.startswith(TEST_PREFIX)]
+    trials = trials.copy()
+    ids = trials["trial_id"].astype(str)
+    missing = trials["test_bleu"].isna() if "test_bleu" in trials.columns else pd.Series(True, index=trials.index)
+    for i in trials.index[missing & ids.isin(by_id.index)]:
+        row = by_id.loc[ids[i]]
+        _set(trials, i, {c: row[c] for c in columns if not is_missing(row[c])})
+    return trials
 
 
 def _set(trials: pd.DataFrame, i, values: dict) -> None:

@@ -30,13 +30,13 @@ from raymt.plan.build import check_before_launch
 from raymt.results.checkpoints import apply_checkpoint_budget
 from raymt.object_store import exists, is_uri, join, localize, to_uri
 from raymt.results.collect import collect_results
-from raymt.results.files import CONFIG_COPY, JOURNAL, MARKER, TIMINGS, TRIALS_DIR, TUNE_DIR
+from raymt.results.files import CONFIG_COPY, JOURNAL, MARKER, TIMINGS, TRIALS_DIR, TRIALS_FILE, TUNE_DIR
 from raymt.results.folder import check_experiment_dir, experiment_uri, results_dir_for, sync_results
 from raymt.results.paths import write_prepared
 from raymt.results.references import write_references
 from raymt.results.report import rebuild_report
 from raymt.results.study import optuna_links
-from raymt.results.test_scores import score_front_on_test
+from raymt.results.test_scores import keep_earlier_test_scores, score_front_on_test
 from raymt.runtime import init_ray, is_verbose, train_log_level, tune_output
 from raymt.search.config import SearchConfig
 from raymt.search.estimate import check_space_fits_model, storage_estimator
@@ -124,6 +124,7 @@ def run_search(
     fit_s = time.perf_counter() - t_fit
 
     refs = to_uri(refs_path, results_dir, exp_uri) if exp_uri else refs_path
+    earlier = _earlier_trials(results_dir) if resume is not None else None
     trials, history = collect_results(
         grid,
         compiled.flat_columns(),
@@ -144,6 +145,7 @@ def run_search(
     if prepared.augment_costs:  # paid once, shared by the trials (seconds, sentences, sentences/s)
         timings["augment_costs"] = prepared.augment_costs
     atomic_write_text(results_dir / TIMINGS, json.dumps(timings, indent=1))
+    trials = keep_earlier_test_scores(trials, earlier)  # scored before the stop: kept, even off the front now
     write_results(results_dir, trials, history, objectives=search.objectives)
     if len(trials):  # the validation front, scored once on the held-out test split (written before: nothing lost)
         trials = score_front_on_test(results_dir, trials, search.objectives, log=log)
@@ -170,6 +172,20 @@ def run_search(
     if interrupted:
         raise SearchInterrupted(exp_uri or str(results_dir))
     return results_dir
+
+
+def _earlier_trials(results_dir: Path):
+    """The trials table the search wrote before its stop (None if none): the held-out scores it
+    holds are kept by the resumed search (:func:`raymt.results.test_scores.keep_earlier_test_scores`)."""
+    import pandas as pd
+
+    path = Path(results_dir) / TRIALS_FILE
+    if not path.exists():
+        return None
+    try:
+        return pd.read_parquet(path)
+    except Exception:  # a table a crash left unreadable (pyarrow raises several types): rebuilt from Tune's results
+        return None
 
 
 @contextlib.contextmanager

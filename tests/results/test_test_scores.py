@@ -184,3 +184,30 @@ def test_the_untouched_base_is_scored_on_test_once_next_to_its_validation_score(
     assert (
         f"| {base['test_bleu']:.2f} ± {base['test_bleu_ci95']:.2f} | {scored['test_bleu']:.2f} ± {scored['test_bleu_ci95']:.2f} (t_adapter) |" in data
     )
+
+
+def test_a_resumed_search_keeps_the_test_scores_its_trials_had_before_the_stop():
+    """Before the stop: trial a on the front, scored on test (per pair and mean); b never scored.
+    After the resume: Tune's results hold no test scores, a is off the front (its artefact pruned),
+    c is the new front member, scored now. a keeps what it had; c's new scores are not overwritten."""
+    from raymt.results.test_scores import keep_earlier_test_scores
+
+    earlier = pd.DataFrame(
+        {
+            "trial_id": ["a", "b"],
+            "bleu": [6.5, 4.0],
+            "test_bleu": [6.75, float("nan")],
+            "test_bleu_en_XX-cs_CZ": [3.46, float("nan")],
+            "test_signature": ["nrefs:1|bs:1000", ""],
+            "test_error": ["", ""],
+        }
+    )
+    rebuilt = pd.DataFrame({"trial_id": ["a", "b", "c"], "bleu": [6.5, 4.0, 7.3]})
+    kept = keep_earlier_test_scores(rebuilt, earlier)
+    assert kept.set_index("trial_id").loc["a", ["test_bleu", "test_bleu_en_XX-cs_CZ", "test_signature"]].tolist() == [6.75, 3.46, "nrefs:1|bs:1000"]
+    assert kept.set_index("trial_id").loc[["b", "c"], "test_bleu"].isna().all()
+    assert kept["bleu"].tolist() == rebuilt["bleu"].tolist() and "test_bleu" not in rebuilt.columns
+
+    scored_now = kept.assign(test_bleu=[5.0, float("nan"), 7.1])  # a scored again after the resume: the new score stands
+    assert keep_earlier_test_scores(scored_now, earlier)["test_bleu"].tolist()[::2] == [5.0, 7.1]
+    assert keep_earlier_test_scores(rebuilt, None) is rebuilt

@@ -13,14 +13,21 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 MIB = 1024**2
 
 
+def _resident(mib: int) -> bytes:
+    """``mib`` MiB written byte by byte, so every page is resident. ``bytearray(n)`` is calloc'd:
+    fresh zero pages that glibc does not touch when it maps them, so the RSS may not rise at all
+    (it failed so in a long test session)."""
+    return b"\x01" * (mib * MIB)
+
+
 def test_each_phase_records_its_own_peak_and_the_gap_before_it(tmp_path, monkeypatch):
     log = tmp_path / "phases.jsonl"
     monkeypatch.setenv(ENV, str(log))
     memory = PhaseMemory.from_env(rank=1)
     with memory.phase("backward", step=3):
-        block = bytearray(300 * MIB)  # touched: resident
+        block = _resident(300)
         del block
-    between = bytearray(200 * MIB)  # a peak outside any phase (a data loader, a barrier)
+    between = _resident(200)  # a peak outside any phase (a data loader, a barrier)
     del between
     with memory.phase("optimizer_step", step=3):
         pass
@@ -39,7 +46,7 @@ def test_marks_split_a_phase_into_segments_and_the_phase_keeps_their_peak(tmp_pa
     memory.mark("ignored")  # outside a phase: nothing
     with memory.phase("backward", step=1):
         memory.mark("lm_head")
-        block = bytearray(300 * MIB)
+        block = _resident(300)
         del block
         memory.mark("decoder.layers.0")
     lines = {line["phase"]: line for line in read_phases(log)}

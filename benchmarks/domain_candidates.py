@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
+from benchmarks.machine_load import uptime
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TATOEBA = SHARED / "tatoeba-test" / "testsets"
@@ -62,10 +62,6 @@ CANDIDATES = {
     "tat_deen": _tatoeba("deu-eng", "deu", "eng"),
     "tat_fren": _tatoeba("eng-fra", "fra", "eng"),
 }
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def experiment(name: str, work: Path) -> dict:

@@ -14,17 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from benchmarks.machine_load import uptime
 
 SIZES = [(128, 2, 512, 8000), (128, 3, 512, 8000), (128, 3, 512, 4000), (192, 3, 768, 8000), (256, 3, 1024, 8000)]
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def probe(threads_list: list[int], steps: int = 40) -> None:

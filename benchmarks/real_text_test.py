@@ -19,17 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+from benchmarks.machine_load import uptime
 
 PARAMS = ("train.lr", "lora.r", "adapter.size", "augment.word_dropout.ratio")
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def best_of_each_method(trials: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from benchmarks.machine_load import uptime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,10 +85,6 @@ t0 = time.time()
 build_tiny_base(TinyModelSpec(), sys.argv[1], log=lambda m: None)
 print(round(time.time() - t0, 1))
 """
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def python(code: str, *args: str, repo: Path = ROOT, env: dict | None = None) -> str:

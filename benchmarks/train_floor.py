@@ -54,6 +54,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from benchmarks.machine_load import uptime
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "train_floor"
@@ -245,10 +246,6 @@ def compare(raymt: dict, floors: dict[str, dict]) -> list[dict]:
             row["raymt - floor (raymt-hf)"] = row["raymt"] - row["floor (raymt-hf)"]
         rows.append(row)
     return rows
-
-
-def uptime() -> str:
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 def measure(out: Path, variant: str, trials: int, hf_base: Path | None = None) -> dict:

@@ -11,9 +11,9 @@ ground_truth.yaml``'s configurations, same parameter names) on two tasks:
 Each is the target in turn, the other the source: raymt's default sampler is replayed on the
 target (``benchmarks.sampler_replay``'s lookup objective, hypervolume and evaluations-to-95%),
 once without a prior and once with the source's trials as its related task, 20 seeds each. Both
-are replayed on the configurations the two tables share (:func:`shared`: the real-text table has
-the LoRAs of both target sets, the synthetic one the all-linear ones only, so the q_proj+v_proj
-LoRAs are left out of both) and each configuration counts as the mean over its seeds:
+are replayed on the configurations the two tables share (:func:`shared`: all 30 of the shipped
+tables; a table without the q_proj+v_proj LoRAs, as the synthetic one was before they were run,
+leaves them out of both) and each configuration counts as the mean over its seeds:
 
     python -m benchmarks.transfer_replay [--seeds 20] [--evals 32] [--real-text CSV] [--synthetic CSV]
 

@@ -24,12 +24,13 @@ from raymt.analysis.held_out import held_out_summary
 from raymt.analysis.report import front_summary
 from raymt.analysis.results import write_results
 from raymt.cluster_limits import find_cluster_limits
-from raymt.errors import ConfigError, SearchInterrupted
+from raymt.errors import ConfigError, DataError, SearchInterrupted
 from raymt.io import atomic_write_text
 from raymt.plan.build import check_before_launch
 from raymt.results.checkpoints import apply_checkpoint_budget
 from raymt.object_store import exists, is_uri, join, localize, to_uri
 from raymt.results.collect import collect_results
+from raymt.results.columns import read_trials_table
 from raymt.results.files import CONFIG_COPY, JOURNAL, MARKER, TIMINGS, TRIALS_DIR, TRIALS_FILE, TUNE_DIR
 from raymt.results.folder import check_experiment_dir, experiment_uri, results_dir_for, sync_results
 from raymt.results.paths import write_prepared
@@ -177,14 +178,9 @@ def run_search(
 def _earlier_trials(results_dir: Path):
     """The trials table the search wrote before its stop (None if none): the held-out scores it
     holds are kept by the resumed search (:func:`raymt.results.test_scores.keep_earlier_test_scores`)."""
-    import pandas as pd
-
-    path = Path(results_dir) / TRIALS_FILE
-    if not path.exists():
-        return None
     try:
-        return pd.read_parquet(path)
-    except Exception:  # a table a crash left unreadable (pyarrow raises several types): rebuilt from Tune's results
+        return read_trials_table(Path(results_dir) / TRIALS_FILE)
+    except DataError:  # none written before the stop, or one a crash left unreadable: rebuilt from Tune's results
         return None
 
 
